@@ -1,0 +1,47 @@
+/** Perturbation budgets: parsed from "8/255"-style strings, always on the [0,1] pixel scale. */
+
+/** An epsilon with the exact text it was given as, so reports never mix scales. */
+export interface Epsilon {
+  /** Value on the 0-1 pixel scale. */
+  value: number;
+  /** Canonical label, e.g. "8/255" or "0.03". */
+  label: string;
+}
+
+/** Parse "8/255", "0.031", "0" into an Epsilon on the 0-1 scale; `what` names the argument in errors. */
+export function parseEpsilon(text: string, what = 'eps'): Epsilon {
+  const s = String(text).trim();
+  const frac = /^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(s);
+  let value: number;
+  let label: string;
+  if (frac) {
+    const den = Number(frac[2]);
+    if (den === 0) throw new Error(`${what}: "${text}" divides by zero`);
+    value = Number(frac[1]) / den;
+    label = `${Number(frac[1])}/${Number(frac[2])}`;
+  } else if (/^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(s)) {
+    value = Number(s);
+    label = String(value);
+  } else {
+    throw new Error(`${what}: cannot parse "${text}" as an epsilon (use a number on the 0-1 scale or a fraction like 8/255)`);
+  }
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${what}: "${text}" must be a finite number >= 0`);
+  if (value > 1) throw new Error(`${what}: "${text}" is ${value} on the 0-1 pixel scale; did you mean ${s}/255?`);
+  return { value, label };
+}
+
+/** Parse a comma-separated list "0,1/255,8/255" (or an array of strings); rejects an empty list. */
+export function parseEpsilonList(text: string | string[], what = 'eps'): Epsilon[] {
+  const parts = (Array.isArray(text) ? text : String(text).split(',')).map((p) => p.trim()).filter((p) => p.length > 0);
+  if (parts.length === 0) throw new Error(`${what}: the epsilon list is empty`);
+  return parts.map((p) => parseEpsilon(p, what));
+}
+
+/** Epsilon from a plain number, labelled as n/255 when it is one (to 1e-9). */
+export function epsilonFromNumber(value: number): Epsilon {
+  if (!Number.isFinite(value) || value < 0) throw new Error(`eps: ${value} must be a finite number >= 0`);
+  const n = value * 255;
+  const r = Math.round(n);
+  if (Math.abs(n - r) < 1e-6) return { value, label: r === 0 ? '0' : `${r}/255` };
+  return { value, label: String(value) };
+}

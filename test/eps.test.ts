@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { epsilonFromNumber, parseEpsilon, parseEpsilonList } from '../src/eps.ts';
+
+describe('epsilon parsing', () => {
+  it('reads fractions and decimals on the 0-1 scale', () => {
+    expect(parseEpsilon('8/255')).toEqual({ value: 8 / 255, label: '8/255' });
+    expect(parseEpsilon(' 0.5 ')).toEqual({ value: 0.5, label: '0.5' });
+    expect(parseEpsilon('0')).toEqual({ value: 0, label: '0' });
+    expect(parseEpsilonList('0,1/255, 8/255').map((e) => e.label)).toEqual(['0', '1/255', '8/255']);
+  });
+
+  it('names the argument and the problem for bad input', () => {
+    expect(() => parseEpsilon('-1/255', '--eps')).toThrow(/--eps: cannot parse/);
+    expect(() => parseEpsilon('-0.1', '--eps')).toThrow(/--eps: "-0.1" must be a finite number >= 0/);
+    expect(() => parseEpsilon('8', '--eps')).toThrow(/did you mean 8\/255/);
+    expect(() => parseEpsilon('abc')).toThrow(/eps: cannot parse "abc"/);
+    expect(() => parseEpsilon('1/0')).toThrow(/divides by zero/);
+    expect(() => parseEpsilonList(' , ', '--eps')).toThrow(/--eps: the epsilon list is empty/);
+    expect(() => epsilonFromNumber(NaN)).toThrow(/finite/);
+  });
+
+  it('labels n/255 values as fractions and round-trips them', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 255 }), (n) => {
+        const e = epsilonFromNumber(n / 255);
+        expect(e.label).toBe(`${n}/255`);
+        expect(parseEpsilon(e.label).value).toBe(n / 255);
+      }),
+    );
+  });
+});
