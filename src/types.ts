@@ -1,0 +1,25 @@
+/** Types shared by models, attacks and reports. Pixels are float32 in [0,1], NHWC. */
+import * as tf from '@tensorflow/tfjs';
+
+/** Anything that maps a batch of [0,1] NHWC images to logits [batch, classes], differentiably. */
+export type Classifier = tf.LayersModel | ((images: tf.Tensor4D) => tf.Tensor2D);
+
+/** The classifier as a plain differentiable function (inference mode: BatchNorm uses moving statistics). */
+export function asLogitsFn(model: Classifier): (images: tf.Tensor4D) => tf.Tensor2D {
+  if (typeof model === 'function') return model;
+  return (images) => model.apply(images, { training: false }) as tf.Tensor2D;
+}
+
+/** Norm of a perturbation budget. */
+export type Norm = 'linf' | 'l2';
+
+/** Threat model carried by every attack result, so no report can mix scales (as Foolbox 3). */
+export interface ThreatModel {
+  norm: Norm;
+  /** Budget on the 0-1 pixel scale. */
+  eps: number;
+  /** The budget as given, e.g. "8/255". */
+  epsLabel: string;
+  /** Pixel bounds; always [0, 1] in this suite. */
+  bounds: [number, number];
+}
