@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSweep, cellSeed, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
+import { loadRecords, unpackBits } from '../../src/eval/records.ts';
+import { parseEpsilonList } from '../../src/eps.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
+
+// A 2-class linear model on 2x2x1 images: logit_k = <w_k, x>. Under an L-inf FGSM step of size eps
+// (no clipping: pixels stay in [0.3,0.7]) the margin of the true class drops by exactly eps*||w_y - w_o||_1.
+const W = [[1, -2], [0.5, 1], [-1, 0.25], [2, -1]]; // [4 pixels, 2 classes]
+const linear = (x: tf.Tensor4D) => tf.tidy(() => x.reshape([x.shape[0], 4]).matMul(tf.tensor2d(W)) as tf.Tensor2D);
+
+/** Tiny FGSM injected instead of the registry: x + eps*sign(grad CE), clipped to [0,1]. */
+const tinyFgsm: AttackFn = (model, images, labels, options) => tf.tidy(() => {
+  const f = model as (x: tf.Tensor4D) => tf.Tensor2D;
+  const g = tf.grad((x: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels.toInt(), 2), f(x as tf.Tensor4D)))(images);
+  return images.add(g.sign().mul(options.eps as number)).clipByValue(0, 1) as tf.Tensor4D;
+});
+
+function data(n = 24, seed = 3) {
+  const x = tf.randomUniform([n, 2, 2, 1], 0.3, 0.7, 'float32', seed) as tf.Tensor4D;
+  const y = tf.tidy(() => linear(x).argMax(-1).add(tf.randomUniform([n], 0, 1, 'float32', seed + 1).greater(0.8).toInt()).mod(2).toFloat()) as tf.Tensor1D;
+  return { x, y };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'jpegdl-sweep-'));
+const EPS = parseEpsilonList('0,4/255,32/255,64/255'); // x in [0.3,0.7]: no clipping up to 64/255
+
+function options(over: Partial<SweepOptions> & Pick<SweepOptions, 'images' | 'labels'>): SweepOptions {
+  return { models: [{ name: 'lin', variant: 'baseline', model: linear }], attacks: [{ name: 'tiny', fn: tinyFgsm }], epsilons: EPS, batchSize: 7, seed: 1, outDir: tmp(), progressBar: false, ...over };
+}
+
+describe('runSweep', () => {
+  it('matches the closed form of FGSM on a linear binary classifier', async () => {
+    const { x, y } = data();
+    const res = await runSweep(options({ images: x, labels: y }));
+    expect(res.records).toHaveLength(1 + EPS.length);
+    const xs = x.dataSync(), ys = y.dataSync();
+    for (const r of res.records) {
+      let correct = 0;
+      for (let i = 0; i < ys.length; i++) {
+        const yi = ys[i], o = 1 - yi;
+        let margin = 0, l1 = 0;
+        for (let p = 0; p < 4; p++) { margin += xs[i * 4 + p] * (W[p][yi] - W[p][o]); l1 += Math.abs(W[p][yi] - W[p][o]); }
+        if (margin - r.threat.eps * l1 > 0) correct++;
+      }
+      expect(r.correct, `${r.attack} ${r.threat.epsLabel}`).toBe(correct);
+      expect(r.accuracy).toBeCloseTo(correct / ys.length, 12);
+      // sign steps have size exactly eps on every pixel (no clipping here)
+      expect(r.maxNorm).toBeCloseTo(r.threat.eps, 6);
+      expect(r.meanNorm).toBeCloseTo(r.threat.eps, 6);
+    }
+    // not vacuous: the attack changes the outcome at the larger budgets
+    expect(new Set(res.records.map((r) => r.correct)).size).toBeGreaterThan(1);
+    const clean = res.records.find((r) => r.attack === 'clean')!;
+    const at0 = res.records.find((r) => r.attack === 'tiny' && r.threat.eps === 0)!;
+    expect(at0.correctBits).toBe(clean.correctBits);
+    // success rate = clean-correct images flipped / clean-correct images
+    const big = res.records.find((r) => r.threat.epsLabel === '64/255')!;
+    const cb = unpackBits(clean.correctBits, 24), ab = unpackBits(big.correctBits, 24);
+    let flipped = 0;
+    for (let i = 0; i < 24; i++) if (cb[i] && !ab[i]) flipped++;
+    expect(big.successRate).toBeCloseTo(flipped / clean.correct, 12);
+    expect(big.threat).toEqual({ norm: 'linf', eps: 64 / 255, epsLabel: '64/255', bounds: [0, 1] });
+    tf.dispose([x, y]);
+  });
+
+  it('resumes after a kill: keeps finished cells, drops the torn line, redoes only that cell, same numbers', async () => {
+    const { x, y } = data();
+    let calls = 0;
+    const counting: AttackFn = (m, a, b, o) => { calls++; return tinyFgsm(m, a, b, o); };
+    const outDir = tmp();
+    const opts = options({ images: x, labels: y, outDir, attacks: [{ name: 'tiny', fn: counting }] });
+    const first = await runSweep(opts);
+    const path = first.recordsPath;
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(5);
+    // Simulate the kill: the last cell was half-written.
+    writeFileSync(path, lines.slice(0, 4).join('\n') + '\n');
+    appendFileSync(path, lines[4].slice(0, 50));
+    calls = 0;
+    const second = await runSweep(opts);
+    expect(second.ran).toBe(1);
+    expect(second.skipped).toBe(4);
+    expect(second.droppedTail).toBe(lines[4].slice(0, 50));
+    expect(calls).toBe(Math.ceil(24 / 7)); // one cell's batches
+    const strip = (rs: typeof first.records) => rs.map(({ wallTimeMs, finishedAt, ...r }) => r);
+    expect(strip(second.records)).toEqual(strip(first.records));
+    expect(loadRecords(path).records).toHaveLength(5);
+    // A third run does nothing.
+    calls = 0;
+    const third = await runSweep(opts);
+    expect([third.ran, calls]).toEqual([0, 0]);
+    tf.dispose([x, y]);
+  });
+
+  it('is deterministic for a seed, and derives distinct cell seeds', async () => {
+    const { x, y } = data();
+    const seen: number[] = [];
+    const noisy: AttackFn = (m, a, b, o) => { seen.push(o.seed as number); return tf.tidy(() => a.add(tf.randomUniform(a.shape, -1, 1, 'float32', o.seed as number).sign().mul(o.eps as number)).clipByValue(0, 1) as tf.Tensor4D); };
+    const run = async () => (await runSweep(options({ images: x, labels: y, attacks: [{ name: 'noise', fn: noisy, seeded: true }] }))).records.map((r) => r.correctBits);
+    const a = await run();
+    const seedsA = seen.splice(0);
+    const b = await run();
+    expect(b).toEqual(a);
+    expect(seen).toEqual(seedsA);
+    expect(new Set(seedsA).size).toBe(seedsA.length);
+    expect(cellSeed(1, 'a')).not.toBe(cellSeed(2, 'a'));
+    tf.dispose([x, y]);
+  });
+
+  it('switches JPEG modes per column and restores the mode', async () => {
+    const { x, y } = data();
+    let mode = 'soft';
+    const modes: string[] = [];
+    const model = (t: tf.Tensor4D) => { modes.push(mode); return linear(mode === 'hard' ? (t.mul(0) as tf.Tensor4D) : t); };
+    const res = await runSweep(options({ images: x, labels: y, epsilons: parseEpsilonList('0'), models: [{ name: 'j', variant: 'jpeg-dl', model, jpegModes: ['soft', 'hard'], setJpegMode: (m) => { mode = m; } }] }));
+    expect(res.records.map((r) => r.jpegMode)).toEqual(['soft', 'soft', 'hard', 'hard']);
+    expect(new Set(modes)).toEqual(new Set(['soft', 'hard']));
+    const hard = res.records.find((r) => r.jpegMode === 'hard')!;
+    expect(hard.correct).toBe(Array.from(y.dataSync()).filter((v) => v === 0).length); // zero input: logits tie -> argmax 0
+    tf.dispose([x, y]);
+  });
+
+  it('rejects bad input before writing anything', async () => {
+    const { x, y } = data(6);
+    const outDir = tmp();
+    await expect(runSweep(options({ images: x, labels: y, outDir, epsilons: [] }))).rejects.toThrow(/epsilon list is empty/);
+    await expect(runSweep(options({ images: x, labels: y, outDir, attacks: [{ name: 'nope' }], resolveAttack: () => { throw new Error('no such attack'); } }))).rejects.toThrow(/unknown attack "nope"/);
+    await expect(runSweep(options({ images: x, labels: y.slice(0, 3), outDir }))).rejects.toThrow(/labels shape/);
+    await expect(runSweep(options({ images: x.mul(2) as tf.Tensor4D, labels: y, outDir }))).rejects.toThrow(/\[0,1\]/);
+    await expect(runSweep(options({ images: x, labels: y, outDir, batchSize: 0 }))).rejects.toThrow(/batchSize/);
+    expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
+    tf.dispose([x, y]);
+  });
+
+  it('refuses to resume on different data and keeps what was written', async () => {
+    const { x, y } = data(6);
+    const outDir = tmp();
+    await runSweep(options({ images: x, labels: y, outDir }));
+    const before = readFileSync(join(outDir, 'records.jsonl'), 'utf8');
+    const other = data(6, 99);
+    await expect(runSweep(options({ images: other.x, labels: other.y, outDir }))).rejects.toThrow(/different data/);
+    expect(readFileSync(join(outDir, 'records.jsonl'), 'utf8')).toBe(before);
+    tf.dispose([x, y, other.x, other.y]);
+  });
+
+  it('stops on an attack that leaves its budget, keeping finished cells', async () => {
+    const { x, y } = data(6);
+    const cheat: AttackFn = (_m, a, _b, o) => tf.tidy(() => a.add(2 * (o.eps as number)).clipByValue(0, 1) as tf.Tensor4D);
+    const outDir = tmp();
+    await expect(runSweep(options({ images: x, labels: y, outDir, attacks: [{ name: 'cheat', fn: cheat }] }))).rejects.toThrow(/exceeds eps/);
+    expect(loadRecords(join(outDir, 'records.jsonl')).records.map((r) => r.threat.epsLabel)).toEqual(['0', '0']);
+    tf.dispose([x, y]);
+  });
+
+  it('leaks no tensors per sweep', async () => {
+    const { x, y } = data(10);
+    await assertNoTensorLeak(() => runSweep(options({ images: x, labels: y })).then(() => undefined), { reps: 2, label: 'runSweep' });
+    tf.dispose([x, y]);
+  });
+});
