@@ -1,2 +1,39 @@
-/** Training kernels the stock wasm backend lacks; registered before the wasm backend is used. */
-export function registerWasmTrainingKernels(): void {}
+/**
+ * Training kernels the stock wasm backend (tfjs-backend-wasm 4.22) lacks. A CNN's
+ * backward pass needs, besides what wasm has: Conv2DBackpropFilter (every conv),
+ * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (MobileNetV2, ShuffleNet),
+ * and UnsortedSegmentSum (the gradient of tf.gather, e.g. table look-ups).
+ * Each is composed from kernels wasm does have; see conv-backprop.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { conv2DBackpropFilterKernel, depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './conv-backprop.ts';
+import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
+
+/** Kernel names this module adds to the wasm backend. */
+export const WASM_TRAINING_KERNELS = [
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'UnsortedSegmentSum',
+] as const;
+
+/**
+ * Register the missing training kernels for 'wasm' (or `backendName`); idempotent,
+ * and a kernel the backend already has is left alone. Call before or after the
+ * backend is initialised: kernels are looked up at run time.
+ */
+export function registerWasmTrainingKernels(backendName = 'wasm'): string[] {
+  const makers: Record<(typeof WASM_TRAINING_KERNELS)[number], (b: string) => tf.KernelFunc> = {
+    Conv2DBackpropFilter: (b) => conv2DBackpropFilterKernel(b) as unknown as tf.KernelFunc,
+    DepthwiseConv2dNativeBackpropFilter: (b) => depthwiseBackpropFilterKernel(b) as unknown as tf.KernelFunc,
+    DepthwiseConv2dNativeBackpropInput: (b) => depthwiseBackpropInputKernel(b) as unknown as tf.KernelFunc,
+    UnsortedSegmentSum: (b) => unsortedSegmentSumKernel(b) as unknown as tf.KernelFunc,
+  };
+  const added: string[] = [];
+  for (const name of WASM_TRAINING_KERNELS) {
+    if (tf.getKernel(name, backendName)) continue;
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: makers[name](backendName) });
+    added.push(name);
+  }
+  return added;
+}
