@@ -47,7 +47,7 @@ const rand = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, '
 function dilateFilter(f: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   const [fh, fw, c, m] = f.shape;
   const r = f.reshape([fh, 1, fw, 1, c * m]).pad([[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0]]);
-  return r.reshape([fh * dh, fw * dw, c, m]).slice([0, 0, 0, 0], [(fh - 1) * dh + 1, (fw - 1) * dw + 1, c, m]);
+  return r.reshape([fh * dh, fw * dw, c, m]).slice([0, 0, 0, 0], [(fh - 1) * dh + 1, (fw - 1) * dw + 1, c, m]) as tf.Tensor4D;
 }
 
 beforeAll(ensureWasm);
