@@ -1,0 +1,145 @@
+/**
+ * Running an attack over a list of budgets (Foolbox-3 style): one result per epsilon, each carrying
+ * its ThreatModel, so no report can mix scales or norms. Plus a batched evaluation over a dataset.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Epsilon } from '../src/eps.ts';
+import { asLogitsFn, type Classifier, type ThreatModel } from '../src/types.ts';
+import { getAttack, type AttackInfo, type AttackOptions } from './index.ts';
+import { checkImages, checkInteger, checkLabels, checkModelOutput, checkNonNegative } from './validate.ts';
+
+/** Result of one attack at one epsilon. */
+export interface EpsilonResult {
+  threat: ThreatModel;
+  /** Adversarial images (the clean images for eps = 0); the caller disposes. */
+  adversarial: tf.Tensor4D;
+  /** Per example: is the model still correct on the adversarial image. */
+  correct: boolean[];
+  /** Fraction correct, in [0,1]. */
+  accuracy: number;
+}
+
+/** Per example: argmax of the model's logits equals the label. */
+export function correctness(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D): boolean[] {
+  const eq = tf.tidy(() => tf.equal(tf.argMax(asLogitsFn(model)(images), 1), tf.cast(labels, 'int32')));
+  const out = Array.from(eq.dataSync(), (v) => v === 1);
+  eq.dispose();
+  return out;
+}
+
+function resolve(attack: string | AttackInfo): AttackInfo {
+  return typeof attack === 'string' ? getAttack(attack) : attack;
+}
+
+function checkEpsilons(epsilons: Epsilon[]): void {
+  if (!Array.isArray(epsilons) || epsilons.length === 0) throw new Error('epsilons: expected a non-empty list of {value, label}');
+  epsilons.forEach((e, i) => checkNonNegative(e?.value, `epsilons[${i}] (${e?.label})`));
+}
+
+/**
+ * Attack `images` at each epsilon (eps = 0 means no attack: the clean images). `options` must not
+ * contain eps. One result per epsilon, in the given order.
+ */
+export function attackOverEpsilons(
+  attack: string | AttackInfo,
+  model: Classifier,
+  images: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  epsilons: Epsilon[],
+  options: Omit<AttackOptions, 'eps'> = {},
+): EpsilonResult[] {
+  const info = resolve(attack);
+  checkEpsilons(epsilons);
+  if ('eps' in options) throw new Error('options: do not pass eps; give the budgets in epsilons');
+  const results: EpsilonResult[] = [];
+  try {
+    for (const e of epsilons) {
+      const adversarial = e.value === 0 ? tf.clone(images) : info.run(model, images, labels, { ...options, eps: e.value });
+      const correct = correctness(model, adversarial, labels);
+      results.push({
+        threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] },
+        adversarial,
+        correct,
+        accuracy: correct.filter(Boolean).length / correct.length,
+      });
+    }
+  } catch (err) {
+    tf.dispose(results.map((r) => r.adversarial));
+    throw err;
+  }
+  return results;
+}
+
+/** Images and labels of a dataset, as `ImageDataset` in src/data holds them (pixels in [0,1], NHWC, row-major). */
+export interface LabelledImages {
+  images: Float32Array;
+  labels: Int32Array;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** Per-epsilon outcome over a whole dataset. */
+export interface DatasetEpsilonResult {
+  threat: ThreatModel;
+  /** 1 if the model stays correct on example i, else 0. */
+  correct: Uint8Array;
+  accuracy: number;
+}
+
+/**
+ * Attack every example of `data` in batches of `batchSize`, at each epsilon; returns per-example
+ * correctness. Batch b uses seed options.seed + b so results do not depend on which batches ran before.
+ * Disposes everything it creates; `onBatch` (optional) reports progress as examples done.
+ */
+export function evaluateAttackOnDataset(
+  attack: string | AttackInfo,
+  model: Classifier,
+  data: LabelledImages,
+  epsilons: Epsilon[],
+  { batchSize = 64, options = {}, onBatch }: { batchSize?: number; options?: Omit<AttackOptions, 'eps'>; onBatch?: (done: number, total: number) => void } = {},
+): DatasetEpsilonResult[] {
+  const info = resolve(attack);
+  checkEpsilons(epsilons);
+  checkInteger(batchSize, 'batchSize', 1);
+  const pixels = data.height * data.width * data.channels;
+  const n = data.labels.length;
+  if (n === 0) throw new Error('data: the dataset is empty');
+  if (data.images.length !== n * pixels) {
+    throw new Error(`data: images hold ${data.images.length} values but ${n} labels x ${data.height}x${data.width}x${data.channels} need ${n * pixels}`);
+  }
+  // Validate the first batch (pixel range, labels, model output) before the long loop.
+  {
+    const m = Math.min(batchSize, n);
+    const x = tf.tensor4d(data.images.subarray(0, m * pixels), [m, data.height, data.width, data.channels]);
+    const y = tf.tensor1d(data.labels.subarray(0, m), 'int32');
+    try {
+      checkImages(x, 'data: images');
+      checkLabels(y, m, checkModelOutput(model, x, 'model'), 'data: labels');
+    } finally {
+      tf.dispose([x, y]);
+    }
+  }
+  const correct = epsilons.map(() => new Uint8Array(n));
+  const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
+  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+    const m = Math.min(batchSize, n - start);
+    const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]);
+    const y = tf.tensor1d(data.labels.subarray(start, start + m), 'int32');
+    try {
+      const perEps = attackOverEpsilons(info, model, x, y, epsilons, { ...options, seed: baseSeed + b });
+      perEps.forEach((r, i) => {
+        r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
+        r.adversarial.dispose();
+      });
+    } finally {
+      tf.dispose([x, y]);
+    }
+    onBatch?.(start + m, n);
+  }
+  return epsilons.map((e, i) => ({
+    threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
+    correct: correct[i],
+    accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
+  }));
+}

@@ -1,0 +1,79 @@
+/** Registry of attacks: name -> function, norm, defaults, paper. All take (model, images, labels, options) => images. */
+import type * as tf from '@tensorflow/tfjs';
+import type { Classifier, Norm } from '../src/types.ts';
+import { apgd, apgdL2 } from './apgd.ts';
+import { fgsm } from './fgsm.ts';
+import { pgd } from './pgd.ts';
+import { pgdL2 } from './pgd_l2.ts';
+
+/** Options every registered attack accepts (each attack accepts more; see its own options type). */
+export interface AttackOptions {
+  eps: number;
+  [key: string]: unknown;
+}
+
+/** An attack as the registry stores it. */
+export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions) => tf.Tensor4D;
+
+/** One registry entry. */
+export interface AttackInfo {
+  name: string;
+  run: AttackFn;
+  norm: Norm;
+  /** Defaults of the optional options, as applied when they are omitted (stepSize: 2.5·eps/steps). */
+  defaults: Record<string, unknown>;
+  description: string;
+  paper: string;
+}
+
+const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+
+/** All attacks by name. */
+export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
+  fgsm: {
+    name: 'fgsm', run: fgsm as AttackFn, norm: 'linf',
+    defaults: { targeted: false, loss: 'ce', eotSamples: 1 },
+    description: 'one signed-gradient step of size eps',
+    paper: 'Goodfellow, Shlens, Szegedy 2015, Explaining and Harnessing Adversarial Examples',
+  },
+  pgd: {
+    name: 'pgd', run: pgd as AttackFn, norm: 'linf', defaults: PGD_DEFAULTS,
+    description: 'projected signed-gradient ascent with random start and restarts',
+    paper: 'Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks',
+  },
+  'pgd-l2': {
+    name: 'pgd-l2', run: pgdL2 as AttackFn, norm: 'l2', defaults: PGD_DEFAULTS,
+    description: 'projected normalised-gradient ascent in the L2 ball',
+    paper: 'Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks',
+  },
+  apgd: {
+    name: 'apgd', run: apgd as AttackFn, norm: 'linf', defaults: APGD_DEFAULTS,
+    description: 'APGD-CE: step-size-free PGD with momentum and adaptive step halving (AutoAttack)',
+    paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
+  },
+  'apgd-l2': {
+    name: 'apgd-l2', run: apgdL2 as AttackFn, norm: 'l2', defaults: APGD_DEFAULTS,
+    description: 'APGD-CE in the L2 ball',
+    paper: 'Croce & Hein 2020 (L2 variant as in AutoAttack)',
+  },
+});
+
+/** Names of all registered attacks. */
+export const ATTACK_NAMES = Object.keys(ATTACKS);
+
+/** The registry entry for `name`; throws listing the known names. */
+export function getAttack(name: string): AttackInfo {
+  const info = Object.prototype.hasOwnProperty.call(ATTACKS, name) ? ATTACKS[name] : undefined;
+  if (!info) throw new Error(`attack: unknown attack "${name}"; known attacks: ${ATTACK_NAMES.join(', ')}`);
+  return info;
+}
+
+export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
+export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
+export { eotGradient, withEot } from './eot.ts';
+export { fgsm } from './fgsm.ts';
+export { pgd } from './pgd.ts';
+export { pgdL2 } from './pgd_l2.ts';
+export { project, randomStart } from './project.ts';
+export { attackOverEpsilons, evaluateAttackOnDataset } from './epsilons.ts';

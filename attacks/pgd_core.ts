@@ -1,0 +1,83 @@
+/** Projected gradient ascent shared by the L-inf and L2 PGD attacks (Madry et al. 2018). */
+import * as tf from '@tensorflow/tfjs';
+import type { Norm } from '../src/types.ts';
+import { evaluateObjective, keepWorstCase, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
+import type { LossName } from './loss.ts';
+import { project, randomStart, subSeed } from './project.ts';
+import { checkInteger, checkPositive } from './validate.ts';
+
+/** Options of PGD (both norms). */
+export interface PgdOptions {
+  /** Budget on the 0-1 pixel scale, in the attack's norm (required). */
+  eps: number;
+  /** Gradient steps per restart (default 10). */
+  steps?: number;
+  /** Step length in the attack's norm (default 2.5·eps/steps, Madry et al.). */
+  stepSize?: number;
+  /** Start from a uniform random point of the ball (default true); false starts at x. */
+  randomStart?: boolean;
+  /** Independent runs; each example keeps its worst case (default 1). */
+  restarts?: number;
+  /** Seed of the random starts (default 0): same seed, same backend => same images. */
+  seed?: number;
+  /** Minimise the cross-entropy of `targets` (default false). */
+  targeted?: boolean;
+  /** Target class per example, required when targeted. */
+  targets?: tf.Tensor1D;
+  /** Loss to ascend: 'ce' (default) or 'margin'. */
+  loss?: LossName;
+  /** EOT: average the loss gradient over this many calls of a randomised model (default 1). */
+  eotSamples?: number;
+}
+
+export const PGD_OPTIONS = ['eps', 'steps', 'stepSize', 'randomStart', 'restarts', 'seed', 'targeted', 'targets', 'loss', 'eotSamples'] as const;
+
+/** Check the PGD-specific options (the common ones are checked by validateAttack). */
+export function checkPgdOptions(name: string, o: PgdOptions): void {
+  if (o.steps !== undefined) checkInteger(o.steps, `${name}: steps`, 1);
+  if (o.stepSize !== undefined) checkPositive(o.stepSize, `${name}: stepSize`);
+  if (o.restarts !== undefined) checkInteger(o.restarts, `${name}: restarts`, 1);
+  if (o.randomStart !== undefined && typeof o.randomStart !== 'boolean') throw new Error(`${name}: randomStart must be a boolean`);
+}
+
+/** Run PGD in `norm` after validation; returns the per-example worst case over restarts. */
+export function runPgd(
+  norm: Norm,
+  logitsFn: (x: tf.Tensor4D) => tf.Tensor2D,
+  images: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  o: PgdOptions,
+): tf.Tensor4D {
+  const steps = o.steps ?? 10;
+  const stepSize = o.stepSize ?? (2.5 * o.eps) / steps;
+  const restarts = o.restarts ?? 1;
+  const useRandom = o.randomStart ?? true;
+  const seed = o.seed ?? 0;
+  const budget = { norm, eps: o.eps };
+  const spec: ObjectiveSpec = { loss: o.loss, targets: o.targeted ? o.targets : undefined, eotSamples: o.eotSamples };
+  const direction = norm === 'linf' ? linfDirection : l2Direction;
+
+  let best: { adv: tf.Tensor4D; objective: tf.Tensor1D; success: tf.Tensor1D } | undefined;
+  for (let r = 0; r < restarts; r++) {
+    let adv = useRandom ? randomStart(images, budget, subSeed(seed, r)) : project(images, images, budget);
+    for (let s = 0; s < steps; s++) {
+      const next = tf.tidy(() => {
+        const { grad } = objectiveGradient(logitsFn, adv, labels, spec);
+        return project(tf.add(adv, tf.mul(direction(grad), stepSize)) as tf.Tensor4D, images, budget);
+      });
+      adv.dispose();
+      adv = next;
+    }
+    if (restarts === 1) return adv;
+    const cand = { adv, ...evaluateObjective(logitsFn, adv, labels, spec) };
+    if (!best) {
+      best = cand;
+    } else {
+      const merged = keepWorstCase(best, cand);
+      tf.dispose([best.adv, best.objective, best.success, cand.adv, cand.objective, cand.success]);
+      best = merged;
+    }
+  }
+  tf.dispose([best!.objective, best!.success]);
+  return best!.adv;
+}

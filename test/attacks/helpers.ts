@@ -1,0 +1,116 @@
+// Test fixtures for the attack tests: small linear / MLP classifiers, images, and a tiny trained model.
+import * as tf from '@tensorflow/tfjs';
+
+/** Deterministic uniform [0,1) stream (mulberry32), so fixtures never depend on tf's RNG. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A linear classifier logits = flatten(x)·W + b with W as plain numbers [d][classes]. */
+export function linearModel(W: number[][], b: number[]): (x: tf.Tensor4D) => tf.Tensor2D {
+  const w = tf.keep(tf.tensor2d(W));
+  const bias = tf.keep(tf.tensor1d(b));
+  return (x) => tf.tidy(() => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w), bias) as tf.Tensor2D);
+}
+
+/** Random weights [d][classes] in [-scale, scale]. */
+export function randomWeights(seed: number, d: number, classes: number, scale = 1): number[][] {
+  const r = rng(seed);
+  return Array.from({ length: d }, () => Array.from({ length: classes }, () => (2 * r() - 1) * scale));
+}
+
+/** A random one-hidden-layer tanh MLP on flattened images (a smooth nonlinear classifier). */
+export function randomMlp(seed: number, d: number, classes: number, hidden = 8): (x: tf.Tensor4D) => tf.Tensor2D {
+  const w1 = tf.keep(tf.tensor2d(randomWeights(seed, d, hidden, 2 / Math.sqrt(d))));
+  const w2 = tf.keep(tf.tensor2d(randomWeights(seed + 1, hidden, classes, 3)));
+  return (x) => tf.tidy(() => tf.matMul(tf.tanh(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w1)), w2) as tf.Tensor2D);
+}
+
+/** Random images in [0,1] with some pixels exactly 0 or 1 (to exercise the box constraint). */
+export function randomImagesData(seed: number, n: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => {
+    const u = r();
+    return u < 0.1 ? 0 : u > 0.9 ? 1 : r();
+  });
+}
+
+export function randomImages(seed: number, shape: [number, number, number, number]): tf.Tensor4D {
+  return tf.tensor4d(randomImagesData(seed, shape.reduce((a, b) => a * b, 1)), shape);
+}
+
+export function randomLabels(seed: number, n: number, classes: number): tf.Tensor1D {
+  const r = rng(seed);
+  return tf.tensor1d(Array.from({ length: n }, () => Math.floor(r() * classes)), 'int32');
+}
+
+/** Per-example max |a - b| and L2 ||a - b|| in float64. */
+export function perExampleDistances(a: Float32Array | number[], b: Float32Array | number[], batch: number): { linf: number[]; l2: number[] } {
+  const per = a.length / batch;
+  const linf: number[] = [];
+  const l2: number[] = [];
+  for (let i = 0; i < batch; i++) {
+    let m = 0;
+    let s = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) {
+      const d = Math.abs(a[j] - b[j]);
+      m = Math.max(m, d);
+      s += d * d;
+    }
+    linf.push(m);
+    l2.push(Math.sqrt(s));
+  }
+  return { linf, l2 };
+}
+
+/** An easy synthetic task: 4 classes of 4x4x1 images = class prototype + Gaussian-ish noise, clipped to [0,1]. */
+export function syntheticTask(seed: number, n: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
+  const r = rng(seed);
+  const proto = rng(12345); // prototypes fixed across train/test
+  const protos = Array.from({ length: 4 }, () => Array.from({ length: 16 }, () => 0.2 + 0.6 * proto()));
+  const xs = new Float32Array(n * 16);
+  const ys = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 4;
+    ys[i] = c;
+    for (let j = 0; j < 16; j++) {
+      const noise = (r() + r() + r() - 1.5) * 0.12;
+      xs[i * 16 + j] = Math.min(1, Math.max(0, protos[c][j] + noise));
+    }
+  }
+  return { x: tf.tensor4d(xs, [n, 4, 4, 1]), y: tf.tensor1d(ys, 'int32') };
+}
+
+/** A small MLP (LayersModel) trained on the synthetic task in well under a second; returns test data too. */
+export async function trainedModel(): Promise<{ model: tf.LayersModel; x: tf.Tensor4D; y: tf.Tensor1D; cleanAccuracy: number }> {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [4, 4, 1] }),
+      tf.layers.dense({ units: 32, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(0.02), loss: tf.losses.softmaxCrossEntropy });
+  const train = syntheticTask(1, 400);
+  const yTrain = tf.oneHot(train.y, 4);
+  await model.fit(train.x, yTrain, { epochs: 30, batchSize: 100, shuffle: false, verbose: 0 });
+  tf.dispose([train.x, train.y, yTrain]);
+  const test = syntheticTask(2, 100);
+  const acc = accuracy(model, test.x, test.y);
+  return { model, x: test.x, y: test.y, cleanAccuracy: acc };
+}
+
+/** Fraction of examples the model classifies correctly. */
+export function accuracy(model: tf.LayersModel | ((x: tf.Tensor4D) => tf.Tensor2D), x: tf.Tensor4D, y: tf.Tensor1D): number {
+  return tf.tidy(() => {
+    const logits = typeof model === 'function' ? model(x) : (model.predict(x) as tf.Tensor2D);
+    return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(y, 'int32')), 'float32')).dataSync()[0];
+  });
+}

@@ -1,0 +1,159 @@
+// Every attack, on random small models, inputs and budgets: budget, box, shape, dtype, non-mutation, no leak;
+// batch independence (no random start) and seeded determinism.
+import * as tf from '@tensorflow/tfjs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { apgd } from '../../attacks/apgd.ts';
+import { bpda } from '../../attacks/bpda.ts';
+import { fgsm } from '../../attacks/fgsm.ts';
+import { ATTACKS } from '../../attacks/index.ts';
+import { pgd } from '../../attacks/pgd.ts';
+import { pgdL2 } from '../../attacks/pgd_l2.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
+import type { Classifier, Norm } from '../../src/types.ts';
+import { perExampleDistances, randomImages, randomLabels, randomMlp, rng } from './helpers.ts';
+
+type Run = (model: Classifier, x: tf.Tensor4D, y: tf.Tensor1D, eps: number, seed: number, classes: number) => tf.Tensor4D;
+
+/** Targets = (label + 1) mod classes, built from the labels' values. */
+function shiftedTargets(y: tf.Tensor1D, classes: number): tf.Tensor1D {
+  return tf.tensor1d(Array.from(y.dataSync(), (v) => (v + 1) % classes), 'int32');
+}
+
+function withTargets(y: tf.Tensor1D, classes: number, f: (t: tf.Tensor1D) => tf.Tensor4D): tf.Tensor4D {
+  const t = shiftedTargets(y, classes);
+  try {
+    return f(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+// A randomised model for the EOT variants: Gaussian input noise drawn from a JS stream on every call.
+function noisy(model: (x: tf.Tensor4D) => tf.Tensor2D, seed: number): Classifier {
+  const r = rng(seed);
+  return (x) => tf.tidy(() => model(tf.add(x, tf.mul(tf.tensor(Array.from({ length: x.size }, () => r() - 0.5), x.shape), 0.1)) as tf.Tensor4D));
+}
+
+const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
+  { name: 'fgsm', norm: 'linf', run: (m, x, y, eps) => fgsm(m, x, y, { eps }) },
+  { name: 'fgsm targeted', norm: 'linf', run: (m, x, y, eps, _s, c) => withTargets(y, c, (t) => fgsm(m, x, y, { eps, targeted: true, targets: t })) },
+  { name: 'pgd', norm: 'linf', run: (m, x, y, eps, seed) => pgd(m, x, y, { eps, steps: 3, seed }) },
+  { name: 'pgd restarts', norm: 'linf', run: (m, x, y, eps, seed) => pgd(m, x, y, { eps, steps: 2, restarts: 2, seed }) },
+  { name: 'pgd targeted margin', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgd(m, x, y, { eps, steps: 3, seed, targeted: true, targets: t, loss: 'margin' })) },
+  { name: 'pgd eot', norm: 'linf', run: (m, x, y, eps, seed) => pgd(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, seed, eotSamples: 2 }) },
+  { name: 'pgd-l2', norm: 'l2', run: (m, x, y, eps, seed) => pgdL2(m, x, y, { eps, steps: 3, seed }) },
+  { name: 'pgd-l2 restarts targeted', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL2(m, x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t })) },
+  { name: 'apgd', norm: 'linf', run: (m, x, y, eps, seed) => apgd(m, x, y, { eps, steps: 6, seed }) },
+  { name: 'apgd l2 restarts', norm: 'l2', run: (m, x, y, eps, seed) => apgd(m, x, y, { eps, steps: 5, seed, norm: 'l2', restarts: 2 }) },
+  { name: 'apgd margin targeted', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => apgd(m, x, y, { eps, steps: 5, seed, loss: 'margin', targeted: true, targets: t })) },
+  {
+    name: 'pgd through bpda(rounding)', norm: 'linf',
+    run: (m, x, y, eps, seed) => pgd(bpda((v) => tf.div(tf.round(tf.mul(v, 4)), 4), 'identity', m), x, y, { eps, steps: 2, seed }),
+  },
+];
+
+const caseArb = fc.record({
+  batch: fc.integer({ min: 1, max: 3 }),
+  h: fc.integer({ min: 1, max: 4 }),
+  w: fc.integer({ min: 1, max: 4 }),
+  c: fc.constantFrom(1, 3),
+  classes: fc.integer({ min: 2, max: 5 }),
+  eps: fc.oneof(fc.constant(0), fc.double({ min: 1e-4, max: 0.6, noNaN: true }), fc.double({ min: 0.6, max: 3, noNaN: true })),
+  seed: fc.integer({ min: 0, max: 1_000_000 }),
+});
+
+describe('every attack: budget, box, shape, dtype, non-mutation', () => {
+  for (const { name, norm, run } of CASES) {
+    it(name, () => {
+      fc.assert(
+        fc.property(caseArb, ({ batch, h, w, c, classes, eps: rawEps, seed }) => {
+          const eps = norm === 'linf' ? Math.min(rawEps, 1) : rawEps;
+          const x = randomImages(seed, [batch, h, w, c]);
+          const y = randomLabels(seed + 1, batch, classes);
+          const model = randomMlp(seed + 2, h * w * c, classes);
+          const before = x.dataSync().slice();
+          const adv = run(model, x, y, eps, seed, classes);
+          try {
+            expect(adv.shape).toEqual(x.shape);
+            expect(adv.dtype).toBe('float32');
+            expect(adv).not.toBe(x);
+            const a = adv.dataSync();
+            for (const v of a) expect(v >= 0 && v <= 1).toBe(true);
+            const d = perExampleDistances(a, before, batch);
+            for (const dist of norm === 'linf' ? d.linf : d.l2) expect(dist).toBeLessThanOrEqual(eps + 1e-6);
+            expect(x.isDisposed).toBe(false);
+            expect(Array.from(x.dataSync())).toEqual(Array.from(before));
+            expect(y.isDisposed).toBe(false);
+          } finally {
+            tf.dispose([adv, x, y]);
+          }
+        }),
+        { numRuns: 12, seed: 42 },
+      );
+    });
+  }
+});
+
+describe('every attack: no tensor leaked per call', () => {
+  for (const { name, run } of CASES) {
+    it(name, async () => {
+      const x = randomImages(7, [2, 3, 3, 1]);
+      const y = randomLabels(8, 2, 3);
+      const model = randomMlp(9, 9, 3);
+      await assertNoTensorLeak(() => run(model, x, y, 0.1, 1, 3), { label: name });
+      tf.dispose([x, y]);
+    });
+  }
+});
+
+describe('batch independence (no random start)', () => {
+  const deterministic: Array<[string, Run]> = [
+    ['fgsm', (m, x, y, eps) => fgsm(m, x, y, { eps })],
+    ['pgd', (m, x, y, eps) => pgd(m, x, y, { eps, steps: 4, randomStart: false })],
+    ['pgd-l2', (m, x, y, eps) => pgdL2(m, x, y, { eps: eps * 3, steps: 4, randomStart: false })],
+    ['apgd', (m, x, y, eps) => apgd(m, x, y, { eps, steps: 8, randomStart: false })],
+  ];
+  for (const [name, run] of deterministic) {
+    it(`${name}: a batch of 4 equals the 4 examples attacked alone`, () => {
+      const x = randomImages(11, [4, 3, 3, 3]);
+      const y = randomLabels(12, 4, 4);
+      const model = randomMlp(13, 27, 4);
+      const whole = run(model, x, y, 0.1, 0, 4);
+      const joint = whole.dataSync();
+      const per = 27;
+      for (let i = 0; i < 4; i++) {
+        const xi = tf.slice(x, [i, 0, 0, 0], [1, 3, 3, 3]);
+        const yi = tf.slice(y, [i], [1]);
+        const alone = run(model, xi, yi, 0.1, 0, 4);
+        const got = alone.dataSync();
+        for (let j = 0; j < per; j++) expect(Math.abs(got[j] - joint[i * per + j])).toBeLessThanOrEqual(1e-6);
+        tf.dispose([xi, yi, alone]);
+      }
+      tf.dispose([x, y, whole]);
+    });
+  }
+});
+
+describe('seeded determinism', () => {
+  for (const info of Object.values(ATTACKS)) {
+    it(`${info.name}: same seed same images, another seed other images (random start)`, () => {
+      const x = randomImages(21, [3, 4, 4, 1]);
+      const y = randomLabels(22, 3, 3);
+      const model = randomMlp(23, 16, 3);
+      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, steps: 3 };
+      const a = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
+      const b = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
+      expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+      if (info.name !== 'fgsm') {
+        // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
+        const short = info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
+        const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
+        expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));
+        tf.dispose([c, d]);
+      }
+      tf.dispose([a, b, x, y]);
+    });
+  }
+});
