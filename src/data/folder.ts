@@ -9,7 +9,7 @@ import { extname, join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { createRng, deriveSeed, shuffleInPlace } from './rng.ts';
-import { resizeImage } from './transform.ts';
+import { parseImageSize, resizeImage } from './transform.ts';
 import type { ImageDataset } from './types.ts';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -89,8 +89,8 @@ export function scanImageFolder(root: string): { classNames: string[]; files: st
 
 /** Options for `loadImageFolder`. */
 export interface FolderOptions {
-  /** Output size in pixels, [height, width]. */
-  size: [number, number];
+  /** Output size in pixels: [height, width], or one number for square. */
+  size: number | [number, number];
   /** 3 (default) or 1 (BT.601 luma). */
   channels?: 1 | 3;
   /** Dataset name in the result (default 'folder'). */
@@ -99,7 +99,7 @@ export interface FolderOptions {
 
 /** Decode and resize every listed image into one dataset; `files[k]` are the images of class k. */
 export function loadFileLists(files: string[][], classNames: string[], opts: FolderOptions & { source: string }): ImageDataset {
-  const [h, w] = opts.size;
+  const [h, w] = parseImageSize(opts.size, 'size');
   const channels = opts.channels ?? 3;
   const n = files.reduce((a, f) => a + f.length, 0);
   const per = h * w * channels;
@@ -131,6 +131,8 @@ export function loadImageFolder(
   root: string,
   opts: FolderOptions & { seed?: number; testFraction?: number },
 ): { train: ImageDataset; test: ImageDataset } {
+  parseImageSize(opts.size, 'size');
+  if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3) throw new Error(`channels: must be 1 or 3, got ${opts.channels}`);
   const trainDir = join(root, 'train');
   const testDir = join(root, 'test');
   if (existsSync(trainDir) && existsSync(testDir)) {
