@@ -52,7 +52,7 @@ export function randomLabels(seed: number, n: number, classes: number): tf.Tenso
 }
 
 /** Per-example max |a - b| and L2 ||a - b|| in float64. */
-export function perExampleDistances(a: Float32Array | number[], b: Float32Array | number[], batch: number): { linf: number[]; l2: number[] } {
+export function perExampleDistances(a: ArrayLike<number>, b: ArrayLike<number>, batch: number): { linf: number[]; l2: number[] } {
   const per = a.length / batch;
   const linf: number[] = [];
   const l2: number[] = [];
