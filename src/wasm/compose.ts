@@ -21,11 +21,12 @@ export class KernelComposer {
   run(name: string, inputs: Record<string, tf.TensorInfo>, attrs: Attrs = {}): tf.TensorInfo {
     const kernel = tf.getKernel(name, this.backendName);
     if (!kernel) throw new Error(`kernel ${name} is not registered for backend "${this.backendName}"`);
-    const out = kernel.kernelFunc({
-      inputs: inputs as tf.NamedTensorInfoMap,
-      attrs: attrs as tf.NamedAttrMap,
-      backend: this.backend,
-    });
+    return this.runFunc(name, kernel.kernelFunc, inputs, attrs);
+  }
+
+  /** Run a kernel function directly (e.g. the original of a kernel being wrapped). */
+  runFunc(name: string, fn: tf.KernelFunc, inputs: Record<string, tf.TensorInfo>, attrs: Attrs = {}): tf.TensorInfo {
+    const out = fn({ inputs: inputs as tf.NamedTensorInfoMap, attrs: attrs as tf.NamedAttrMap, backend: this.backend });
     if (Array.isArray(out)) throw new Error(`kernel ${name} returned ${out.length} outputs; expected one`);
     this.temps.push(out);
     return out;

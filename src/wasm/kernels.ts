@@ -3,10 +3,13 @@
  * backward pass needs, besides what wasm has: Conv2DBackpropFilter (every conv),
  * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (MobileNetV2, ShuffleNet),
  * and UnsortedSegmentSum (the gradient of tf.gather, e.g. table look-ups).
- * Each is composed from kernels wasm does have; see conv-backprop.ts.
+ * Each is composed from kernels wasm does have; see conv-backprop.ts. Also fixes
+ * the binary and pad kernels' silent garbage on rank-7 inputs (see rank-limits.ts), which
+ * the JPEG layer's soft quantiser produces.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterKernel, depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './conv-backprop.ts';
+import { wrapWasmRankLimitedKernels } from './rank-limits.ts';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
 
 /** Kernel names this module adds to the wasm backend. */
@@ -18,9 +21,11 @@ export const WASM_TRAINING_KERNELS = [
 ] as const;
 
 /**
- * Register the missing training kernels for 'wasm' (or `backendName`); idempotent,
- * and a kernel the backend already has is left alone. Call before or after the
- * backend is initialised: kernels are looked up at run time.
+ * Register the missing training kernels for 'wasm' (or `backendName`) and make its
+ * binary and pad kernels rank-7 safe; idempotent, and a kernel the backend already has is
+ * left alone. Call after '@tensorflow/tfjs-backend-wasm' is imported (it registers
+ * the kernels wrapped here), before or after the backend is initialised.
+ * Returns the names of kernels added or wrapped.
  */
 export function registerWasmTrainingKernels(backendName = 'wasm'): string[] {
   const makers: Record<(typeof WASM_TRAINING_KERNELS)[number], (b: string) => tf.KernelFunc> = {
@@ -35,5 +40,5 @@ export function registerWasmTrainingKernels(backendName = 'wasm'): string[] {
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: makers[name](backendName) });
     added.push(name);
   }
-  return added;
+  return [...added, ...wrapWasmRankLimitedKernels(backendName)];
 }
