@@ -168,12 +168,16 @@ function apgdRun(
 
 /** APGD adversarial images in [0,1] within the `norm` ball of radius eps (defaults: linf, 100 steps, CE, random start, 1 restart, seed 0). */
 export function apgd(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: ApgdOptions): tf.Tensor4D {
+  return runApgd('apgd', model, images, labels, options);
+}
+
+function runApgd(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: ApgdOptions): tf.Tensor4D {
   const o = options ?? ({} as ApgdOptions);
-  if (o.steps !== undefined) checkInteger(o.steps, 'apgd: steps', 1);
-  if (o.restarts !== undefined) checkInteger(o.restarts, 'apgd: restarts', 1);
-  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`apgd: norm must be "linf" or "l2", got ${String(o.norm)}`);
-  if (o.randomStart !== undefined && typeof o.randomStart !== 'boolean') throw new Error('apgd: randomStart must be a boolean');
-  validateAttack('apgd', model, images, labels, { ...o }, APGD_OPTIONS);
+  if (o.steps !== undefined) checkInteger(o.steps, `${name}: steps`, 1);
+  if (o.restarts !== undefined) checkInteger(o.restarts, `${name}: restarts`, 1);
+  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`${name}: norm must be "linf" or "l2", got ${String(o.norm)}`);
+  if (o.randomStart !== undefined && typeof o.randomStart !== 'boolean') throw new Error(`${name}: randomStart must be a boolean`);
+  validateAttack(name, model, images, labels, { ...o }, APGD_OPTIONS);
   const fn = asLogitsFn(model);
   const norm = o.norm ?? 'linf';
   const steps = o.steps ?? 100;
@@ -198,5 +202,6 @@ export function apgd(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D
 
 /** APGD with an L2 budget: `apgd` with norm 'l2'. */
 export function apgdL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<ApgdOptions, 'norm'>): tf.Tensor4D {
-  return apgd(model, images, labels, { ...options, norm: 'l2' });
+  if (options && 'norm' in options) throw new Error('apgd-l2: do not pass norm (it is always l2)');
+  return runApgd('apgd-l2', model, images, labels, { ...options, norm: 'l2' });
 }

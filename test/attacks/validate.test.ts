@@ -1,0 +1,83 @@
+// Bad input: every attack throws a clear error naming the argument, before running the model's attack loop.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eotGradient } from '../../attacks/eot.ts';
+import { ATTACKS } from '../../attacks/index.ts';
+import type { Classifier } from '../../src/types.ts';
+import { linearModel, randomWeights } from './helpers.ts';
+
+const x = tf.fill([2, 2, 2, 1], 0.5) as tf.Tensor4D;
+const y = tf.tensor1d([0, 1], 'int32');
+afterAll(() => tf.dispose([x, y]));
+
+/** A model that counts its calls, to prove validation happens before any attack work. */
+function counting(): { model: Classifier; calls: () => number } {
+  let n = 0;
+  const inner = linearModel(randomWeights(1, 4, 3), [0, 0, 0]);
+  return { model: (v) => (n++, inner(v)), calls: () => n };
+}
+
+describe('attack argument errors', () => {
+  for (const info of Object.values(ATTACKS)) {
+    describe(info.name, () => {
+      const run = (opts: Record<string, unknown>, model?: Classifier, images: tf.Tensor = x, labels: tf.Tensor = y) => {
+        const c = counting();
+        try {
+          return info.run(model ?? c.model, images as tf.Tensor4D, labels as tf.Tensor1D, opts as { eps: number });
+        } finally {
+          // Option errors must come before the model is ever called.
+          if (!model && images === x && labels === y) expect(c.calls()).toBe(0);
+        }
+      };
+      it('rejects a negative, NaN or missing eps', () => {
+        expect(() => run({ eps: -0.1 })).toThrow(new RegExp(`${info.name}: eps: must be a finite number >= 0, got -0.1`));
+        expect(() => run({ eps: NaN })).toThrow(/eps: must be a finite number >= 0, got NaN/);
+        expect(() => run({})).toThrow(/eps: must be a finite number >= 0, got undefined/);
+      });
+      it('rejects unknown options and bad EOT counts and losses', () => {
+        expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
+        expect(() => run({ eps: 0.1, eotSamples: 0 })).toThrow(/eotSamples: must be an integer >= 1, got 0/);
+        expect(() => run({ eps: 0.1, loss: 'mse' })).toThrow(/loss must be "ce" or "margin"/);
+        expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
+      });
+      if (info.name !== 'fgsm') {
+        it('rejects steps < 1, a bad step size, restarts < 1 and a negative seed', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/steps: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, steps: 2.5 })).toThrow(/steps: must be an integer >= 1, got 2.5/);
+          expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(/restarts: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+          if (!info.name.startsWith('apgd')) expect(() => run({ eps: 0.1, stepSize: -1 })).toThrow(/stepSize: must be a finite number > 0, got -1/);
+        });
+      }
+      it('rejects images outside [0,1], of the wrong rank or dtype, or with NaN', () => {
+        const big = tf.fill([2, 2, 2, 1], 1.5);
+        const rank3 = tf.fill([2, 2, 2], 0.5);
+        const ints = tf.fill([2, 2, 2, 1], 0, 'int32');
+        const nan = tf.fill([2, 2, 2, 1], NaN);
+        expect(() => run({ eps: 0.1 }, undefined, big)).toThrow(/images: pixels must lie in \[0,1\] \(got min 1.5, max 1.5\)/);
+        expect(() => run({ eps: 0.1 }, undefined, rank3)).toThrow(/images: expected rank 4/);
+        expect(() => run({ eps: 0.1 }, undefined, ints)).toThrow(/images: expected dtype float32, got int32/);
+        expect(() => run({ eps: 0.1 }, undefined, nan)).toThrow(/images: contains NaN/);
+        tf.dispose([big, rank3, ints, nan]);
+      });
+      it('rejects a label count that does not match the batch, and out-of-range labels', () => {
+        const three = tf.tensor1d([0, 1, 2], 'int32');
+        const bad = tf.tensor1d([0, 7], 'int32');
+        expect(() => run({ eps: 0.1 }, undefined, x, three)).toThrow(/labels: has 3 entries but the batch has 2 images/);
+        expect(() => run({ eps: 0.1 }, undefined, x, bad)).toThrow(/labels: entry 1 is 7; expected an integer class index in \[0, 3\)/);
+        tf.dispose([three, bad]);
+      });
+      it('rejects a model whose output is not [batch, classes]', () => {
+        const flat: Classifier = (v) => tf.sum(v, [1, 2, 3]) as unknown as tf.Tensor2D;
+        const wrongBatch: Classifier = () => tf.zeros([1, 3]) as tf.Tensor2D;
+        expect(() => run({ eps: 0.1 }, flat)).toThrow(/model: output shape \[2\] is not \[batch=2, classes>=2\] logits/);
+        expect(() => run({ eps: 0.1 }, wrongBatch)).toThrow(/model: output shape \[1,3\] is not \[batch=2/);
+      });
+    });
+  }
+
+  it('eotGradient rejects samples < 1', () => {
+    const m = linearModel(randomWeights(1, 4, 3), [0, 0, 0]);
+    expect(() => eotGradient(m, x, y, { samples: 0 })).toThrow(/eot: samples: must be an integer >= 1, got 0/);
+  });
+});
