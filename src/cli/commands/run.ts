@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { initBackend } from '../../backend.ts';
+import { resolveRunConfig, type RunOverrides } from '../../run/options.ts';
+import { PRESET_NAMES } from '../../run/presets.ts';
+import { runJob } from '../../run/pipeline.ts';
+
+/** `jpegdl-robust run`: train baseline + JPEG-DL, attack both, write the report. */
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('the main job: train a baseline and its JPEG-DL twin, attack both (FGSM, PGD, BPDA) across eps, write the report')
+    .option('--preset <name>', `one of ${PRESET_NAMES.join(', ')}`, 'default')
+    .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic')
+    .option('--data-dir <dir>', 'directory holding the dataset files')
+    .option('--model <name>', 'architecture from the model registry (see `jpegdl-robust models`)')
+    .option('--epochs <n>', 'training epochs (milestones rescaled: 150/180/210 of 240)')
+    .option('--batch-size <n>', 'training batch size')
+    .option('--lr <x>', 'backbone SGD learning rate')
+    .option('--jpeg-lr <x>', 'JPEG-table Adam learning rate')
+    .option('--train-size <n>', 'class-balanced training subset size')
+    .option('--test-size <n>', 'class-balanced test subset size')
+    .option('--eval-n <n>', 'test images attacked')
+    .option('--eps <list>', 'comma-separated epsilons on the 0-1 scale, e.g. 0,1/255,2/255')
+    .option('--seed <n>', 'seed of model init, data order and attacks')
+    .option('--jpeg-init <method>', 'sensitivity | standard')
+    .option('--q-max <x>', 'largest luma step of the sensitivity initialisation')
+    .option('--out <dir>', 'parent directory of run directories', 'reports')
+    .option('--name <name>', 'run directory name (default: timestamp-preset)')
+    .option('--resume', 'continue the run in --out/--name from its last checkpoint')
+    .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .option('--no-progress', 'no progress bars (one log line per epoch)')
+    .action(async (opts: RunOverrides & { out: string; name?: string; resume?: boolean; backend: string; progress: boolean }) => {
+      // Everything is checked before the backend loads or any training starts.
+      const config = resolveRunConfig(opts);
+      await initBackend(opts.backend);
+      const res = await runJob({
+        config,
+        outRoot: opts.out,
+        name: opts.name,
+        resume: opts.resume,
+        progress: opts.progress === false ? false : undefined,
+        command: `jpegdl-robust ${process.argv.slice(2).join(' ')}`,
+      });
+      console.log('');
+      console.log(res.terminal);
+      console.log('');
+      console.log(res.verdict.headline);
+      console.log(`total time ${res.totalSeconds.toFixed(1)} s on ${res.backend}`);
+      console.log(`report: ${res.files.markdown}`);
+      console.log(`        ${res.files.html}`);
+      console.log(`        ${res.files.json}`);
+    });
+}

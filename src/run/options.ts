@@ -1,0 +1,73 @@
+/** Command-line overrides of a preset, checked before any work starts. */
+import { DATASET_NAMES, type DatasetName } from '../data/types.ts';
+import { parseEpsilonList } from '../eps.ts';
+import { scaledMilestones } from '../train/config.ts';
+import { getPreset, type RunConfig } from './presets.ts';
+
+/** Overrides accepted by `jpegdl-robust run` (strings as commander gives them). */
+export interface RunOverrides {
+  preset?: string;
+  dataset?: string;
+  dataDir?: string;
+  model?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  jpegLr?: string;
+  trainSize?: string;
+  testSize?: string;
+  evalN?: string;
+  eps?: string;
+  seed?: string;
+  jpegInit?: string;
+  qMax?: string;
+}
+
+function int(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
+function pos(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: must be a number > 0, got "${v}"`);
+  return n;
+}
+
+/** The preset with the overrides applied; milestones are rescaled when --epochs changes. */
+export function resolveRunConfig(o: RunOverrides): RunConfig {
+  const cfg = getPreset(o.preset ?? 'default');
+  if (o.dataset !== undefined) {
+    const map: Record<string, DatasetName> = { 'fashion-mnist-embedded': 'fashion-mnist-embedded', embedded: 'fashion-mnist-embedded' };
+    const name = (map[o.dataset] ?? o.dataset) as DatasetName;
+    if (!(DATASET_NAMES as readonly string[]).includes(name)) throw new Error(`--dataset: unknown dataset "${o.dataset}"; expected one of ${DATASET_NAMES.join(', ')}`);
+    // A different dataset drops the preset's dataset-specific sizes and normalisation constants.
+    cfg.dataset = { name, seed: cfg.dataset.seed };
+    if (typeof cfg.normalization !== 'string') cfg.normalization = 'dataset';
+  }
+  if (o.dataDir !== undefined) cfg.dataset.dataDir = o.dataDir;
+  if (o.trainSize !== undefined) cfg.dataset.trainSize = int('train-size', o.trainSize, 1);
+  if (o.testSize !== undefined) cfg.dataset.testSize = int('test-size', o.testSize, 1);
+  if (o.model !== undefined) cfg.model = o.model;
+  if (o.epochs !== undefined) {
+    cfg.train.epochs = int('epochs', o.epochs, 1);
+    cfg.train.milestones = scaledMilestones(cfg.train.epochs);
+  }
+  if (o.batchSize !== undefined) cfg.train.batchSize = int('batch-size', o.batchSize, 1);
+  if (o.lr !== undefined) cfg.train.lr = pos('lr', o.lr);
+  if (o.jpegLr !== undefined) cfg.train.jpegLr = pos('jpeg-lr', o.jpegLr);
+  if (o.seed !== undefined) {
+    const s = int('seed', o.seed, 0);
+    cfg.train.seed = s;
+    cfg.modelSeed = s;
+    cfg.eval.seed = s;
+  }
+  if (o.evalN !== undefined) cfg.eval.n = int('eval-n', o.evalN, 1);
+  if (o.eps !== undefined) cfg.eval.epsilons = parseEpsilonList(o.eps, '--eps').map((e) => e.label);
+  if (o.jpegInit !== undefined) {
+    if (o.jpegInit !== 'sensitivity' && o.jpegInit !== 'standard') throw new Error(`--jpeg-init: must be "sensitivity" or "standard", got "${o.jpegInit}"`);
+    cfg.jpeg.method = o.jpegInit;
+  }
+  if (o.qMax !== undefined) cfg.jpeg.qMax = pos('q-max', o.qMax);
+  return cfg;
+}

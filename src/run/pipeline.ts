@@ -1,0 +1,324 @@
+/**
+ * The main job: train the baseline, initialise and train its JPEG-DL twin on the same backbone,
+ * data order and schedule, evaluate clean accuracy (soft and hard JPEG), attack both across the
+ * eps list, and write the report. Every phase is resumable: training from per-epoch checkpoints,
+ * the sweep from its per-cell records; finished phases are not recomputed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pgd } from '../../attacks/pgd.ts';
+import { bpdaModel } from '../../attacks/bpda.ts';
+import { getAttack } from '../../attacks/index.ts';
+import { buildModel } from '../../models/registry.ts';
+import { backendInfo, describeBackend } from '../backend.ts';
+import { loadDataset } from '../data/load.ts';
+import { subset } from '../data/subset.ts';
+import type { ImageDataset } from '../data/types.ts';
+import { loadRecords } from '../eval/records.ts';
+import { runSweep, RECORDS_FILE, type AttackFn, type SweepAttack, type SweepModel } from '../eval/sweep.ts';
+import { writeJsonAtomic, writeFileAtomic } from '../io/atomic.ts';
+import { saveModel } from '../io/model-io.ts';
+import { sensitivityTables, standardTables, type JpegTables } from '../jpeg/index.ts';
+import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
+import { renderTerminal } from '../report/terminal.ts';
+import { writeReport } from '../report/write.ts';
+import { evaluateCleanModes } from '../train/evaluate.ts';
+import { jpegLayersOf, readTables } from '../train/jpeg-params.ts';
+import { trainModel, trainPaths } from '../train/trainer.ts';
+import { channelStats, datasetTensors, evalBatchesOf, trainDataOf } from './data.ts';
+import { runEpsilons, type RunConfig } from './presets.ts';
+import { computeVerdict, type Verdict } from './verdict.ts';
+
+/** Options of runJob. */
+export interface RunOptions {
+  config: RunConfig;
+  /** Parent of run directories (default "reports"). */
+  outRoot?: string;
+  /** Run directory name (default: UTC timestamp + preset). */
+  name?: string;
+  /** Continue the run in outRoot/name from where it stopped (its saved config is used). */
+  resume?: boolean;
+  /** Progress bars on stderr (default: when stderr is a TTY). */
+  progress?: boolean;
+  /** Log lines (default console.log). */
+  log?: (line: string) => void;
+  /** The command line, recorded in the report. */
+  command?: string;
+  /** Stop after this phase (tests use it to simulate a kill at a phase boundary). */
+  stopAfter?: Phase;
+}
+
+/** Phases in order. */
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'report'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** What runJob produced. */
+export interface RunResult {
+  runDir: string;
+  files: { json: string; markdown: string; html: string; terminal: string };
+  verdict: Verdict;
+  /** Wall seconds per phase, summed over resumed invocations. */
+  phaseSeconds: Partial<Record<Phase, number>>;
+  totalSeconds: number;
+  backend: string;
+  terminal: string;
+  /** False when stopAfter ended the run early. */
+  finished: boolean;
+}
+
+interface RunState {
+  phaseSeconds: Partial<Record<Phase, number>>;
+  done: Phase[];
+}
+
+/** UTC timestamp usable in a directory name, e.g. 20261126-231500. */
+export function timestampName(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** Check a run config before any work starts (throws naming the field). */
+export function validateRunConfig(cfg: RunConfig): void {
+  if (!cfg.model) throw new Error('model: missing');
+  if (!Number.isInteger(cfg.eval.n) || cfg.eval.n < 1) throw new Error(`eval.n: must be an integer >= 1, got ${cfg.eval.n}`);
+  if (!Number.isInteger(cfg.eval.batchSize) || cfg.eval.batchSize < 1) throw new Error(`eval.batchSize: must be an integer >= 1, got ${cfg.eval.batchSize}`);
+  if (!cfg.eval.attacks.length) throw new Error('eval.attacks: the attack list is empty');
+  if (cfg.jpeg.method !== 'sensitivity' && cfg.jpeg.method !== 'standard') throw new Error(`jpeg.method: must be "sensitivity" or "standard", got "${cfg.jpeg.method}"`);
+  if (!(cfg.jpeg.qMax > 0)) throw new Error(`jpeg.qMax: must be > 0, got ${cfg.jpeg.qMax}`);
+  if (!(cfg.jpeg.alpha > 0)) throw new Error(`jpeg.alpha: must be > 0, got ${cfg.jpeg.alpha}`);
+  if (!Number.isInteger(cfg.jpeg.sensitivitySamples) || cfg.jpeg.sensitivitySamples < 1) {
+    throw new Error(`jpeg.sensitivitySamples: must be an integer >= 1, got ${cfg.jpeg.sensitivitySamples}`);
+  }
+  runEpsilons(cfg);
+}
+
+/** PGD through the JPEG layer in BPDA mode (hard forward, surrogate backward); plain PGD for a model without one. */
+export const bpdaPgd: AttackFn = (model, images, labels, options) => {
+  const { backward = 'identity', ...rest } = options as { backward?: 'identity' | 'soft' } & Record<string, unknown>;
+  if (typeof model === 'function') throw new Error('bpda-pgd: needs a tf.LayersModel');
+  // Without a JPEG layer there is nothing to approximate: BPDA-PGD is plain PGD (the baseline's column).
+  if (jpegLayersOf(model).length === 0) return pgd(model, images, labels, rest as never);
+  return pgd(bpdaModel(model, { backward }), images, labels, rest as never);
+};
+
+/** A registry attack for the sweep: its function, norm, and whether it takes a per-batch seed. */
+function registryAttack(name: string, params: Record<string, unknown>): SweepAttack {
+  const info = getAttack(name);
+  return { name, params, fn: info.run as AttackFn, norm: info.norm, seeded: 'seed' in info.defaults };
+}
+
+function readState(runDir: string): RunState {
+  const p = join(runDir, 'run-state.json');
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as RunState) : { phaseSeconds: {}, done: [] };
+}
+
+/** Run (or resume) the main job; returns where the report is and the verdict. */
+export async function runJob(opts: RunOptions): Promise<RunResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const outRoot = resolve(opts.outRoot ?? 'reports');
+  let cfg = opts.config;
+  validateRunConfig(cfg);
+  if (opts.resume && !opts.name) throw new Error('--resume: needs --name (the run directory to continue)');
+  const name = opts.name ?? `${timestampName()}-${cfg.preset}`;
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`--name: "${name}" may only contain letters, digits, ".", "_" and "-"`);
+  const runDir = join(outRoot, name);
+  const configPath = join(runDir, 'config.json');
+  if (existsSync(configPath)) {
+    if (!opts.resume) throw new Error(`run directory ${runDir} already holds a run; pass --resume to continue it or choose another --name`);
+    const saved = JSON.parse(readFileSync(configPath, 'utf8')) as { run: RunConfig };
+    cfg = saved.run;
+    validateRunConfig(cfg);
+    log(`resuming ${runDir} (preset ${cfg.preset})`);
+  }
+  const info = backendInfo();
+  const backend = info ? describeBackend(info) : tf.getBackend();
+  writeJsonAtomic(configPath, { run: cfg, backend, command: opts.command ?? null, createdAt: new Date().toISOString() });
+  const state = readState(runDir);
+  const saveState = () => writeJsonAtomic(join(runDir, 'run-state.json'), state);
+  const t0 = Date.now();
+  let phaseStart = Date.now();
+  const finishPhase = (p: Phase) => {
+    state.phaseSeconds[p] = (state.phaseSeconds[p] ?? 0) + (Date.now() - phaseStart) / 1000;
+    if (!state.done.includes(p)) state.done.push(p);
+    saveState();
+    phaseStart = Date.now();
+    return opts.stopAfter === p;
+  };
+  const startPhase = () => (phaseStart = Date.now());
+
+  log(`run directory: ${runDir}`);
+  log(`backend: ${backend}`);
+  const { train, test } = await loadDataset(cfg.dataset);
+  log(`data: ${train.name} ${train.labels.length} train / ${test.labels.length} test, ${train.height}x${train.width}x${train.channels}, ${train.numClasses} classes`);
+  const normalization = cfg.normalization === 'dataset' ? channelStats(train) : cfg.normalization;
+  const inputShape: [number, number, number] = [train.height, train.width, train.channels];
+  const data = trainDataOf(train);
+  const evalData = evalBatchesOf(test, cfg.eval.batchSize);
+  const progress = opts.progress;
+  const unfinished = (phaseSeconds: RunState['phaseSeconds']): RunResult => ({
+    runDir,
+    files: { json: '', markdown: '', html: '', terminal: '' },
+    verdict: { moreRobust: false, headline: 'run stopped early', lines: [], comparisons: [], clean: { baseline: null, soft: null, hard: null } },
+    phaseSeconds,
+    totalSeconds: Object.values(phaseSeconds).reduce((s, v) => s + (v ?? 0), 0),
+    backend,
+    terminal: '',
+    finished: false,
+  });
+
+  // 1. Baseline.
+  startPhase();
+  const created: tf.LayersModel[] = [];
+  try {
+    const baseline = buildModel(cfg.model, { inputShape, numClasses: train.numClasses, normalization, seed: cfg.modelSeed });
+    created.push(baseline);
+    const baseRes = await trainModel({ model: baseline, data, config: cfg.train, label: 'baseline', ...trainPaths(join(runDir, 'baseline')), resume: true, evalData, progress, log });
+    if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name });
+    if (baseRes.epochsCompleted > baseRes.startEpoch || !state.done.includes('baseline')) log(`baseline trained: ${baseRes.history.length} epochs`);
+    if (finishPhase('baseline')) return unfinished(state.phaseSeconds);
+
+    // 2. JPEG table initialisation (from the trained baseline for 'sensitivity').
+    startPhase();
+    const initPath = join(runDir, 'jpeg-init.json');
+    let init: { tables: JpegTables; label: string; detail?: unknown };
+    if (existsSync(initPath)) init = JSON.parse(readFileSync(initPath, 'utf8'));
+    else {
+      if (cfg.jpeg.method === 'sensitivity') {
+        const sample = subset(train, Math.min(cfg.jpeg.sensitivitySamples, train.labels.length), cfg.train.seed);
+        const s = sensitivityTables(baseline, sample, { qMax: cfg.jpeg.qMax, batchSize: 64 });
+        init = {
+          tables: { luma: s.luma, ...(s.chroma ? { chroma: s.chroma } : {}) },
+          label: `sensitivity of the trained baseline over ${s.images} training images, max luma step ${cfg.jpeg.qMax}`,
+          detail: { sensitivity: s.sensitivity, scale: s.scale, images: s.images },
+        };
+      } else {
+        const std = standardTables(cfg.jpeg.quality);
+        init = { tables: train.channels === 3 ? std : { luma: std.luma }, label: `standard JPEG (IJG Annex K) tables, quality ${cfg.jpeg.quality}` };
+      }
+      writeJsonAtomic(initPath, init);
+    }
+    log(`JPEG tables initialised: ${init.label}`);
+    if (finishPhase('init')) return unfinished(state.phaseSeconds);
+
+    // 3. JPEG-DL: the same backbone seed, data order, augmentation and schedule.
+    startPhase();
+    const jpegModel = buildModel(cfg.model, {
+      inputShape,
+      numClasses: train.numClasses,
+      normalization,
+      seed: cfg.modelSeed,
+      jpeg: { tables: init.tables, alpha: cfg.jpeg.alpha },
+    });
+    created.push(jpegModel);
+    const jpegRes = await trainModel({ model: jpegModel, data, config: cfg.train, label: 'jpeg-dl', ...trainPaths(join(runDir, 'jpeg-dl')), resume: true, evalData, progress, log });
+    if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name });
+    if (jpegRes.epochsCompleted > jpegRes.startEpoch || !state.done.includes('jpeg-dl')) log(`JPEG-DL trained: ${jpegRes.history.length} epochs`);
+    if (finishPhase('jpeg-dl')) return unfinished(state.phaseSeconds);
+
+    // 4. Clean accuracy on the whole test split (soft and hard JPEG for JPEG-DL).
+    startPhase();
+    const cleanPath = join(runDir, 'clean.json');
+    let clean: { baseline: number; soft: number; hard: number; n: number };
+    if (existsSync(cleanPath)) clean = JSON.parse(readFileSync(cleanPath, 'utf8'));
+    else {
+      const b = await evaluateCleanModes(baseline, evalData);
+      const j = await evaluateCleanModes(jpegModel, evalData);
+      clean = { baseline: b.plain!, soft: j.soft!, hard: j.hard!, n: test.labels.length };
+      writeJsonAtomic(cleanPath, clean);
+    }
+    log(`clean accuracy on ${clean.n} test images: baseline ${(100 * clean.baseline).toFixed(2)}%, JPEG-DL soft ${(100 * clean.soft).toFixed(2)}%, hard ${(100 * clean.hard).toFixed(2)}%`);
+    if (finishPhase('clean')) return unfinished(state.phaseSeconds);
+
+    // 5. Attacks: every registry attack on baseline and JPEG-DL (soft and hard); BPDA on the hard path.
+    startPhase();
+    const attackSet: ImageDataset = cfg.eval.n >= test.labels.length ? test : subset(test, cfg.eval.n, cfg.eval.seed);
+    const { images, labels } = datasetTensors(attackSet);
+    const sweepDir = join(runDir, 'sweep');
+    const epsilons = runEpsilons(cfg);
+    const plain = cfg.eval.attacks.filter((a) => !a.name.startsWith('bpda-'));
+    const bpda = cfg.eval.attacks.filter((a) => a.name.startsWith('bpda-'));
+    const common = { epsilons, images, labels, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, outDir: sweepDir, progressBar: progress, backend };
+    try {
+      if (plain.length) {
+        const models: SweepModel[] = [
+          { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'] },
+        ];
+        await runSweep({ ...common, models, attacks: plain.map((a): SweepAttack => registryAttack(a.name, a.params)) });
+      }
+      if (bpda.length) {
+        for (const a of bpda) if (a.name !== 'bpda-pgd') throw new Error(`eval.attacks: unknown BPDA attack "${a.name}" (only bpda-pgd)`);
+        await runSweep({
+          ...common,
+          models: [
+          { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['hard'] },
+        ],
+          attacks: bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd, seeded: true })),
+        });
+      }
+    } finally {
+      tf.dispose([images, labels]);
+    }
+    if (finishPhase('sweep')) return unfinished(state.phaseSeconds);
+
+    // 6. Report.
+    startPhase();
+    const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
+    const verdict = computeVerdict(records);
+    const tables: QuantTableView[] = [];
+    const learned = readTables(jpegModel)[0]?.weights ?? [];
+    for (const w of learned) {
+      const channel = w.name.startsWith('chroma') ? 'chroma' : 'luma';
+      const initial = channel === 'chroma' ? init.tables.chroma : init.tables.luma;
+      tables.push({ model: 'jpeg-dl', channel, learned: w.values, initial, initialLabel: init.label });
+    }
+    const reportConfig: ReportConfig = {
+      dataset: `${attackSet.name} (${attackSet.source})`,
+      split: 'test',
+      n: attackSet.labels.length,
+      epsilons: epsilons.map((e) => e.label),
+      norm: 'linf',
+      attacks: cfg.eval.attacks,
+      models: [
+        { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'baseline') },
+        { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'jpeg-dl'), jpegModes: ['soft', 'hard'] },
+      ],
+      seed: cfg.eval.seed,
+      batchSize: cfg.eval.batchSize,
+      command: opts.command,
+      preset: cfg.preset,
+      train: cfg.train,
+      jpegInit: { method: cfg.jpeg.method, label: init.label, alpha: cfg.jpeg.alpha },
+      cleanFullTest: clean,
+    };
+    const trainSeconds = (state.phaseSeconds.baseline ?? 0) + (state.phaseSeconds['jpeg-dl'] ?? 0);
+    const notes = [
+      `VERDICT: ${verdict.headline}`,
+      ...verdict.lines,
+      `Clean accuracy on the full test split (${clean.n} images): baseline ${(100 * clean.baseline).toFixed(2)}%, JPEG-DL soft ${(100 * clean.soft).toFixed(2)}%, hard ${(100 * clean.hard).toFixed(2)}%.`,
+      `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'}); ${trainSeconds.toFixed(0)} s of training.`,
+      `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
+    ];
+    const report = buildReport({
+      title: `JPEG-DL robustness: ${cfg.model} on ${train.name} (preset ${cfg.preset})`,
+      records,
+      config: reportConfig,
+      backend,
+      versions: { tfjs: tf.version_core },
+      tables,
+      notes,
+    });
+    const files = writeReport(runDir, report);
+    const terminal = renderTerminal(report);
+    const terminalPath = join(runDir, 'report.txt');
+    writeFileAtomic(terminalPath, terminal + '\n');
+    writeJsonAtomic(join(runDir, 'verdict.json'), verdict);
+    finishPhase('report');
+    const totalSeconds = Object.values(state.phaseSeconds).reduce((s, v) => s + (v ?? 0), 0);
+    writeJsonAtomic(join(runDir, 'run.json'), { finished: true, backend, phaseSeconds: state.phaseSeconds, totalSeconds, thisInvocationSeconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString() });
+    return { runDir, files: { ...files, terminal: terminalPath }, verdict, phaseSeconds: state.phaseSeconds, totalSeconds, backend, terminal, finished: true };
+  } finally {
+    for (const m of created) m.dispose();
+  }
+}

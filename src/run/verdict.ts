@@ -1,0 +1,97 @@
+/** The plain-language answer of a run: did JPEG-DL come out more robust than the baseline? */
+import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
+
+/** One attack's comparison over the eps > 0 cells. */
+export interface AttackComparison {
+  attack: string;
+  /** The JPEG-DL series compared ('soft' = the reference's evaluation, 'hard' = real JPEG forward). */
+  jpegMode: string;
+  /** Baseline attack the JPEG-DL numbers are compared with (BPDA on the baseline is the plain attack, run under the BPDA name when present). */
+  baselineAttack: string;
+  eps: { label: string; baseline: number; jpegdl: number }[];
+  wins: number;
+  losses: number;
+  /** Mean (JPEG-DL - baseline) robust accuracy over eps > 0, in [−1, 1]. */
+  meanDiff: number;
+}
+
+/** Verdict lines and the comparisons behind them. */
+export interface Verdict {
+  moreRobust: boolean;
+  headline: string;
+  lines: string[];
+  comparisons: AttackComparison[];
+  clean: { baseline: number | null; soft: number | null; hard: number | null };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const pts = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)} pts`;
+
+function cell(records: CellRecord[], variant: string, mode: string | null, attack: string, eps: string): CellRecord | undefined {
+  return records.find((r) => r.variant === variant && (r.jpegMode ?? null) === mode && r.attack === attack && r.threat.epsLabel === eps);
+}
+
+/** Compare JPEG-DL with the baseline attack by attack (eps > 0); ties count as neither win nor loss. */
+export function computeVerdict(records: CellRecord[]): Verdict {
+  const clean = {
+    baseline: cell(records, 'baseline', null, CLEAN_ATTACK, '0')?.accuracy ?? null,
+    soft: cell(records, 'jpeg-dl', 'soft', CLEAN_ATTACK, '0')?.accuracy ?? null,
+    hard: cell(records, 'jpeg-dl', 'hard', CLEAN_ATTACK, '0')?.accuracy ?? null,
+  };
+  const attacks = [...new Set(records.map((r) => r.attack))].filter((a) => a !== CLEAN_ATTACK);
+  const epsLabels = [...new Map(records.filter((r) => r.threat.eps > 0).map((r) => [r.threat.epsLabel, r.threat.eps])).entries()]
+    .sort((a, b) => a[1] - b[1])
+    .map(([l]) => l);
+  const comparisons: AttackComparison[] = [];
+  for (const attack of attacks) {
+    const baselineAttack = attack.startsWith('bpda-') ? attack.slice(5) : attack;
+    for (const mode of ['soft', 'hard']) {
+      const eps: AttackComparison['eps'] = [];
+      for (const e of epsLabels) {
+        const j = cell(records, 'jpeg-dl', mode, attack, e);
+        const b = cell(records, 'baseline', null, attack, e) ?? cell(records, 'baseline', null, baselineAttack, e);
+        if (j && b) eps.push({ label: e, baseline: b.accuracy, jpegdl: j.accuracy });
+      }
+      if (!eps.length) continue;
+      comparisons.push({
+        attack,
+        jpegMode: mode,
+        baselineAttack,
+        eps,
+        wins: eps.filter((x) => x.jpegdl > x.baseline).length,
+        losses: eps.filter((x) => x.jpegdl < x.baseline).length,
+        meanDiff: eps.reduce((s, x) => s + (x.jpegdl - x.baseline), 0) / eps.length,
+      });
+    }
+  }
+  const lines: string[] = [];
+  if (clean.baseline !== null) {
+    lines.push(
+      `Clean accuracy: baseline ${pct(clean.baseline)}, JPEG-DL ${clean.soft !== null ? `${pct(clean.soft)} (soft quantiser)` : 'n/a'}` +
+        `${clean.hard !== null ? `, ${pct(clean.hard)} (hard quantiser, real JPEG)` : ''}.`,
+    );
+  }
+  for (const c of comparisons) {
+    const gradientNote =
+      c.jpegMode === 'hard' && !c.attack.startsWith('bpda-')
+        ? ' (gradients through hard rounding are zero, so this gradient attack is masked: not evidence of robustness)'
+        : c.attack.startsWith('bpda-')
+          ? ' (BPDA: hard JPEG forward, straight-through backward; baseline under the same attack without JPEG)'
+          : '';
+    lines.push(
+      `${c.attack} vs JPEG-DL [${c.jpegMode}]: JPEG-DL higher at ${c.wins}/${c.eps.length} eps, lower at ${c.losses}; mean ${pts(c.meanDiff)}${gradientNote}.`,
+    );
+  }
+  // The verdict uses the honest comparisons: the soft model under real gradients, and the hard model under BPDA.
+  const honest = comparisons.filter((c) => (c.jpegMode === 'soft' && !c.attack.startsWith('bpda-')) || (c.jpegMode === 'hard' && c.attack.startsWith('bpda-')));
+  const moreRobust = honest.length > 0 && honest.every((c) => c.meanDiff > 0 && c.wins > c.losses);
+  const mixed = !moreRobust && honest.some((c) => c.meanDiff > 0);
+  const headline = honest.length === 0
+    ? 'No attack results to compare.'
+    : moreRobust
+      ? `JPEG-DL came out MORE robust than the baseline under every attack compared (${honest.map((c) => `${c.attack}${c.jpegMode === 'hard' ? ' [hard]' : ''} ${pts(c.meanDiff)}`).join(', ')}, mean over eps > 0).`
+      : mixed
+        ? `JPEG-DL did NOT come out consistently more robust: it is better under some attacks and worse under others (${honest.map((c) => `${c.attack}${c.jpegMode === 'hard' ? ' [hard]' : ''} ${pts(c.meanDiff)}`).join(', ')}).`
+        : `JPEG-DL did NOT come out more robust than the baseline (${honest.map((c) => `${c.attack}${c.jpegMode === 'hard' ? ' [hard]' : ''} ${pts(c.meanDiff)}`).join(', ')}, mean over eps > 0).`;
+  return { moreRobust, headline, lines, comparisons, clean };
+}
