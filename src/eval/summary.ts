@@ -21,7 +21,7 @@ export function seriesKey(s: SeriesId): string {
 }
 
 /** Human label of a series, e.g. "jpeg-dl [soft]". */
-export function seriesLabel(s: SeriesId): string {
+export function seriesLabel(s: Pick<SeriesId, 'model' | 'jpegMode'>): string {
   return s.jpegMode ? `${s.model} [${s.jpegMode}]` : s.model;
 }
 

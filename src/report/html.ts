@@ -1,0 +1,86 @@
+/** report.html: one self-contained page (inline CSS and SVG, no scripts, no network). */
+import { CLEAN_ATTACK } from '../eval/records.ts';
+import { seriesLabel, WORST_CASE } from '../eval/summary.ts';
+import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
+import { findCell, mainTable, runSummary, type Report } from './model.ts';
+import { heatmapSvg, linePlotSvg } from './svg.ts';
+
+function htmlTable(header: string[], rows: string[][], cls = ''): string {
+  const num = (s: string) => /^[-+–]?[\d.]+( ± [\d.]+)?$|^–$/.test(s);
+  return `<table${cls ? ` class="${cls}"` : ''}>\n<thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows
+    .map((r) => `<tr>${r.map((c) => `<td${num(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
+    .join('\n')}\n</tbody>\n</table>`;
+}
+
+/** One accuracy-vs-eps plot per attack (and the worst case), one line per series. */
+export function plotsSvg(report: Report): string[] {
+  const out: string[] = [];
+  for (const attack of report.attacks) {
+    if (attack === CLEAN_ATTACK) continue;
+    const eps = report.epsilons.filter((e) => e.value === 0 || report.cells.some((c) => c.attack === attack && c.epsLabel === e.label));
+    const labels = eps.some((e) => e.value === 0) ? eps.map((e) => e.label) : ['0', ...eps.map((e) => e.label)];
+    const series = report.series.map((s) => {
+      const cells = labels.map((l) => findCell(report, s.key, attack, l) ?? (l === '0' ? findCell(report, s.key, CLEAN_ATTACK, '0') : undefined));
+      return {
+        label: s.label,
+        values: cells.map((c) => (c ? 100 * c.mean : null)),
+        errors: cells.map((c) => (c?.std ? 100 * c.std : null)),
+        dashed: s.variant === 'baseline',
+      };
+    });
+    const title = attack === WORST_CASE ? 'Robust accuracy (worst case over attacks)' : `Accuracy under ${attack}`;
+    out.push(linePlotSvg({ title, xLabels: labels, xTitle: `eps (${report.epsilons[0]?.norm ?? 'linf'}, 0-1 pixel scale)`, yTitle: 'accuracy (%)', series }));
+  }
+  return out;
+}
+
+const CSS = `
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1100px; color: #111; padding: 0 16px; }
+h1 { font-size: 1.6em; margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.summary { color: #333; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; } th { background: #f2f4f7; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+.plots, .heatmaps { display: flex; flex-wrap: wrap; gap: 16px; }
+.pair { display: flex; gap: 8px; align-items: flex-start; border: 1px solid #eee; padding: 8px; }
+pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 12px; }
+.muted { color: #666; font-size: 13px; }
+`;
+
+/** The whole report as a self-contained HTML page. */
+export function renderHtml(report: Report): string {
+  const ref = report.series.find((s) => s.key === report.reference);
+  const { header, rows } = mainTable(report);
+  const details = report.cells
+    .filter((c) => c.attack !== WORST_CASE && (c.attack === CLEAN_ATTACK || c.eps > 0))
+    .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
+    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]);
+  const s: string[] = [];
+  s.push('<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">', `<title>${esc(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>');
+  s.push(`<h1>${esc(report.title)}</h1>`, `<p class="summary">${esc(runSummary(report))}.</p>`, `<p class="muted">Created ${esc(report.createdAt)}${report.config.command ? ` by <code>${esc(report.config.command)}</code>` : ''}.</p>`);
+  s.push('<h2>Accuracy under attack (%)</h2>');
+  s.push(`<p class="muted">"robust (worst case)": an image counts only if it is correct clean and under every attack at that eps.${ref ? ` Δ: difference to <b>${esc(ref.label)}</b> in percentage points.` : ''}${report.seeds.length > 1 ? ` Mean ± std (n-1) over ${report.seeds.length} seeds.` : ''}</p>`);
+  s.push(htmlTable(header, rows, 'main'));
+  s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
+  if (report.tables.length) {
+    s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');
+    for (const t of report.tables) {
+      const all = [...t.learned, ...(t.initial ?? [])];
+      const min = Math.min(...all), max = Math.max(...all);
+      s.push('<div class="pair">', heatmapSvg(t.learned, { title: `${t.model} ${t.channel}: learned`, min, max }));
+      if (t.initial) s.push(heatmapSvg(t.initial, { title: `${t.channel}: initial${t.initialLabel ? ` (${t.initialLabel})` : ''}`, min, max }));
+      s.push('</div>');
+    }
+    s.push('</div>');
+  }
+  s.push('<h2>Per-cell details</h2>', '<p class="muted">Success rate: share of clean-correct images the attack made wrong. Perturbation norms on the 0-1 scale.</p>');
+  s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));
+  s.push('<h2>Paper vs this run</h2>', `<p>${esc(report.paper.summary)}</p>`);
+  if (report.paper.rows.length) s.push(htmlTable(['quantity', 'paper', 'this run', 'status', 'source'], report.paper.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')]), 'paper'));
+  if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  s.push('<h2>Run</h2>', '<ul>', `<li>Backend: ${esc(report.backend)}</li>`, `<li>Seeds: ${esc(report.seeds.join(', '))}; sweep seed ${esc(report.config.seed)}; batch size ${esc(report.config.batchSize)}</li>`, `<li>Total cell time: ${esc(fmtSeconds(report.timings.totalCellMs))}</li>`, ...Object.entries(report.versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`), '</ul>');
+  s.push(`<pre>${esc(JSON.stringify(report.config, null, 2))}</pre>`);
+  s.push('</body>', '</html>', '');
+  return s.join('\n');
+}

@@ -1,0 +1,78 @@
+/** report.md: Markdown tables rendered from the report object. */
+import { CLEAN_ATTACK } from '../eval/records.ts';
+import { seriesLabel } from '../eval/summary.ts';
+import { fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
+import { mainTable, runSummary, type Report } from './model.ts';
+
+/** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
+export function renderPaperMarkdown(report: Report): string {
+  const p = report.paper;
+  const lines = ['## Paper vs this run', '', p.summary, ''];
+  if (p.rows.length) {
+    lines.push(mdTable(['quantity', 'paper', 'this run', 'status', 'source'], p.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')])), '');
+  }
+  return lines.join('\n');
+}
+
+function quantTable(values: number[]): string {
+  const header = ['u\\v', ...Array.from({ length: 8 }, (_, v) => String(v))];
+  const rows = Array.from({ length: 8 }, (_, u) => [String(u), ...values.slice(8 * u, 8 * u + 8).map((x) => (x < 10 ? x.toFixed(2) : x.toFixed(1)))]);
+  return mdTable(header, rows);
+}
+
+/** The whole report as Markdown. */
+export function renderMarkdown(report: Report): string {
+  const ref = report.series.find((s) => s.key === report.reference);
+  const { header, rows } = mainTable(report);
+  const out: string[] = [
+    `# ${report.title}`,
+    '',
+    `${runSummary(report)}.`,
+    '',
+    `Created ${report.createdAt}.${report.config.command ? ` Command: \`${report.config.command}\`.` : ''}`,
+    '',
+    '## Accuracy under attack (%)',
+    '',
+    `Each attack at each eps; "robust (worst case)" counts an image as correct only if it is correct clean and under every attack at that eps.` +
+      (ref ? ` Δ is the difference to **${ref.label}** in percentage points.` : ' No baseline model in this run, so no differences.') +
+      (report.seeds.length > 1 ? ` Values are mean ± std (sample, n-1) over ${report.seeds.length} separately trained seeds.` : ''),
+    '',
+    mdTable(header, rows),
+    '',
+    '## Per-cell details',
+    '',
+    'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',
+    '',
+    mdTable(
+      ['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'],
+      report.cells
+        .filter((c) => c.attack !== 'worst-case' && (c.attack === CLEAN_ATTACK || c.eps > 0))
+        .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
+        .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]),
+    ),
+    '',
+    renderPaperMarkdown(report),
+  ];
+  if (report.tables.length) {
+    out.push('## Quantisation tables', '', 'Raster order [u][v] (u = vertical frequency), 0-255 DCT scale.', '');
+    for (const t of report.tables) {
+      out.push(`### ${t.model}: ${t.channel}, learned`, '', quantTable(t.learned), '');
+      if (t.initial) out.push(`### ${t.model}: ${t.channel}, initial${t.initialLabel ? ` (${t.initialLabel})` : ''}`, '', quantTable(t.initial), '');
+    }
+  }
+  if (report.notes.length) out.push('## Notes', '', ...report.notes.map((n) => `- ${n}`), '');
+  out.push(
+    '## Run',
+    '',
+    `- Backend: ${report.backend}`,
+    `- Seeds: ${report.seeds.join(', ')}; sweep seed ${report.config.seed}; batch size ${report.config.batchSize}`,
+    `- Total cell time: ${fmtSeconds(report.timings.totalCellMs)} (${Object.entries(report.timings.perSeriesMs).map(([k, v]) => `${k} ${fmtSeconds(v)}`).join(', ')})`,
+    ...Object.entries(report.versions).map(([k, v]) => `- ${k} ${v}`),
+    '',
+    '```json',
+    JSON.stringify(report.config, null, 2),
+    '```',
+    '',
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,198 @@
+/**
+ * A report is data built from sweep records: every rendering (terminal, Markdown, HTML, JSON)
+ * reads this one object, so they can never disagree.
+ */
+import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
+import { aggregate, robustAccuracy, seriesKey, seriesLabel, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
+import { paperComparison, type PaperComparison } from '../paper/compare.ts';
+
+export const REPORT_SCHEMA = 'jpegdl-robust-report/1';
+
+/** How the sweep was configured: enough to rerun it. */
+export interface ReportConfig {
+  dataset?: string;
+  split?: string;
+  /** Images evaluated per cell. */
+  n: number;
+  /** Eps labels in sweep order, e.g. ["0", "1/255"]. */
+  epsilons: string[];
+  norm: string;
+  attacks: { name: string; params: Record<string, unknown> }[];
+  models: { name: string; variant: string; seed: number; arch?: string; checkpoint?: string; jpegModes?: string[] }[];
+  seed: number;
+  batchSize: number;
+  /** Command line that produced the sweep, if known. */
+  command?: string;
+  [extra: string]: unknown;
+}
+
+/** One 8x8 quantisation table to draw: learned values next to the ones training started from. */
+export interface QuantTableView {
+  /** Model (series) name the table belongs to. */
+  model: string;
+  /** e.g. "luma", "chroma", "luma (round 2)". */
+  channel: string;
+  /** 64 values, raster order [u][v], 0-255 DCT scale. */
+  learned: number[];
+  /** 64 values the training started from (standard JPEG tables or the sensitivity init). */
+  initial?: number[];
+  /** What `initial` is, e.g. "standard JPEG (Annex K), quality 50". */
+  initialLabel?: string;
+}
+
+export interface ReportInput {
+  title?: string;
+  records: CellRecord[];
+  config: ReportConfig;
+  /** describeBackend() text. */
+  backend: string;
+  versions?: Record<string, string>;
+  tables?: QuantTableView[];
+  notes?: string[];
+  createdAt?: string;
+}
+
+/** Series as shown: identity, label, and whether it is the reference baseline for differences. */
+export interface SeriesView extends SeriesId {
+  key: string;
+  label: string;
+  seeds: number[];
+}
+
+export interface Report {
+  schema: typeof REPORT_SCHEMA;
+  title: string;
+  createdAt: string;
+  config: ReportConfig;
+  backend: string;
+  versions: Record<string, string>;
+  /** Model seeds present (separately trained instances). */
+  seeds: number[];
+  /** Jpeg modes that produced numbers (null = no JPEG layer). */
+  jpegModes: (string | null)[];
+  series: SeriesView[];
+  /** Key of the series differences are taken against (the first baseline), or null. */
+  reference: string | null;
+  /** Attack labels in order: 'clean' first, then attacks, then 'worst-case'. */
+  attacks: string[];
+  /** Eps in increasing order with their labels. */
+  epsilons: { label: string; value: number; norm: string }[];
+  /** Mean ± std per (series, attack, eps), including 'clean' and 'worst-case'. */
+  cells: AggregateCell[];
+  /** Worst case per model instance and eps. */
+  robust: RobustCell[];
+  timings: { totalCellMs: number; perSeriesMs: Record<string, number> };
+  tables: QuantTableView[];
+  paper: PaperComparison;
+  notes: string[];
+  /** The raw records (with per-example bitmaps): every number above is derived from these. */
+  records: CellRecord[];
+}
+
+/** Build the report object from records and the sweep's configuration. */
+export function buildReport(input: ReportInput): Report {
+  const { records, config } = input;
+  if (!records.length) throw new Error('buildReport: no records (has the sweep run?)');
+  const robust = robustAccuracy(records);
+  const cells = aggregate(records, robust);
+  const seriesMap = new Map<string, SeriesView>();
+  for (const r of records) {
+    const k = seriesKey(r);
+    const s = seriesMap.get(k) ?? { model: r.model, variant: r.variant, jpegMode: r.jpegMode, key: k, label: seriesLabel(r), seeds: [] };
+    if (!s.seeds.includes(r.modelSeed)) s.seeds.push(r.modelSeed);
+    seriesMap.set(k, s);
+  }
+  const series = [...seriesMap.values()].sort((a, b) => (a.variant === b.variant ? 0 : a.variant === 'baseline' ? -1 : 1));
+  for (const s of series) s.seeds.sort((a, b) => a - b);
+  const reference = series.find((s) => s.variant === 'baseline')?.key ?? null;
+  const attackNames = [...new Set(cells.map((c) => c.attack))].filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
+  const attacks = [CLEAN_ATTACK, ...attackNames, ...(cells.some((c) => c.attack === WORST_CASE) ? [WORST_CASE] : [])];
+  const epsMap = new Map<string, { label: string; value: number; norm: string }>();
+  for (const r of records) if (r.attack !== CLEAN_ATTACK || !epsMap.has(`${r.threat.norm}:${r.threat.epsLabel}`)) epsMap.set(`${r.threat.norm}:${r.threat.epsLabel}`, { label: r.threat.epsLabel, value: r.threat.eps, norm: r.threat.norm });
+  const epsilons = [...epsMap.values()].sort((a, b) => a.value - b.value || a.norm.localeCompare(b.norm));
+  const perSeriesMs: Record<string, number> = {};
+  let total = 0;
+  for (const r of records) {
+    perSeriesMs[seriesLabel(r)] = (perSeriesMs[seriesLabel(r)] ?? 0) + r.wallTimeMs;
+    total += r.wallTimeMs;
+  }
+  const partial: Omit<Report, 'paper'> = {
+    schema: REPORT_SCHEMA,
+    title: input.title ?? 'JPEG-DL robustness report',
+    createdAt: input.createdAt ?? new Date().toISOString(),
+    config,
+    backend: input.backend,
+    versions: input.versions ?? {},
+    seeds: [...new Set(records.map((r) => r.modelSeed))].sort((a, b) => a - b),
+    jpegModes: [...new Set(records.map((r) => r.jpegMode ?? null))],
+    series,
+    reference,
+    attacks,
+    epsilons,
+    cells,
+    robust,
+    timings: { totalCellMs: total, perSeriesMs },
+    tables: input.tables ?? [],
+    notes: input.notes ?? [],
+    records,
+  };
+  return { ...partial, paper: paperComparison(partial) };
+}
+
+/** The aggregate cell of a series/attack/eps, if measured. */
+export function findCell(report: Pick<Report, 'cells'>, seriesKeyStr: string, attack: string, epsLabel: string): AggregateCell | undefined {
+  return report.cells.find((c) => seriesKey(c) === seriesKeyStr && c.attack === attack && c.epsLabel === epsLabel);
+}
+
+/** Rows of the main table: clean once, then each attack and the worst case at every eps > 0. */
+export function tableRows(report: Pick<Report, 'attacks' | 'epsilons' | 'cells'>): { attack: string; epsLabel: string }[] {
+  const rows: { attack: string; epsLabel: string }[] = [];
+  for (const a of report.attacks) {
+    if (a === CLEAN_ATTACK) { rows.push({ attack: a, epsLabel: '0' }); continue; }
+    for (const e of report.epsilons) {
+      if (e.value === 0) continue; // equals the clean row
+      if (report.cells.some((c) => c.attack === a && c.epsLabel === e.label)) rows.push({ attack: a, epsLabel: e.label });
+    }
+  }
+  return rows;
+}
+
+/** Accuracy in percent with one decimal, "± std" when several seeds. */
+export function fmtAcc(c: AggregateCell | undefined): string {
+  if (!c) return '–';
+  const m = (100 * c.mean).toFixed(1);
+  return c.std === null ? m : `${m} ± ${(100 * c.std).toFixed(1)}`;
+}
+
+/** Difference of means in percentage points with a sign, e.g. "+1.2". */
+export function fmtDiff(a: AggregateCell | undefined, ref: AggregateCell | undefined): string {
+  if (!a || !ref) return '–';
+  const d = 100 * (a.mean - ref.mean);
+  const s = d.toFixed(1);
+  return d > 0 && s !== '0.0' ? `+${s}` : s === '-0.0' ? '0.0' : s;
+}
+
+/** The columns of the main table: one per series, then one difference per non-reference series. */
+export function mainTable(report: Report): { header: string[]; rows: string[][] } {
+  const ref = report.reference;
+  const others = report.series.filter((s) => s.key !== ref);
+  const header = ['attack', 'eps', ...report.series.map((s) => s.label), ...(ref ? others.map((s) => `Δ ${s.label} (pts)`) : [])];
+  const rows = tableRows(report).map(({ attack, epsLabel }) => {
+    const cell = (k: string) => findCell(report, k, attack, epsLabel);
+    return [
+      attack === WORST_CASE ? 'robust (worst case)' : attack,
+      epsLabel,
+      ...report.series.map((s) => fmtAcc(cell(s.key))),
+      ...(ref ? others.map((s) => fmtDiff(cell(s.key), cell(ref))) : []),
+    ];
+  });
+  return { header, rows };
+}
+
+/** One-line description of the run: backend, jpeg modes, n, seeds. */
+export function runSummary(report: Report): string {
+  const modes = report.jpegModes.filter((m) => m !== null);
+  const ds = report.config.dataset ? `${report.config.dataset}${report.config.split ? `/${report.config.split}` : ''}, ` : '';
+  return `${ds}n = ${report.config.n} images per cell, ${report.config.norm} threat model, seeds ${report.seeds.join(', ')}, ` +
+    `JPEG mode${modes.length === 1 ? '' : 's'} ${modes.length ? modes.join(', ') : 'none'}, backend ${report.backend}`;
+}
