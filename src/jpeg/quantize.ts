@@ -162,27 +162,30 @@ export function bpdaIdentityQuantize(z: tf.Tensor, q: tf.Tensor): tf.Tensor {
 
 /**
  * Analytic gradient of the soft quantiser at (z, q), elementwise (z and q of the same shape):
- * dQ/dz = 2 alpha q^2 Var_p(i); dQ/dq = E_p[i] - 2 alpha q Cov_p(i, e i), e = i q - z. alpha held constant.
+ * dQ/dz = 2 alpha q^2 Var_p(i); dQ/dq = E_p[i] - 2 alpha q Cov_p(i, e i), e = i q - z, alpha held
+ * constant. Moments are taken of the window offset j = i - k0 (0..L-1), not of i, because
+ * E[i^2] - E[i]^2 cancels catastrophically in float32 when |i| is near 127:
+ * Var(i) = Var(j), Cov(i, e i) = (2 k0 q - z) Var(j) + q Cov(j, j^2).
  */
 export function softQuantizeGrads(z: tf.Tensor, q: tf.Tensor, opts: QuantizerOptions = {}): { dz: tf.Tensor; dq: tf.Tensor } {
   const r = resolveQuantizer(opts, 'softQuantizeGrads');
   return tf.tidy(() => {
     const k0 = windowStart(z, q, r.levels, r.bits);
     const alpha = alphaOf(q, r);
-    const i = tf.add(tf.expandDims(k0, -1), tf.range(0, r.levels, 1, 'float32'));
+    const j = tf.range(0, r.levels, 1, 'float32');
     const q1 = tf.expandDims(q, -1);
-    const e = tf.sub(tf.mul(i, q1), tf.expandDims(z, -1));
+    const e = tf.add(tf.expandDims(tf.sub(tf.mul(k0, q), z), -1), tf.mul(q1, j));
     const a1 = expandLast(alpha);
     const p = tf.softmax(tf.mul(tf.square(e), typeof a1 === 'number' ? -a1 : tf.neg(a1)));
-    const mean = (t: tf.Tensor) => tf.sum(tf.mul(p, t), -1);
-    const ei = mean(i);
-    const varI = tf.sub(mean(tf.square(i)), tf.square(ei));
-    const ie = tf.mul(i, e);
-    const cov = tf.sub(mean(tf.mul(i, ie)), tf.mul(ei, mean(ie)));
+    const ej = tf.sum(tf.mul(p, j), -1);
+    const c = tf.sub(j, tf.expandDims(ej, -1)); // centred offsets
+    const varJ = tf.sum(tf.mul(p, tf.square(c)), -1);
+    const covJJ2 = tf.sum(tf.mul(p, tf.mul(c, tf.square(j))), -1);
+    const covIEI = tf.add(tf.mul(tf.sub(tf.mul(tf.mul(k0, q), 2), z), varJ), tf.mul(q, covJJ2));
     const twoAlpha = typeof alpha === 'number' ? 2 * alpha : tf.mul(alpha, 2);
     return {
-      dz: tf.mul(tf.mul(twoAlpha, tf.square(q)), varI),
-      dq: tf.sub(ei, tf.mul(tf.mul(twoAlpha, q), cov)),
+      dz: tf.mul(tf.mul(twoAlpha, tf.square(q)), varJ),
+      dq: tf.sub(tf.add(k0, ej), tf.mul(tf.mul(twoAlpha, q), covIEI)),
     };
   });
 }
