@@ -38,9 +38,9 @@ export interface SweepAttack {
   name: string;
   params?: Record<string, unknown>;
   fn?: AttackFn;
-  /** Norm of this attack's budget (default: the sweep's norm), e.g. 'l2' for pgd-l2. */
+  /** Norm of this attack's budget (default: the registry entry's, else the sweep's), e.g. 'l2' for pgd-l2. */
   norm?: Norm;
-  /** Pass a derived per-batch `seed` option (default: when the registry lists 'seed' among its options). */
+  /** Pass a derived per-batch `seed` option (default: when the registry entry's defaults have a seed). */
   seeded?: boolean;
 }
 
@@ -72,7 +72,7 @@ export interface SweepOptions {
   /** Draw a cli-progress bar with ETA on stderr (default: when stderr is a TTY). */
   progressBar?: boolean;
   /** Attack lookup for attacks without `fn` (default: the registry in attacks/index.ts). */
-  resolveAttack?: (name: string) => AttackFn | Promise<AttackFn>;
+  resolveAttack?: (name: string) => ResolvedAttack | Promise<ResolvedAttack>;
   /** Backend description stored in records (default: describeBackend(backendInfo())). */
   backend?: string;
 }
@@ -93,12 +93,24 @@ export interface SweepResult {
 export const RECORDS_FILE = 'records.jsonl';
 export const SWEEP_FILE = 'sweep.json';
 
-/** Load the attack registry from attacks/index.ts: getAttack(name) and the list of names. */
-export async function registryResolver(): Promise<(name: string) => AttackFn> {
-  const path = '../../attacks/index.ts'; // a variable: the registry is another module's, loaded at run time
-  let mod: { getAttack?: (name: string) => AttackFn; ATTACKS?: Record<string, unknown> | string[] };
+/** A registry entry as attacks/index.ts exports it (getAttack(name)). */
+export interface RegistryEntry {
+  run: AttackFn;
+  norm?: Norm;
+  /** Defaults of optional options; a 'seed' key means the attack takes a seed. */
+  defaults?: Record<string, unknown>;
+}
+
+/** What a resolver may return: the function itself or a registry entry. */
+export type ResolvedAttack = AttackFn | RegistryEntry;
+
+const REGISTRY = '../../attacks/index.ts'; // loaded at run time: the registry is another module's
+
+/** getAttack(name) of the attack registry in attacks/index.ts. */
+export async function registryResolver(): Promise<(name: string) => ResolvedAttack> {
+  let mod: { getAttack?: (name: string) => ResolvedAttack };
   try {
-    mod = await import(path);
+    mod = await import(REGISTRY);
   } catch (err) {
     throw new Error(`attack registry attacks/index.ts could not be loaded: ${(err as Error).message}`);
   }
@@ -106,24 +118,10 @@ export async function registryResolver(): Promise<(name: string) => AttackFn> {
   return mod.getAttack;
 }
 
-/** Whether the registry says attack `name` takes option `option` (false when it does not say). */
-export async function attackTakesOption(name: string, option: string): Promise<boolean> {
-  try {
-    const path = '../../attacks/index.ts';
-    const mod = (await import(path)) as { ATTACKS?: Record<string, { options?: readonly string[] }> };
-    const entry = mod.ATTACKS && !Array.isArray(mod.ATTACKS) ? mod.ATTACKS[name] : undefined;
-    return Boolean(entry?.options?.includes(option));
-  } catch {
-    return false;
-  }
-}
-
 /** Names the registry knows, for error messages (empty if unknown). */
 export async function knownAttackNames(): Promise<string[]> {
   try {
-    const path = '../../attacks/index.ts';
-    const mod = (await import(path)) as { ATTACKS?: Record<string, unknown> | string[] };
-    if (Array.isArray(mod.ATTACKS)) return [...mod.ATTACKS];
+    const mod = (await import(REGISTRY)) as { ATTACKS?: Record<string, unknown> };
     return mod.ATTACKS ? Object.keys(mod.ATTACKS) : [];
   } catch {
     return [];
@@ -229,20 +227,26 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   // Resolve attacks before any work, so an unknown name fails fast.
   const fns = new Map<SweepAttack, AttackFn>();
   const seeded = new Map<SweepAttack, boolean>();
+  const norms = new Map<SweepAttack, Norm>();
   let resolver = opts.resolveAttack;
   for (const a of attacks) {
-    seeded.set(a, a.seeded ?? (a.params?.seed === undefined && !a.fn && (await attackTakesOption(a.name, 'seed'))));
-    if (a.fn) { fns.set(a, a.fn); continue; }
-    if (!resolver) resolver = await registryResolver();
-    let fn: AttackFn | undefined;
-    try {
-      fn = await resolver(a.name);
-    } catch (err) {
-      const known = await knownAttackNames();
-      throw new Error(`unknown attack "${a.name}"${known.length ? `; known attacks: ${known.join(', ')}` : ''} (${(err as Error).message})`);
+    let resolved: ResolvedAttack | undefined = a.fn;
+    if (!resolved) {
+      if (!resolver) resolver = await registryResolver();
+      try {
+        resolved = await resolver(a.name);
+      } catch (err) {
+        const msg = (err as Error).message;
+        const known = msg.includes('known attacks') ? [] : await knownAttackNames();
+        throw new Error(`unknown attack "${a.name}"${known.length ? `; known attacks: ${known.join(', ')}` : ''} (${msg})`);
+      }
     }
-    if (typeof fn !== 'function') throw new Error(`unknown attack "${a.name}"`);
+    const entry: RegistryEntry | undefined = typeof resolved === 'function' ? undefined : resolved;
+    const fn = typeof resolved === 'function' ? resolved : resolved?.run;
+    if (typeof fn !== 'function') throw new Error(`unknown attack "${a.name}": the registry returned no function`);
     fns.set(a, fn);
+    norms.set(a, a.norm ?? entry?.norm ?? opts.norm ?? 'linf');
+    seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 
   // Refuse to mix results from different data into one records file.
@@ -328,7 +332,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         for (const a of attacks) {
           const fn = fns.get(a)!;
           const params = a.params ?? {};
-          const attackNorm = a.norm ?? norm;
+          const attackNorm = norms.get(a)!;
           for (const e of epsilons) {
             const threat = zero(e, attackNorm);
             const key = cellKey({ ...base, attack: a.name, attackParams: params, threat });

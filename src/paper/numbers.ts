@@ -76,9 +76,9 @@ export const PAPER_ROBUSTNESS_SETTING = Object.freeze({
   perEpsNote: 'The paper shows robustness as a figure; no per-eps values were found, so none are carried.',
 });
 
-/** Canonical dataset name: lower case, no dashes ("CIFAR-100" -> "cifar100"). */
+/** Canonical dataset name: lower case, no dashes, no "(source)" suffix ("CIFAR-100 (dir)" -> "cifar100"). */
 export function canonicalDataset(name: string): string {
-  return name.toLowerCase().replace(/[-_\s]/g, '');
+  return name.replace(/\s*\(.*$/, '').toLowerCase().replace(/[-_\s]/g, '');
 }
 
 /** Paper numbers for a dataset (and model, when given). */

@@ -50,7 +50,8 @@ export class IncompatibleBaselineError extends Error {}
 /** The comparable part of a report's configuration. */
 export function baselineConfig(report: Report): BaselineConfig {
   return {
-    dataset: report.config.dataset ?? null,
+    // the dataset's name without its "(source path)" suffix: paths differ between machines
+    dataset: report.config.dataset ? report.config.dataset.replace(/\s*\(.*$/, '') : null,
     split: report.config.split ?? null,
     n: report.config.n,
     norm: report.config.norm,

@@ -157,6 +157,20 @@ describe('runSweep', () => {
     tf.dispose([x, y]);
   });
 
+  it('uses the real attack registry: fgsm equals the closed form, pgd gets per-batch seeds, unknown names list the known ones', async () => {
+    const { x, y } = data(12);
+    const viaRegistry = await runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsm' }, { name: 'pgd', params: { steps: 3 } }] }));
+    const viaTiny = await runSweep(options({ images: x, labels: y }));
+    const fg = viaRegistry.records.filter((r) => r.attack === 'fgsm').map((r) => r.correctBits);
+    expect(fg).toEqual(viaTiny.records.filter((r) => r.attack === 'tiny').map((r) => r.correctBits));
+    const p = viaRegistry.records.filter((r) => r.attack === 'pgd' && r.threat.eps > 0);
+    for (const r of p) expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-6);
+    // PGD is at least as strong as FGSM on a linear model up to ties: never more than 1 image better
+    for (const r of p) expect(r.correct).toBeLessThanOrEqual(viaRegistry.records.find((q) => q.attack === 'fgsm' && q.threat.epsLabel === r.threat.epsLabel)!.correct + 1);
+    await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsmm' }] }))).rejects.toThrow(/unknown attack "fgsmm".*known attacks: fgsm, pgd/);
+    tf.dispose([x, y]);
+  });
+
   it('leaks no tensors per sweep', async () => {
     const { x, y } = data(10);
     await assertNoTensorLeak(() => runSweep(options({ images: x, labels: y })).then(() => undefined), { reps: 2, label: 'runSweep' });

@@ -35,6 +35,7 @@ describe('paper numbers', () => {
 
   it('finds numbers by dataset name in any spelling', () => {
     expect(canonicalDataset('CIFAR-100')).toBe('cifar100');
+    expect(canonicalDataset('cifar100 (/data/cifar-100-binary)')).toBe('cifar100');
     expect(paperNumbersFor('CIFAR-100', 'ResNet56').map((p) => p.id)).toContain('cifar100-resnet56-baseline');
     expect(paperNumbersFor('cifar100', 'resnet56').map((p) => p.id)).not.toContain('cifar100-vgg13-gain');
     expect(paperText(PAPER_NUMBERS.find((p) => p.id === 'cifar100-gain-range')!)).toBe('+0.67 to +1.55');
