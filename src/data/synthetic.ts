@@ -75,13 +75,13 @@ export function renderSynthetic(rng: Rng, cls: number, s: number, noise: number,
   const gratings = [0, 1].map(() => {
     const theta = rng.uniform(0, Math.PI);
     const freq = rng.uniform(1.5, 6) / s;
-    return { c: Math.cos(theta) * freq * 2 * Math.PI, d: Math.sin(theta) * freq * 2 * Math.PI, phase: rng.uniform(0, 2 * Math.PI), amp: randomColour(rng).map((v) => 0.15 * (v - 0.5) * 2) };
+    return { c: Math.cos(theta) * freq * 2 * Math.PI, d: Math.sin(theta) * freq * 2 * Math.PI, phase: rng.uniform(0, 2 * Math.PI), amp: randomColour(rng).map((v) => 0.2 * (v - 0.5)) };
   });
   const bgMean = base;
   // Object colour: random, but kept at least 0.35 (Euclidean RGB) from the background mean.
   let col = randomColour(rng);
   for (let t = 0; t < 8 && Math.hypot(col[0] - bgMean[0], col[1] - bgMean[1], col[2] - bgMean[2]) < 0.35; t++) col = randomColour(rng);
-  const r = rng.uniform(0.2, 0.34) * s;
+  const r = rng.uniform(0.22, 0.36) * s;
   const centre: Vec = [rng.uniform(0.3 * s, 0.7 * s), rng.uniform(0.3 * s, 0.7 * s)];
   const rot = rng.uniform(0, 2 * Math.PI);
   const cr = Math.cos(rot);
