@@ -1,0 +1,78 @@
+// attackOverEpsilons (one result per epsilon, each with its threat model) and the batched dataset evaluation.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { attackOverEpsilons, correctness, evaluateAttackOnDataset } from '../../attacks/epsilons.ts';
+import { parseEpsilonList } from '../../src/eps.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
+import { linearModel, perExampleDistances, randomImagesData, randomWeights, rng } from './helpers.ts';
+
+const W = randomWeights(1, 12, 3, 3);
+const model = linearModel(W, [0, 0, 0]);
+
+function data(n: number, seed: number) {
+  const images = randomImagesData(seed, n * 12);
+  const r = rng(seed + 1);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(r() * 3));
+  return { images, labels, height: 2, width: 2, channels: 3 };
+}
+
+describe('attackOverEpsilons', () => {
+  it('returns one result per epsilon with its ThreatModel, clean images at eps 0, budgets respected', () => {
+    const d = data(6, 2);
+    const x = tf.tensor4d(d.images, [6, 2, 2, 3]);
+    const y = tf.tensor1d(d.labels, 'int32');
+    const eps = parseEpsilonList('0,4/255,0.1');
+    for (const [name, norm] of [['pgd', 'linf'], ['pgd-l2', 'l2']] as const) {
+      const res = attackOverEpsilons(name, model, x, y, eps, { steps: 3, seed: 1 });
+      expect(res.map((r) => r.threat)).toEqual(eps.map((e) => ({ norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] })));
+      expect(Array.from(res[0].adversarial.dataSync())).toEqual(Array.from(d.images));
+      res.forEach((r, i) => {
+        const dist = perExampleDistances(r.adversarial.dataSync(), d.images, 6);
+        for (const v of norm === 'linf' ? dist.linf : dist.l2) expect(v).toBeLessThanOrEqual(eps[i].value + 1e-6);
+        expect(r.correct).toEqual(correctness(model, r.adversarial, y));
+        expect(r.accuracy).toBe(r.correct.filter(Boolean).length / 6);
+      });
+      tf.dispose(res.map((r) => r.adversarial));
+    }
+    expect(() => attackOverEpsilons('pgd', model, x, y, [], {})).toThrow(/epsilons: expected a non-empty list/);
+    expect(() => attackOverEpsilons('pgd', model, x, y, eps, { eps: 0.1 })).toThrow(/do not pass eps/);
+    expect(() => attackOverEpsilons('nope', model, x, y, eps)).toThrow(/unknown attack "nope"; known attacks: fgsm, pgd/);
+    expect(() => attackOverEpsilons('fgsm', model, x, y, [{ value: -1, label: '-1' }])).toThrow(/epsilons\[0\] \(-1\): must be a finite number >= 0/);
+    tf.dispose([x, y]);
+  });
+});
+
+describe('evaluateAttackOnDataset', () => {
+  it('in batches gives the same per-example correctness as one big batch (deterministic attack)', () => {
+    const d = data(10, 3);
+    const eps = parseEpsilonList('0,2/255,8/255,0.2');
+    const x = tf.tensor4d(d.images, [10, 2, 2, 3]);
+    const y = tf.tensor1d(d.labels, 'int32');
+    const whole = attackOverEpsilons('pgd', model, x, y, eps, { steps: 3, randomStart: false });
+    let progress = 0;
+    const batched = evaluateAttackOnDataset('pgd', model, d, eps, { batchSize: 3, options: { steps: 3, randomStart: false }, onBatch: (done) => (progress = done) });
+    expect(progress).toBe(10);
+    batched.forEach((r, i) => {
+      expect(r.threat).toEqual(whole[i].threat);
+      expect(Array.from(r.correct, Boolean)).toEqual(whole[i].correct);
+      expect(r.accuracy).toBeCloseTo(whole[i].accuracy, 12);
+    });
+    tf.dispose([x, y, ...whole.map((r) => r.adversarial)]);
+  });
+
+  it('checks its inputs before the loop and leaks nothing', async () => {
+    const d = data(5, 4);
+    const eps = parseEpsilonList('0,4/255');
+    expect(() => evaluateAttackOnDataset('fgsm', model, { ...d, images: d.images.subarray(1) }, eps)).toThrow(/data: images hold 59 values/);
+    expect(() => evaluateAttackOnDataset('fgsm', model, { ...d, labels: Int32Array.from([0, 1, 9, 0, 0]) }, eps)).toThrow(/data: labels: entry 2 is 9/);
+    expect(() => evaluateAttackOnDataset('fgsm', model, { ...d, images: d.images.map((v) => v * 2) }, eps)).toThrow(/data: images: pixels must lie in \[0,1\]/);
+    expect(() => evaluateAttackOnDataset('fgsm', model, d, eps, { batchSize: 0 })).toThrow(/batchSize: must be an integer >= 1/);
+    await assertNoTensorLeak(() => {
+      evaluateAttackOnDataset('apgd', model, d, eps, { batchSize: 2, options: { steps: 3 } });
+    }, { label: 'evaluateAttackOnDataset' });
+    const x = tf.tensor4d(d.images, [5, 2, 2, 3]);
+    const y = tf.tensor1d(d.labels, 'int32');
+    await assertNoTensorLeak(() => attackOverEpsilons('pgd', model, x, y, eps, { steps: 2 }).map((r) => r.adversarial), { label: 'attackOverEpsilons' });
+    tf.dispose([x, y]);
+  });
+});

@@ -1,0 +1,21 @@
+// The attack registry.
+import { describe, expect, it } from 'vitest';
+import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
+
+describe('attack registry', () => {
+  it('lists every attack with its norm, defaults and paper', () => {
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2']);
+    for (const info of Object.values(ATTACKS)) {
+      expect(typeof info.run).toBe('function');
+      expect(['linf', 'l2']).toContain(info.norm);
+      expect(info.paper.length).toBeGreaterThan(10);
+      expect(getAttack(info.name)).toBe(info);
+    }
+    expect(getAttack('pgd').defaults).toMatchObject({ steps: 10, randomStart: true, restarts: 1 });
+    expect(getAttack('apgd').defaults).toMatchObject({ steps: 100 });
+  });
+  it('rejects unknown names, listing the known ones', () => {
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2/);
+    expect(() => getAttack('toString')).toThrow(/unknown attack/);
+  });
+});
