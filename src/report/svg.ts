@@ -95,6 +95,7 @@ export function heatmapSvg(values: number[], opts: { title: string; min: number;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(opts.title)}">`, `<title>${esc(opts.title)}</title>`];
   parts.push(`<text x="${m.l + 4 * cs}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(opts.title)}</text>`);
   parts.push(`<text x="${m.l + 4 * cs}" y="32" text-anchor="middle" font-size="10" fill="#555555">v (horizontal frequency) →</text>`);
+  parts.push(`<text x="${m.l - 6}" y="32" text-anchor="end" font-size="10" fill="#555555">u↓</text>`);
   for (let u = 0; u < 8; u++) {
     parts.push(`<text x="${m.l - 6}" y="${m.t + u * cs + cs / 2 + 4}" text-anchor="end" font-size="10">${u}</text>`);
     for (let v = 0; v < 8; v++) {
