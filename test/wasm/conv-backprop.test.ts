@@ -68,7 +68,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
         expect(a.shape).toEqual([g.fh, g.fw, g.cin, g.cout]);
         expect(relativeError(a.values, b.values)).toBeLessThan(TOL);
       }),
-      { numRuns: 150, seed: 7 },
+      { numRuns: 100, seed: 7 },
     );
   });
 
@@ -117,7 +117,7 @@ describe('depthwise convolution gradients on wasm', () => {
         expect(wasm.shape).toEqual([g.fh, g.fw, g.cin, m]);
         expect(relativeError(wasm.values, cpu.values)).toBeLessThan(TOL);
       }),
-      { numRuns: 150, seed: 11 },
+      { numRuns: 100, seed: 11 },
     );
   });
 
@@ -138,7 +138,7 @@ describe('depthwise convolution gradients on wasm', () => {
         expect(wasm.shape).toEqual([g.n, g.h, g.w, g.cin]);
         expect(relativeError(wasm.values, cpu.values)).toBeLessThan(TOL);
       }),
-      { numRuns: 150, seed: 13 },
+      { numRuns: 100, seed: 13 },
     );
   });
 
