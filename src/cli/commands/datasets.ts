@@ -65,17 +65,21 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'folder holding the files (fashion-mnist, cifar10, cifar100, folder)')
     .option('--image-size <n>', 'resize to n x n')
     .option('--label <which>', 'cifar100: fine or coarse', 'fine')
-    .option('--seed <n>', 'seed (synthetic generator, folder split)', '0')
+    .option('--seed <n>', 'seed (synthetic generator, folder split, subsets)', '0')
+    .option('--train-size <n>', 'seeded class-balanced subset of the training images (synthetic: how many to generate)')
+    .option('--test-size <n>', 'same for the test images')
     .option('--json', 'print as JSON')
-    .action(async (name: string, opts: { dataDir?: string; imageSize?: string; label: string; seed: string; json?: boolean }) => {
+    .action(async (name: string, opts: { dataDir?: string; imageSize?: string; label: string; seed: string; trainSize?: string; testSize?: string; json?: boolean }) => {
       const dsName = checkName(name);
       const seed = Number(opts.seed);
       if (!Number.isFinite(seed)) throw new Error(`--seed: must be a number, got "${opts.seed}"`);
       if (opts.label !== 'fine' && opts.label !== 'coarse') throw new Error(`--label: must be fine or coarse, got "${opts.label}"`);
       const imageSize = opts.imageSize === undefined ? undefined : positiveInt(opts.imageSize, '--image-size');
+      const trainSize = opts.trainSize === undefined ? undefined : positiveInt(opts.trainSize, '--train-size');
+      const testSize = opts.testSize === undefined ? undefined : positiveInt(opts.testSize, '--test-size');
       if (dsName === 'folder' || imageSize !== undefined) await initBackend(); // resizing runs on TensorFlow.js
       const t0 = performance.now();
-      const { train, test } = await loadDataset({ name: dsName, dataDir: opts.dataDir, imageSize, label: opts.label, seed });
+      const { train, test } = await loadDataset({ name: dsName, dataDir: opts.dataDir, imageSize, label: opts.label, seed, trainSize, testSize });
       const seconds = (performance.now() - t0) / 1000;
       const info = { name: dsName, classNames: train.classNames, train: summarise(train), test: summarise(test), loadSeconds: seconds };
       if (opts.json) {

@@ -36,8 +36,10 @@ describe('jpegdl-robust datasets', () => {
     const out = await run(['info', 'fashion-mnist-embedded']);
     expect(out).toMatch(/6000 train \+ 1000 test images of 28x28x1, 10 classes/);
     expect(out).toMatch(/Ankle boot\s*│\s*600\s*│\s*100/);
-    const j = JSON.parse(await run(['info', 'synthetic', '--seed', '3', '--json']));
-    expect(j.train.perClass.reduce((a: number, b: number) => a + b, 0)).toBe(2000);
+    const j = JSON.parse(await run(['info', 'synthetic', '--seed', '3', '--train-size', '60', '--test-size', '12', '--json']));
+    expect(j.train.perClass).toEqual([10, 10, 10, 10, 10, 10]);
+    expect(j.test.images).toBe(12);
+    await expect(run(['info', 'synthetic', '--train-size', '0'])).rejects.toThrow(/--train-size: must be a positive integer, got "0"/);
     expect(j.train.shape).toEqual([32, 32, 3]);
     await expect(run(['info', 'imagenet'])).rejects.toThrow(/unknown name "imagenet"/);
     await expect(run(['info', 'cifar10', '--data-dir', join(root, 'none')])).rejects.toThrow(/none: directory does not exist/);
