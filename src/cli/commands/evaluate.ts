@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { initBackend } from '../../backend.ts';
+import type { DatasetName } from '../../data/types.ts';
+import { DEFAULT_EPSILONS, evaluate, evaluateAttackNames } from '../../eval/evaluate.ts';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** `jpegdl-robust evaluate`: sweep checkpoints over attacks x eps and write the report. */
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .description('attack trained checkpoints across attacks and eps (resumable) and write report.{md,html,json}')
+    .option('--run <dir>', 'run directory of `jpegdl-robust run` (models, dataset and eval settings)')
+    .option('--baseline <dir>', 'baseline checkpoint directory (repeat for separately trained seeds)', collect)
+    .option('--jpeg-dl <dir>', 'JPEG-DL checkpoint directory (repeat for separately trained seeds)', collect)
+    .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic')
+    .option('--data-dir <dir>', 'directory holding the dataset files')
+    .option('--split <split>', 'test | train', 'test')
+    .option('-n, --n <n>', 'images to evaluate (class-balanced seeded subset; default 500 or the run\'s)')
+    .option('--eps <list>', `comma-separated eps on the 0-1 scale (default ${DEFAULT_EPSILONS})`)
+    .option('--attack <spec>', `attack as name[:key=value,...], repeatable (default fgsm, pgd); known: ${evaluateAttackNames().join(', ')}`, collect)
+    .option('--jpeg-modes <list>', 'quantiser modes for JPEG-DL models', 'soft,hard')
+    .option('--seed <n>', 'seed of the image subset and attack randomness')
+    .option('--batch-size <n>', 'images per attack batch')
+    .option('--out <dir>', 'output directory (records.jsonl + report); rerun with the same --out to resume')
+    .option('--title <text>', 'report title')
+    .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .option('--no-progress', 'no progress bar')
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; progress: boolean }) => {
+      await initBackend(o.backend);
+      const dataset = { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
+      const res = await evaluate({
+        run: o.run,
+        baseline: o.baseline,
+        jpegdl: o.jpegDl,
+        dataset: Object.keys(dataset).length ? dataset : undefined,
+        split: o.split as 'test' | 'train',
+        n: o.n === undefined ? undefined : Number(o.n),
+        eps: o.eps,
+        attacks: o.attack,
+        jpegModes: o.jpegModes.split(',').map((s) => s.trim()).filter(Boolean),
+        seed: o.seed === undefined ? undefined : Number(o.seed),
+        batchSize: o.batchSize === undefined ? undefined : Number(o.batchSize),
+        out: o.out,
+        title: o.title,
+        progress: o.progress === false ? false : undefined,
+        command: `jpegdl-robust ${process.argv.slice(2).join(' ')}`,
+      });
+      console.log(res.terminal);
+      console.log(`${res.ran} cell(s) run, ${res.skipped} already done`);
+      console.log(`report: ${res.files.markdown}\n        ${res.files.html}\n        ${res.files.json}\nrecords: ${res.files.records}`);
+    });
+}

@@ -1,0 +1,270 @@
+/**
+ * `jpegdl-robust evaluate` as a library function: load checkpoints (or a run directory), load the
+ * dataset, run the sweep (resumable), render the report. Every argument is checked first.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getAttack, ATTACK_NAMES, type AttackInfo } from '../../attacks/index.ts';
+import { backendInfo, describeBackend } from '../backend.ts';
+import { loadDataset } from '../data/load.ts';
+import { subset } from '../data/subset.ts';
+import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import { parseEpsilonList } from '../eps.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { loadModel, loadModelMetadata } from '../io/model-io.ts';
+import { standardTables } from '../jpeg/tables.ts';
+import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
+import { renderTerminal } from '../report/terminal.ts';
+import { writeReport, type ReportFiles } from '../report/write.ts';
+import { bpdaPgd } from '../run/pipeline.ts';
+import { readTables } from '../train/jpeg-params.ts';
+import { loadRecords, type Variant } from './records.ts';
+import { RECORDS_FILE, runSweep, type AttackFn, type RegistryEntry, type SweepAttack, type SweepModel } from './sweep.ts';
+
+/** Default epsilons: L-inf 0, 1, 2, 4, 8, 16 /255. */
+export const DEFAULT_EPSILONS = '0,1/255,2/255,4/255,8/255,16/255';
+/** Default attacks. */
+export const DEFAULT_ATTACKS = ['fgsm', 'pgd'];
+
+/** Extra attacks known to evaluate besides the registry: PGD through the hard JPEG path with BPDA. */
+const EXTRA_ATTACKS: Record<string, RegistryEntry & { defaults: Record<string, unknown> }> = {
+  'bpda-pgd': { run: bpdaPgd, norm: 'linf', defaults: { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1, backward: 'identity' } },
+};
+
+/** All attack names evaluate accepts. */
+export function evaluateAttackNames(): string[] {
+  return [...ATTACK_NAMES, ...Object.keys(EXTRA_ATTACKS)];
+}
+
+function lookupAttack(name: string): RegistryEntry & { defaults: Record<string, unknown> } {
+  if (EXTRA_ATTACKS[name]) return EXTRA_ATTACKS[name];
+  if (!ATTACK_NAMES.includes(name)) throw new Error(`--attack: unknown attack "${name}"; known attacks: ${evaluateAttackNames().join(', ')}`);
+  const info: AttackInfo = getAttack(name);
+  return { run: info.run as unknown as AttackFn, norm: info.norm, defaults: info.defaults };
+}
+
+/** Parse "pgd:steps=10,randomStart=true" into a name and typed parameters, checked against the registry. */
+export function parseAttackSpec(spec: string): { name: string; params: Record<string, unknown> } {
+  const s = String(spec).trim();
+  if (!s) throw new Error('--attack: empty attack spec');
+  const [name, rest] = s.includes(':') ? [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1)] : [s, ''];
+  const entry = lookupAttack(name.trim());
+  const params: Record<string, unknown> = {};
+  for (const kv of rest.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--attack ${s}: "${kv}" is not key=value`);
+    const k = kv.slice(0, eq).trim();
+    const raw = kv.slice(eq + 1).trim();
+    if (k === 'eps') throw new Error(`--attack ${s}: eps comes from --eps, not from the attack spec`);
+    if (!(k in entry.defaults)) throw new Error(`--attack ${s}: unknown option "${k}" for ${name}; options: ${Object.keys(entry.defaults).join(', ')}`);
+    let v: unknown = raw;
+    if (/^(true|false)$/.test(raw)) v = raw === 'true';
+    else if (raw !== '' && Number.isFinite(Number(raw))) v = Number(raw);
+    params[k] = v;
+  }
+  return { name: name.trim(), params };
+}
+
+export interface EvaluateOptions {
+  /** A run directory written by `jpegdl-robust run` (models/, config.json): supplies defaults. */
+  run?: string;
+  /** Baseline checkpoint directories (several = separately trained seeds). */
+  baseline?: string[];
+  /** JPEG-DL checkpoint directories (several = separately trained seeds). */
+  jpegdl?: string[];
+  /** Dataset spec (default: the run's, else fashion-mnist-embedded). */
+  dataset?: DatasetSpec;
+  split?: 'test' | 'train';
+  /** Images to evaluate (class-balanced seeded subset; default: the run's, else 500). */
+  n?: number;
+  /** Comma-separated eps list (default: the run's, else DEFAULT_EPSILONS). */
+  eps?: string;
+  /** Attack specs "name:key=value,..." (default: the run's, else fgsm, pgd). */
+  attacks?: string[];
+  /** Quantiser modes evaluated for JPEG-DL models (default soft, hard). */
+  jpegModes?: string[];
+  seed?: number;
+  batchSize?: number;
+  /** Output directory (records + report); default reports/eval-<timestamp>. */
+  out?: string;
+  title?: string;
+  progress?: boolean;
+  command?: string;
+  log?: (line: string) => void;
+}
+
+export interface EvaluateResult {
+  outDir: string;
+  files: ReportFiles & { terminal: string; records: string };
+  terminal: string;
+  ran: number;
+  skipped: number;
+}
+
+interface RunDirConfig {
+  run?: { dataset?: DatasetSpec; model?: string; modelSeed?: number; eval?: { n?: number; epsilons?: string[]; attacks?: { name: string; params?: Record<string, unknown> }[]; seed?: number; batchSize?: number } };
+}
+
+function checkpointCheck(dir: string, what: string): Record<string, unknown> {
+  try {
+    return loadModelMetadata(dir);
+  } catch (err) {
+    throw new Error(`${what} ${dir}: ${(err as Error).message.replace(/^loadModel: /, '')}`);
+  }
+}
+
+function positiveInt(v: unknown, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${what}: must be a positive integer, got ${String(v)}`);
+  return n;
+}
+
+/** Run the evaluation end to end; resumes when `out` already holds records of the same sweep. */
+export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  // 1. Everything checked before any model or data is loaded.
+  let runCfg: RunDirConfig['run'] = undefined;
+  let baselineDirs = opts.baseline ?? [];
+  let jpegDirs = opts.jpegdl ?? [];
+  if (opts.run) {
+    const cfgPath = join(opts.run, 'config.json');
+    if (!existsSync(cfgPath)) throw new Error(`--run: ${cfgPath} does not exist (not a run directory of \`jpegdl-robust run\`)`);
+    try {
+      runCfg = (JSON.parse(readFileSync(cfgPath, 'utf8')) as RunDirConfig).run;
+    } catch (err) {
+      throw new Error(`--run: ${cfgPath} is not valid JSON (${(err as Error).message})`);
+    }
+    if (!baselineDirs.length && existsSync(join(opts.run, 'models', 'baseline'))) baselineDirs = [join(opts.run, 'models', 'baseline')];
+    if (!jpegDirs.length && existsSync(join(opts.run, 'models', 'jpeg-dl'))) jpegDirs = [join(opts.run, 'models', 'jpeg-dl')];
+    if (!baselineDirs.length && !jpegDirs.length) throw new Error(`--run: ${opts.run}/models holds no finished model (has the run finished training?)`);
+  }
+  if (!baselineDirs.length && !jpegDirs.length) throw new Error('evaluate: give --run <dir> or at least one --baseline / --jpeg-dl checkpoint directory');
+  const metas = new Map<string, Record<string, unknown>>();
+  for (const d of baselineDirs) metas.set(d, checkpointCheck(d, '--baseline'));
+  for (const d of jpegDirs) metas.set(d, checkpointCheck(d, '--jpeg-dl'));
+  const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps');
+  const attackSpecs = opts.attacks?.length
+    ? opts.attacks.map(parseAttackSpec)
+    : runCfg?.eval?.attacks?.length
+      ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
+      : DEFAULT_ATTACKS.map(parseAttackSpec);
+  const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');
+  const batchSize = positiveInt(opts.batchSize ?? runCfg?.eval?.batchSize ?? 100, '--batch-size');
+  const seed = Number(opts.seed ?? runCfg?.eval?.seed ?? 0);
+  if (!Number.isInteger(seed)) throw new Error(`--seed: must be an integer, got ${String(opts.seed)}`);
+  const split = opts.split ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  const dataset: DatasetSpec = { ...(runCfg?.dataset ?? {}), ...(opts.dataset ?? {}) };
+  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
+  const jpegModes = opts.jpegModes?.length ? opts.jpegModes : ['soft', 'hard'];
+  for (const m of jpegModes) if (!['soft', 'hard', 'bpda-identity', 'bpda-soft'].includes(m)) throw new Error(`--jpeg-modes: unknown mode "${m}" (soft, hard, bpda-identity, bpda-soft)`);
+  const outDir = resolve(opts.out ?? join('reports', `eval-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
+
+  // 2. Models and data.
+  const loaded: { dir: string; variant: Variant; model: tf.LayersModel; seed: number; arch?: string }[] = [];
+  const created: tf.LayersModel[] = [];
+  let images: tf.Tensor4D | undefined;
+  let labels: tf.Tensor1D | undefined;
+  try {
+    for (const [variant, dirs] of [['baseline', baselineDirs], ['jpeg-dl', jpegDirs]] as const) {
+      for (let i = 0; i < dirs.length; i++) {
+        const dir = dirs[i];
+        let model: tf.LayersModel;
+        try {
+          model = await loadModel(dir);
+        } catch (err) {
+          throw new Error(`--${variant} ${dir}: cannot load the checkpoint (${(err as Error).message.replace(/^loadModel: /, '')})`);
+        }
+        created.push(model);
+        const meta = metas.get(dir) ?? {};
+        const mSeed = typeof meta.seed === 'number' ? meta.seed : typeof meta.modelSeed === 'number' ? meta.modelSeed : dirs.length > 1 ? i : (runCfg?.modelSeed ?? 0);
+        const arch = typeof meta.model === 'string' ? meta.model : runCfg?.model;
+        const hasJpeg = model.layers.some((l) => l.getClassName() === 'JpegLayer');
+        if (variant === 'jpeg-dl' && !hasJpeg) throw new Error(`--jpeg-dl ${dir}: the model has no JpegLayer (is it a baseline checkpoint?)`);
+        loaded.push({ dir, variant, model, seed: mSeed, arch });
+      }
+    }
+    const seeds = (v: Variant) => loaded.filter((m) => m.variant === v).map((m) => m.seed);
+    for (const v of ['baseline', 'jpeg-dl'] as const) if (new Set(seeds(v)).size !== seeds(v).length) throw new Error(`two ${v} checkpoints have the same seed ${seeds(v).join(', ')}; give checkpoints of separately trained seeds`);
+
+    const splits = await loadDataset(dataset);
+    const full = splits[split];
+    const ds = n >= full.labels.length ? full : subset(full, n, seed);
+    for (const m of loaded) {
+      const shape = m.model.inputs[0].shape.slice(1);
+      const want = [ds.height, ds.width, ds.channels];
+      if (shape.some((s, k) => s !== null && s !== want[k])) throw new Error(`${m.dir}: the model takes input [${shape}] but ${ds.name} images are [${want}]; use the dataset it was trained on`);
+      const classes = (m.model.outputs[0].shape as number[]).at(-1);
+      if (classes !== ds.numClasses) throw new Error(`${m.dir}: the model has ${classes} outputs but ${ds.name} has ${ds.numClasses} classes`);
+    }
+    images = tf.tensor4d(ds.images, [ds.labels.length, ds.height, ds.width, ds.channels]);
+    labels = tf.tensor1d(ds.labels, 'int32');
+    log(`evaluating ${loaded.length} model(s) on ${ds.labels.length} ${split} images of ${ds.name}, ${attackSpecs.length} attack(s) x ${epsilons.length} eps -> ${outDir}`);
+
+    // 3. Sweep (resumable) and report.
+    const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
+    const models: SweepModel[] = loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined }));
+    const attacks: SweepAttack[] = attackSpecs.map((a) => {
+      const e = lookupAttack(a.name);
+      return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
+    });
+    const res = await runSweep({ models, attacks, epsilons, images, labels, batchSize, seed, outDir, progressBar: opts.progress, backend });
+    const records = loadRecords(join(outDir, RECORDS_FILE)).records;
+
+    const tables: QuantTableView[] = [];
+    const initPath = opts.run ? join(opts.run, 'jpeg-init.json') : undefined;
+    const init = initPath && existsSync(initPath) ? (JSON.parse(readFileSync(initPath, 'utf8')) as { tables: { luma: number[]; chroma?: number[] }; label: string }) : undefined;
+    const reference = standardTables(50);
+    for (const m of loaded.filter((x) => x.variant === 'jpeg-dl').slice(0, 1)) {
+      for (const layer of readTables(m.model)) {
+        for (const w of layer.weights) {
+          if (w.values.length % 64 !== 0) continue;
+          const channel = /chroma/i.test(w.name) ? 'chroma' : 'luma';
+          for (let r = 0; r < w.values.length / 64; r++) {
+            const label = w.values.length > 64 ? `${channel} (round ${r + 1})` : channel;
+            tables.push({
+              model: 'jpeg-dl',
+              channel: label,
+              learned: w.values.slice(64 * r, 64 * r + 64),
+              initial: init ? (channel === 'chroma' ? init.tables.chroma : init.tables.luma) : reference[channel],
+              initialLabel: init ? init.label : 'standard JPEG quality 50, for reference only: the checkpoint does not record its initial tables',
+            });
+          }
+        }
+      }
+    }
+    const archs = [...new Set(loaded.map((m) => m.arch).filter(Boolean))];
+    const config: ReportConfig = {
+      dataset: ds.name,
+      split,
+      n: ds.labels.length,
+      epsilons: epsilons.map((e) => e.label),
+      norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
+      attacks: attackSpecs,
+      models: loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined })),
+      seed,
+      batchSize,
+      command: opts.command,
+      datasetSpec: dataset,
+      ...(opts.run ? { run: opts.run } : {}),
+    };
+    const report = buildReport({
+      title: opts.title ?? `JPEG-DL robustness evaluation${archs.length === 1 ? `: ${archs[0]}` : ''} on ${ds.name}`,
+      records,
+      config,
+      backend,
+      versions: { tfjs: tf.version_core, node: process.version },
+      tables,
+    });
+    const files = writeReport(outDir, report);
+    const terminal = renderTerminal(report);
+    const terminalPath = join(outDir, 'report.txt');
+    writeFileAtomic(terminalPath, terminal + '\n');
+    return { outDir, files: { ...files, terminal: terminalPath, records: join(outDir, RECORDS_FILE) }, terminal, ran: res.ran, skipped: res.skipped };
+  } finally {
+    images?.dispose();
+    labels?.dispose();
+    for (const m of created) m.dispose();
+  }
+}
