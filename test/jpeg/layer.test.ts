@@ -72,9 +72,9 @@ describe('JpegLayer weights and forward pass', () => {
   it('clamps the stored steps to [1e-5, 255] before every forward pass, as the reference', () => {
     const layer = new JpegLayer({ quality: 50 });
     const x = images([1, 8, 8, 3], 2);
-    tf.dispose(layer.apply(x));
+    tf.dispose(layer.apply(x) as tf.Tensor);
     layer.setTables({ luma: Array.from({ length: 64 }, (_, k) => (k % 2 ? -4 : 400)), chroma: standardTables(50).chroma });
-    tf.dispose(layer.apply(x));
+    tf.dispose(layer.apply(x) as tf.Tensor);
     const t = layer.getTables()[0];
     expect(t.luma.slice(0, 4)).toEqual([255, 1e-5, 255, 1e-5].map((v) => Math.fround(v)));
   });
