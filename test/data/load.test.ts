@@ -52,6 +52,14 @@ describe('loadDataset', () => {
     );
   });
 
+  // The real full set, when present (Debian's dataset-fashion-mnist, or FASHION_MNIST_DIR).
+  const full = process.env.FASHION_MNIST_DIR ?? FASHION_MNIST_SYSTEM_DIR;
+  it.skipIf(!existsSync(join(full, 'train-images-idx3-ubyte.gz')))('loads the full Fashion-MNIST: 60,000 + 10,000, 6,000 / 1,000 per class', async () => {
+    const { train, test } = await loadDataset({ name: 'fashion-mnist', dataDir: full });
+    expect(classCounts(train)).toEqual(Array(10).fill(6000));
+    expect(classCounts(test)).toEqual(Array(10).fill(1000));
+  });
+
   it('reads CIFAR-10 and CIFAR-100 (fine and coarse) from --data-dir', async () => {
     writeCifar10(join(root, 'c10'), 3, 4);
     writeCifar100(join(root, 'c100'), 5, 3);
