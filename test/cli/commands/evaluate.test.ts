@@ -1,0 +1,100 @@
+// `jpegdl-robust evaluate` end to end on the embedded default with two tiny checkpoints, through main().
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, cpSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../../src/cli/main.ts';
+import { buildModel } from '../../../models/registry.ts';
+import { saveModel } from '../../../src/io/model-io.ts';
+import { loadRecords } from '../../../src/eval/records.ts';
+import { parseAttackSpec } from '../../../src/eval/evaluate.ts';
+
+let dir: string;
+const out: string[] = [];
+
+async function cli(...argv: string[]): Promise<{ code: number; text: string }> {
+  out.length = 0;
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
+  const err = vi.spyOn(console, 'error').mockImplementation((...a) => { out.push(a.join(' ')); });
+  try {
+    const code = await main(argv);
+    return { code, text: out.join('\n') };
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'jpegdl-eval-cli-'));
+  await saveModel(buildModel('small_cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 }), join(dir, 'baseline'), { variant: 'baseline', model: 'small_cnn' });
+  await saveModel(buildModel('small_cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1, jpeg: { quality: 50 } }), join(dir, 'jpeg'), { variant: 'jpeg-dl', model: 'small_cnn' });
+});
+afterEach(() => { process.exitCode = undefined; });
+
+const base = () => ['evaluate', '--baseline', join(dir, 'baseline'), '--jpeg-dl', join(dir, 'jpeg'), '-n', '10', '--eps', '0,8/255', '--attack', 'fgsm', '--batch-size', '10', '--no-progress', '--jpeg-modes', 'soft'];
+
+describe('jpegdl-robust evaluate', () => {
+  it('writes records and the report; a rerun resumes with nothing to do', async () => {
+    const o = join(dir, 'out1');
+    const first = await cli(...base(), '--out', o);
+    expect(first.code, first.text).toBe(0);
+    expect(first.text).toMatch(/6 cell\(s\) run, 0 already done/);
+    expect(first.text).toMatch(/║ fgsm\s+│ 8\/255/);
+    for (const f of ['records.jsonl', 'report.json', 'report.md', 'report.html', 'report.txt']) expect(existsSync(join(o, f)), f).toBe(true);
+    const report = JSON.parse(readFileSync(join(o, 'report.json'), 'utf8'));
+    expect(report.config.n).toBe(10);
+    expect(report.config.dataset).toBe('fashion-mnist-embedded');
+    expect(report.config.epsilons).toEqual(['0', '8/255']);
+    expect(report.tables.map((t: { channel: string }) => t.channel)).toEqual(['luma']);
+    expect(report.tables[0].learned).toHaveLength(64);
+    const again = await cli(...base(), '--out', o);
+    expect(again.code).toBe(0);
+    expect(again.text).toMatch(/0 cell\(s\) run, 6 already done/);
+    // re-render from records
+    const rr = await cli('report', o);
+    expect(rr.code, rr.text).toBe(0);
+    expect(rr.text).toContain('robust (worst case)');
+  });
+
+  it('rejects bad input with clear errors before any work, losing nothing already written', async () => {
+    const o = join(dir, 'out2');
+    expect((await cli(...base(), '--out', o)).code).toBe(0);
+    const before = readFileSync(join(o, 'records.jsonl'), 'utf8');
+    const r1 = await cli(...base(), '--out', o, '--eps', '');
+    expect(r1.code).toBe(1);
+    expect(r1.text).toMatch(/--eps: the epsilon list is empty/);
+    const r2 = await cli(...base(), '--out', o, '--eps', '0,eight');
+    expect(r2.text).toMatch(/--eps: cannot parse "eight"/);
+    const r3 = await cli(...base(), '--out', o, '--attack', 'fgsmx');
+    expect(r3.code).toBe(1);
+    expect(r3.text).toMatch(/unknown attack "fgsmx"; known attacks: fgsm, pgd, .*bpda-pgd/);
+    const r4 = await cli(...base(), '--out', o, '--attack', 'pgd:stepz=3');
+    expect(r4.text).toMatch(/unknown option "stepz" for pgd; options: steps, stepSize/);
+    const r5 = await cli('evaluate', '--baseline', join(dir, 'nope'), '--out', o);
+    expect(r5.text).toMatch(/--baseline .*nope: model directory .* does not exist/);
+    // a corrupt checkpoint: truncated weights
+    const bad = join(dir, 'bad');
+    cpSync(join(dir, 'baseline'), bad, { recursive: true });
+    truncateSync(join(bad, 'weights.bin'), Math.floor(statSync(join(bad, 'weights.bin')).size / 2));
+    const r6 = await cli('evaluate', '--baseline', bad, '-n', '10', '--out', o, '--no-progress');
+    expect(r6.code).toBe(1);
+    expect(r6.text).toMatch(/--baseline .*bad: cannot load the checkpoint .*corrupt or truncated/);
+    const r7 = await cli('evaluate', '--jpeg-dl', join(dir, 'baseline'), '-n', '10', '--out', o, '--no-progress');
+    expect(r7.text).toMatch(/has no JpegLayer/);
+    const r8 = await cli('evaluate', '--out', o);
+    expect(r8.text).toMatch(/give --run <dir> or at least one --baseline/);
+    // a different image set cannot be mixed into the same records
+    const r9 = await cli(...base(), '--out', o, '--seed', '5');
+    expect(r9.text).toMatch(/holds a sweep with different data/);
+    expect(readFileSync(join(o, 'records.jsonl'), 'utf8')).toBe(before);
+    expect(loadRecords(join(o, 'records.jsonl')).records).toHaveLength(3 * 2);
+  });
+
+  it('parses attack specs with typed values', () => {
+    expect(parseAttackSpec('pgd:steps=5,randomStart=false,loss=margin')).toEqual({ name: 'pgd', params: { steps: 5, randomStart: false, loss: 'margin' } });
+    expect(() => parseAttackSpec('pgd:eps=3')).toThrow(/eps comes from --eps/);
+    expect(() => parseAttackSpec('pgd:steps')).toThrow(/not key=value/);
+  });
+});
