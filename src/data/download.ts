@@ -116,7 +116,13 @@ async function fetchToFile(url: string, file: string, progress: boolean): Promis
   const out = createWriteStream(file);
   const bar = progress
     ? new cliProgress.SingleBar(
-        { format: `${url.split('/').pop()} [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta}s`, stream: process.stderr },
+        {
+          format: `${url.split('/').pop()} [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta}s`,
+          stream: process.stderr,
+          // Asked for explicitly on a non-terminal (logs): print a line every 2 s instead of nothing.
+          noTTYOutput: true,
+          notTTYSchedule: 2000,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as tar from 'tar';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadCifarDir } from '../../src/data/cifar.ts';
 import { CIFAR_ARCHIVES, downloadCifar } from '../../src/data/download.ts';
 import { tempDir, writeCifar10, writeCifar100 } from './fixtures.ts';
@@ -69,10 +69,20 @@ describe('datasets download (over loopback only)', () => {
     expect(requests).toBe(before);
   });
 
-  it('CIFAR-100 too, keeping the archive on request', async () => {
+  it('CIFAR-100 too, keeping the archive on request, with a progress bar', async () => {
     const dest = join(root, 'dest100');
     const body = files.get('/ok/cifar-100-binary.tar.gz')!;
-    await downloadCifar('cifar100', { dest, baseUrl: `${base}/ok`, md5: md5(body).toUpperCase(), progress: false, keepArchive: true });
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      await downloadCifar('cifar100', { dest, baseUrl: `${base}/ok`, md5: md5(body).toUpperCase(), progress: true, keepArchive: true });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written.join('')).toContain(`100% | ${body.length}/${body.length} bytes`);
     expect(readdirSync(dest).sort()).toEqual(['cifar-100-binary', 'cifar-100-binary.tar.gz']);
     expect(loadCifarDir(dest, 'cifar100').train.labels.length).toBe(3);
   });
