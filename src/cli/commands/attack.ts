@@ -1,0 +1,135 @@
+import type { Command } from 'commander';
+import { table } from 'table';
+import { evaluateAttackOnDataset } from '../../../attacks/epsilons.ts';
+import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
+import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
+import { backendInfo, describeBackend, initBackend } from '../../backend.ts';
+import { loadDataset, subset } from '../../data/index.ts';
+import type { DatasetName } from '../../data/types.ts';
+import { parseEpsilonList } from '../../eps.ts';
+import { writeJsonAtomic } from '../../io/atomic.ts';
+import { loadModel } from '../../io/model-io.ts';
+import type { Classifier } from '../../types.ts';
+
+interface AttackCliOptions {
+  model: string;
+  attack: string;
+  eps: string;
+  dataset: string;
+  dataDir?: string;
+  imageSize?: string;
+  channels?: string;
+  split: string;
+  n: string;
+  batchSize: string;
+  steps?: string;
+  stepSize?: string;
+  restarts?: string;
+  randomStart: boolean;
+  loss?: string;
+  eot?: string;
+  seed: string;
+  bpda?: string;
+  jpegMode?: string;
+  out?: string;
+  backend: string;
+}
+
+/** Parse a CLI number option, naming the flag when it is not a number. */
+function num(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v)) throw new Error(`${flag}: "${value}" is not a number`);
+  return v;
+}
+
+/** `jpegdl-robust attack`: attack a saved model on a dataset subset over a list of eps and print accuracy per eps. */
+export function register(program: Command): void {
+  program
+    .command('attack')
+    .description('attack a saved model (model.json + weights.bin) over a list of eps; prints robust accuracy per eps')
+    .requiredOption('--model <dir>', 'directory written by saveModel (tfjs layers format)')
+    .option('--attack <name>', `one of ${ATTACK_NAMES.join(', ')}`, 'pgd')
+    .option('--eps <list>', 'comma-separated budgets on the 0-1 scale, e.g. 0,2/255,8/255', '0,2/255,4/255,8/255')
+    .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic', 'fashion-mnist-embedded')
+    .option('--data-dir <dir>', 'directory holding the dataset files')
+    .option('--image-size <px>', 'resize images to this size (must match the model input)')
+    .option('--channels <c>', 'convert images to 1 or 3 channels (must match the model input)')
+    .option('--split <split>', 'test | train', 'test')
+    .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
+    .option('--batch-size <n>', 'images per attack batch', '50')
+    .option('--steps <n>', 'attack iterations (pgd default 10, apgd default 100)')
+    .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
+    .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
+    .option('--no-random-start', 'start PGD/APGD at the clean image')
+    .option('--loss <name>', 'ce | margin')
+    .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
+    .option('--seed <n>', 'seed of the image subset and of random starts', '0')
+    .option('--bpda <backward>', 'identity | soft: run JpegLayers hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
+    .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
+    .option('--out <file>', 'also write the results as JSON (atomically)')
+    .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .action(async (o: AttackCliOptions) => {
+      // Check everything cheap before loading anything.
+      const info = getAttack(o.attack);
+      const epsilons = parseEpsilonList(o.eps, '--eps');
+      const n = num(o.n, '--n')!;
+      const seed = num(o.seed, '--seed')!;
+      const batchSize = num(o.batchSize, '--batch-size')!;
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--n: must be an integer >= 1, got ${o.n}`);
+      if (o.bpda !== undefined && o.bpda !== 'identity' && o.bpda !== 'soft') throw new Error(`--bpda: must be identity or soft, got "${o.bpda}"`);
+      if (o.jpegMode !== undefined && o.jpegMode !== 'soft' && o.jpegMode !== 'hard') throw new Error(`--jpeg-mode: must be soft or hard, got "${o.jpegMode}"`);
+      if (o.split !== 'test' && o.split !== 'train') throw new Error(`--split: must be test or train, got "${o.split}"`);
+      const options: Record<string, unknown> = { seed };
+      const setIf = (key: string, v: unknown) => v !== undefined && (options[key] = v);
+      if (info.name !== 'fgsm') {
+        setIf('steps', num(o.steps, '--steps'));
+        setIf('restarts', num(o.restarts, '--restarts'));
+        if (!o.randomStart) options.randomStart = false;
+        if (!info.name.startsWith('apgd')) setIf('stepSize', num(o.stepSize, '--step-size'));
+      } else {
+        delete options.seed; // FGSM is deterministic
+        if (o.steps || o.restarts || o.stepSize || !o.randomStart) throw new Error('fgsm takes no --steps, --step-size, --restarts or --no-random-start');
+      }
+      setIf('loss', o.loss);
+      setIf('eotSamples', num(o.eot, '--eot'));
+
+      const backend = await initBackend(o.backend);
+      const model = await loadModel(o.model);
+      const jpegLayers = jpegLayersOf(model);
+      if ((o.bpda || o.jpegMode) && jpegLayers.length === 0) throw new Error(`--bpda/--jpeg-mode: the model in ${o.model} has no JpegLayer`);
+      if (o.jpegMode && !o.bpda) for (const l of jpegLayers) l.mode = o.jpegMode;
+      const classifier: Classifier = o.bpda ? bpdaModel(model, { backward: o.bpda as 'identity' | 'soft' }) : model;
+
+      const splits = await loadDataset({
+        name: o.dataset as DatasetName,
+        ...(o.dataDir ? { dataDir: o.dataDir } : {}),
+        ...(o.imageSize ? { imageSize: num(o.imageSize, '--image-size') } : {}),
+        ...(o.channels ? { channels: num(o.channels, '--channels') as 1 | 3 } : {}),
+        seed,
+      });
+      const full = o.split === 'test' ? splits.test : splits.train;
+      const data = subset(full, Math.min(n, full.labels.length), seed);
+      const inShape = model.inputs[0].shape.slice(1);
+      if (inShape.join() !== [data.height, data.width, data.channels].join()) {
+        throw new Error(`--dataset: images are ${data.height}x${data.width}x${data.channels} but the model expects ${inShape.join('x')} (use --image-size/--channels)`);
+      }
+
+      const t0 = performance.now();
+      const results = evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options });
+      const seconds = (performance.now() - t0) / 1000;
+      console.log(`backend: ${describeBackend(backendInfo() ?? backend)}`);
+      console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}, ${seconds.toFixed(1)} s`);
+      console.log(table([['eps', 'value', 'accuracy'], ...results.map((r) => [r.threat.epsLabel, r.threat.eps.toPrecision(4), `${(100 * r.accuracy).toFixed(2)}%`])]));
+      if (o.out) {
+        writeJsonAtomic(o.out, {
+          model: o.model, dataset: full.name, split: o.split, n: data.labels.length, seed,
+          attack: info.name, norm: info.norm, options, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
+          backend: describeBackend(backend), seconds,
+          results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct) })),
+        });
+        console.log(`wrote ${o.out}`);
+      }
+      model.dispose();
+    });
+}

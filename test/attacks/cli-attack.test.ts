@@ -1,0 +1,75 @@
+// `jpegdl-robust attack` end to end: a saved model with a JpegLayer, the embedded dataset, a JSON result.
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { loadDataset, subset } from '../../src/data/index.ts';
+import { JpegLayer } from '../../src/jpeg/layer.ts';
+import { saveModel } from '../../src/io/model-io.ts';
+
+describe('jpegdl-robust attack', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'jpegdl-attack-'));
+    const model = tf.sequential({
+      layers: [
+        new JpegLayer({ inputShape: [28, 28, 1], quality: 50, name: 'jpeg' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.randomNormal({ seed: 1, stddev: 0.05 }) }),
+      ],
+    });
+    await saveModel(model, join(dir, 'model'));
+    model.dispose();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+    const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+    try {
+      const code = await main(args);
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+  }
+
+  it('writes per-eps results whose eps-0 accuracy is the clean accuracy, non-increasing with BPDA PGD', async () => {
+    const outFile = join(dir, 'res.json');
+    const r = await run(['attack', '--model', join(dir, 'model'), '--attack', 'pgd', '--eps', '0,4/255,0.3', '-n', '20', '--steps', '3', '--bpda', 'identity', '--batch-size', '8', '--out', outFile]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/pgd \(linf\) on 20 /);
+    const res = JSON.parse(readFileSync(outFile, 'utf8'));
+    expect(res.results.map((x: { threat: { epsLabel: string } }) => x.threat.epsLabel)).toEqual(['0', '4/255', '0.3']);
+    expect(res.bpda).toBe('identity');
+    // Clean accuracy of the hard-quantised model on the same seeded subset.
+    const model = await (await import('../../src/io/model-io.ts')).loadModel(join(dir, 'model'));
+    (model.layers[0] as JpegLayer).mode = 'hard';
+    const { test } = await loadDataset({ name: 'fashion-mnist-embedded', seed: 0 });
+    const d = subset(test, 20, 0);
+    const acc = tf.tidy(() => {
+      const p = tf.argMax(model.predict(tf.tensor4d(d.images, [20, 28, 28, 1])) as tf.Tensor2D, 1).dataSync();
+      return Array.from(p).filter((v, i) => v === d.labels[i]).length / 20;
+    });
+    expect(res.results[0].accuracy).toBe(acc);
+    expect(res.results[1].accuracy).toBeLessThanOrEqual(res.results[0].accuracy);
+    expect(res.results[2].accuracy).toBeLessThanOrEqual(res.results[1].accuracy);
+    model.dispose();
+  });
+
+  it('rejects bad flags with a message naming them', async () => {
+    const m = join(dir, 'model');
+    expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);
+    expect((await run(['attack', '--model', m, '--eps', '8'])).err).toMatch(/--eps: "8" .* did you mean 8\/255/);
+    expect((await run(['attack', '--model', m, '--bpda', 'round'])).err).toMatch(/--bpda: must be identity or soft/);
+    expect((await run(['attack', '--model', m, '--steps', 'ten'])).err).toMatch(/--steps: "ten" is not a number/);
+    expect((await run(['attack', '--model', m, '--attack', 'fgsm', '--steps', '3'])).err).toMatch(/fgsm takes no --steps/);
+    expect((await run(['attack', '--model', join(dir, 'nope')])).err).toMatch(/nope/);
+  });
+});
