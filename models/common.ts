@@ -119,6 +119,8 @@ export interface ConvOpts {
 /** Creates named tfjs layers with PyTorch semantics and seeded initialisers. */
 export class LayerFactory {
   private readonly seeds: SeedStream;
+  /** Layers with weights, in creation order (= the reference module order; used to check against it). */
+  readonly weighted: tf.layers.Layer[] = [];
   constructor(seed: number, readonly init: InitScheme) {
     this.seeds = new SeedStream(seed);
   }
@@ -155,7 +157,7 @@ export class LayerFactory {
     // because TF's 'same' pads bottom/right only and would shift every strided window by one pixel.
     const same = stride === 1 && 2 * pad === kernel - 1;
     const input = same ? x : this.pad(x, pad, `${name}_pad`);
-    return tf.layers
+    return this.track(tf.layers
       .conv2d({
         filters,
         kernelSize: kernel,
@@ -165,8 +167,13 @@ export class LayerFactory {
         kernelInitializer: this.initializer(kernelInit ?? this.init.conv(kernel, kernel, cin, filters, false)),
         biasInitializer: bias ? this.initializer(this.init.convBias(kernel, kernel, cin)) : undefined,
         name,
-      })
+      }))
       .apply(input) as SymbolicTensor;
+  }
+
+  private track<L extends tf.layers.Layer>(layer: L): L {
+    this.weighted.push(layer);
+    return layer;
   }
 
   /** Depthwise 3x3-style conv (torch groups = channels, multiplier 1), no bias. */
@@ -176,7 +183,7 @@ export class LayerFactory {
     const c = channelsOf(x);
     const same = stride === 1 && 2 * pad === kernel - 1;
     const input = same ? x : this.pad(x, pad, `${name}_pad`);
-    return tf.layers
+    return this.track(tf.layers
       .depthwiseConv2d({
         kernelSize: kernel,
         strides: stride,
@@ -185,13 +192,13 @@ export class LayerFactory {
         useBias: false,
         depthwiseInitializer: this.initializer(this.init.conv(kernel, kernel, 1, c, true)),
         name,
-      })
+      }))
       .apply(input) as SymbolicTensor;
   }
 
   /** BatchNorm with PyTorch defaults (momentum 0.1 = tf 0.9, eps 1e-5, gamma 1, beta 0). */
   bn(x: SymbolicTensor, name: string): SymbolicTensor {
-    return tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }).apply(x) as SymbolicTensor;
+    return this.track(tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name })).apply(x) as SymbolicTensor;
   }
 
   relu(x: SymbolicTensor, name: string): SymbolicTensor {
@@ -236,14 +243,14 @@ export class LayerFactory {
   /** Fully connected layer producing logits or features (no activation). */
   dense(x: SymbolicTensor, units: number, name: string, bias = true): SymbolicTensor {
     const fanIn = x.shape[x.shape.length - 1] as number;
-    return tf.layers
+    return this.track(tf.layers
       .dense({
         units,
         useBias: bias,
         kernelInitializer: this.initializer(this.init.dense(fanIn, units)),
         biasInitializer: bias ? this.initializer(this.init.denseBias(fanIn)) : undefined,
         name,
-      })
+      }))
       .apply(x) as SymbolicTensor;
   }
 

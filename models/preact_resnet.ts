@@ -7,11 +7,11 @@ import { TORCH_DEFAULT_INIT, channelsOf, type ArchitectureSpec, type LayerFactor
 
 function preActBlock(f: LayerFactory, x: SymbolicTensor, planes: number, stride: number, name: string): SymbolicTensor {
   const pre = f.relu(f.bn(x, `${name}_bn1`), `${name}_relu1`);
+  let h = f.conv(pre, { filters: planes, kernel: 3, stride }, `${name}_conv1`);
+  h = f.conv(f.relu(f.bn(h, `${name}_bn2`), `${name}_relu2`), { filters: planes, kernel: 3 }, `${name}_conv2`);
   // As in the reference, the identity shortcut carries the pre-activated input relu(bn1(x)), not x.
   const shortcut =
     stride !== 1 || channelsOf(x) !== planes ? f.conv(pre, { filters: planes, kernel: 1, stride, pad: 0 }, `${name}_shortcut`) : pre;
-  let h = f.conv(pre, { filters: planes, kernel: 3, stride }, `${name}_conv1`);
-  h = f.conv(f.relu(f.bn(h, `${name}_bn2`), `${name}_relu2`), { filters: planes, kernel: 3 }, `${name}_conv2`);
   return f.add([h, shortcut], `${name}_add`);
 }
 
