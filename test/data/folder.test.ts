@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { decodeImageFile, loadImageFolder } from '../../src/data/folder.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { tempDir } from './fixtures.ts';
 
 /** A solid-colour PNG in the given colour type (0 grey, 2 RGB, 6 RGBA); rgba is what every pixel holds. */
@@ -43,7 +44,7 @@ describe('image folders', () => {
     [30, 160, 220].forEach((v, ch) => expect(Math.abs(j.rgb[3 * 40 + ch] - v / 255)).toBeLessThan(4 / 255));
   });
 
-  it('loads root/<class>/<image>, resizes to the size asked, splits per class with the seed', () => {
+  it('loads root/<class>/<image>, resizes to the size asked, splits per class with the seed', async () => {
     const r = join(root, 'set');
     const classes = { bird: [40, 200, 40], cat: [200, 40, 40], dog: [40, 40, 200] } as const;
     for (const [c, col] of Object.entries(classes)) {
@@ -71,6 +72,8 @@ describe('image folders', () => {
     const other = loadImageFolder(r, { size: [6, 8], seed: 4, testFraction: 0.4 });
     expect(other.test.images).not.toEqual(test.images);
     expect(Array.from(other.test.labels)).toEqual([0, 0, 1, 1, 2, 2]);
+    // Decoding + resizing (tf.image.resizeBilinear per image) leaves no tensor behind.
+    await assertNoTensorLeak(() => void loadImageFolder(r, { size: [5, 5], seed: 1 }), { reps: 2, label: 'loadImageFolder' });
     const square = loadImageFolder(r, { size: 4, seed: 3, testFraction: 0.4 });
     expect([square.train.height, square.train.width]).toEqual([4, 4]);
     expect(() => loadImageFolder(r, { size: 0 })).toThrow(/size: must be an integer/);
