@@ -1,9 +1,11 @@
 /** report.html: one self-contained page (inline CSS and SVG, no scripts, no network). */
 import { CLEAN_ATTACK } from '../eval/records.ts';
-import { seriesLabel, WORST_CASE } from '../eval/summary.ts';
+import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
 import { findCell, mainTable, runSummary, type Report } from './model.ts';
-import { heatmapSvg, linePlotSvg } from './svg.ts';
+import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
+
+const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
 
 function htmlTable(header: string[], rows: string[][], cls = ''): string {
   const num = (s: string) => /^[-+–]?[\d.]+( ± [\d.]+)?$|^–$/.test(s);
@@ -19,13 +21,16 @@ export function plotsSvg(report: Report): string[] {
     if (attack === CLEAN_ATTACK) continue;
     const eps = report.epsilons.filter((e) => e.value === 0 || report.cells.some((c) => c.attack === attack && c.epsLabel === e.label));
     const labels = eps.some((e) => e.value === 0) ? eps.map((e) => e.label) : ['0', ...eps.map((e) => e.label)];
-    const series = report.series.map((s) => {
+    // a series without any cell for this attack (e.g. BPDA run on the hard mode only) gets no line
+    const measured = report.series.filter((s) => report.cells.some((c) => c.attack === attack && seriesKey(c) === s.key));
+    const series = measured.map((s) => {
       const cells = labels.map((l) => findCell(report, s.key, attack, l) ?? (l === '0' ? findCell(report, s.key, CLEAN_ATTACK, '0') : undefined));
       return {
         label: s.label,
         values: cells.map((c) => (c ? 100 * c.mean : null)),
         errors: cells.map((c) => (c?.std ? 100 * c.std : null)),
         dashed: s.variant === 'baseline',
+        color: PALETTE[report.series.indexOf(s) % PALETTE.length],
       };
     });
     const title = attack === WORST_CASE ? 'Robust accuracy (worst case over attacks)' : `Accuracy under ${attack}`;
@@ -43,7 +48,7 @@ th, td { border: 1px solid #ccc; padding: 4px 10px; } th { background: #f2f4f7; 
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
 .plots, .heatmaps { display: flex; flex-wrap: wrap; gap: 16px; }
-.pair { display: flex; gap: 8px; align-items: flex-start; border: 1px solid #eee; padding: 8px; }
+.pair { border: 1px solid #eee; padding: 8px; margin: 0; max-width: 620px; } .pair .maps { display: flex; gap: 8px; } figcaption { font-size: 12px; color: #555; }
 pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 12px; }
 .muted { color: #666; font-size: 13px; }
 `;
@@ -68,9 +73,9 @@ export function renderHtml(report: Report): string {
     for (const t of report.tables) {
       const all = [...t.learned, ...(t.initial ?? [])];
       const min = Math.min(...all), max = Math.max(...all);
-      s.push('<div class="pair">', heatmapSvg(t.learned, { title: `${t.model} ${t.channel}: learned`, min, max }));
-      if (t.initial) s.push(heatmapSvg(t.initial, { title: `${t.channel}: initial${t.initialLabel ? ` (${t.initialLabel})` : ''}`, min, max }));
-      s.push('</div>');
+      s.push('<figure class="pair">', '<div class="maps">', heatmapSvg(t.learned, { title: `${t.model} ${t.channel}: learned`, min, max }));
+      if (t.initial) s.push(heatmapSvg(t.initial, { title: `${t.model} ${t.channel}: initial`, min, max }));
+      s.push('</div>', `<figcaption>${esc(`range ${fmtStep(min)} to ${fmtStep(max)}`)}${t.initial && t.initialLabel ? `; initial = ${esc(t.initialLabel)}` : ''}</figcaption>`, '</figure>');
     }
     s.push('</div>');
   }

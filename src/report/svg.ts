@@ -11,6 +11,8 @@ export interface PlotSeries {
   /** std per x index, in percent (null = none). */
   errors?: (number | null)[];
   dashed?: boolean;
+  /** Line colour (default: by position in the palette); fixed per model so plots agree. */
+  color?: string;
 }
 
 export interface LinePlot {
@@ -43,7 +45,7 @@ export function linePlotSvg(p: LinePlot): string {
   // legend, two columns under the title
   p.series.forEach((s, i) => {
     const lx = m.l + (i % 2) * (pw / 2), ly = 34 + 18 * Math.floor(i / 2) - 4;
-    const c = PALETTE[i % PALETTE.length];
+    const c = s.color ?? PALETTE[i % PALETTE.length];
     parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${c}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/><circle cx="${lx + 11}" cy="${ly}" r="3.5" fill="${c}"/>`);
     parts.push(`<text x="${lx + 28}" y="${ly + 4}" font-size="12">${esc(s.label)}</text>`);
   });
@@ -61,7 +63,7 @@ export function linePlotSvg(p: LinePlot): string {
   parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(p.yTitle)}</text>`);
   // lines, error bars, points
   p.series.forEach((s, si) => {
-    const c = PALETTE[si % PALETTE.length];
+    const c = s.color ?? PALETTE[si % PALETTE.length];
     const pts = s.values.map((v, i) => (v === null ? null : `${f(x(i))},${f(y(v))}`)).filter((q): q is string => q !== null);
     if (pts.length > 1) parts.push(`<polyline class="series" fill="none" stroke="${c}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 3"' : ''} points="${pts.join(' ')}"/>`);
     s.values.forEach((v, i) => {
