@@ -144,6 +144,8 @@ function apgdRun(
           eta,
           x: tf.where(h4, s.xBest, s.x) as tf.Tensor4D,
           grad: tf.where(h4, s.gradBest, s.grad) as tf.Tensor4D,
+          // The next step's "did the loss increase" compares against the point we restart from.
+          loss: tf.where(halve, s.lossBest, s.loss) as tf.Tensor1D,
           increases: tf.zeros([batch]) as tf.Tensor1D,
           etaAtCheck: tf.clone(eta),
           lossBestAtCheck: tf.clone(s.lossBest),
