@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apgd, apgdCheckpoints } from '../../attacks/apgd.ts';
 import { crossEntropyPerExample } from '../../attacks/loss.ts';
 import { pgd } from '../../attacks/pgd.ts';
+import { pgdL2 } from '../../attacks/pgd_l2.ts';
 import { accuracy, linearModel, perExampleDistances, trainedModel } from './helpers.ts';
 
 describe('apgd checkpoints', () => {
@@ -32,6 +33,28 @@ describe('apgd on a linear model', () => {
     const adv = apgd(model, x, y, { eps: 0.05, steps: 20, randomStart: false }).dataSync();
     for (let j = 0; j < d; j++) expect(adv[j]).toBeCloseTo(0.5 + 0.05 * Math.sign(W[j][1] - W[j][0]), 6);
     tf.dispose([x, y]);
+  });
+});
+
+describe('apgd step-size adaptation', () => {
+  it('converges to an interior loss maximiser that its initial step 2·eps overshoots (halving works), closer than PGD', () => {
+    // CE of class 0 with logits [0, -20·||x - c||²] is largest at x = c, inside the ball around x0.
+    const c = tf.tensor4d([0.55, 0.45, 0.58, 0.5], [1, 2, 2, 1]);
+    const model = (x: tf.Tensor4D) =>
+      tf.tidy(() => {
+        const d = tf.sum(tf.square(tf.sub(x, c)), [1, 2, 3]);
+        return tf.stack([tf.zerosLike(d), tf.mul(d, -20)], 1) as tf.Tensor2D;
+      });
+    const x = tf.fill([1, 2, 2, 1], 0.5) as tf.Tensor4D;
+    const y = tf.tensor1d([0], 'int32');
+    const dist = (a: tf.Tensor4D, ord: number | 'euclidean') => tf.norm(tf.sub(a, c), ord).dataSync()[0];
+    const aL2 = apgd(model, x, y, { eps: 0.3, norm: 'l2', steps: 50, randomStart: false });
+    const pL2 = pgdL2(model, x, y, { eps: 0.3, steps: 50, randomStart: false });
+    const aInf = apgd(model, x, y, { eps: 0.3, steps: 50, randomStart: false });
+    expect(dist(aL2, 'euclidean')).toBeLessThan(2e-3);
+    expect(dist(aL2, 'euclidean')).toBeLessThan(dist(pL2, 'euclidean'));
+    expect(dist(aInf, Infinity)).toBeLessThan(5e-3);
+    tf.dispose([c, x, y, aL2, pL2, aInf]);
   });
 });
 
