@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { LayerFactory } from '../../models/common.ts';
 import { _specFor, buildModel, getModelInfo, listModels, MODEL_NAMES } from '../../models/registry.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 function weightsOf(m: tf.LayersModel): Float32Array[] {
   return m.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -134,5 +135,32 @@ describe('determinism and normalisation', () => {
     });
     withNorm.dispose();
     plain.dispose();
+  });
+});
+
+describe('training-mode use', () => {
+  it('a training-mode forward + gradient step on all trainable weights (JPEG tables included) leaks nothing', async () => {
+    const model = buildModel('resnet8', { inputShape: [16, 16, 3], numClasses: 4, jpeg: {} });
+    const x = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 2);
+    const y = tf.oneHot(tf.tensor1d([1, 3], 'int32'), 4);
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const jpegVars = model.getLayer('jpeg').trainableWeights.length;
+    expect(jpegVars).toBeGreaterThan(0);
+    await assertNoTensorLeak(
+      () => {
+        const { value, grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+          vars,
+        );
+        // Every trainable weight, including the JPEG tables, receives a finite gradient.
+        expect(Object.keys(grads).length).toBe(vars.length);
+        const finite = tf.tidy(() => tf.stack(Object.values(grads).map((g) => tf.all(tf.isFinite(g)))).all().dataSync()[0]);
+        expect(finite).toBe(1);
+        tf.dispose([value, ...Object.values(grads)]);
+      },
+      { reps: 2, label: 'resnet8+jpeg train step' },
+    );
+    tf.dispose([x, y]);
+    model.dispose();
   });
 });
