@@ -1,6 +1,6 @@
 // `jpegdl-robust evaluate` end to end on the embedded default with two tiny checkpoints, through main().
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, truncateSync, cpSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, cpSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
@@ -90,6 +90,28 @@ describe('jpegdl-robust evaluate', () => {
     expect(r9.text).toMatch(/holds a sweep with different data/);
     expect(readFileSync(join(o, 'records.jsonl'), 'utf8')).toBe(before);
     expect(loadRecords(join(o, 'records.jsonl')).records).toHaveLength(3 * 2);
+  });
+
+  it('takes models, dataset, eval settings and initial tables from a run directory', async () => {
+    const run = join(dir, 'run');
+    cpSync(join(dir, 'baseline'), join(run, 'models', 'baseline'), { recursive: true });
+    cpSync(join(dir, 'jpeg'), join(run, 'models', 'jpeg-dl'), { recursive: true });
+    writeFileSync(join(run, 'config.json'), JSON.stringify({ run: { dataset: { name: 'fashion-mnist-embedded' }, model: 'small_cnn', modelSeed: 3, eval: { n: 10, epsilons: ['0', '4/255'], attacks: [{ name: 'fgsm', params: {} }], seed: 1, batchSize: 5 } } }));
+    writeFileSync(join(run, 'jpeg-init.json'), JSON.stringify({ tables: { luma: Array.from({ length: 64 }, (_, i) => 1 + i) }, label: 'test init' }));
+    const o = join(dir, 'out3');
+    const r = await cli('evaluate', '--run', run, '--out', o, '--no-progress', '--jpeg-modes', 'hard');
+    expect(r.code, r.text).toBe(0);
+    const report = JSON.parse(readFileSync(join(o, 'report.json'), 'utf8'));
+    expect(report.config.n).toBe(10);
+    expect(report.config.epsilons).toEqual(['0', '4/255']);
+    expect(report.config.batchSize).toBe(5);
+    expect(report.seeds).toEqual([3]);
+    expect(report.jpegModes).toEqual([null, 'hard']);
+    expect(report.tables[0].initialLabel).toBe('test init');
+    expect(report.tables[0].initial[63]).toBe(64);
+    expect(report.config.models.every((m: { arch: string }) => m.arch === 'small_cnn')).toBe(true);
+    const bad = await cli('evaluate', '--run', join(dir, 'nope'), '--out', o);
+    expect(bad.text).toMatch(/--run: .*config\.json does not exist/);
   });
 
   it('parses attack specs with typed values', () => {
