@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { jpegForward, type RoundTables } from './forward.ts';
-import { Q_MAX, Q_MIN, QUANT_MODES, resolveQuantizer, type QuantMode } from './quantize.ts';
+import { Q_MAX, Q_MIN, QUANT_MODES, resolveQuantizer, type QuantMode, type SoftGradient } from './quantize.ts';
 import { checkQuality, checkTable, standardTables, type JpegTables } from './tables.ts';
 
 type BaseLayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
@@ -30,6 +30,8 @@ export interface JpegLayerArgs extends BaseLayerArgs {
   levels?: number;
   /** Index bit width b (default 8). */
   bits?: number;
+  /** 'autodiff' (default, as the reference) or 'analytic' (same soft gradient in closed form, faster, leaner). */
+  softGradient?: SoftGradient;
 }
 
 function tableSets(args: JpegLayerArgs, rounds: number): JpegTables[] {
@@ -61,6 +63,7 @@ export class JpegLayer extends tf.layers.Layer {
   readonly clamp: boolean;
   readonly levels: number;
   readonly bits: number;
+  readonly softGradient: SoftGradient;
   private readonly givenTables: JpegTables[] | undefined;
   private readonly initialTables: JpegTables[];
   private currentMode: QuantMode;
@@ -74,7 +77,14 @@ export class JpegLayer extends tf.layers.Layer {
     if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`JpegLayer: rounds must be an integer >= 1, got ${rounds}`);
     if (args.quality != null) checkQuality(args.quality, 'JpegLayer: quality');
     const q = resolveQuantizer(
-      { mode: args.mode, alpha: args.alpha, hardness: args.hardness ?? undefined, levels: args.levels, bits: args.bits },
+      {
+        mode: args.mode,
+        alpha: args.alpha,
+        hardness: args.hardness ?? undefined,
+        levels: args.levels,
+        bits: args.bits,
+        softGradient: args.softGradient,
+      },
       'JpegLayer',
     );
     if (args.clamp != null && typeof args.clamp !== 'boolean') throw new Error(`JpegLayer: clamp must be a boolean, got ${args.clamp}`);
@@ -84,6 +94,7 @@ export class JpegLayer extends tf.layers.Layer {
     this.hardness = q.hardness;
     this.levels = q.levels;
     this.bits = q.bits;
+    this.softGradient = q.softGradient;
     this.currentMode = q.mode;
     this.clamp = args.clamp ?? false;
     this.initialTables = tableSets(args, rounds);
@@ -153,6 +164,7 @@ export class JpegLayer extends tf.layers.Layer {
       hardness: this.hardness,
       levels: this.levels,
       bits: this.bits,
+      softGradient: this.softGradient,
       clamp: this.clamp,
     });
   }
@@ -193,6 +205,7 @@ export class JpegLayer extends tf.layers.Layer {
       clamp: this.clamp,
       levels: this.levels,
       bits: this.bits,
+      softGradient: this.softGradient,
     };
   }
 }

@@ -105,7 +105,7 @@ describe('JpegLayer weights and forward pass', () => {
 });
 
 describe('JpegLayer serialisation', () => {
-  const options = { quality: 75, alpha: 2.5, hardness: 0.9, rounds: 2, mode: 'bpda-soft' as const, clamp: true, levels: 5, bits: 8 };
+  const options = { quality: 75, alpha: 2.5, hardness: 0.9, rounds: 2, mode: 'bpda-soft' as const, clamp: true, levels: 5, bits: 8, softGradient: 'analytic' as const };
 
   it('getConfig round-trips every option through fromConfig', () => {
     const layer = new JpegLayer({ ...options, name: 'j' });
@@ -113,6 +113,7 @@ describe('JpegLayer serialisation', () => {
     expect(copy.getConfig()).toEqual(layer.getConfig());
     expect(copy.mode).toBe('bpda-soft');
     expect(copy.hardness).toBe(0.9);
+    expect(copy.softGradient).toBe('analytic');
     const withTables = new JpegLayer({ tables: [{ luma: Array(64).fill(3) }, { luma: Array(64).fill(4) }], rounds: 2 });
     const c2 = new JpegLayer(withTables.getConfig());
     expect(c2.getTables()).toEqual([{ luma: Array(64).fill(3) }, { luma: Array(64).fill(4) }]);

@@ -177,14 +177,19 @@ describe('hard and BPDA modes', () => {
     gq.dataSync().forEach((v, k) => expect(v).toBeCloseTo(want[k], 4));
   });
 
-  it('bpda-soft: gradients wrt z and q equal the soft quantiser\'s', () => {
+  it('bpda-soft: gradients wrt z and q equal the soft quantiser\'s; so does soft with softGradient "analytic"', () => {
     for (const opts of [{ alpha: 0.5 }, { alpha: 5 }, { hardness: 1.5 }]) {
       const f = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
         tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(w, fn(a, b))))([zt, qt]).map((g) => g.dataSync());
       const [sz, sq] = f((a, b) => softQuantize(a, b, opts));
       const [bz, bq] = f((a, b) => bpdaSoftQuantize(a, b, opts));
+      const [az, aq] = f((a, b) => softQuantize(a, b, { ...opts, softGradient: 'analytic' }));
       sz.forEach((v, k) => expect(Math.abs(bz[k] - v)).toBeLessThan(1e-3 * Math.max(1, Math.abs(v))));
       sq.forEach((v, k) => expect(Math.abs(bq[k] - v)).toBeLessThan(1e-3 * Math.max(1, Math.abs(v))));
+      sz.forEach((v, k) => expect(Math.abs(az[k] - v)).toBeLessThan(1e-3 * Math.max(1, Math.abs(v))));
+      sq.forEach((v, k) => expect(Math.abs(aq[k] - v)).toBeLessThan(1e-3 * Math.max(1, Math.abs(v))));
+      // Same forward value either way.
+      expect(Array.from(softQuantize(zt, qt, { ...opts, softGradient: 'analytic' }).dataSync())).toEqual(Array.from(softQuantize(zt, qt, opts).dataSync()));
     }
   });
 
@@ -198,11 +203,13 @@ describe('hard and BPDA modes', () => {
 
   it('no mode leaks tensors, forward or forward+backward', async () => {
     for (const mode of ['soft', 'hard', 'bpda-identity', 'bpda-soft'] as const) {
-      await assertNoTensorLeak(() => quantize(zt, qt, { mode }), { label: `${mode} forward` });
-      await assertNoTensorLeak(
-        () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(quantize(a, b, { mode, hardness: mode === 'bpda-soft' ? 2 : undefined })))([zt, qt]),
-        { label: `${mode} forward+backward` },
-      );
+      for (const softGradient of ['autodiff', 'analytic'] as const) {
+        const opts = { mode, softGradient, hardness: mode === 'bpda-soft' ? 2 : undefined };
+        await assertNoTensorLeak(() => quantize(zt, qt, opts), { label: `${mode} forward` });
+        await assertNoTensorLeak(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(quantize(a, b, opts)))([zt, qt]), {
+          label: `${mode} ${softGradient} forward+backward`,
+        });
+      }
     }
   });
 });
@@ -218,5 +225,6 @@ describe('quantiser options', () => {
     expect(() => resolveQuantizer({ bits: 2, levels: 9 })).toThrow(/does not fit/);
     expect(() => resolveQuantizer({ mode: 'round' as never })).toThrow(/mode must be one of soft, hard, bpda-identity, bpda-soft/);
     expect(() => softQuantize(tf.zeros([2]), tf.ones([2]), { alpha: 0 })).toThrow(/softQuantize: alpha/);
+    expect(() => resolveQuantizer({ softGradient: 'numeric' as never })).toThrow(/softGradient must be "autodiff" or "analytic", got "numeric"/);
   });
 });
