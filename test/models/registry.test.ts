@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { LayerFactory } from '../../models/common.ts';
-import { _specFor, buildModel, getModelInfo, listModels, MODEL_NAMES } from '../../models/registry.ts';
+import { _specFor, buildModel, countTrainableParams, getModelInfo, listModels, MODEL_NAMES } from '../../models/registry.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 function weightsOf(m: tf.LayersModel): Float32Array[] {
@@ -162,5 +162,16 @@ describe('training-mode use', () => {
     );
     tf.dispose([x, y]);
     model.dispose();
+  });
+});
+
+describe('any channel count', () => {
+  it('only the stem conv depends on the channels: resnet8 params = 83,892 - (3 - C) * 16 * 9', () => {
+    for (const c of [1, 2, 4]) {
+      const m = buildModel('resnet8', { inputShape: [12, 12, c], numClasses: 100 });
+      expect(countTrainableParams(m)).toBe(83_892 - (3 - c) * 16 * 9);
+      expect(tf.tidy(() => (m.predict(tf.zeros([1, 12, 12, c])) as tf.Tensor).shape)).toEqual([1, 100]);
+      m.dispose();
+    }
   });
 });
