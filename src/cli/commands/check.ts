@@ -24,6 +24,8 @@ export function register(program: Command): void {
       const baseline = readBaseline(o.baseline, tol / 100);
       try {
         const res = checkReport(report, baseline);
+        // Backends are not compared, but numbers can differ between them: say so next to a failure.
+        if (baseline.backend && baseline.backend !== report.backend) console.log(`note: baseline from ${baseline.backend}, report from ${report.backend}`);
         console.log(formatCheck(res));
         if (!res.ok) process.exitCode = 1;
       } catch (err) {
