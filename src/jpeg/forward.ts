@@ -60,7 +60,10 @@ export function jpegForward(images: tf.Tensor4D, tables: RoundTables[], options:
   return tf.tidy(() => {
     const shifted = tf.sub(tf.mul(images, 255), 128) as tf.Tensor4D;
     const ycc = c === 3 ? rgbToYcbcr(shifted) : shifted;
-    let coeffs: tf.Tensor = dct2(blockify(ycc));
+    const blocks = dct2(blockify(ycc));
+    // Quantise on [blocks, C, 8, 8] so the L-fold window tensors stay rank 5 (backends such as
+    // WebGL and some gradients (Tile) stop at rank 6).
+    let coeffs: tf.Tensor = tf.reshape(blocks, [-1, c, 8, 8]);
     tables.forEach((t, r) => {
       const luma = tableTensor(t.luma, `tables[${r}].luma`);
       // Channel axis of the coefficients is [Y, Cb, Cr]; Cb and Cr share the chroma table.
@@ -68,7 +71,7 @@ export function jpegForward(images: tf.Tensor4D, tables: RoundTables[], options:
       const steps = chroma ? tf.stack([luma, chroma, chroma]) : tf.expandDims(luma, 0);
       coeffs = quantize(coeffs, tf.clipByValue(steps, Q_MIN, Q_MAX), quant);
     });
-    const back = deblockify(idct2(coeffs as Tensor6D), h, w);
+    const back = deblockify(idct2(tf.reshape(coeffs, blocks.shape)) as Tensor6D, h, w);
     const rgb = c === 3 ? ycbcrToRgb(back) : back;
     const out = tf.div(tf.add(rgb, 128), 255) as tf.Tensor4D;
     return clamp ? tf.clipByValue(out, 0, 1) : out;
