@@ -82,6 +82,7 @@ export function validateRunConfig(cfg: RunConfig): void {
   if (!cfg.model) throw new Error('model: missing');
   if (!Number.isInteger(cfg.eval.n) || cfg.eval.n < 1) throw new Error(`eval.n: must be an integer >= 1, got ${cfg.eval.n}`);
   if (!Number.isInteger(cfg.eval.batchSize) || cfg.eval.batchSize < 1) throw new Error(`eval.batchSize: must be an integer >= 1, got ${cfg.eval.batchSize}`);
+  if (!cfg.eval.jpegModes?.length || cfg.eval.jpegModes.some((m) => m !== 'soft' && m !== 'hard')) throw new Error(`eval.jpegModes: must be a non-empty list of "soft"/"hard", got ${JSON.stringify(cfg.eval.jpegModes)}`);
   if (!cfg.eval.attacks.length) throw new Error('eval.attacks: the attack list is empty');
   if (cfg.jpeg.method !== 'sensitivity' && cfg.jpeg.method !== 'standard') throw new Error(`jpeg.method: must be "sensitivity" or "standard", got "${cfg.jpeg.method}"`);
   if (!(cfg.jpeg.qMax > 0)) throw new Error(`jpeg.qMax: must be > 0, got ${cfg.jpeg.qMax}`);
@@ -250,10 +251,8 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
         for (const a of bpda) if (a.name !== 'bpda-pgd') throw new Error(`eval.attacks: unknown BPDA attack "${a.name}" (only bpda-pgd)`);
         await runSweep({
           ...common,
-          models: [
-          { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, model: baseline },
-          { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['hard'] },
-        ],
+          // BPDA needs a JPEG layer: only the JPEG-DL model's hard path (the baseline's column is its plain PGD).
+        models: [{ name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['hard'] }],
           attacks: bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd, seeded: true })),
         });
       }
@@ -282,7 +281,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       attacks: cfg.eval.attacks,
       models: [
         { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'baseline') },
-        { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'jpeg-dl'), jpegModes: ['soft', 'hard'] },
+        { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'jpeg-dl'), jpegModes: [...new Set([...cfg.eval.jpegModes, 'hard'])] },
       ],
       seed: cfg.eval.seed,
       batchSize: cfg.eval.batchSize,

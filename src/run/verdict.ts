@@ -49,7 +49,8 @@ export function computeVerdict(records: CellRecord[]): Verdict {
       const eps: AttackComparison['eps'] = [];
       for (const e of epsLabels) {
         const j = cell(records, 'jpeg-dl', mode, attack, e);
-        const b = cell(records, 'baseline', null, attack, e) ?? cell(records, 'baseline', null, baselineAttack, e);
+        const own = cell(records, 'baseline', null, attack, e);
+        const b = own ?? cell(records, 'baseline', null, baselineAttack, e);
         if (j && b) eps.push({ label: e, baseline: b.accuracy, jpegdl: j.accuracy });
       }
       if (!eps.length) continue;
@@ -76,7 +77,7 @@ export function computeVerdict(records: CellRecord[]): Verdict {
       c.jpegMode === 'hard' && !c.attack.startsWith('bpda-')
         ? ' (gradients through hard rounding are zero, so this gradient attack is masked: not evidence of robustness)'
         : c.attack.startsWith('bpda-')
-          ? ' (BPDA: hard JPEG forward, straight-through backward; baseline under the same attack without JPEG)'
+          ? ` (BPDA: hard JPEG forward, straight-through backward; compared with the baseline under ${c.baselineAttack})`
           : '';
     lines.push(
       `${c.attack} vs JPEG-DL [${c.jpegMode}]: JPEG-DL higher at ${c.wins}/${c.eps.length} eps, lower at ${c.losses}; mean ${pts(c.meanDiff)}${gradientNote}.`,

@@ -1,0 +1,133 @@
+// The main job end to end on the smoke preset (in-process), and a real kill + --resume of the CLI.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadRecords } from '../../src/eval/records.ts';
+import { resolveRunConfig } from '../../src/run/options.ts';
+import { runJob, validateRunConfig } from '../../src/run/pipeline.ts';
+import { getPreset, paperEpsilonLabels, PRESET_NAMES } from '../../src/run/presets.ts';
+import { readCheckpoint } from '../../src/train/checkpoint.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-run-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const root = join(import.meta.dirname, '..', '..');
+const quiet = () => {};
+
+/** Cells as comparable data (no timings). */
+const cells = (dir: string) =>
+  loadRecords(join(dir, 'sweep', 'records.jsonl'))
+    .records.map((r) => `${r.model}|${r.jpegMode}|${r.attack}|${r.threat.epsLabel}|${r.correct}|${r.correctBits}`)
+    .sort();
+
+let smokeDir = '';
+
+describe('jpegdl-robust run --preset smoke', () => {
+  it('trains both models, attacks them and writes every report file with the expected cells', async () => {
+    const res = await runJob({ config: getPreset('smoke'), outRoot: tmp, name: 'smoke', progress: false, log: quiet });
+    smokeDir = res.runDir;
+    expect(res.finished).toBe(true);
+    for (const f of ['config.json', 'report.md', 'report.json', 'report.html', 'report.txt', 'verdict.json', 'run.json', 'jpeg-init.json', 'clean.json', 'baseline/history.json', 'jpeg-dl/history.json', 'models/baseline/model.json', 'models/jpeg-dl/model.json']) {
+      expect(existsSync(join(res.runDir, f)), f).toBe(true);
+    }
+    const md = readFileSync(res.files.markdown, 'utf8');
+    for (const s of ['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]', 'fgsm', 'pgd', 'bpda-pgd', '2/255', '8/255', 'VERDICT']) expect(md, s).toContain(s);
+    expect(res.terminal).toContain('bpda-pgd');
+    expect(readFileSync(res.files.html, 'utf8')).toContain('<svg');
+    // Every (series, attack, eps) cell: clean + 2 plain attacks x 3 eps on baseline/soft/hard, BPDA x 3 eps on hard.
+    const recs = loadRecords(join(res.runDir, 'sweep', 'records.jsonl')).records;
+    const key = (m: string, mode: string | null, a: string, e: string) => recs.find((r) => r.model === m && r.jpegMode === mode && r.attack === a && r.threat.epsLabel === e);
+    for (const e of ['0', '2/255', '8/255']) {
+      for (const a of ['fgsm', 'pgd']) {
+        expect(key('baseline', null, a, e), `baseline ${a} ${e}`).toBeDefined();
+        expect(key('jpeg-dl', 'soft', a, e), `soft ${a} ${e}`).toBeDefined();
+        expect(key('jpeg-dl', 'hard', a, e), `hard ${a} ${e}`).toBeDefined();
+      }
+      expect(key('jpeg-dl', 'hard', 'bpda-pgd', e), `bpda ${e}`).toBeDefined();
+    }
+    // Robust accuracy can never exceed clean accuracy on the same images (eps-0 cells equal clean).
+    for (const r of recs) {
+      const clean = key(r.model, r.jpegMode, 'clean', '0')!;
+      expect(r.correct).toBeLessThanOrEqual(clean.correct);
+      if (r.threat.eps === 0) expect(r.correct).toBe(clean.correct);
+      expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-5);
+    }
+    // The report states plainly whether JPEG-DL came out more robust.
+    const verdict = JSON.parse(readFileSync(join(res.runDir, 'verdict.json'), 'utf8'));
+    expect(verdict.headline).toMatch(/JPEG-DL (came out MORE robust|did NOT come out)/);
+    expect(md).toContain(verdict.headline);
+    // The JPEG tables moved during training and were logged each epoch.
+    const hist = JSON.parse(readFileSync(join(res.runDir, 'jpeg-dl', 'history.json'), 'utf8'));
+    const init = JSON.parse(readFileSync(join(res.runDir, 'jpeg-init.json'), 'utf8'));
+    expect(hist).toHaveLength(2);
+    const learned: number[] = hist[1].tables[0].weights[0].values;
+    expect(learned.some((v: number, i: number) => Math.abs(v - init.tables.luma[i]) > 1e-4)).toBe(true);
+    // Baseline and JPEG-DL saw the same data order: same images per epoch.
+    const base = JSON.parse(readFileSync(join(res.runDir, 'baseline', 'history.json'), 'utf8'));
+    expect(base.map((h: { images: number }) => h.images)).toEqual(hist.map((h: { images: number }) => h.images));
+    // A second run into the same directory is refused unless --resume.
+    await expect(runJob({ config: getPreset('smoke'), outRoot: tmp, name: 'smoke', log: quiet })).rejects.toThrow(/--resume/);
+  });
+
+  it('a SIGKILLed CLI run continued with --resume gives the same weights and attack results', async () => {
+    expect(smokeDir).not.toBe('');
+    const name = 'killed';
+    const dir = join(tmp, name);
+    const argv = ['bin/jpegdl-robust.js', 'run', '--preset', 'smoke', '--out', tmp, '--name', name, '--no-progress'];
+    const child = spawn(process.execPath, argv, { cwd: root, stdio: 'ignore' });
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    let killed = false;
+    // Kill once the JPEG-DL model has a checkpoint (baseline finished, JPEG-DL mid-training or later).
+    for (;;) {
+      if (existsSync(join(dir, 'jpeg-dl', 'checkpoint', 'state.json'))) {
+        killed = child.kill('SIGKILL');
+        break;
+      }
+      if (await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 25))])) break;
+    }
+    await exited;
+    expect(killed).toBe(true);
+    expect(existsSync(join(dir, 'report.md'))).toBe(false);
+    const res = await runJob({ config: getPreset('smoke'), outRoot: tmp, name, resume: true, progress: false, log: quiet });
+    expect(res.finished).toBe(true);
+    for (const v of ['baseline', 'jpeg-dl']) {
+      const a = readCheckpoint(join(dir, v, 'checkpoint'));
+      const b = readCheckpoint(join(smokeDir, v, 'checkpoint'));
+      a.weights.forEach((w, i) => expect(Array.from(w.values), `${v} weight ${i}`).toEqual(Array.from(b.weights[i].values)));
+    }
+    expect(cells(dir)).toEqual(cells(smokeDir));
+  });
+});
+
+describe('run options and presets', () => {
+  it('every preset is valid; paper-cifar100 is the reference robustness setting', () => {
+    for (const p of PRESET_NAMES) validateRunConfig(getPreset(p));
+    const paper = getPreset('paper-cifar100');
+    expect(paper.model).toBe('resnet56');
+    expect(paper.dataset.name).toBe('cifar100');
+    expect(paper.train).toMatchObject({ epochs: 240, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, jpegLr: 0.001, milestones: [150, 180, 210] });
+    expect(paper.jpeg).toMatchObject({ method: 'sensitivity', qMax: 20, alpha: 5 });
+    const pgd = paper.eval.attacks.find((a) => a.name === 'pgd')!;
+    expect(pgd.params).toMatchObject({ steps: 5, randomStart: true });
+    const eps = paperEpsilonLabels();
+    expect(eps).toHaveLength(11);
+    expect(eps[1]).toBe('1/255');
+    expect(eps[10]).toBe('4/255');
+  });
+
+  it('overrides are checked before any work and rescale the schedule', () => {
+    const c = resolveRunConfig({ preset: 'smoke', epochs: '24', eps: '0,1/255', dataset: 'cifar10', seed: '3' });
+    expect(c.train.milestones).toEqual([15, 18, 21]);
+    expect(c.eval.epsilons).toEqual(['0', '1/255']);
+    expect(c.dataset).toEqual({ name: 'cifar10', seed: 0 });
+    expect(c.train.seed).toBe(3);
+    expect(() => resolveRunConfig({ preset: 'nope' })).toThrow(/--preset.*smoke/);
+    expect(() => resolveRunConfig({ epochs: '0' })).toThrow(/--epochs/);
+    expect(() => resolveRunConfig({ lr: '-1' })).toThrow(/--lr/);
+    expect(() => resolveRunConfig({ batchSize: '0' })).toThrow(/--batch-size/);
+    expect(() => resolveRunConfig({ dataset: 'mnist' })).toThrow(/--dataset/);
+    expect(() => resolveRunConfig({ eps: '8' })).toThrow(/--eps/);
+    expect(() => resolveRunConfig({ jpegInit: 'zeros' })).toThrow(/--jpeg-init/);
+  });
+});
