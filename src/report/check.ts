@@ -70,7 +70,9 @@ export function makeBaseline(report: Report, { tolerance = 0.02, source = '' }: 
     source,
     backend: report.backend,
     config: baselineConfig(report),
+    // eps = 0 attack rows repeat the clean row (no perturbation allowed): checked once, as 'clean'
     cells: report.cells
+      .filter((c) => c.attack === 'clean' || c.eps > 0)
       .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: c.epsLabel, accuracy: c.mean, tolerance }))
       .sort((a, b) => cellId(a).localeCompare(cellId(b))),
   };
@@ -112,6 +114,8 @@ export function readReport(path: string): Report {
 
 export interface CheckDiff {
   cell: string;
+  /** Images per cell, to show moves in images as well as points. */
+  n: number;
   baseline: number;
   actual: number | null;
   /** actual - baseline, fraction. */
@@ -143,9 +147,9 @@ export function checkReport(report: Report, baseline: Baseline): CheckResult {
   for (const b of baseline.cells) {
     const id = cellId(b);
     const c = byId.get(id);
-    if (!c) { failures.push({ cell: id, baseline: b.accuracy, actual: null, diff: null, tolerance: b.tolerance }); continue; }
+    if (!c) { failures.push({ cell: id, n: baseline.config.n, baseline: b.accuracy, actual: null, diff: null, tolerance: b.tolerance }); continue; }
     const diff = c.mean - b.accuracy;
-    const d: CheckDiff = { cell: id, baseline: b.accuracy, actual: c.mean, diff, tolerance: b.tolerance };
+    const d: CheckDiff = { cell: id, n: c.n, baseline: b.accuracy, actual: c.mean, diff, tolerance: b.tolerance };
     if (Math.abs(diff) > b.tolerance + 1e-12) failures.push(d);
     else if (Math.abs(diff) > 1e-12) moved.push(d);
   }
@@ -153,12 +157,16 @@ export function checkReport(report: Report, baseline: Baseline): CheckResult {
 }
 
 const pct = (x: number | null) => (x === null ? 'missing' : `${(100 * x).toFixed(2)}%`);
-const pts = (x: number | null) => (x === null ? '' : `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pts`);
+const pts = (x: number | null, n: number) => {
+  if (x === null) return '';
+  const images = Math.round(Math.abs(x) * n * 100) / 100;
+  return `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pts = ${images} image${images === 1 ? '' : 's'} of ${n}`;
+};
 
 /** Readable diff of a check, one line per cell that moved. */
 export function formatCheck(r: CheckResult): string {
   const lines = [r.ok ? `OK: ${r.compared} cells within tolerance${r.moved.length ? ` (${r.moved.length} moved slightly)` : ''}` : `FAIL: ${r.failures.length} of ${r.compared} cells moved beyond tolerance`];
-  for (const d of r.failures) lines.push(`  ✗ ${d.cell}: baseline ${pct(d.baseline)} -> ${pct(d.actual)} ${pts(d.diff)} (tolerance ±${(100 * d.tolerance).toFixed(2)} pts)`);
-  for (const d of r.moved) lines.push(`  ~ ${d.cell}: baseline ${pct(d.baseline)} -> ${pct(d.actual)} ${pts(d.diff)} (within ±${(100 * d.tolerance).toFixed(2)} pts)`);
+  for (const d of r.failures) lines.push(`  ✗ ${d.cell}: baseline ${pct(d.baseline)} -> ${pct(d.actual)} ${pts(d.diff, d.n)} (tolerance ±${(100 * d.tolerance).toFixed(2)} pts)`);
+  for (const d of r.moved) lines.push(`  ~ ${d.cell}: baseline ${pct(d.baseline)} -> ${pct(d.actual)} ${pts(d.diff, d.n)} (within ±${(100 * d.tolerance).toFixed(2)} pts)`);
   return lines.join('\n');
 }

@@ -30,17 +30,17 @@ describe('jpegdl-robust check', () => {
     const basePath = join(dir, 'baseline.json');
     const w = await cli('check', reportPath, '--write-baseline', basePath, '--tolerance', '1');
     expect(w.code, w.text).toBe(0);
-    expect(w.text).toMatch(/baseline with 20 cells \(tolerance ±1 pts\)/);
+    expect(w.text).toMatch(/baseline with 14 cells \(tolerance ±1 pts\)/);
     const ok = await cli('check', reportPath, '--baseline', basePath);
     expect(ok.code).toBe(0);
-    expect(ok.text).toMatch(/^OK: 20 cells/);
+    expect(ok.text).toMatch(/^OK: 14 cells/);
 
     const moved = JSON.parse(readFileSync(basePath, 'utf8'));
     moved.cells[3].accuracy += 0.05;
     writeFileSync(join(dir, 'moved.json'), JSON.stringify(moved));
     const bad = await cli('check', reportPath, '--baseline', join(dir, 'moved.json'));
     expect(bad.code).toBe(1);
-    expect(bad.text).toMatch(/FAIL: 1 of 20 cells moved beyond tolerance\n {2}✗ .*-5\.00 pts \(tolerance ±1\.00 pts\)/);
+    expect(bad.text).toMatch(/FAIL: 1 of 14 cells moved beyond tolerance\n {2}✗ .*-5\.00 pts = 0\.5 images of 10 \(tolerance ±1\.00 pts\)/);
 
     const other = JSON.parse(readFileSync(basePath, 'utf8'));
     other.config.n = 500;
