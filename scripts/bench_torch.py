@@ -18,6 +18,9 @@ import sys
 import time
 
 
+MODELS = ("small_cnn", "resnet20")
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--models", default="small_cnn,resnet20", help="comma-separated: small_cnn, resnet20")
@@ -36,6 +39,9 @@ def parse_args():
             p.error(f"--{name} must be >= 1, got {getattr(a, name)}")
     if a.warmup < 0:
         p.error(f"--warmup must be >= 0, got {a.warmup}")
+    for m in a.models.split(","):
+        if m and m not in MODELS:
+            p.error(f"unknown model '{m}' (expected one of {', '.join(MODELS)})")
     return a
 
 
