@@ -84,7 +84,7 @@ export function renderHtml(report: Report): string {
   s.push('<h2>Paper vs this run</h2>', `<p>${esc(report.paper.summary)}</p>`);
   if (report.paper.rows.length) s.push(htmlTable(['quantity', 'paper', 'this run', 'status', 'source'], report.paper.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')]), 'paper'));
   if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
-  s.push('<h2>Run</h2>', '<ul>', `<li>Backend: ${esc(report.backend)}</li>`, `<li>Seeds: ${esc(report.seeds.join(', '))}; sweep seed ${esc(report.config.seed)}; batch size ${esc(report.config.batchSize)}</li>`, `<li>Total cell time: ${esc(fmtSeconds(report.timings.totalCellMs))}</li>`, ...Object.entries(report.versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`), '</ul>');
+  s.push('<h2>Run</h2>', '<ul>', ...(report.config.dataset ? [`<li>Data: ${esc(report.config.dataset)}${report.config.split ? `, split ${esc(report.config.split)}` : ''}, ${esc(report.config.n)} images per cell</li>`] : []), `<li>Backend: ${esc(report.backend)}</li>`, `<li>Seeds: ${esc(report.seeds.join(', '))}; sweep seed ${esc(report.config.seed)}; batch size ${esc(report.config.batchSize)}</li>`, `<li>Total cell time: ${esc(fmtSeconds(report.timings.totalCellMs))}</li>`, ...Object.entries(report.versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`), '</ul>');
   s.push('<details><summary>Configuration (JSON)</summary>', `<pre>${esc(JSON.stringify(report.config, null, 2))}</pre>`, '</details>');
   s.push('</body>', '</html>', '');
   return s.join('\n');

@@ -64,6 +64,7 @@ export function renderMarkdown(report: Report): string {
   out.push(
     '## Run',
     '',
+    ...(report.config.dataset ? [`- Data: ${report.config.dataset}${report.config.split ? `, split ${report.config.split}` : ''}, ${report.config.n} images per cell`] : []),
     `- Backend: ${report.backend}`,
     `- Seeds: ${report.seeds.join(', ')}; sweep seed ${report.config.seed}; batch size ${report.config.batchSize}`,
     `- Total cell time: ${fmtSeconds(report.timings.totalCellMs)} (${Object.entries(report.timings.perSeriesMs).map(([k, v]) => `${k} ${fmtSeconds(v)}`).join(', ')})`,

@@ -192,7 +192,9 @@ export function mainTable(report: Report): { header: string[]; rows: string[][] 
 /** One-line description of the run: backend, jpeg modes, n, seeds. */
 export function runSummary(report: Report): string {
   const modes = report.jpegModes.filter((m) => m !== null);
-  const ds = report.config.dataset ? `${report.config.dataset}${report.config.split ? `/${report.config.split}` : ''}, ` : '';
+  // the dataset's name only; its source (path, generator settings) is in the config section
+  const name = report.config.dataset?.replace(/\s*\(.*$/, '');
+  const ds = name ? `${name}${report.config.split ? `/${report.config.split}` : ''}, ` : '';
   return `${ds}n = ${report.config.n} images per cell, ${report.config.norm} threat model, seeds ${report.seeds.join(', ')}, ` +
     `JPEG mode${modes.length === 1 ? '' : 's'} ${modes.length ? modes.join(', ') : 'none'}, backend ${report.backend}`;
 }
