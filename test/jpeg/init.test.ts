@@ -83,6 +83,11 @@ describe('sensitivity initialisation', () => {
     // Same numbers from a dataset-like source and another batch size.
     const ds = sensitivityTables(linear, { images: data, labels, height: h, width: w, channels: 1 }, { batchSize: 5 });
     ds.sensitivity.y.forEach((v, i) => expect(Math.abs(v - res.sensitivity.y[i])).toBeLessThan(1e-5 * res.sensitivity.y[i]));
+    // maxImages takes the first images only.
+    const few = sensitivityTables(linear, { images: data.subarray(0, 3 * h * w), labels: labels.subarray(0, 3), height: h, width: w, channels: 1 });
+    const capped = sensitivityTables(linear, { images, labels }, { maxImages: 3 });
+    expect(capped.images).toBe(3);
+    capped.sensitivity.y.forEach((v, i) => expect(Math.abs(v - few.sensitivity.y[i])).toBeLessThan(1e-5 * few.sensitivity.y[i]));
     images.dispose();
   });
 
