@@ -107,7 +107,7 @@ export const PRESETS: Readonly<Record<string, () => RunConfig>> = {
       model: 'resnet8',
       normalization: 'dataset',
       modelSeed: 0,
-      train: { epochs: 2, batchSize: 64, lr: 0.05, jpegLr: 0.003, seed: 0, metricsEvery: 8, augment: false },
+      train: { epochs: 2, batchSize: 32, lr: 0.05, jpegLr: 0.003, seed: 0, metricsEvery: 8, augment: false },
       jpeg: { method: 'sensitivity', quality: 50, qMax: 10, sensitivitySamples: 500, alpha: 5 },
       eval: {
         n: 100,
