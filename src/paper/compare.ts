@@ -56,7 +56,7 @@ export function paperComparison(report: ReportLike): PaperComparison {
   const arch = archs.length === 1 ? archs[0] : undefined;
   const numbers = paperNumbersFor(dataset, arch).filter((p) => p.quantity !== 'extra-params' && (arch ? true : p.model === undefined));
   if (!numbers.length) {
-    return { matched: false, summary: `No paper number for dataset "${report.config.dataset}"${arch ? ` with model ${arch}` : ''}; the paper reports CIFAR-100, fine-grained and ImageNet results (robustness on CIFAR-100 ResNet-56 only).`, rows: [] };
+    return { matched: false, summary: `No paper number for dataset "${(report.config.dataset ?? "").replace(/\s*\(.*$/, '')}"${arch ? ` with model ${arch}` : ''}; the paper reports CIFAR-100, fine-grained and ImageNet results (robustness on CIFAR-100 ResNet-56 only).`, rows: [] };
   }
   const base = report.series.find((s) => s.key === report.reference);
   const jpeg = report.series.find((s) => s.variant === 'jpeg-dl' && s.jpegMode === 'soft') ?? report.series.find((s) => s.variant === 'jpeg-dl');

@@ -67,6 +67,8 @@ export function renderHtml(report: Report): string {
   s.push('<h2>Accuracy under attack (%)</h2>');
   s.push(`<p class="muted">"robust (worst case)": an image counts only if it is correct clean and under every attack at that eps.${ref ? ` Δ: difference to <b>${esc(ref.label)}</b> in percentage points.` : ''}${report.seeds.length > 1 ? ` Mean ± std (n-1) over ${report.seeds.length} seeds.` : ''}</p>`);
   s.push(htmlTable(header, rows, 'main'));
+  // notes (the run's verdict first) right under the numbers they are about
+  if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.tables.length) {
     s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');
@@ -83,7 +85,6 @@ export function renderHtml(report: Report): string {
   s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));
   s.push('<h2>Paper vs this run</h2>', `<p>${esc(report.paper.summary)}</p>`);
   if (report.paper.rows.length) s.push(htmlTable(['quantity', 'paper', 'this run', 'status', 'source'], report.paper.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')]), 'paper'));
-  if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   s.push('<h2>Run</h2>', '<ul>', ...(report.config.dataset ? [`<li>Data: ${esc(report.config.dataset)}${report.config.split ? `, split ${esc(report.config.split)}` : ''}, ${esc(report.config.n)} images per cell</li>`] : []), `<li>Backend: ${esc(report.backend)}</li>`, `<li>Seeds: ${esc(report.seeds.join(', '))}; sweep seed ${esc(report.config.seed)}; batch size ${esc(report.config.batchSize)}</li>`, `<li>Total cell time: ${esc(fmtSeconds(report.timings.totalCellMs))}</li>`, ...Object.entries(report.versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`), '</ul>');
   s.push('<details><summary>Configuration (JSON)</summary>', `<pre>${esc(JSON.stringify(report.config, null, 2))}</pre>`, '</details>');
   s.push('</body>', '</html>', '');

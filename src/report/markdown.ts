@@ -39,6 +39,7 @@ export function renderMarkdown(report: Report): string {
     '',
     mdTable(header, rows),
     '',
+    ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
     '## Per-cell details',
     '',
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',
@@ -60,7 +61,6 @@ export function renderMarkdown(report: Report): string {
       if (t.initial) out.push(`### ${t.model}: ${t.channel}, initial${t.initialLabel ? ` (${t.initialLabel})` : ''}`, '', quantTable(t.initial), '');
     }
   }
-  if (report.notes.length) out.push('## Notes', '', ...report.notes.map((n) => `- ${n}`), '');
   out.push(
     '## Run',
     '',
