@@ -1,0 +1,50 @@
+// `jpegdl-robust report`: re-render a report directory from its records.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../../src/cli/main.ts';
+import { buildReport } from '../../../src/report/model.ts';
+import { writeReport } from '../../../src/report/write.ts';
+import { fixedInput } from '../../report/fixtures.ts';
+
+async function cli(...argv: string[]): Promise<{ code: number; text: string }> {
+  const out: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
+  const err = vi.spyOn(console, 'error').mockImplementation((...a) => { out.push(a.join(' ')); });
+  try {
+    return { code: await main(argv), text: out.join('\n') };
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
+  }
+}
+afterEach(() => { process.exitCode = undefined; });
+
+describe('jpegdl-robust report', () => {
+  it('re-renders md/html/json/txt from records, keeping title, config and tables, ignoring a torn line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jpegdl-rerender-'));
+    const input = fixedInput();
+    writeReport(dir, buildReport(input));
+    writeFileSync(join(dir, 'records.jsonl'), input.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    appendFileSync(join(dir, 'records.jsonl'), '{"schema":1,"mod');
+    rmSync(join(dir, 'report.html'));
+    const r = await cli('report', dir);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toContain('ignored a torn last line');
+    expect(r.text).toMatch(/fgsm\s*│\s*4\/255\s*│\s*35\.0 ± 7\.1/);
+    expect(existsSync(join(dir, 'report.html'))).toBe(true);
+    const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    expect(json.title).toBe('Test report');
+    expect(json.config.command).toBe('jpegdl-robust evaluate --test');
+    expect(json.tables).toHaveLength(1);
+    expect(json.records).toHaveLength(input.records.length);
+  });
+
+  it('says what is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jpegdl-rerender-'));
+    expect((await cli('report', join(dir, 'nope'))).text).toMatch(/is not a directory/);
+    expect((await cli('report', dir)).text).toMatch(/no records\.jsonl in/);
+  });
+});
