@@ -268,7 +268,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     const tables: QuantTableView[] = [];
     const learned = readTables(jpegModel)[0]?.weights ?? [];
     for (const w of learned) {
-      const channel = w.name.startsWith('chroma') ? 'chroma' : 'luma';
+      const channel = /chroma/.test(w.name) ? 'chroma' : 'luma';
       const initial = channel === 'chroma' ? init.tables.chroma : init.tables.luma;
       tables.push({ model: 'jpeg-dl', channel, learned: w.values, initial, initialLabel: init.label });
     }

@@ -35,6 +35,10 @@ describe('jpegdl-robust run --preset smoke', () => {
     for (const s of ['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]', 'fgsm', 'pgd', 'bpda-pgd', '2/255', '8/255', 'VERDICT']) expect(md, s).toContain(s);
     expect(res.terminal).toContain('bpda-pgd');
     expect(readFileSync(res.files.html, 'utf8')).toContain('<svg');
+    // Learned tables (luma and the shared chroma table) are in the report next to their initial values.
+    const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
+    expect(json.tables.map((t: { channel: string }) => t.channel)).toEqual(['luma', 'chroma']);
+    for (const t of json.tables) expect(t.learned).toHaveLength(64);
     // Every (series, attack, eps) cell: clean + 2 plain attacks x 3 eps on baseline/soft/hard, BPDA x 3 eps on hard.
     const recs = loadRecords(join(res.runDir, 'sweep', 'records.jsonl')).records;
     const key = (m: string, mode: string | null, a: string, e: string) => recs.find((r) => r.model === m && r.jpegMode === mode && r.attack === a && r.threat.epsLabel === e);
