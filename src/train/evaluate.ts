@@ -2,11 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { jpegLayersOf, withJpegMode, type JpegMode } from './jpeg-params.ts';
 
-/** A mini-batch: images [N,H,W,C] in [0,1] and integer labels [N]. The consumer disposes both. */
-export interface Batch {
-  x: tf.Tensor4D;
-  y: tf.Tensor1D;
-}
+/** A mini-batch: images [N,H,W,C] in [0,1] and integer labels [N] (the data layer's type). The consumer disposes both. */
+import type { Batch } from '../data/batches.ts';
+export type { Batch };
 
 /** Accuracy result: fraction in [0,1] and the counts behind it. */
 export interface Accuracy {

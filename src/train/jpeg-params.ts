@@ -4,10 +4,8 @@
  * contains the JPEG layer, nested or not, without importing the layer itself.
  */
 import * as tf from '@tensorflow/tfjs';
-
-/** Step bounds of the reference's pre-forward hook (min_Q_Step 0 -> 1e-5, max_Q_Step 255). */
-export const Q_MIN = 1e-5;
-export const Q_MAX = 255;
+// Step bounds of the reference's pre-forward hook (min_Q_Step 0 -> 1e-5, max_Q_Step 255).
+import { Q_MAX, Q_MIN } from '../jpeg/quantize.ts';
 
 /** Evaluation modes of the JPEG layer. */
 export type JpegMode = 'soft' | 'hard' | 'bpda-identity' | 'bpda-soft';
