@@ -1,0 +1,27 @@
+/**
+ * jpegdl-robust: the library, importable without the command line.
+ * Call `initBackend()` first to pick the compute backend (native TensorFlow when available).
+ * Pixels are float32 in [0,1], NHWC; epsilons are on the 0-1 scale.
+ */
+export * from './backend.ts';
+export * from './types.ts';
+export * from './eps.ts';
+export * from './io/atomic.ts';
+export * from './io/model-io.ts';
+export * from './testing/memory.ts';
+export * from './jpeg/index.ts';
+export * from './layers/index.ts';
+export * from './data/index.ts';
+export * as train from './train/index.ts';
+export { buildModel, listModels, getModelInfo, countTrainableParams, MODEL_NAMES, type BuildModelOptions, type ModelInfo } from '../models/registry.ts';
+export * as attacks from '../attacks/index.ts';
+export { runSweep } from './eval/sweep.ts';
+export { evaluate, parseAttackSpec, DEFAULT_EPSILONS, DEFAULT_ATTACKS } from './eval/evaluate.ts';
+export { robustAccuracy, aggregate, meanStd } from './eval/summary.ts';
+export { loadRecords, appendRecord, type CellRecord } from './eval/records.ts';
+export { buildReport } from './report/model.ts';
+export { writeReport } from './report/write.ts';
+export { checkReport, makeBaseline, readBaseline, readReport, formatCheck } from './report/check.ts';
+export { PAPER_NUMBERS, paperNumbersFor } from './paper/numbers.ts';
+export { runJob, type RunOptions, type RunResult } from './run/pipeline.ts';
+export { PRESETS } from './run/presets.ts';
