@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { pgd } from '../../attacks/pgd.ts';
 import { bpdaModel } from '../../attacks/bpda.ts';
 import { getAttack } from '../../attacks/index.ts';
-import { buildModel } from '../../models/registry.ts';
+import { buildModel, getModelInfo } from '../../models/registry.ts';
 import { backendInfo, describeBackend } from '../backend.ts';
 import { loadDataset } from '../data/load.ts';
 import { subset } from '../data/subset.ts';
@@ -80,6 +80,7 @@ export function timestampName(d = new Date()): string {
 /** Check a run config before any work starts (throws naming the field). */
 export function validateRunConfig(cfg: RunConfig): void {
   if (!cfg.model) throw new Error('model: missing');
+  getModelInfo(cfg.model); // throws listing the registry's names
   if (!Number.isInteger(cfg.eval.n) || cfg.eval.n < 1) throw new Error(`eval.n: must be an integer >= 1, got ${cfg.eval.n}`);
   if (!Number.isInteger(cfg.eval.batchSize) || cfg.eval.batchSize < 1) throw new Error(`eval.batchSize: must be an integer >= 1, got ${cfg.eval.batchSize}`);
   if (!cfg.eval.jpegModes?.length || cfg.eval.jpegModes.some((m) => m !== 'soft' && m !== 'hard')) throw new Error(`eval.jpegModes: must be a non-empty list of "soft"/"hard", got ${JSON.stringify(cfg.eval.jpegModes)}`);
@@ -133,7 +134,6 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
   }
   const info = backendInfo();
   const backend = info ? describeBackend(info) : tf.getBackend();
-  writeJsonAtomic(configPath, { run: cfg, backend, command: opts.command ?? null, createdAt: new Date().toISOString() });
   const state = readState(runDir);
   const saveState = () => writeJsonAtomic(join(runDir, 'run-state.json'), state);
   const t0 = Date.now();
@@ -149,7 +149,9 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
 
   log(`run directory: ${runDir}`);
   log(`backend: ${backend}`);
+  // Load the data before the run directory is claimed, so a missing dataset leaves nothing behind.
   const { train, test } = await loadDataset(cfg.dataset);
+  if (!existsSync(configPath)) writeJsonAtomic(configPath, { run: cfg, backend, command: opts.command ?? null, createdAt: new Date().toISOString() });
   log(`data: ${train.name} ${train.labels.length} train / ${test.labels.length} test, ${train.height}x${train.width}x${train.channels}, ${train.numClasses} classes`);
   const normalization = cfg.normalization === 'dataset' ? channelStats(train) : cfg.normalization;
   const inputShape: [number, number, number] = [train.height, train.width, train.channels];

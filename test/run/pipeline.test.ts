@@ -134,4 +134,14 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ eps: '8' })).toThrow(/--eps/);
     expect(() => resolveRunConfig({ jpegInit: 'zeros' })).toThrow(/--jpeg-init/);
   });
+
+  it('a bad model or a missing dataset fails before the run directory is claimed', async () => {
+    await expect(runJob({ config: { ...getPreset('smoke'), model: 'nope' }, outRoot: tmp, name: 'bad-model', log: quiet })).rejects.toThrow(/unknown model 'nope'/);
+    expect(existsSync(join(tmp, 'bad-model'))).toBe(false);
+    const cfg = getPreset('smoke');
+    cfg.dataset = { name: 'cifar10', dataDir: join(tmp, 'no-such-dir') };
+    await expect(runJob({ config: cfg, outRoot: tmp, name: 'bad-data', log: quiet })).rejects.toThrow(/no-such-dir|cifar/i);
+    expect(existsSync(join(tmp, 'bad-data', 'config.json'))).toBe(false);
+    await expect(runJob({ config: getPreset('smoke'), outRoot: tmp, resume: true, log: quiet })).rejects.toThrow(/--name/);
+  });
 });
