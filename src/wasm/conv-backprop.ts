@@ -11,10 +11,10 @@
  * forward padding becomes explicit padding; the far side gets just enough
  * padding for fh x fw outputs (rows the forward pass never read get weight 0).
  *
- * Depthwise input gradient: the adjoint of a depthwise convolution is a depthwise
- * convolution of dY, with zeros inserted between its pixels (the stride), with the
- * spatially flipped filter at the forward dilation, then summed over the channel
- * multiplier.
+ * Input gradients: the adjoint of a convolution is a convolution of dY, with zeros
+ * inserted between its pixels (the stride), with the spatially flipped filter (for
+ * Conv2D also with its channel axes swapped) at the forward dilation; for depthwise,
+ * then summed over the channel multiplier.
  */
 import * as tf from '@tensorflow/tfjs';
 import { compose, type KernelComposer } from './compose.ts';
@@ -121,11 +121,17 @@ function depthwiseFilterGrad(k: KernelComposer, x: tf.TensorInfo, dy: tf.TensorI
   return k.reshape(summed, [g.fh, g.fw, inC, m]);
 }
 
-/** dX for a depthwise convolution; dy is [N, OH, OW, inC*m], filter [fh, fw, inC, m]. */
-function depthwiseInputGrad(k: KernelComposer, dy: tf.TensorInfo, filter: tf.TensorInfo, inputShape: number[], g: Geometry): tf.TensorInfo {
-  const [n, h, w, inC] = inputShape;
+/**
+ * The adjoint of a convolution applied to dY: insert stride-1 zeros between dY's
+ * pixels, then correlate with the spatially flipped filter `flipped` (prepared by the
+ * caller for `conv`) at the forward dilation. Output [N, H, W, channels of conv].
+ */
+function transposedConv(
+  k: KernelComposer, dy: tf.TensorInfo, inputShape: number[], g: Geometry,
+  conv: 'Conv2D' | 'DepthwiseConv2dNative', flipped: tf.TensorInfo, outChannels: number,
+): tf.TensorInfo {
+  const [n, h, w] = inputShape;
   const [, oh, ow, ch] = dy.shape;
-  const m = ch / inC;
   const [sh, sw] = g.stride;
   const [dh, dw] = g.dilation;
   // Insert stride-1 zeros after every pixel of dY: [N, OH*sh, OW*sw, ch].
@@ -135,9 +141,9 @@ function depthwiseInputGrad(k: KernelComposer, dy: tf.TensorInfo, filter: tf.Ten
     const p = k.run('PadV2', { x: r }, { paddings: [[0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
     up = k.reshape(p, [n, oh * sh, ow * sw, ch]);
   }
-  // dX[h] = sum_i up[h + pt - (fh-1-i')*dh ...]: a correlation with the flipped filter,
-  // padded before by (fh-1)*dh - pt and after by whatever makes H outputs. Negative
-  // padding means rows dY never reached: crop them instead.
+  // dX[h] = sum_i up[h + pt - i*dh] W[i]: a correlation with the flipped filter, padded
+  // before by (fh-1)*dh - pt and after by whatever makes H outputs. Negative padding
+  // means rows dY never reached: crop them instead.
   const before = [(g.fh - 1) * dh - g.padTop, (g.fw - 1) * dw - g.padLeft];
   const upH = up.shape[1];
   const upW = up.shape[2];
@@ -148,17 +154,33 @@ function depthwiseInputGrad(k: KernelComposer, dy: tf.TensorInfo, filter: tf.Ten
   const keepW = upW - cropLeft - Math.max(0, -after[1]);
   if (keepH <= 0 || keepW <= 0) {
     // No output pixel of the forward pass depends on any input pixel: dX = 0.
-    return k.run('Fill', {}, { shape: [n, h, w, inC], value: 0, dtype: 'float32' });
+    return k.run('Fill', {}, { shape: [n, h, w, outChannels], value: 0, dtype: 'float32' });
   }
   const src = k.slice(up, [0, cropTop, cropLeft, 0], [n, keepH, keepW, ch]);
-  const flipped = k.reshape(k.run('Reverse', { x: filter }, { dims: [0, 1] }), [g.fh, g.fw, ch, 1]);
-  const conv = k.run('DepthwiseConv2dNative', { x: src, filter: flipped }, {
+  return k.run(conv, { x: src, filter: flipped }, {
     strides: [1, 1],
     dilations: [dh, dw],
     pad: [[0, 0], [Math.max(0, before[0]), Math.max(0, after[0])], [Math.max(0, before[1]), Math.max(0, after[1])], [0, 0]],
-  }); // [N, H, W, inC*m]
+    dataFormat: 'NHWC',
+  });
+}
+
+/** dX for a depthwise convolution; dy is [N, OH, OW, inC*m], filter [fh, fw, inC, m]. */
+function depthwiseInputGrad(k: KernelComposer, dy: tf.TensorInfo, filter: tf.TensorInfo, inputShape: number[], g: Geometry): tf.TensorInfo {
+  const [n, h, w, inC] = inputShape;
+  const m = dy.shape[3] / inC;
+  // Channel c*m + q of dY meets filter tap [.., c, q]; multiplier 1, then sum over q.
+  const flipped = k.reshape(k.run('Reverse', { x: filter }, { dims: [0, 1] }), [g.fh, g.fw, inC * m, 1]);
+  const conv = transposedConv(k, dy, inputShape, g, 'DepthwiseConv2dNative', flipped, inC * m);
   if (m === 1) return conv;
   return k.run('Sum', { x: k.reshape(conv, [n, h, w, inC, m]) }, { axis: [4], keepDims: false });
+}
+
+/** dX for a regular convolution; dy is [N, OH, OW, outC], filter [fh, fw, inC, outC]. */
+function conv2dInputGrad(k: KernelComposer, dy: tf.TensorInfo, filter: tf.TensorInfo, inputShape: number[], g: Geometry): tf.TensorInfo {
+  // Flip spatially and swap the channel axes: [fh, fw, outC, inC].
+  const flipped = k.transpose(k.run('Reverse', { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);
+  return transposedConv(k, dy, inputShape, g, 'Conv2D', flipped, inputShape[3]);
 }
 
 interface KernelArgs {
@@ -204,6 +226,27 @@ export function depthwiseBackpropInputKernel(backendName: string) {
     return compose(backend, backendName, (k) => {
       const g = geometry('DepthwiseConv2dNativeBackpropInput', a.inputShape, filter.shape, dy.shape, a, true);
       return depthwiseInputGrad(k, dy, filter, a.inputShape, g);
+    });
+  };
+}
+
+/**
+ * Conv2DBackpropInput for `backendName` (NHWC or NCHW) as a transposed convolution
+ * run by the backend's Conv2D. Replaces wasm's own kernel, a plain loop about 10x
+ * slower than its XNNPACK Conv2D (the largest cost of a wasm training step).
+ */
+export function conv2DBackpropInputKernel(backendName: string) {
+  return ({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo => {
+    const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const a = attrs as unknown as { strides: number | number[]; pad: ConvPad; dataFormat?: 'NHWC' | 'NCHW'; dimRoundingMode?: Rounding; inputShape: number[] };
+    return compose(backend, backendName, (k) => {
+      const nchw = a.dataFormat === 'NCHW';
+      const dys = nchw ? k.transpose(dy, [0, 2, 3, 1]) : dy;
+      const shape = nchw ? [a.inputShape[0], a.inputShape[2], a.inputShape[3], a.inputShape[1]] : a.inputShape;
+      const pad = nchw && Array.isArray(a.pad) ? [[0, 0], a.pad[2], a.pad[3], [0, 0]] as tf.backend_util.ExplicitPadding : a.pad;
+      const g = geometry('Conv2DBackpropInput', shape, filter.shape, dys.shape, { ...a, pad, dilations: 1 }, false);
+      const dx = conv2dInputGrad(k, dys, filter, shape, g);
+      return nchw ? k.transpose(dx, [0, 3, 1, 2]) : dx;
     });
   };
 }

@@ -3,12 +3,13 @@
  * backward pass needs, besides what wasm has: Conv2DBackpropFilter (every conv),
  * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (MobileNetV2, ShuffleNet),
  * and UnsortedSegmentSum (the gradient of tf.gather, e.g. table look-ups).
- * Each is composed from kernels wasm does have; see conv-backprop.ts. Also fixes
+ * Each is composed from kernels wasm does have; see conv-backprop.ts. Also replaces
+ * wasm's slow loop-based Conv2DBackpropInput by a transposed XNNPACK Conv2D, and fixes
  * the binary and pad kernels' silent garbage on rank-7 inputs (see rank-limits.ts), which
  * the JPEG layer's soft quantiser produces.
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2DBackpropFilterKernel, depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './conv-backprop.ts';
+import { conv2DBackpropFilterKernel, conv2DBackpropInputKernel, depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './conv-backprop.ts';
 import { wrapWasmRankLimitedKernels } from './rank-limits.ts';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
 
@@ -39,6 +40,15 @@ export function registerWasmTrainingKernels(backendName = 'wasm'): string[] {
     if (tf.getKernel(name, backendName)) continue;
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: makers[name](backendName) });
     added.push(name);
+  }
+  // Replace wasm's loop-based Conv2DBackpropInput by the XNNPACK-backed composition.
+  const stock = tf.getKernel('Conv2DBackpropInput', backendName);
+  if (stock && !(stock.kernelFunc as { composed?: boolean }).composed) {
+    const kernelFunc = conv2DBackpropInputKernel(backendName) as unknown as tf.KernelFunc & { composed?: boolean };
+    kernelFunc.composed = true;
+    tf.unregisterKernel('Conv2DBackpropInput', backendName);
+    tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName, kernelFunc });
+    added.push('Conv2DBackpropInput (replaced)');
   }
   return [...added, ...wrapWasmRankLimitedKernels(backendName)];
 }

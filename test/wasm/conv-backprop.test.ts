@@ -52,7 +52,7 @@ function dilateFilter(f: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
 
 beforeAll(ensureWasm);
 
-describe('Conv2DBackpropFilter on wasm', () => {
+describe('Conv2DBackpropFilter and Conv2DBackpropInput on wasm', () => {
   it('equals the cpu kernel (random shapes, strides, same/valid/explicit padding, NHWC and NCHW)', async () => {
     await fc.assert(
       fc.asyncProperty(geometryArb(false), fc.boolean(), async (g, nchw) => {
@@ -69,6 +69,26 @@ describe('Conv2DBackpropFilter on wasm', () => {
         expect(relativeError(a.values, b.values)).toBeLessThan(TOL);
       }),
       { numRuns: 100, seed: 7 },
+    );
+  });
+
+  it('Conv2DBackpropInput (replacing wasm\'s loop kernel) equals the cpu kernel, NHWC and NCHW', async () => {
+    await fc.assert(
+      fc.asyncProperty(geometryArb(false), fc.boolean(), async (g, nchw) => {
+        const run = () => tf.tidy(() => {
+          let dy: tf.Tensor = rand(outShape(g, g.cout), g.seed + 1);
+          const filter = rand([g.fh, g.fw, g.cin, g.cout], g.seed + 2);
+          let inputShape = [g.n, g.h, g.w, g.cin];
+          if (nchw) { dy = dy.transpose([0, 3, 1, 2]); inputShape = [g.n, g.cin, g.h, g.w]; }
+          const pad = nchw && Array.isArray(g.pad) ? [[0, 0], [0, 0], g.pad[1], g.pad[2]] : g.pad;
+          const attrs = { strides: g.strides, pad, dataFormat: nchw ? 'NCHW' : 'NHWC', inputShape };
+          return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        });
+        const [a, b] = [await valuesOn('wasm', run), await valuesOn('cpu', run)];
+        expect(a.shape).toEqual(nchw ? [g.n, g.cin, g.h, g.w] : [g.n, g.h, g.w, g.cin]);
+        expect(relativeError(a.values, b.values)).toBeLessThan(TOL);
+      }),
+      { numRuns: 100, seed: 19 },
     );
   });
 
@@ -186,6 +206,7 @@ describe('no buffer leaks inside the composed kernels', () => {
         () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: dyC }, { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] } as unknown as tf.NamedAttrMap) as tf.Tensor,
         () => tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy: dyD }, { strides: 2, dilations: 1, pad: 'same', filterShape: [3, 3, 3, 2] } as unknown as tf.NamedAttrMap) as tf.Tensor,
         () => tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy: dyD, filter: f }, { strides: 2, dilations: 1, pad: 'same', inputShape: [2, 7, 7, 3] } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        () => tf.engine().runKernel('Conv2DBackpropInput', { dy: dyC, filter: rand([3, 3, 3, 5], 5) }, { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 7, 7, 3] } as unknown as tf.NamedAttrMap) as tf.Tensor,
         () => tf.unsortedSegmentSum(x.reshape([2, 147]), tf.tensor1d([1, 0], 'int32'), 3),
       ];
       for (const call of calls) {
