@@ -196,7 +196,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
             model: name, framework: 'tfjs', backend: b, threads, batch,
             trainImagesPerSecond: ips(batch, train), attackImagesPerSecond: ips(batch, attack),
             trainStepSeconds: train, attackStepSeconds: attack,
-            note: b === 'cpu' ? `single step at batch ${batch} (too slow for more)` : `${o.wasmRepeats} repeats of 1 step; single-threaded wasm (no threads in Node)`,
+            note: b === 'cpu' ? `single step at batch ${batch} (too slow for more)` : `${o.wasmRepeats} repeats of 1 step; single-threaded wasm SIMD (tfjs does not use the threaded wasm build in Node)`,
           });
         }
         work.dispose();
