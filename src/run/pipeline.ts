@@ -245,7 +245,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       if (plain.length) {
         const models: SweepModel[] = [
           { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, model: baseline },
-          { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'] },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: cfg.eval.jpegModes },
         ];
         await runSweep({ ...common, models, attacks: plain.map((a): SweepAttack => registryAttack(a.name, a.params)) });
       }
