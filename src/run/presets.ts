@@ -102,7 +102,7 @@ export const PRESETS: Readonly<Record<string, () => RunConfig>> = {
     preset({
       preset: 'default',
       description:
-        'embedded Fashion-MNIST subset (28x28 grey, 1,500 training images), CIFAR ResNet-8, the reference recipe scaled to 2 epochs, sensitivity-initialised tables, FGSM / PGD-5 / BPDA-PGD-5 at 1, 2, 4 /255 on 100 test images; sized to finish in 10 minutes on 2 CPU cores with the wasm backend',
+        'embedded Fashion-MNIST subset (28x28 grey, 1,500 training images), CIFAR ResNet-8, the reference recipe scaled to 2 epochs, sensitivity-initialised tables, FGSM / PGD-5 / BPDA-PGD-5 at 1, 2, 4 /255 on 200 test images; sized to finish in 10 minutes on 2 CPU cores with the wasm backend',
       dataset: { name: 'fashion-mnist-embedded', seed: 0, trainSize: 1500 },
       model: 'resnet8',
       normalization: 'dataset',
@@ -110,7 +110,7 @@ export const PRESETS: Readonly<Record<string, () => RunConfig>> = {
       train: { epochs: 2, batchSize: 32, lr: 0.05, jpegLr: 0.003, seed: 0, metricsEvery: 8, augment: false },
       jpeg: { method: 'sensitivity', quality: 50, qMax: 10, sensitivitySamples: 500, alpha: 5 },
       eval: {
-        n: 100,
+        n: 200,
         batchSize: 100,
         epsilons: ['0', '1/255', '2/255', '4/255'],
         attacks: [{ name: 'fgsm', params: {} }, PAPER_PGD, PAPER_BPDA],

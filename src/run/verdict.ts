@@ -106,6 +106,16 @@ export function computeVerdict(records: CellRecord[]): Verdict {
     parts.push(`Real JPEG forward (hard rounding) under BPDA: JPEG-DL ${better(hard) ? 'came out MORE robust' : 'did NOT come out more robust'} (${summary(hard)}${cleanNote}).`);
   }
   const moreRobust = soft.length ? better(soft) : better(hard);
+  // Sampling noise of a difference between two accuracies measured on n images (95%, p = 0.5 worst case).
+  const n = records.find((r) => r.attack === CLEAN_ATTACK)?.n ?? 0;
+  const noise = n > 0 ? 1.96 * Math.sqrt((2 * 0.25) / n) : 0;
+  if (n > 0) {
+    const small = [...soft, ...hard].filter((c) => Math.abs(c.meanDiff) < noise);
+    parts.push(
+      `With n = ${n} attacked images, differences smaller than about ${(100 * noise).toFixed(0)} pts are within sampling noise (95%)` +
+        (small.length ? `; that includes ${small.map((c) => `${c.attack}${c.jpegMode === 'hard' ? ' [hard]' : ''}`).join(', ')}.` : '.'),
+    );
+  }
   const headline = parts.length ? parts.join(' ') : 'No attack results to compare.';
   return { moreRobust, headline, lines, comparisons, clean };
 }
