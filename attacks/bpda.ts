@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
+import { findJpegLayers } from '../src/jpeg/layer.ts';
 
 /** A differentiable surrogate of a preprocessing step; 'identity' is the straight-through estimator. */
 export type Surrogate = 'identity' | ((x: tf.Tensor4D) => tf.Tensor4D);
@@ -41,24 +42,8 @@ export function bpda(preprocess: (x: tf.Tensor4D) => tf.Tensor4D, approx: Surrog
   return (x) => fn(st(x));
 }
 
-/** The JPEG-layer surface BPDA needs (see src/jpeg/layer.ts). */
-export interface ModeSwitchable {
-  mode: string;
-}
-
-/** Every layer of `model` (recursing into nested models) whose class name is 'JpegLayer'. */
-export function jpegLayersOf(model: tf.LayersModel): Array<tf.layers.Layer & ModeSwitchable> {
-  const found: Array<tf.layers.Layer & ModeSwitchable> = [];
-  const visit = (layers: tf.layers.Layer[]) => {
-    for (const layer of layers) {
-      if (layer.getClassName() === 'JpegLayer') found.push(layer as tf.layers.Layer & ModeSwitchable);
-      const inner = (layer as unknown as { layers?: tf.layers.Layer[] }).layers;
-      if (Array.isArray(inner)) visit(inner);
-    }
-  };
-  visit(model.layers);
-  return found;
-}
+/** Every JpegLayer of `model`, recursing into nested models (the layer module's own finder). */
+export const jpegLayersOf = findJpegLayers;
 
 /** Options of bpdaModel. */
 export interface BpdaModelOptions {
