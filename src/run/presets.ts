@@ -98,6 +98,26 @@ export const PRESETS: Readonly<Record<string, () => RunConfig>> = {
         jpegModes: ['soft', 'hard'],
       },
     }),
+  ci: () =>
+    preset({
+      preset: 'ci',
+      description:
+        "the project's CI regression run: embedded Fashion-MNIST (600 training images), small CNN, 2 epochs, sensitivity-initialised tables, FGSM / PGD-3 / BPDA-PGD-3 at 2 and 8 /255 on 64 test images; checked against reports/baselines/ci.json",
+      dataset: { name: 'fashion-mnist-embedded', seed: 0, trainSize: 600 },
+      model: 'small_cnn',
+      normalization: 'dataset',
+      modelSeed: 0,
+      train: { epochs: 2, batchSize: 32, lr: 0.05, jpegLr: 0.003, seed: 0, metricsEvery: 8, augment: false },
+      jpeg: { method: 'sensitivity', quality: 50, qMax: 10, sensitivitySamples: 128, alpha: 5 },
+      eval: {
+        n: 64,
+        batchSize: 64,
+        epsilons: ['0', '2/255', '8/255'],
+        attacks: [{ name: 'fgsm', params: {} }, { name: 'pgd', params: { steps: 3, randomStart: true } }, { name: 'bpda-pgd', params: { steps: 3, randomStart: true, backward: 'identity' } }],
+        seed: 0,
+        jpegModes: ['soft'],
+      },
+    }),
   default: () =>
     preset({
       preset: 'default',
