@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+// oneDNN kernels (off by default on CPUs without AVX512-VNNI): 1.5-3x faster convolutions here; read once at library load (docs/bench.md).
+process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -45,6 +47,7 @@ async function tryNative(pkg: string): Promise<string | undefined> {
   const mod = await import(pkg);
   await tf.setBackend('tensorflow');
   await tf.ready();
+  (await import('./native/fast-grads.ts')).registerNativeFastPaths();
   const binding = (mod.backend?.() ?? tf.backend()) as { binding?: { TF_Version?: string } };
   return binding.binding?.TF_Version;
 }
