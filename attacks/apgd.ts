@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
-import { keepWorstCase, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
+import { foldWorstCase, type Candidate, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, validateAttack } from './validate.ts';
@@ -185,18 +185,12 @@ function runApgd(name: string, model: Classifier, images: tf.Tensor4D, labels: t
   const steps = o.steps ?? 100;
   const budget = { norm, eps: o.eps };
   const spec: ObjectiveSpec = { loss: o.loss, targets: o.targeted ? o.targets : undefined, eotSamples: o.eotSamples };
-  let best: { adv: tf.Tensor4D; objective: tf.Tensor1D; success: tf.Tensor1D } | undefined;
+  let best: Candidate | undefined;
   for (let r = 0; r < (o.restarts ?? 1); r++) {
     const start = (o.randomStart ?? true) ? randomStart(images, budget, subSeed(o.seed ?? 0, r)) : project(images, images, budget);
     const cand = apgdRun(fn, images, labels, start, norm, o.eps, steps, spec);
     start.dispose();
-    if (!best) {
-      best = cand;
-    } else {
-      const merged = keepWorstCase(best, cand);
-      tf.dispose([best.adv, best.objective, best.success, cand.adv, cand.objective, cand.success]);
-      best = merged;
-    }
+    best = foldWorstCase(best, cand);
   }
   tf.dispose([best!.objective, best!.success]);
   return best!.adv;

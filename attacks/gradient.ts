@@ -98,6 +98,21 @@ export function l2Direction(grad: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
+/** An attack candidate per example: adversarial images, the attack objective, and success (1/0). */
+export interface Candidate {
+  adv: tf.Tensor4D;
+  objective: tf.Tensor1D;
+  success: tf.Tensor1D;
+}
+
+/** Fold a restart's candidate into the running worst case (undefined at first), disposing what it replaces. */
+export function foldWorstCase(best: Candidate | undefined, cand: Candidate): Candidate {
+  if (!best) return cand;
+  const merged = keepWorstCase(best, cand);
+  tf.dispose([best.adv, best.objective, best.success, cand.adv, cand.objective, cand.success]);
+  return merged;
+}
+
 /**
  * Per-example worst case of two candidates (for restarts): a successful candidate beats an unsuccessful
  * one; otherwise the higher objective wins; ties keep `a`. Returns new tensors; inputs untouched.

@@ -1,7 +1,7 @@
 /** Projected gradient ascent shared by the L-inf and L2 PGD attacks (Madry et al. 2018). */
 import * as tf from '@tensorflow/tfjs';
 import type { Norm } from '../src/types.ts';
-import { evaluateObjective, keepWorstCase, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
+import { evaluateObjective, foldWorstCase, type Candidate, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, checkPositive } from './validate.ts';
@@ -57,7 +57,7 @@ export function runPgd(
   const spec: ObjectiveSpec = { loss: o.loss, targets: o.targeted ? o.targets : undefined, eotSamples: o.eotSamples };
   const direction = norm === 'linf' ? linfDirection : l2Direction;
 
-  let best: { adv: tf.Tensor4D; objective: tf.Tensor1D; success: tf.Tensor1D } | undefined;
+  let best: Candidate | undefined;
   for (let r = 0; r < restarts; r++) {
     let adv = useRandom ? randomStart(images, budget, subSeed(seed, r)) : project(images, images, budget);
     for (let s = 0; s < steps; s++) {
@@ -70,13 +70,7 @@ export function runPgd(
     }
     if (restarts === 1) return adv;
     const cand = { adv, ...evaluateObjective(logitsFn, adv, labels, spec) };
-    if (!best) {
-      best = cand;
-    } else {
-      const merged = keepWorstCase(best, cand);
-      tf.dispose([best.adv, best.objective, best.success, cand.adv, cand.objective, cand.success]);
-      best = merged;
-    }
+    best = foldWorstCase(best, cand);
   }
   tf.dispose([best!.objective, best!.success]);
   return best!.adv;
