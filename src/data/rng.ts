@@ -17,12 +17,10 @@ export interface Rng {
   normal(): number;
 }
 
-/** Create a mulberry32 generator from any finite number seed (hashed to 32 bits first). */
-export function createRng(seed: number): Rng {
-  if (!Number.isFinite(seed)) throw new Error(`seed: ${seed} is not a finite number`);
-  let state = hashSeed(seed);
-  let spare = NaN;
-  const next = (): number => {
+/** The raw mulberry32 stream of uniform floats in [0,1) from a 32-bit state (no seed hashing). */
+export function mulberry32(state32: number): () => number {
+  let state = state32 | 0;
+  return () => {
     // mulberry32 step (Tommy Ettinger's constants), output scaled to [0,1) with 2^-32.
     state = (state + 0x6d2b79f5) | 0;
     let t = state;
@@ -30,6 +28,13 @@ export function createRng(seed: number): Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Create a mulberry32 generator from any finite number seed (hashed to 32 bits first). */
+export function createRng(seed: number): Rng {
+  if (!Number.isFinite(seed)) throw new Error(`seed: ${seed} is not a finite number`);
+  const next = mulberry32(hashSeed(seed));
+  let spare = NaN;
   return {
     next,
     int(n: number): number {

@@ -1,16 +1,10 @@
 // Test fixtures for the attack tests: small linear / MLP classifiers, images, and a tiny trained model.
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../src/data/rng.ts';
 
 /** Deterministic uniform [0,1) stream (mulberry32), so fixtures never depend on tf's RNG. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /** A linear classifier logits = flatten(x)·W + b with W as plain numbers [d][classes]. */

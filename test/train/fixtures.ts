@@ -1,19 +1,13 @@
 // Tiny model, a stand-in JPEG-table layer and seeded data so training tests take seconds
 // and do not depend on the model/data/JPEG modules.
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../src/data/rng.ts';
 import type { Batch } from '../../src/train/evaluate.ts';
 import type { TrainData } from '../../src/train/trainer.ts';
 
-/** Deterministic PRNG (mulberry32). */
+/** Deterministic uniform [0,1) stream (mulberry32), so fixtures never depend on tf's RNG. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /**

@@ -3,24 +3,14 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { runCommand } from '../helpers.ts';
 import * as tar from 'tar';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { register } from '../../../src/cli/commands/datasets.ts';
 import { tempDir, writeCifar10 } from '../../data/fixtures.ts';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  register(program);
-  const lines: string[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['datasets', ...args], { from: 'user' });
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+
+const run = (args: string[]) => runCommand(register, 'datasets', args);
 
 describe('jpegdl-robust datasets', () => {
   const root = tempDir();

@@ -1,30 +1,16 @@
 // `jpegdl-robust evaluate` end to end on the embedded default with two tiny checkpoints, through main().
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, truncateSync, cpSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.ts';
+import { cli } from '../helpers.ts';
 import { buildModel } from '../../../models/registry.ts';
 import { saveModel } from '../../../src/io/model-io.ts';
 import { loadRecords } from '../../../src/eval/records.ts';
 import { parseAttackSpec } from '../../../src/eval/evaluate.ts';
 
 let dir: string;
-const out: string[] = [];
 
-async function cli(...argv: string[]): Promise<{ code: number; text: string }> {
-  out.length = 0;
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
-  const err = vi.spyOn(console, 'error').mockImplementation((...a) => { out.push(a.join(' ')); });
-  try {
-    const code = await main(argv);
-    return { code, text: out.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jpegdl-eval-cli-'));

@@ -1,19 +1,9 @@
-import { Command } from 'commander';
+import { runCommand } from '../helpers.ts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseInputShape, register } from '../../../src/cli/commands/models.ts';
 
-async function run(args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  register(program);
-  const lines: string[] = [];
-  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['models', ...args], { from: 'user' });
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+
+const run = (args: string[]) => runCommand(register, 'models', args);
 
 describe('jpegdl-robust models', () => {
   afterEach(() => vi.restoreAllMocks());

@@ -1,25 +1,13 @@
 // `jpegdl-robust report`: re-render a report directory from its records.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.ts';
+import { cli } from '../helpers.ts';
 import { buildReport } from '../../../src/report/model.ts';
 import { writeReport } from '../../../src/report/write.ts';
 import { fixedInput } from '../../report/fixtures.ts';
 
-async function cli(...argv: string[]): Promise<{ code: number; text: string }> {
-  const out: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => { out.push(a.join(' ')); });
-  const err = vi.spyOn(console, 'error').mockImplementation((...a) => { out.push(a.join(' ')); });
-  try {
-    return { code: await main(argv), text: out.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 afterEach(() => { process.exitCode = undefined; });
 
 describe('jpegdl-robust report', () => {
