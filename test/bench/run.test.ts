@@ -58,7 +58,7 @@ describe('bench run (tiny, native backend only, no PyTorch)', () => {
 });
 
 describe('PyTorch twin (scripts/bench_torch.py)', () => {
-  it('builds the same architectures: parameter counts equal the tfjs registry models (skipped: torch not importable)', (ctx) => {
+  it('builds the same architectures: parameter counts equal the tfjs registry models (skipped where python3 cannot import torch)', (ctx) => {
     const params = torchParams();
     if (!params) return ctx.skip();
     for (const name of ['small_cnn', 'resnet20']) {
