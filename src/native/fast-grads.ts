@@ -9,13 +9,14 @@
  *   (is_training) forward and `FusedBatchNormGradV3` backward.
  * - BatchNorm in inference mode, gradient w.r.t. x (every attack step): stock computes
  *   x - mean, dy * scale and a full-size tile eagerly; here one lazy broadcast multiply.
- * - Conv2D layers: stock tf.fused.conv2d computes the filter gradient even when only the
- *   input gradient is wanted (attacks); here the plain Conv2D kernel with lazy gradients.
+ * - Conv2D and Dense layers: stock tf.fused.conv2d / tf.fused.matMul compute the weight gradient
+ *   even when only the input gradient is wanted (attacks); here plain kernels with lazy gradients.
  *
  * Every override checks at call time that the active backend is 'tensorflow' and that the
  * fast paths are enabled, and otherwise runs the stock code, so wasm/cpu are untouched.
  */
 import * as tf from '@tensorflow/tfjs';
+import { oneDnnAvailable, oneDnnConv2DBias, oneDnnMaxPool, registerOneDnnKernels } from './onednn.ts';
 
 /** Kernel names of the custom native kernels registered for the 'tensorflow' backend. */
 export const RELU_GRAD_KERNEL = 'JpegdlNativeReluGrad';
@@ -245,7 +246,7 @@ interface Conv2DLayerInternals {
 }
 
 /**
- * Route tfjs-layers Conv2D (linear activation, NHWC) through the plain Conv2D kernel instead of
+ * Route tfjs-layers Conv2D (linear or ReLU activation, NHWC) through the plain Conv2D kernel instead of
  * tf.fused.conv2d. The fused op's custom gradient computes the input AND filter gradients
  * eagerly, so an attack step (input gradient only) paid a Conv2DBackpropFilter per layer; the
  * plain kernel's registered gradient is lazy. Forward values are the same convolution.
@@ -259,16 +260,78 @@ function patchConv2DLayer(): void {
     if (
       !input || !nativeFastPathsActive() || input.rank !== 4 || input.dtype !== 'float32' || this.rank !== 2 ||
       this.dataFormat !== 'channelsLast' || (this.padding !== 'same' && this.padding !== 'valid') ||
-      (this.activation != null && this.activation.getClassName() !== 'linear') ||
+      (this.activation != null && !['linear', 'relu'].includes(this.activation.getClassName())) ||
       // tfjs' Conv2D gradient supports no dilation; leave dilated convs to the stock path.
       [this.dilationRate].flat().some((d) => d !== 1)
     ) {
       return stockCall.call(this, inputs, kwargs);
     }
     return tf.tidy(() => {
-      const y = tf.conv2d(input as tf.Tensor4D, readVar(this.kernel) as tf.Tensor4D, this.strides as [number, number], this.padding as 'same' | 'valid', 'NHWC', this.dilationRate as [number, number]);
-      return this.bias ? tf.add(y, readVar(this.bias)) : y;
+      const strides = [this.strides].flat() as number[];
+      const s: [number, number] = [strides[0], strides[1] ?? strides[0]];
+      const pad = this.padding as 'same' | 'valid';
+      const z =
+        this.bias && oneDnnAvailable.convBias
+          ? oneDnnConv2DBias(input as tf.Tensor4D, readVar(this.kernel) as tf.Tensor4D, readVar(this.bias) as tf.Tensor1D, s, pad)
+          : (() => {
+              const y = tf.conv2d(input as tf.Tensor4D, readVar(this.kernel) as tf.Tensor4D, s, pad, 'NHWC');
+              return this.bias ? tf.add(y, readVar(this.bias)) : y;
+            })();
+      // ReLU as its own kernel: its gradient is the native ReluGrad, and the conv's stays lazy.
+      return this.activation?.getClassName() === 'relu' ? tf.relu(z) : z;
     });
+  };
+}
+
+interface DenseLayerInternals {
+  activation: { getClassName(): string } | null;
+  kernel: tf.LayerVariable;
+  bias: tf.LayerVariable | null;
+}
+
+/**
+ * Route tfjs-layers Dense on rank-2 input (linear or ReLU activation) through plain MatMul + Add
+ * (+ Relu) instead of tf.fused.matMul, whose custom gradient computes the weight gradient even when
+ * only the input gradient is wanted (every attack step); the plain kernels' gradients are lazy.
+ */
+function patchDenseLayer(): void {
+  const probe = tf.layers.dense({ units: 1 });
+  const proto = Object.getPrototypeOf(probe) as { call: (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor };
+  const stockCall = proto.call;
+  proto.call = function (this: DenseLayerInternals, inputs, kwargs) {
+    const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
+    const act = this.activation == null ? 'linear' : this.activation.getClassName();
+    if (!input || !nativeFastPathsActive() || input.rank !== 2 || input.dtype !== 'float32' || (act !== 'linear' && act !== 'relu')) {
+      return stockCall.call(this, inputs, kwargs);
+    }
+    return tf.tidy(() => {
+      const y = tf.matMul(input as tf.Tensor2D, readVar(this.kernel) as tf.Tensor2D);
+      const z = this.bias ? tf.add(y, readVar(this.bias)) : y;
+      return act === 'relu' ? tf.relu(z) : z;
+    });
+  };
+}
+
+interface PoolingLayerInternals {
+  poolingFunction(inputs: tf.Tensor, poolSize: [number, number], strides: [number, number], padding: string, dataFormat: string): tf.Tensor;
+}
+
+/**
+ * Route tfjs-layers MaxPooling2D (NHWC) through oneDNN max pooling with a workspace, whose gradient
+ * reads the stored argmax instead of recomputing the pooling (see onednn.ts).
+ */
+function patchMaxPooling2DLayer(): void {
+  const probe = tf.layers.maxPooling2d({ poolSize: 2 });
+  const proto = Object.getPrototypeOf(probe) as PoolingLayerInternals;
+  const stock = proto.poolingFunction;
+  proto.poolingFunction = function (this: PoolingLayerInternals, inputs, poolSize, strides, padding, dataFormat) {
+    if (
+      !nativeFastPathsActive() || !oneDnnAvailable.maxPool || inputs.rank !== 4 || inputs.dtype !== 'float32' ||
+      dataFormat !== 'channelsLast' || (padding !== 'same' && padding !== 'valid')
+    ) {
+      return stock.call(this, inputs, poolSize, strides, padding, dataFormat);
+    }
+    return oneDnnMaxPool(inputs as tf.Tensor4D, poolSize, strides ?? poolSize, padding);
   };
 }
 
@@ -283,5 +346,8 @@ export function registerNativeFastPaths(): void {
   registerGradients();
   patchBatchNormalizationLayer();
   patchConv2DLayer();
+  patchDenseLayer();
+  patchMaxPooling2DLayer();
+  registerOneDnnKernels();
   registered = true;
 }

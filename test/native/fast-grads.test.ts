@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../models/registry.ts';
 import { makeWorkload } from '../../src/bench/steps.ts';
 import { nativeBatchNormTrain, nativeFastPathsActive, withNativeFastPaths } from '../../src/native/fast-grads.ts';
+import { oneDnnAvailable } from '../../src/native/onednn.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 const native = tf.getBackend() === 'tensorflow';
@@ -134,11 +135,12 @@ describe.skipIf(!native)('native fast paths (tensorflow backend)', () => {
       n: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 3, max: 8 }), w: fc.integer({ min: 3, max: 8 }),
       cin: fc.integer({ min: 1, max: 4 }), filters: fc.integer({ min: 1, max: 4 }), k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      useBias: fc.boolean(), seed: fc.nat(1000),
+      useBias: fc.boolean(), activation: fc.constantFrom('linear' as const, 'relu' as const), seed: fc.nat(1000),
     });
     fc.assert(fc.property(geom, (g) => {
       // (tfjs has no gradient for dilated convolutions; dilated layers keep the stock path.)
-      const layer = tf.layers.conv2d({ filters: g.filters, kernelSize: g.k, strides: g.stride, padding: g.padding,
+      // With a bias this runs oneDNN's conv-with-bias kernel (onednn.ts), with ReLU a separate Relu.
+      const layer = tf.layers.conv2d({ filters: g.filters, kernelSize: g.k, strides: g.stride, padding: g.padding, activation: g.activation,
         useBias: g.useBias, biasInitializer: 'randomNormal', kernelInitializer: tf.initializers.glorotNormal({ seed: g.seed }) });
       const x = tf.randomNormal([g.n, g.h, g.w, g.cin], 0, 1, 'float32', g.seed);
       const probe = layer.apply(x) as tf.Tensor;
@@ -157,8 +159,59 @@ describe.skipIf(!native)('native fast paths (tensorflow backend)', () => {
     }), RUNS);
   });
 
-  it('Conv2D with a non-linear activation keeps the stock path and gives the same values', () => {
-    const layer = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) });
+  it('the oneDNN kernels (max pooling with workspace, conv with bias) passed their start-up probe here', () => {
+    expect(oneDnnAvailable).toEqual({ maxPool: true, convBias: true });
+  });
+
+  it('MaxPooling2D layer: same values and input gradient (ties included) over pool sizes, strides, padding', () => {
+    const geom = fc.record({
+      n: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 3, max: 9 }), w: fc.integer({ min: 3, max: 9 }),
+      c: fc.integer({ min: 1, max: 4 }), pool: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 3 }),
+      padding: fc.constantFrom('same' as const, 'valid' as const), seed: fc.nat(1000),
+    });
+    fc.assert(fc.property(geom, (g) => {
+      const layer = tf.layers.maxPooling2d({ poolSize: g.pool, strides: g.stride, padding: g.padding });
+      // ReLU of a coarse grid: many exact ties, so both paths must pick the same element per window.
+      const x = tf.relu(tf.round(tf.randomNormal([g.n, g.h, g.w, g.c], 0, 1.5, 'float32', g.seed)));
+      const probe = layer.apply(x) as tf.Tensor;
+      const dy = tf.randomNormal(probe.shape, 0, 1, 'float32', g.seed + 1);
+      const run = () => [layer.apply(x) as tf.Tensor, tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx) as tf.Tensor, dy)))(x)];
+      const [fast, stock] = both(run);
+      expect(relErr(fast[0], stock[0])).toBe(0);
+      // Overlapping windows add several dy terms into one pixel in another order (rounding only);
+      // a tie sent to a different element would be an O(1) error.
+      expect(relErr(fast[1], stock[1])).toBeLessThan(1e-6);
+      tf.dispose([x, probe, dy, ...fast, ...stock]);
+    }), { numRuns: 30 });
+  });
+
+  it('Dense layer (rank 2, linear or ReLU): same output and input/kernel/bias gradients', () => {
+    const geom = fc.record({
+      n: fc.integer({ min: 1, max: 5 }), fin: fc.integer({ min: 1, max: 12 }), units: fc.integer({ min: 1, max: 6 }),
+      useBias: fc.boolean(), activation: fc.constantFrom('linear' as const, 'relu' as const), seed: fc.nat(1000),
+    });
+    fc.assert(fc.property(geom, (g) => {
+      const layer = tf.layers.dense({ units: g.units, useBias: g.useBias, activation: g.activation, biasInitializer: 'randomNormal',
+        kernelInitializer: tf.initializers.glorotNormal({ seed: g.seed }) });
+      const x = tf.randomNormal([g.n, g.fin], 0, 1, 'float32', g.seed);
+      const probe = layer.apply(x) as tf.Tensor;
+      const dy = tf.randomNormal(probe.shape, 0, 1, 'float32', g.seed + 1);
+      const vars = layer.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val);
+      const run = () => {
+        const y = layer.apply(x) as tf.Tensor;
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x) as tf.Tensor, dy)) as tf.Scalar, vars);
+        const gx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx) as tf.Tensor, dy)))(x);
+        return [y, gx, ...vars.map((v) => grads[v.name])];
+      };
+      const [fast, stock] = both(run);
+      for (let i = 0; i < fast.length; i++) expect(relErr(fast[i], stock[i])).toBeLessThan(1e-5);
+      tf.dispose([x, probe, dy, ...fast, ...stock]);
+      layer.dispose();
+    }), RUNS);
+  });
+
+  it('Conv2D with another non-linear activation (tanh) keeps the stock path and gives the same values', () => {
+    const layer = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) });
     const x = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 4);
     const [fast, stock] = both(() => tf.grad((xx: tf.Tensor) => tf.sum(layer.apply(xx) as tf.Tensor))(x));
     expect(relErr(fast, stock)).toBeLessThan(1e-6);
@@ -206,6 +259,21 @@ describe.skipIf(!native)('native fast paths (tensorflow backend)', () => {
     const conv = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' });
     await assertNoTensorLeak(() => tf.grads((a: tf.Tensor) => tf.sum(conv.apply(a) as tf.Tensor))([x]), { label: 'Conv2D layer' });
     conv.dispose();
+    const convReluBias = tf.layers.conv2d({ filters: 2, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', useBias: true });
+    const convVars = () => convReluBias.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val);
+    convReluBias.apply(x);
+    await assertNoTensorLeak(() => { const r = tf.variableGrads(() => tf.sum(convReluBias.apply(x) as tf.Tensor) as tf.Scalar, convVars()); return [r.value, ...Object.values(r.grads)]; }, { label: 'oneDNN conv with bias + ReLU' });
+    convReluBias.dispose();
+    const pool = tf.layers.maxPooling2d({ poolSize: 2 });
+    await assertNoTensorLeak(() => tf.grads((a: tf.Tensor) => tf.sum(pool.apply(a) as tf.Tensor))([x]), { label: 'oneDNN max pooling' });
+    const dense = tf.layers.dense({ units: 3, activation: 'relu' });
+    const flat = tf.reshape(x, [2, 48]);
+    dense.apply(flat);
+    const denseVars = dense.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val);
+    await assertNoTensorLeak(() => tf.grads((a: tf.Tensor) => tf.sum(dense.apply(a) as tf.Tensor))([flat]), { label: 'Dense layer, input gradient' });
+    await assertNoTensorLeak(() => { const r = tf.variableGrads(() => tf.sum(dense.apply(flat) as tf.Tensor) as tf.Scalar, denseVars); return [r.value, ...Object.values(r.grads)]; }, { label: 'Dense layer, weight gradients' });
+    dense.dispose();
+    flat.dispose();
     tf.dispose([x, mean, variance, scale, offset]);
   });
 
