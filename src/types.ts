@@ -1,13 +1,20 @@
 /** Types shared by models, attacks and reports. Pixels are float32 in [0,1], NHWC. */
 import * as tf from '@tensorflow/tfjs';
+import { inferenceModel } from './inference/model.ts';
 
 /** Anything that maps a batch of [0,1] NHWC images to logits [batch, classes], differentiably. */
 export type Classifier = tf.LayersModel | ((images: tf.Tensor4D) => tf.Tensor2D);
 
-/** The classifier as a plain differentiable function (inference mode: BatchNorm uses moving statistics). */
+/**
+ * The classifier as a plain differentiable function (inference mode: BatchNorm uses moving
+ * statistics). A LayersModel runs as its BN-folded inference copy (same function up to float32
+ * rounding, fewer kernels; see src/inference/model.ts), refolded whenever its weights change.
+ */
 export function asLogitsFn(model: Classifier): (images: tf.Tensor4D) => tf.Tensor2D {
   if (typeof model === 'function') return model;
-  return (images) => model.apply(images, { training: false }) as tf.Tensor2D;
+  // Fold now, outside any gradient tape the returned function may later run under.
+  inferenceModel(model);
+  return (images) => inferenceModel(model).apply(images, { training: false }) as tf.Tensor2D;
 }
 
 /** Norm of a perturbation budget. */
