@@ -5,6 +5,8 @@
  * back at the end of each timed repeat so queued work cannot escape the timer.
  */
 import * as tf from '@tensorflow/tfjs';
+import { objectiveGradient } from '../../attacks/gradient.ts';
+import { asLogitsFn } from '../types.ts';
 
 /** A model with its fixed random batch and optimiser, ready to time. */
 export interface Workload {
@@ -16,17 +18,24 @@ export interface Workload {
 /** Build the workload for `model` with a seeded batch of `batch` images of `shape` in [0,1]. */
 export function makeWorkload(model: tf.LayersModel, batch: number, shape: [number, number, number], numClasses: number, seed = 0): Workload {
   const x = tf.randomUniform([batch, ...shape], 0, 1, 'float32', seed) as tf.Tensor4D;
-  const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, numClasses, 'int32', seed + 1), numClasses).toFloat()) as tf.Tensor2D;
+  const classes = tf.randomUniform([batch], 0, numClasses, 'int32', seed + 1) as tf.Tensor1D;
+  const labels = tf.tidy(() => tf.oneHot(classes, numClasses).toFloat()) as tf.Tensor2D;
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const opt = tf.train.momentum(0.01, 0.9);
   const lossOf = (input: tf.Tensor4D, training: boolean) =>
     tf.losses.softmaxCrossEntropy(labels, model.apply(input, { training }) as tf.Tensor2D) as tf.Scalar;
-  const inputGrad = tf.grad((input: tf.Tensor) => lossOf(input as tf.Tensor4D, false));
+  // The attack step is exactly what FGSM/PGD run per iteration: the shared objective gradient
+  // (attacks/gradient.ts) through asLogitsFn, i.e. the model as attacks see it.
+  const logitsFn = asLogitsFn(model);
   return {
     train: () => opt.minimize(() => lossOf(x, true), true, vars) as tf.Scalar,
-    attack: () => tf.tidy(() => inputGrad(x) as tf.Tensor4D),
+    attack: () => {
+      const { grad, objective, success } = objectiveGradient(logitsFn, x, classes);
+      tf.dispose([objective, success]);
+      return grad;
+    },
     dispose: () => {
-      tf.dispose([x, labels]);
+      tf.dispose([x, labels, classes]);
       opt.dispose();
     },
   };

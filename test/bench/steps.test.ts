@@ -32,10 +32,12 @@ describe('bench workloads', () => {
     const w = makeWorkload(model, 2, [8, 8, 3], 3);
     const g = w.attack();
     expect(g.shape).toEqual([2, 8, 8, 3]);
+    // The attack objective is the summed per-example cross-entropy (attacks/gradient.ts).
     // Directional derivative along the gradient itself: (L(x + h g) - L(x - h g)) / 2h = |g|^2.
     const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 0);
     const labels = tf.oneHot(tf.randomUniform([2], 0, 3, 'int32', 1), 3).toFloat();
-    const loss = (xi: tf.Tensor) => tf.tidy(() => tf.losses.softmaxCrossEntropy(labels, model.apply(xi, { training: false }) as tf.Tensor).dataSync()[0]);
+    const loss = (xi: tf.Tensor) => tf.tidy(() =>
+      tf.losses.softmaxCrossEntropy(labels, model.apply(xi, { training: false }) as tf.Tensor, undefined, undefined, tf.Reduction.SUM).dataSync()[0]);
     const h = 1e-2;
     const fd = (loss(x.add(g.mul(h))) - loss(x.sub(g.mul(h)))) / (2 * h);
     const norm2 = g.square().sum().dataSync()[0];
