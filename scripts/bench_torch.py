@@ -7,7 +7,9 @@ Prints one JSON object on stdout. Exit code 3 (and a JSON error) when torch cann
 be imported, so the caller can report 'skipped: torch not importable'.
 
 --serve: answer JSON-lines requests on stdin, one per line,
-  {"model": "resnet20", "kind": "train"|"attack", "channelsLast": bool, "steps": n, "warmup": w}
+  {"model": "resnet20", "kind": "train"|"attack", "channelsLast": bool, "foldBn": bool, "steps": n, "warmup": w}
+("foldBn": attack step on the eval model with conv+BN folded by torch.fx's fuse, the
+counterpart of the BN folding the tfjs attacks use)
 with {"seconds": [per-step seconds of each step]} so the caller can interleave tfjs
 and PyTorch repeats (fair on a machine whose load changes).
 """
@@ -114,8 +116,8 @@ def time_steps(step, warmup, repeats, steps):
     return seconds
 
 
-def make_steps(torch, name, a, channels_last):
-    """(train_step, attack_step, params) for one model and memory format."""
+def make_steps(torch, name, a, channels_last, fold_bn=False):
+    """(train_step, attack_step, params) for one model and memory format (fold_bn: attack on a conv+BN-folded eval copy)."""
     F = torch.nn.functional
     torch.manual_seed(0)
     model = build(torch, name, a.classes)
@@ -136,11 +138,17 @@ def make_steps(torch, name, a, channels_last):
         opt.step()
         return float(loss.detach())
 
+    attack_model = model
+    if fold_bn:
+        from torch.fx.experimental.optimization import fuse
+
+        attack_model = fuse(model.eval())
+
     def attack_step():
         # Forward + gradient w.r.t. the input only (what FGSM/PGD need each step).
-        model.eval()
+        attack_model.eval()
         xa = x.detach().requires_grad_(True)
-        loss = F.cross_entropy(model(xa), y)
+        loss = F.cross_entropy(attack_model(xa), y)
         (g,) = torch.autograd.grad(loss, xa)
         return g
 
@@ -187,9 +195,9 @@ def main():
             if not line.strip():
                 continue
             req = json.loads(line)
-            key = (req["model"], bool(req.get("channelsLast")))
+            key = (req["model"], bool(req.get("channelsLast")), bool(req.get("foldBn")))
             if key not in cache:
-                cache[key] = make_steps(torch, key[0], a, key[1])
+                cache[key] = make_steps(torch, key[0], a, key[1], key[2])
             train_step, attack_step, params = cache[key]
             step = train_step if req["kind"] == "train" else attack_step
             for _ in range(int(req.get("warmup", 0))):

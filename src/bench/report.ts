@@ -2,7 +2,7 @@
 import { table } from 'table';
 import type { BenchReport } from './run.ts';
 
-const f1 = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
+const f1 = (v: number | null) => (v == null || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
 
 /** Rows: model, framework/backend, threads, batch, train img/s, attack img/s, ratios (tfjs rows). */
 export function resultRows(r: BenchReport): string[][] {
@@ -49,13 +49,21 @@ export function renderMarkdown(r: BenchReport): string {
     `|${HEADER.map(() => '---').join('|')}|`,
     ...resultRows(r).map((row) => `| ${row.join(' | ')} |`),
     '',
+    ...(r.ratios.some((q) => q.attackVsFolded !== undefined)
+      ? [
+          'The tfjs attack step runs the BN-folded inference copy attacks use (src/inference/fold-batchnorm.ts); the headline attack ratio is against PyTorch eager as run by default. ' +
+            'Against PyTorch with conv+BN folded as well (torch.fx fuse, channels-last): ' +
+            r.ratios.filter((q) => q.attackVsFolded !== undefined).map((q) => `${q.model} ${q.attackVsFolded!.toFixed(2)}`).join(', ') + '.',
+          '',
+        ]
+      : []),
     '## Parameters (identical architectures)',
     '',
     '| model | tfjs | PyTorch |',
     '|---|---|---|',
     ...Object.entries(r.params).map(([k, p]) => `| ${k} | ${p.tfjs} | ${p.pytorch ?? 'not run'} |`),
   ];
-  const notes = r.results.filter((x) => x.note).map((x) => `- ${x.model} tfjs ${x.backend}: ${x.note}`);
+  const notes = r.results.filter((x) => x.note).map((x) => `- ${x.model} ${x.framework === 'tfjs' ? 'tfjs' : 'PyTorch'} ${x.backend}: ${x.note}`);
   if (notes.length) lines.push('', '## Notes', '', ...notes);
   if (r.skipped.length) lines.push('', '## Skipped', '', ...r.skipped.map((s) => `- ${s.what}: ${s.reason}`));
   if (r.warnings.length) lines.push('', '## Warnings', '', ...r.warnings.map((w) => `- ${w}`));

@@ -20,6 +20,8 @@ export interface TorchRequest {
   model: string;
   kind: 'train' | 'attack';
   channelsLast: boolean;
+  /** Attack on the eval model with conv+BN folded (torch.fx fuse), as the tfjs attacks fold BN. */
+  foldBn?: boolean;
   steps: number;
   warmup: number;
 }
