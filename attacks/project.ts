@@ -58,7 +58,8 @@ export function randomStart(x: tf.Tensor4D, budget: Budget, seed: number): tf.Te
     }
     // Uniform in the L2 ball: Gaussian direction, radius eps * U^(1/n).
     const n = x.shape[1]! * x.shape[2]! * x.shape[3]!;
-    const dir = tf.randomNormal(x.shape, 0, 1, 'float32', seed);
+    // tfjs' randomNormal treats seed 0 as "unseeded" (randomUniform does not): never pass it 0.
+    const dir = tf.randomNormal(x.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed);
     const unit = tf.div(dir, tf.maximum(l2NormPerExample(dir as tf.Tensor4D).reshape([-1, 1, 1, 1]), 1e-30));
     const u = tf.randomUniform([x.shape[0], 1, 1, 1], 0, 1, 'float32', seed + 7919);
     const r = tf.mul(tf.pow(u, 1 / n), budget.eps);

@@ -62,7 +62,8 @@ export class SeedStream {
   next(): number {
     this.i += 1;
     // Mix base and index so that neighbouring base seeds do not share streams shifted by one.
-    return (Math.imul(this.base ^ 0x5bd1e995, 0x01000193) + Math.imul(this.i, 0x9e3779b1)) >>> 0;
+    // Never 0: tfjs' normal initialisers treat seed 0 as "unseeded".
+    return ((Math.imul(this.base ^ 0x5bd1e995, 0x01000193) + Math.imul(this.i, 0x9e3779b1)) >>> 0) || 1;
   }
 }
 

@@ -92,6 +92,16 @@ describe('randomStart', () => {
     x.dispose();
   });
 
+  it('seed 0 is deterministic for both norms (tfjs randomNormal alone would treat 0 as unseeded)', () => {
+    const x = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    for (const norm of ['linf', 'l2'] as const) {
+      const [a, b] = [randomStart(x, { norm, eps: 0.5 }, 0), randomStart(x, { norm, eps: 0.5 }, 0)];
+      expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+      tf.dispose([a, b]);
+    }
+    x.dispose();
+  });
+
   it('sub-seeds differ across restarts and base seeds', () => {
     const seen = new Set<number>();
     for (let s = 0; s < 20; s++) for (let k = 0; k < 5; k++) seen.add(subSeed(s, k));
