@@ -223,11 +223,18 @@ function patchBatchNormalizationLayer(): void {
     return tf.tidy(() => {
       const [y, mean, variance] = nativeBatchNormTrain(input as tf.Tensor4D, readVar(this.gamma!) as tf.Tensor1D, readVar(this.beta!) as tf.Tensor1D, this.epsilon);
       const decay = 1 - this.momentum;
+      // orig - (orig - stat) * decay, on the host: per channel these are tiny tensors, where three
+      // eager TensorFlow ops cost far more dispatch than arithmetic. Each step is rounded to float32
+      // as the ops would round it (decay too: tfjs makes it a float32 scalar), so the result is
+      // bit-identical to tfjs-layers' update.
+      const f = Math.fround;
+      const d = f(decay);
       for (const [v, stat] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
-        tf.tidy(() => {
-          const orig = readVar(v);
-          v.write(tf.sub(orig, tf.mul(tf.sub(orig, stat), decay)));
-        });
+        const o = readVar(v).dataSync() as Float32Array;
+        const st = stat.dataSync() as Float32Array;
+        const next = new Float32Array(o.length);
+        for (let k = 0; k < o.length; k++) next[k] = f(o[k] - f(f(o[k] - st[k]) * d));
+        v.write(tf.tensor1d(next, 'float32'));
       }
       return y;
     });

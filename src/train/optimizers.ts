@@ -5,6 +5,8 @@
  * - JPEG tables: torch.optim.Adam with bias correction, w <- w - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps).
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendInfo } from '../backend.ts';
+import { nativeFastPathsActive } from '../native/fast-grads.ts';
 
 /** Optimiser state as plain arrays (for checkpoints). */
 export interface OptimizerState {
@@ -57,6 +59,21 @@ function loadSlots(kind: string, prefix: string, slots: tf.Variable[], saved: Op
   });
 }
 
+/**
+ * Largest parameter (elements) updated on the host. On native TensorFlow on CPU every eager op
+ * costs 30-50 us of dispatch, more than the arithmetic of a small tensor, and SGD is 4-6 ops per
+ * parameter; reading the three arrays, one JS loop and two writes is cheaper up to about this size.
+ */
+export const HOST_UPDATE_MAX = 1 << 16;
+
+/**
+ * True when small updates should run on the host: native TensorFlow on CPU (a GPU would pay
+ * copies) with the native fast paths on (JPEGDL_NATIVE_FAST_PATHS=0 or withNativeFastPaths(false) keep the ops).
+ */
+function hostUpdates(): boolean {
+  return backendInfo()?.name === 'tensorflow' && nativeFastPathsActive();
+}
+
 /** SGD with heavy-ball momentum and coupled L2 weight decay (PyTorch semantics, dampening 0). */
 export class SgdMomentum implements ParamOptimizer {
   private readonly buf: tf.Variable[];
@@ -73,8 +90,13 @@ export class SgdMomentum implements ParamOptimizer {
   }
   apply(grads: tf.Tensor[]): void {
     const lr = this.lr;
+    const host = hostUpdates();
     tf.tidy(() => {
       this.vars.forEach((v, i) => {
+        if (host && v.size <= HOST_UPDATE_MAX && grads[i].dtype === 'float32') {
+          this.applyOnHost(i, grads[i], lr);
+          return;
+        }
         let g = grads[i];
         if (this.weightDecay[i] > 0) g = tf.add(g, tf.mul(v, this.weightDecay[i]));
         const b = tf.add(tf.mul(this.buf[i], this.momentum), g);
@@ -83,6 +105,30 @@ export class SgdMomentum implements ParamOptimizer {
       });
     });
     this.step++;
+  }
+  /**
+   * The same update as the tensor ops above, bit for bit: every product and sum is rounded to
+   * float32 as each TensorFlow op rounds it (JS scalars become float32 tensors there, hence fround).
+   */
+  private applyOnHost(i: number, grad: tf.Tensor, lr: number): void {
+    const v = this.vars[i];
+    const f = Math.fround;
+    const w = v.dataSync() as Float32Array;
+    const g = grad.dataSync() as Float32Array;
+    const b = this.buf[i].dataSync() as Float32Array;
+    const wd = f(this.weightDecay[i]);
+    const mu = f(this.momentum);
+    const rate = f(lr);
+    const nb = new Float32Array(w.length);
+    const nw = new Float32Array(w.length);
+    for (let k = 0; k < w.length; k++) {
+      const gk = wd > 0 ? f(g[k] + f(w[k] * wd)) : g[k];
+      const bk = f(f(b[k] * mu) + gk);
+      nb[k] = bk;
+      nw[k] = f(w[k] - f(bk * rate));
+    }
+    this.buf[i].assign(tf.tensor(nb, this.buf[i].shape, 'float32'));
+    v.assign(tf.tensor(nw, v.shape, 'float32'));
   }
   async getState(): Promise<OptimizerState> {
     return { kind: 'sgd-momentum', step: this.step, slots: await dumpSlots('momentum', this.buf) };

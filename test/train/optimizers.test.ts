@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { Adam, SgdMomentum } from '../../src/train/optimizers.ts';
+import fc from 'fast-check';
+import { withNativeFastPaths } from '../../src/native/fast-grads.ts';
+import { Adam, HOST_UPDATE_MAX, SgdMomentum } from '../../src/train/optimizers.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => {
@@ -57,6 +59,63 @@ describe('SgdMomentum (PyTorch SGD, coupled weight decay)', () => {
     opt.dispose();
     opt2.dispose();
     tf.dispose([w, w2, g]);
+  });
+});
+
+describe.skipIf(tf.getBackend() !== 'tensorflow')('SgdMomentum host-side updates (native CPU backend)', () => {
+  it('are bit-identical to the tensor-op updates over random sizes, rates and decays (small vars on the host, large ones not)', () => {
+    fc.assert(fc.property(
+      fc.record({
+        sizes: fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 4 }),
+        lr: fc.double({ min: 1e-4, max: 0.5, noNaN: true }), mu: fc.double({ min: 0, max: 0.99, noNaN: true }),
+        wd: fc.constantFrom(0, 5e-4, 0.013), seed: fc.nat(1000),
+      }),
+      ({ sizes, lr, mu, wd, seed }) => {
+        // One parameter above the host limit as well, so both routes run in the same step.
+        const shapes = [...sizes.map((n) => [n]), [HOST_UPDATE_MAX + 1]];
+        const run = () => {
+          const vars = shapes.map((sh, i) => tf.variable(tf.randomNormal(sh, 0, 1, 'float32', seed + 1 + i)));
+          const opt = new SgdMomentum(vars, lr, mu, vars.map(() => wd));
+          for (let step = 0; step < 3; step++) {
+            // (Seeds start at 1: tfjs treats seed 0 as "no seed".)
+            const grads = shapes.map((sh, i) => tf.randomNormal(sh, 0, 1, 'float32', seed + 100 * (step + 1) + i));
+            opt.apply(grads);
+            tf.dispose(grads);
+          }
+          const out = vars.map((v) => Array.from(v.dataSync()));
+          opt.dispose();
+          tf.dispose(vars);
+          return out;
+        };
+        const host = withNativeFastPaths(true, run);
+        const ops = withNativeFastPaths(false, run);
+        expect(host).toEqual(ops);
+      },
+    ), { numRuns: 15 });
+  });
+
+  it('small parameters really take the host route (no arithmetic kernels), large ones the tensor ops', async () => {
+    const arithmetic = async (size: number, on: boolean) => {
+      const v = tf.variable(tf.ones([size]));
+      const g = tf.ones([size]);
+      const opt = new SgdMomentum([v], 0.1, 0.9, [5e-4]);
+      const info = await tf.profile(() => withNativeFastPaths(on, () => opt.apply([g])));
+      opt.dispose();
+      tf.dispose([v, g]);
+      return info.kernels.filter((k) => ['Multiply', 'Add', 'Sub'].includes(k.name)).length;
+    };
+    expect(await arithmetic(8, true)).toBe(0);
+    expect(await arithmetic(8, false)).toBeGreaterThan(0);
+    expect(await arithmetic(HOST_UPDATE_MAX + 1, true)).toBeGreaterThan(0);
+  });
+
+  it('host-side step leaks no tensors', async () => {
+    const w = tf.variable(tf.randomNormal([5, 7], 0, 1, 'float32', 3));
+    const g = tf.randomNormal([5, 7], 0, 1, 'float32', 4);
+    const opt = new SgdMomentum([w], 0.05, 0.9, [5e-4]);
+    await assertNoTensorLeak(() => withNativeFastPaths(true, () => opt.apply([g])), { label: 'host sgd step' });
+    opt.dispose();
+    tf.dispose([w, g]);
   });
 });
 
