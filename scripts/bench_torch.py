@@ -128,7 +128,8 @@ def make_steps(torch, name, a, channels_last, fold_bn=False):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # As the tfjs side (JointTrainer): SGD momentum 0.9, coupled weight decay 5e-4, lr 0.01.
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def train_step():
         model.train()

@@ -1,11 +1,13 @@
 /**
- * The two timed workloads, on whatever backend is active: one SGD-momentum training
- * step, and one attack step (forward + gradient of the loss w.r.t. the input only,
+ * The two timed workloads, on whatever backend is active: one training step of the
+ * product's trainer (SGD momentum with weight decay), and one attack step (forward + gradient of the loss w.r.t. the input only,
  * as FGSM/PGD need). Both are leak-free and synchronous: the loss / gradient is read
  * back at the end of each timed repeat so queued work cannot escape the timer.
  */
 import * as tf from '@tensorflow/tfjs';
 import { objectiveGradient } from '../../attacks/gradient.ts';
+import { defaultTrainConfig } from '../train/config.ts';
+import { JointTrainer } from '../train/trainer.ts';
 import { asLogitsFn } from '../types.ts';
 
 /** A model with its fixed random batch and optimiser, ready to time. */
@@ -19,24 +21,26 @@ export interface Workload {
 export function makeWorkload(model: tf.LayersModel, batch: number, shape: [number, number, number], numClasses: number, seed = 0): Workload {
   const x = tf.randomUniform([batch, ...shape], 0, 1, 'float32', seed) as tf.Tensor4D;
   const classes = tf.randomUniform([batch], 0, numClasses, 'int32', seed + 1) as tf.Tensor1D;
-  const labels = tf.tidy(() => tf.oneHot(classes, numClasses).toFloat()) as tf.Tensor2D;
-  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const opt = tf.train.momentum(0.01, 0.9);
-  const lossOf = (input: tf.Tensor4D, training: boolean) =>
-    tf.losses.softmaxCrossEntropy(labels, model.apply(input, { training }) as tf.Tensor2D) as tf.Scalar;
+  // The training step is the product's (JointTrainer: SGD momentum 0.9, coupled weight decay 5e-4,
+  // lr 0.01); the PyTorch peer runs torch.optim.SGD with the same settings.
+  const trainer = new JointTrainer(model, defaultTrainConfig({ lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }));
   // The attack step is exactly what FGSM/PGD run per iteration: the shared objective gradient
   // (attacks/gradient.ts) through asLogitsFn, i.e. the model as attacks see it.
   const logitsFn = asLogitsFn(model);
   return {
-    train: () => opt.minimize(() => lossOf(x, true), true, vars) as tf.Scalar,
+    train: () => {
+      const { loss, correct } = trainer.step(x, classes);
+      correct.dispose();
+      return loss;
+    },
     attack: () => {
       const { grad, objective, success } = objectiveGradient(logitsFn, x, classes);
       tf.dispose([objective, success]);
       return grad;
     },
     dispose: () => {
-      tf.dispose([x, labels, classes]);
-      opt.dispose();
+      tf.dispose([x, classes]);
+      trainer.dispose();
     },
   };
 }
