@@ -5,6 +5,8 @@
  */
 export * from './backend.ts';
 export * from './types.ts';
+export { foldBatchNorm, type FoldedModel, type FoldSummary } from './inference/fold-batchnorm.ts';
+export { inferenceModel, setBatchNormFolding } from './inference/model.ts';
 export * from './eps.ts';
 export * from './io/atomic.ts';
 export * from './io/model-io.ts';
