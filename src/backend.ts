@@ -47,7 +47,8 @@ async function tryNative(pkg: string): Promise<string | undefined> {
   const mod = await import(pkg);
   await tf.setBackend('tensorflow');
   await tf.ready();
-  (await import('./native/fast-grads.ts')).registerNativeFastPaths();
+  // Host-side updates and the oneDNN kernels are for TensorFlow on CPU only (a GPU would pay copies).
+  (await import('./native/fast-grads.ts')).registerNativeFastPaths({ cpu: pkg === '@tensorflow/tfjs-node' });
   const binding = (mod.backend?.() ?? tf.backend()) as { binding?: { TF_Version?: string } };
   return binding.binding?.TF_Version;
 }

@@ -38,10 +38,20 @@ interface OpAttr {
 
 let registered = false;
 let enabled = true;
+/** Registered for TensorFlow on CPU (tfjs-node), not the CUDA build. */
+let onCpu = false;
 
 /** True when the overrides are registered, enabled and the active backend is native TensorFlow. */
 export function nativeFastPathsActive(): boolean {
   return registered && enabled && tf.getBackend() === BACKEND;
+}
+
+/**
+ * True when the CPU-only fast paths apply as well: host-side updates of small tensors (reading a
+ * tensor is a cheap copy on CPU, a device transfer on a GPU) and the oneDNN kernels.
+ */
+export function nativeCpuPathsActive(): boolean {
+  return onCpu && nativeFastPathsActive();
 }
 
 /** Switch the fast paths on or off at run time (tests compare against the stock path); returns the previous state. */
@@ -223,13 +233,20 @@ function patchBatchNormalizationLayer(): void {
     return tf.tidy(() => {
       const [y, mean, variance] = nativeBatchNormTrain(input as tf.Tensor4D, readVar(this.gamma!) as tf.Tensor1D, readVar(this.beta!) as tf.Tensor1D, this.epsilon);
       const decay = 1 - this.momentum;
-      // orig - (orig - stat) * decay, on the host: per channel these are tiny tensors, where three
-      // eager TensorFlow ops cost far more dispatch than arithmetic. Each step is rounded to float32
-      // as the ops would round it (decay too: tfjs makes it a float32 scalar), so the result is
-      // bit-identical to tfjs-layers' update.
       const f = Math.fround;
       const d = f(decay);
       for (const [v, stat] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
+        if (!nativeCpuPathsActive()) {
+          tf.tidy(() => {
+            const orig = readVar(v);
+            v.write(tf.sub(orig, tf.mul(tf.sub(orig, stat), decay)));
+          });
+          continue;
+        }
+        // The same orig - (orig - stat) * decay on the host: per channel these are tiny tensors,
+        // where three eager TensorFlow ops cost far more dispatch than arithmetic. Each step is
+        // rounded to float32 as the ops round it (decay too: tfjs makes it a float32 scalar), so
+        // the result is bit-identical to tfjs-layers' update.
         const o = readVar(v).dataSync() as Float32Array;
         const st = stat.dataSync() as Float32Array;
         const next = new Float32Array(o.length);
@@ -345,9 +362,11 @@ function patchMaxPooling2DLayer(): void {
 /**
  * Register the native fast paths (idempotent). Call once after the 'tensorflow' backend is
  * initialised; harmless on other backends (the overrides check the backend at call time).
+ * `cpu: false` (the CUDA build) leaves out the host-side updates and the oneDNN kernels.
  */
-export function registerNativeFastPaths(): void {
+export function registerNativeFastPaths({ cpu = true }: { cpu?: boolean } = {}): void {
   if (registered) return;
+  onCpu = cpu;
   if (process.env.JPEGDL_NATIVE_FAST_PATHS === '0') return;
   registerKernels();
   registerGradients();
@@ -355,6 +374,6 @@ export function registerNativeFastPaths(): void {
   patchConv2DLayer();
   patchDenseLayer();
   patchMaxPooling2DLayer();
-  registerOneDnnKernels();
+  if (cpu) registerOneDnnKernels();
   registered = true;
 }

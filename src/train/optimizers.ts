@@ -5,8 +5,7 @@
  * - JPEG tables: torch.optim.Adam with bias correction, w <- w - (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps).
  */
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo } from '../backend.ts';
-import { nativeFastPathsActive } from '../native/fast-grads.ts';
+import { nativeCpuPathsActive } from '../native/fast-grads.ts';
 
 /** Optimiser state as plain arrays (for checkpoints). */
 export interface OptimizerState {
@@ -71,7 +70,7 @@ export const HOST_UPDATE_MAX = 1 << 16;
  * copies) with the native fast paths on (JPEGDL_NATIVE_FAST_PATHS=0 or withNativeFastPaths(false) keep the ops).
  */
 function hostUpdates(): boolean {
-  return backendInfo()?.name === 'tensorflow' && nativeFastPathsActive();
+  return nativeCpuPathsActive();
 }
 
 /** SGD with heavy-ball momentum and coupled L2 weight decay (PyTorch semantics, dampening 0). */
