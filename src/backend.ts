@@ -48,7 +48,10 @@ async function tryNative(pkg: string): Promise<string | undefined> {
   await tf.setBackend('tensorflow');
   await tf.ready();
   // Host-side updates and the oneDNN kernels are for TensorFlow on CPU only (a GPU would pay copies).
-  (await import('./native/fast-grads.ts')).registerNativeFastPaths({ cpu: pkg === '@tensorflow/tfjs-node' });
+  const cpu = pkg === '@tensorflow/tfjs-node';
+  // A correctness fix for TensorFlow's oneDNN kernels (see onednn.ts), independent of the fast paths.
+  if (cpu && process.env.JPEGDL_ONEDNN_WORKAROUNDS !== '0') (await import('./native/onednn.ts')).registerOneDnnWorkarounds();
+  (await import('./native/fast-grads.ts')).registerNativeFastPaths({ cpu });
   const binding = (mod.backend?.() ?? tf.backend()) as { binding?: { TF_Version?: string } };
   return binding.binding?.TF_Version;
 }

@@ -183,3 +183,56 @@ export function registerOneDnnKernels(): void {
   registered = true;
   probe();
 }
+
+/**
+ * Work around a wrong result of TensorFlow 2.21's oneDNN `Conv2DBackpropFilter` for 1x1 kernels with
+ * stride > 1 (ResNet projection shortcuts): found by this project's property tests, where a run of
+ * such calls returns filter gradients off by O(1) depending on earlier calls (primitive reuse); the
+ * forward and input-gradient kernels and every other geometry agree with the reference. For a 1x1
+ * kernel the filter gradient is a plain product: the strided input pixels (both 'same' and 'valid'
+ * start at pixel 0 for k = 1) transposed, times dy. Registered for the native CPU backend whether or
+ * not the fast paths are on, since it fixes the stock path too.
+ */
+export function registerOneDnnWorkarounds(): void {
+  if (workaroundsRegistered || tf.getBackend() !== BACKEND) return;
+  // Conv2D: dW[0,0,c,o] = sum over pixels of xs[c] * dy[o], a [pixels, C]^T x [pixels, O] product.
+  wrapOneByOneStrided('Conv2DBackpropFilter', (xs, dy, [n, oh, ow, c], co) =>
+    tf.reshape(tf.matMul(tf.reshape(xs, [n * oh * ow, c]), tf.reshape(dy, [n * oh * ow, co]), true, false), [1, 1, c, co]));
+  // Depthwise (the same fault): dW[0,0,c,m] = sum over pixels of xs[c] * dy[c * mult + m].
+  wrapOneByOneStrided('DepthwiseConv2dNativeBackpropFilter', (xs, dy, [n, oh, ow, c], co) => {
+    const mult = co / c;
+    return tf.reshape(tf.sum(tf.mul(tf.reshape(dy, [n, oh, ow, c, mult]), tf.reshape(xs, [n, oh, ow, c, 1])), [0, 1, 2]), [1, 1, c, mult]);
+  });
+  workaroundsRegistered = true;
+}
+let workaroundsRegistered = false;
+
+/** Replace `kernelName` on the native backend by `oneByOne` for 1x1 filters with stride > 1 (NHWC, 'same'/'valid'); stock otherwise. */
+function wrapOneByOneStrided(kernelName: string, oneByOne: (xs: tf.Tensor4D, dy: tf.Tensor4D, xsShape: [number, number, number, number], dyChannels: number) => tf.Tensor): void {
+  const stock = tf.getKernel(kernelName, BACKEND);
+  if (!stock) return;
+  const stockFunc = stock.kernelFunc;
+  tf.unregisterKernel(kernelName, BACKEND);
+  tf.registerKernel({
+    ...stock,
+    kernelFunc: (args) => {
+      const { x, dy } = args.inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
+      const a = args.attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat?: string; filterShape: number[]; dilations?: number | [number, number] };
+      const [sh, sw] = typeof a.strides === 'number' ? [a.strides, a.strides] : a.strides;
+      const dil = a.dilations == null ? [1] : [a.dilations].flat();
+      if (
+        a.filterShape[0] !== 1 || a.filterShape[1] !== 1 || (sh === 1 && sw === 1) || dil.some((d) => d !== 1) ||
+        (a.pad !== 'same' && a.pad !== 'valid') || (a.dataFormat ?? 'NHWC') !== 'NHWC' || x.dtype !== 'float32'
+      ) {
+        return stockFunc(args);
+      }
+      return tf.tidy(() => {
+        const [n, , , c] = x.shape;
+        const [, oh, ow, co] = dy.shape;
+        // For a 1x1 kernel both 'same' and 'valid' read pixels 0, s, 2s, ...
+        const xs = tf.stridedSlice(x, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D;
+        return oneByOne(xs, dy, [n, oh, ow, c], co);
+      }) as unknown as tf.TensorInfo;
+    },
+  });
+}
