@@ -9,6 +9,7 @@
  * switches such as JpegLayer.mode) with the original.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BatchNormLayerInternals } from '../layers/internals.ts';
 
 type Layer = tf.layers.Layer;
 type SymbolicTensor = tf.SymbolicTensor;
@@ -34,17 +35,6 @@ interface ConvInternals {
   kernel?: tf.LayerVariable;
   depthwiseKernel?: tf.LayerVariable;
   bias: tf.LayerVariable | null;
-}
-
-interface BatchNormInternals {
-  axis: number | number[];
-  epsilon: number;
-  center: boolean;
-  scale: boolean;
-  gamma: tf.LayerVariable | null;
-  beta: tf.LayerVariable | null;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
 }
 
 /** What a fold did: how many conv + BN pairs were merged and how many ReLUs became conv activations. */
@@ -85,7 +75,7 @@ function isFoldableConv(layer: Layer): boolean {
 
 function isFoldableBatchNorm(layer: Layer): boolean {
   if (layer.getClassName() !== 'BatchNormalization') return false;
-  const bn = layer as unknown as BatchNormInternals;
+  const bn = layer as unknown as BatchNormLayerInternals;
   const axis = Array.isArray(bn.axis) ? (bn.axis.length === 1 ? bn.axis[0] : NaN) : bn.axis;
   return axis === -1 || axis === 3;
 }
@@ -98,7 +88,7 @@ function isPlainRelu(layer: Layer): boolean {
 }
 
 /** Folded kernel and bias (float64 arithmetic, stored float32) for a conv followed by BN. */
-function foldedWeights(conv: ConvInternals, bn: BatchNormInternals): { kernel: tf.Tensor; bias: tf.Tensor1D } {
+function foldedWeights(conv: ConvInternals, bn: BatchNormLayerInternals): { kernel: tf.Tensor; bias: tf.Tensor1D } {
   const kernelVar = (conv.kernel ?? conv.depthwiseKernel)!;
   const w = readVar(kernelVar);
   const mean = readVar(bn.movingMean);
@@ -200,7 +190,7 @@ export function foldBatchNorm(model: tf.LayersModel): FoldedModel | null {
         const layer = makeFoldedConv(node.outboundLayer, fold.relu !== undefined);
         ownLayers.push(layer);
         const out = layer.apply(inputs[0]) as SymbolicTensor;
-        const { kernel, bias } = foldedWeights(node.outboundLayer as unknown as ConvInternals, fold.bn.outboundLayer as unknown as BatchNormInternals);
+        const { kernel, bias } = foldedWeights(node.outboundLayer as unknown as ConvInternals, fold.bn.outboundLayer as unknown as BatchNormLayerInternals);
         pending.push({ layer, weights: [kernel, bias] });
         mapped.set(fold.bn.outputTensors[0].id, out);
         summary.foldedBatchNorms += 1;

@@ -16,6 +16,8 @@
  * fast paths are enabled, and otherwise runs the stock code, so wasm/cpu are untouched.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BatchNormLayerInternals } from '../layers/internals.ts';
+import type { NativeBackend, OpAttr } from './binding.ts';
 import { oneDnnAvailable, oneDnnConv2DBias, oneDnnMaxPool, registerOneDnnKernels } from './onednn.ts';
 
 /** Kernel names of the custom native kernels registered for the 'tensorflow' backend. */
@@ -23,18 +25,6 @@ export const RELU_GRAD_KERNEL = 'JpegdlNativeReluGrad';
 export const BN_TRAIN_KERNEL = 'JpegdlNativeFusedBatchNormTrain';
 
 const BACKEND = 'tensorflow';
-
-/** The parts of tfjs-node's NodeJSKernelBackend used here (reached through the engine, not imported). */
-interface NativeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
-}
-interface OpAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
 
 let registered = false;
 let enabled = true;
@@ -192,18 +182,6 @@ function registerGradients(): void {
       offset: lazyStock('offset'),
     };
   };
-}
-
-interface BatchNormLayerInternals {
-  axis: number;
-  momentum: number;
-  epsilon: number;
-  center: boolean;
-  scale: boolean;
-  gamma: tf.LayerVariable | null;
-  beta: tf.LayerVariable | null;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
 }
 
 /** Read a LayerVariable's tensor (tfjs-layers' public read()). */

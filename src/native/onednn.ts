@@ -13,28 +13,11 @@
  * probes (same oneDNN primitives), and the tests compare values and gradients on random inputs.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { NativeBackend, OpAttr } from './binding.ts';
 
 const BACKEND = 'tensorflow';
 export const ONEDNN_MAXPOOL_KERNEL = 'JpegdlOneDnnMaxPool';
 export const ONEDNN_CONV_BIAS_KERNEL = 'JpegdlOneDnnConv2DBias';
-
-interface Binding {
-  TF_ATTR_TYPE: number;
-  TF_ATTR_INT: number;
-  TF_ATTR_STRING: number;
-  TF_ATTR_BOOL: number;
-  TF_FLOAT: number;
-}
-interface NativeBackend {
-  binding: Binding;
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
-}
-interface OpAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
 
 type Padding = 'same' | 'valid';
 
@@ -45,7 +28,7 @@ function nativeBackend(): NativeBackend {
   return tf.backend() as unknown as NativeBackend;
 }
 
-function poolAttrs(b: Binding, size: [number, number], strides: [number, number], padding: Padding): OpAttr[] {
+function poolAttrs(b: NativeBackend['binding'], size: [number, number], strides: [number, number], padding: Padding): OpAttr[] {
   return [
     { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: 'ksize', type: b.TF_ATTR_INT, value: [1, size[0], size[1], 1] },
@@ -58,7 +41,7 @@ function poolAttrs(b: Binding, size: [number, number], strides: [number, number]
   ];
 }
 
-function convAttrs(b: Binding, strides: [number, number], padding: Padding): OpAttr[] {
+function convAttrs(b: NativeBackend['binding'], strides: [number, number], padding: Padding): OpAttr[] {
   return [
     { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: 'strides', type: b.TF_ATTR_INT, value: [1, strides[0], strides[1], 1] },
