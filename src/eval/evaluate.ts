@@ -5,7 +5,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { getAttack, ATTACK_NAMES, type AttackInfo } from '../../attacks/index.ts';
 import { backendInfo, describeBackend } from '../backend.ts';
 import { loadDataset } from '../data/load.ts';
 import { subset } from '../data/subset.ts';
@@ -17,31 +16,25 @@ import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport, type ReportFiles } from '../report/write.ts';
-import { bpdaPgd } from '../run/pipeline.ts';
 import { readTables } from '../train/jpeg-params.ts';
+import { findNamedAttack, namedAttackNames, type NamedAttack } from './named-attacks.ts';
 import { loadRecords, type Variant } from './records.ts';
-import { RECORDS_FILE, runSweep, type AttackFn, type RegistryEntry, type SweepAttack, type SweepModel } from './sweep.ts';
+import { RECORDS_FILE, runSweep, type SweepAttack, type SweepModel } from './sweep.ts';
 
 /** Default epsilons: L-inf 0, 1, 2, 4, 8, 16 /255. */
 export const DEFAULT_EPSILONS = '0,1/255,2/255,4/255,8/255,16/255';
 /** Default attacks. */
 export const DEFAULT_ATTACKS = ['fgsm', 'pgd'];
 
-/** Extra attacks known to evaluate besides the registry: PGD through the hard JPEG path with BPDA. */
-const EXTRA_ATTACKS: Record<string, RegistryEntry & { defaults: Record<string, unknown> }> = {
-  'bpda-pgd': { run: bpdaPgd, norm: 'linf', defaults: { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1, backward: 'identity' } },
-};
-
 /** All attack names evaluate accepts. */
 export function evaluateAttackNames(): string[] {
-  return [...ATTACK_NAMES, ...Object.keys(EXTRA_ATTACKS)];
+  return namedAttackNames();
 }
 
-function lookupAttack(name: string): RegistryEntry & { defaults: Record<string, unknown> } {
-  if (EXTRA_ATTACKS[name]) return EXTRA_ATTACKS[name];
-  if (!ATTACK_NAMES.includes(name)) throw new Error(`--attack: unknown attack "${name}"; known attacks: ${evaluateAttackNames().join(', ')}`);
-  const info: AttackInfo = getAttack(name);
-  return { run: info.run as unknown as AttackFn, norm: info.norm, defaults: info.defaults };
+function lookupAttack(name: string): NamedAttack {
+  const entry = findNamedAttack(name);
+  if (!entry) throw new Error(`--attack: unknown attack "${name}"; known attacks: ${evaluateAttackNames().join(', ')}`);
+  return entry;
 }
 
 /** Parse "pgd:steps=10,randomStart=true" into a name and typed parameters, checked against the registry. */
@@ -90,6 +83,8 @@ export interface EvaluateOptions {
   out?: string;
   title?: string;
   progress?: boolean;
+  /** Worker threads for the sweep (default 1; see SweepOptions.workers). */
+  workers?: number;
   command?: string;
   log?: (line: string) => void;
 }
@@ -209,7 +204,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       const e = lookupAttack(a.name);
       return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
     });
-    const res = await runSweep({ models, attacks, epsilons, images, labels, batchSize, seed, outDir, progressBar: opts.progress, backend });
+    const res = await runSweep({ models, attacks, epsilons, images, labels, batchSize, seed, outDir, progressBar: opts.progress, backend, workers: opts.workers });
     const records = loadRecords(join(outDir, RECORDS_FILE)).records;
 
     const tables: QuantTableView[] = [];

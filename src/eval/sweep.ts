@@ -4,12 +4,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { backendInfo, describeBackend } from '../backend.ts';
 import type { Epsilon } from '../eps.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { modelToMemory } from '../io/model-io.ts';
+import { batchNormFolding } from '../inference/model.ts';
+import { WorkerPool } from '../parallel/pool.ts';
+import { evalBatch, type BatchResult } from './batch.ts';
+import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
+import type { SweepJob, SweepWorkerInit } from './sweep-worker.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
 import {
   CLEAN_ATTACK, RECORD_SCHEMA, appendRecord, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
@@ -75,6 +82,14 @@ export interface SweepOptions {
   resolveAttack?: (name: string) => ResolvedAttack | Promise<ResolvedAttack>;
   /** Backend description stored in records (default: describeBackend(backendInfo())). */
   backend?: string;
+  /**
+   * Worker processes evaluating whole batches in parallel (default 1: this process only). Records are
+   * the same as with one; needs LayersModels (default JPEG mode switching) and attacks known by
+   * name (src/eval/named-attacks.ts), since functions cannot be sent to another process.
+   */
+  workers?: number;
+  /** TensorFlow intra-op threads per worker (default: cores / workers, at least 1). */
+  threadsPerWorker?: number;
 }
 
 export interface SweepResult {
@@ -192,26 +207,65 @@ function validate(opts: SweepOptions): void {
   if (lo < 0 || hi > 1) throw new Error(`runSweep: images must be in [0,1], found range [${lo}, ${hi}]`);
 }
 
-/** Per-example correctness and perturbation norms of one batch (all tensors disposed). */
-function evalBatch(
-  logitsFn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, norm: Norm,
-  attack: ((x: tf.Tensor4D, y: tf.Tensor1D) => tf.Tensor4D) | null, what: string,
-): { correct: Uint8Array; norms: Float32Array } {
-  const [c, d] = tf.tidy(() => {
-    let adv = x;
-    if (attack) {
-      adv = attack(x, y);
-      if (!adv || adv.shape.join() !== x.shape.join()) throw new Error(`${what}: attack returned shape [${adv?.shape}] for input [${x.shape}]`);
+/** Evaluate `jobs` (batches) on a pool of worker processes; results reach `onResult` as they arrive. */
+async function runParallel<J extends { lo: number; sz: number }>(
+  ctx: { size: number; threads: number; images: tf.Tensor4D; labels: tf.Tensor1D; models: SweepModel[]; attacks: SweepAttack[] },
+  jobs: Iterable<J>, onResult: (job: J, r: BatchResult) => void,
+  describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options'>,
+): Promise<void> {
+  const { images, labels } = ctx;
+  const init: SweepWorkerInit = {
+    backend: backendInfo()?.name ?? tf.getBackend(),
+    foldBatchNorm: batchNormFolding(),
+    models: await Promise.all(ctx.models.map((m) => modelToMemory(m.model as tf.LayersModel))),
+    attacks: ctx.attacks.map((a) => a.name),
+  };
+  const pool = await sweepPool(ctx.size, ctx.threads, init);
+  let ok = false;
+  try {
+    const xs = images.dataSync() as Float32Array;
+    const ys = labels.dataSync();
+    const [, h, w, ch] = images.shape;
+    const per = h * w * ch;
+    const yDtype = labels.dtype === 'int32' ? 'int32' : 'float32';
+    await pool.runAll<J, BatchResult>(jobs, (job) => {
+      const x = xs.slice(job.lo * per, (job.lo + job.sz) * per);
+      const y = yDtype === 'int32' ? Int32Array.from(ys.subarray(job.lo, job.lo + job.sz)) : Float32Array.from(ys.subarray(job.lo, job.lo + job.sz));
+      return { ...describe(job), x, shape: [job.sz, h, w, ch], y, yDtype } satisfies SweepJob;
+    }, onResult);
+    ok = true;
+  } finally {
+    // After a failed run the workers may still be busy with abandoned batches: start afresh next time.
+    if (!ok) await closeSweepWorkers();
+  }
+}
+
+// Worker processes outlive a sweep (starting one costs about 2 s: Node, tsx, TensorFlow), so the
+// several sweeps of one run share them; idle, they do not keep the program alive.
+let shared: { pool: WorkerPool; size: number; threads: number } | null = null;
+
+/** The shared pool of `size` sweep workers with `threads` TensorFlow threads each, set up with `init`. */
+export async function sweepPool(size: number, threads: number, init: SweepWorkerInit): Promise<WorkerPool> {
+  if (shared && (shared.size !== size || shared.threads !== threads || !shared.pool.usable)) await closeSweepWorkers();
+  if (shared) {
+    try {
+      await shared.pool.reset(init);
+    } catch (err) {
+      await closeSweepWorkers();
+      throw err;
     }
-    const pred = logitsFn(adv).argMax(-1);
-    const correct = pred.equal(y.toInt()).toInt();
-    const delta = adv.sub(x).reshape([x.shape[0], -1]);
-    const norms = norm === 'linf' ? delta.abs().max(1) : delta.square().sum(1).sqrt();
-    return [correct, norms];
-  });
-  const out = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()) };
-  tf.dispose([c, d]);
-  return out;
+    return shared.pool;
+  }
+  const pool = await WorkerPool.start({ size, entry: new URL('./sweep-worker.ts', import.meta.url), init, env: { TF_NUM_INTRAOP_THREADS: String(threads) }, name: 'sweep worker' });
+  shared = { pool, size, threads };
+  return pool;
+}
+
+/** Stop the worker processes parallel sweeps keep for reuse (they also exit with this process). */
+export async function closeSweepWorkers(): Promise<void> {
+  const s = shared;
+  shared = null;
+  await s?.pool.close();
 }
 
 /**
@@ -249,6 +303,20 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`runSweep: workers must be a positive integer, got ${opts.workers}`);
+  const threads = opts.threadsPerWorker ?? Math.max(1, Math.floor(availableParallelism() / workers));
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`runSweep: threadsPerWorker must be a positive integer, got ${opts.threadsPerWorker}`);
+  if (workers > 1) {
+    for (const m of models) {
+      if (typeof m.model === 'function') throw new Error(`runSweep: workers > 1 needs tf.LayersModel models to copy into worker processes; model "${m.name}" is a function (use workers: 1)`);
+      if (m.setJpegMode) throw new Error(`runSweep: workers > 1 cannot use model "${m.name}"'s custom setJpegMode in worker processes (use workers: 1)`);
+    }
+    for (const a of attacks) {
+      if (findNamedAttack(a.name)?.run !== fns.get(a)) throw new Error(`runSweep: workers > 1 runs attacks by name in worker processes; "${a.name}" is not one of ${namedAttackNames().join(', ')} or has a custom function (use workers: 1)`);
+    }
+  }
+
   // Refuse to mix results from different data into one records file.
   mkdirSync(outDir, { recursive: true });
   const n = images.shape[0];
@@ -267,14 +335,50 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const loaded = loadRecords(recordsPath, { repair: true });
   const done = new Map(dedupeRecords(loaded.records).map((r) => [cellKey(r), r]));
 
-  // Plan: clean cell then attack x eps cells per model instance and mode.
+  // Plan: clean cell then attack x eps cells per model instance and mode, in this order.
   const nb = Math.ceil(n / batchSize);
-  interface Plan { m: SweepModel; mode: string | null }
+  interface Plan { m: SweepModel; index: number; mode: string | null; series: string; base: Omit<CellRecord, 'attack' | 'attackParams' | 'threat' | 'n' | 'correct' | 'accuracy' | 'cleanCorrect' | 'successRate' | 'meanNorm' | 'maxNorm' | 'wallTimeMs' | 'seed' | 'backend' | 'correctBits' | 'finishedAt'> }
   const plans: Plan[] = [];
-  for (const m of models) {
+  models.forEach((m, index) => {
     const modes = m.jpegModes?.length ? m.jpegModes : [currentJpegMode(m.model)];
-    for (const mode of modes) plans.push({ m, mode });
+    for (const mode of modes) {
+      plans.push({ m, index, mode, series: mode ? `${m.name} [${mode}]` : m.name, base: { schema: RECORD_SCHEMA, model: m.name, variant: m.variant, modelSeed: m.seed ?? 0, jpegMode: mode } });
+    }
+  });
+  interface Cell {
+    plan: Plan;
+    attack: SweepAttack | null;
+    attackIndex: number;
+    eps: Epsilon | null;
+    threat: ThreatModel;
+    key: string;
+    what: string;
+    prev?: CellRecord;
+    /** Batches to evaluate (0 when already done or eps = 0). */
+    jobs: number;
+    seedBase: number;
+    bits: Uint8Array;
+    sumNorm: number;
+    maxNorm: number;
+    remaining: number;
+    t0: number;
   }
+  const threatOf = (e: Epsilon, nrm: Norm): ThreatModel => ({ norm: nrm, eps: e.value, epsLabel: e.label, bounds: [0, 1] });
+  const cells: Cell[] = [];
+  const cell = (plan: Plan, attack: SweepAttack | null, attackIndex: number, eps: Epsilon | null, threat: ThreatModel): Cell => {
+    const key = cellKey({ ...plan.base, attack: attack?.name ?? CLEAN_ATTACK, attackParams: attack?.params ?? {}, threat });
+    const prev = done.get(key);
+    const jobs = prev || (eps && eps.value === 0) ? 0 : nb;
+    const what = attack ? `${plan.series} ${attack.name} ${eps!.label}` : `${plan.series} clean`;
+    return { plan, attack, attackIndex, eps, threat, key, what, prev, jobs, seedBase: cellSeed(seed, key), bits: new Uint8Array(jobs ? n : 0), sumNorm: 0, maxNorm: 0, remaining: jobs, t0: 0 };
+  };
+  for (const plan of plans) {
+    cells.push(cell(plan, null, -1, null, threatOf({ value: 0, label: '0' }, norm)));
+    attacks.forEach((a, ai) => {
+      for (const e of epsilons) cells.push(cell(plan, a, ai, e, threatOf(e, norms.get(a)!)));
+    });
+  }
+
   const total = plans.length * (1 + attacks.length * epsilons.filter((e) => e.value > 0).length) * nb;
   let progressDone = 0;
   let skipped = 0;
@@ -284,101 +388,110 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     ? new cliProgress.SingleBar({ format: 'sweep {bar} {percentage}% | {value}/{total} batches | ETA {eta_formatted} | {cell}', stream: process.stderr, hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(total, 0, { cell: '' });
-  const tick = (cell: string, k = 1) => {
+  const tick = (cellName: string, k = 1) => {
     progressDone += k;
-    bar?.update(progressDone, { cell });
-    opts.onProgress?.({ done: progressDone, total, cell, skipped });
+    bar?.update(progressDone, { cell: cellName });
+    opts.onProgress?.({ done: progressDone, total, cell: cellName, skipped });
   };
 
+  // Records are written in plan order as soon as a cell and every cell before it are complete,
+  // whichever thread computed their batches, so the file reads the same for any worker count.
   const results: CellRecord[] = [];
-  const yInt = labels;
-  try {
-    for (const { m, mode } of plans) {
-      const modelSeed = m.seed ?? 0;
-      const setMode = m.setJpegMode ?? defaultSetMode(m.model, m.name);
-      const before = currentJpegMode(m.model);
-      if (m.jpegModes?.length && mode !== null) setMode(mode);
-      const logitsFn = asLogitsFn(m.model);
-      const series = mode ? `${m.name} [${mode}]` : m.name;
-      try {
-        const base = { schema: RECORD_SCHEMA, model: m.name, variant: m.variant, modelSeed, jpegMode: mode };
-        const zero = (e: Epsilon, nrm: Norm = norm): ThreatModel => ({ norm: nrm, eps: e.value, epsLabel: e.label, bounds: [0, 1] });
+  const cleanOf = new Map<Plan, CellRecord>();
+  let next = 0;
+  const finalize = (c: Cell) => {
+    if (c.prev) {
+      results.push(c.prev);
+      if (!c.attack) cleanOf.set(c.plan, c.prev);
+      skipped++;
+      if (!c.eps || c.eps.value > 0) tick(`${c.what} (done)`, nb);
+      return;
+    }
+    const common = { ...c.plan.base, attack: c.attack?.name ?? CLEAN_ATTACK, attackParams: c.attack?.params ?? {}, threat: c.threat, n, seed, backend };
+    let rec: CellRecord;
+    if (!c.attack) {
+      const correct = c.bits.reduce((s, v) => s + v, 0);
+      rec = { ...common, correct, accuracy: correct / n, cleanCorrect: correct, successRate: null, meanNorm: 0, maxNorm: 0, wallTimeMs: performance.now() - c.t0, correctBits: packBits(c.bits), finishedAt: new Date().toISOString() };
+      cleanOf.set(c.plan, rec);
+    } else {
+      const clean = cleanOf.get(c.plan)!;
+      const cleanBits = unpackBits(clean.correctBits, n);
+      // eps = 0: no perturbation is allowed, the attack cannot change anything.
+      const bits = c.jobs ? c.bits : cleanBits;
+      if (c.jobs === 0) c.t0 = performance.now();
+      // An attack outside its budget would make every number meaningless.
+      if (c.maxNorm > c.eps!.value + 1e-5 + 1e-4 * c.eps!.value) throw new Error(`${c.what}: perturbation norm ${c.maxNorm} exceeds eps ${c.eps!.value} (${c.eps!.label}); the attack does not respect its threat model`);
+      const correct = bits.reduce((acc, v) => acc + v, 0);
+      let flipped = 0;
+      for (let i = 0; i < n; i++) if (cleanBits[i] && !bits[i]) flipped++;
+      rec = { ...common, correct, accuracy: correct / n, cleanCorrect: clean.correct, successRate: clean.correct ? flipped / clean.correct : null, meanNorm: c.sumNorm / n, maxNorm: c.maxNorm, wallTimeMs: performance.now() - c.t0, correctBits: packBits(bits), finishedAt: new Date().toISOString() };
+    }
+    appendRecord(recordsPath, rec);
+    results.push(rec);
+    ran++;
+  };
+  const advance = () => {
+    while (next < cells.length && cells[next].remaining === 0) finalize(cells[next++]);
+  };
 
-        // Clean predictions (reused by every eps = 0 cell).
-        const cleanThreat = zero({ value: 0, label: '0' });
-        const cleanKey = cellKey({ ...base, attack: CLEAN_ATTACK, attackParams: {}, threat: cleanThreat });
-        let clean = done.get(cleanKey);
-        if (clean) { skipped++; tick(`${series} clean (done)`, nb); }
-        else {
-          const t0 = performance.now();
-          const bits = new Uint8Array(n);
-          for (let b = 0; b < nb; b++) {
-            const lo = b * batchSize, sz = Math.min(batchSize, n - lo);
-            const x = images.slice([lo, 0, 0, 0], [sz, -1, -1, -1]);
-            const y = yInt.slice([lo], [sz]);
-            try { bits.set(evalBatch(logitsFn, x, y, norm, null, `${series} clean`).correct, lo); } finally { tf.dispose([x, y]); }
-            tick(`${series} clean`);
-            await new Promise((r) => setImmediate(r));
-          }
-          const correct = bits.reduce((s, v) => s + v, 0);
-          clean = { ...base, attack: CLEAN_ATTACK, attackParams: {}, threat: cleanThreat, n, correct, accuracy: correct / n, cleanCorrect: correct, successRate: null, meanNorm: 0, maxNorm: 0, wallTimeMs: performance.now() - t0, seed, backend, correctBits: packBits(bits), finishedAt: new Date().toISOString() };
-          appendRecord(recordsPath, clean);
-          ran++;
-        }
-        results.push(clean);
-        const cleanBits = unpackBits(clean.correctBits, n);
-        const cleanCorrect = clean.correct;
-
-        for (const a of attacks) {
-          const fn = fns.get(a)!;
-          const params = a.params ?? {};
-          const attackNorm = norms.get(a)!;
-          for (const e of epsilons) {
-            const threat = zero(e, attackNorm);
-            const key = cellKey({ ...base, attack: a.name, attackParams: params, threat });
-            const what = `${series} ${a.name} ${e.label}`;
-            const prev = done.get(key);
-            if (prev) { results.push(prev); skipped++; if (e.value > 0) tick(`${what} (done)`, nb); continue; }
-            const t0 = performance.now();
-            let bits: Uint8Array;
-            let sumNorm = 0, maxNorm = 0;
-            if (e.value === 0) {
-              bits = cleanBits; // no perturbation is allowed: the attack cannot change anything
-            } else {
-              bits = new Uint8Array(n);
-              const s = cellSeed(seed, key);
-              for (let b = 0; b < nb; b++) {
-                const lo = b * batchSize, sz = Math.min(batchSize, n - lo);
-                const x = images.slice([lo, 0, 0, 0], [sz, -1, -1, -1]);
-                const y = yInt.slice([lo], [sz]);
-                try {
-                  const options: Record<string, unknown> = { ...params, eps: e.value };
-                  if (seeded.get(a)) options.seed = (s + b) & 0x7fffffff;
-                  const r = evalBatch(logitsFn, x, y, attackNorm, (xx, yy) => fn(m.model, xx, yy, options), what);
-                  bits.set(r.correct, lo);
-                  for (const v of r.norms) { sumNorm += v; if (v > maxNorm) maxNorm = v; }
-                } finally { tf.dispose([x, y]); }
-                tick(what);
-                await new Promise((r) => setImmediate(r));
-              }
-              // An attack outside its budget would make every number meaningless.
-              if (maxNorm > e.value + 1e-5 + 1e-4 * e.value) throw new Error(`${what}: perturbation norm ${maxNorm} exceeds eps ${e.value} (${e.label}); the attack does not respect its threat model`);
-            }
-            const correct = bits.reduce((acc, v) => acc + v, 0);
-            let flipped = 0;
-            for (let i = 0; i < n; i++) if (cleanBits[i] && !bits[i]) flipped++;
-            const rec: CellRecord = { ...base, attack: a.name, attackParams: params, threat, n, correct, accuracy: correct / n, cleanCorrect, successRate: cleanCorrect ? flipped / cleanCorrect : null, meanNorm: sumNorm / n, maxNorm, wallTimeMs: performance.now() - t0, seed, backend, correctBits: packBits(bits), finishedAt: new Date().toISOString() };
-            appendRecord(recordsPath, rec);
-            results.push(rec);
-            ran++;
-          }
-        }
-      } finally {
-        if (m.jpegModes?.length && before !== null) setMode(before);
+  /** One batch of one cell; `lo`/`sz` index the images. */
+  interface Job { cell: Cell; b: number; lo: number; sz: number; options: Record<string, unknown> }
+  function* jobs(): Generator<Job> {
+    for (const c of cells) {
+      for (let b = 0; b < c.jobs; b++) {
+        if (b === 0) c.t0 = performance.now();
+        const lo = b * batchSize, sz = Math.min(batchSize, n - lo);
+        const options: Record<string, unknown> = c.attack ? { ...(c.attack.params ?? {}), eps: c.eps!.value } : {};
+        if (c.attack && seeded.get(c.attack)) options.seed = (c.seedBase + b) & 0x7fffffff;
+        yield { cell: c, b, lo, sz, options };
       }
     }
+  }
+  const onResult = (job: Job, r: BatchResult) => {
+    const c = job.cell;
+    c.bits.set(r.correct, job.lo);
+    for (const v of r.norms) { c.sumNorm += v; if (v > c.maxNorm) c.maxNorm = v; }
+    c.remaining--;
+    tick(c.what);
+    advance();
+  };
+
+  const before = models.map((m) => currentJpegMode(m.model));
+  try {
+    advance();
+    if (workers > 1) await runParallel({ size: Math.min(workers, Math.max(1, cells.reduce((s, c) => s + c.jobs, 0))), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
+      model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
+    }));
+    else {
+      const logitsFns = models.map((m) => asLogitsFn(m.model));
+      const setters = models.map((m) => (m.jpegModes?.length ? m.setJpegMode ?? defaultSetMode(m.model, m.name) : null));
+      const modeNow = models.map(() => null as string | null);
+      for (const job of jobs()) {
+        const { plan } = job.cell;
+        const setMode = setters[plan.index];
+        if (setMode && plan.mode !== null && modeNow[plan.index] !== plan.mode) {
+          setMode(plan.mode);
+          modeNow[plan.index] = plan.mode;
+        }
+        const x = images.slice([job.lo, 0, 0, 0], [job.sz, -1, -1, -1]);
+        const y = labels.slice([job.lo], [job.sz]);
+        let r: BatchResult;
+        try {
+          const fn = job.cell.attack ? fns.get(job.cell.attack)! : null;
+          r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy) => fn(plan.m.model, xx, yy, job.options) : null, job.cell.what);
+        } finally {
+          tf.dispose([x, y]);
+        }
+        onResult(job, r);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    advance();
   } finally {
     bar?.stop();
+    models.forEach((m, i) => {
+      if (m.jpegModes?.length && before[i] !== null) (m.setJpegMode ?? defaultSetMode(m.model, m.name))(before[i]!);
+    });
   }
   return { records: results, ran, skipped, recordsPath, droppedTail: loaded.droppedTail };
 }

@@ -22,6 +22,11 @@ export function setBatchNormFolding(on: boolean): boolean {
   return prev;
 }
 
+/** Whether BatchNorm folding for inference is on. */
+export function batchNormFolding(): boolean {
+  return foldingOn;
+}
+
 function storageOf(model: tf.LayersModel): unknown[] | null {
   const ids: unknown[] = [];
   for (const w of model.weights) {

@@ -56,6 +56,29 @@ export async function saveModel(model: tf.LayersModel, dir: string, extra?: Reco
   });
 }
 
+/** A model's topology and weights in memory (what a worker thread needs to rebuild it with tf.io.fromMemory). */
+export interface ModelInMemory {
+  topology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weightData: ArrayBuffer;
+}
+
+/** Serialise `model` to memory (topology JSON + one weights buffer), as saveModel would write it. */
+export async function modelToMemory(model: tf.LayersModel): Promise<ModelInMemory> {
+  let out: ModelInMemory | undefined;
+  await model.save(tf.io.withSaveHandler(async (a: tf.io.ModelArtifacts) => {
+    if (a.modelTopology == null || a.modelTopology instanceof ArrayBuffer) throw new Error('modelToMemory: the model produced no JSON topology');
+    out = { topology: a.modelTopology, weightSpecs: a.weightSpecs ?? [], weightData: a.weightData ? toArrayBuffer(a.weightData) : new ArrayBuffer(0) };
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
+  }));
+  return out!;
+}
+
+/** Rebuild a model serialised by {@link modelToMemory}. */
+export async function modelFromMemory(m: ModelInMemory): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: m.topology, weightSpecs: m.weightSpecs, weightData: m.weightData }));
+}
+
 interface SavedModelJson {
   modelTopology: object;
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];

@@ -7,8 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pgd } from '../../attacks/pgd.ts';
-import { bpdaModel } from '../../attacks/bpda.ts';
+import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
 import { getAttack } from '../../attacks/index.ts';
 import { buildModel, getModelInfo } from '../../models/registry.ts';
 import { backendInfo, describeBackend } from '../backend.ts';
@@ -24,7 +23,7 @@ import { buildReport, type QuantTableView, type ReportConfig } from '../report/m
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport } from '../report/write.ts';
 import { evaluateCleanModes } from '../train/evaluate.ts';
-import { jpegLayersOf, readTables } from '../train/jpeg-params.ts';
+import { readTables } from '../train/jpeg-params.ts';
 import { trainModel, trainPaths } from '../train/trainer.ts';
 import { channelStats, datasetTensors, evalBatchesOf, trainDataOf } from './data.ts';
 import { runEpsilons, type RunConfig } from './presets.ts';
@@ -41,6 +40,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Progress bars on stderr (default: when stderr is a TTY). */
   progress?: boolean;
+  /** Worker threads for the attack sweep (default 1; the records do not depend on it). */
+  workers?: number;
   /** Log lines (default console.log). */
   log?: (line: string) => void;
   /** The command line, recorded in the report. */
@@ -93,15 +94,6 @@ export function validateRunConfig(cfg: RunConfig): void {
   }
   runEpsilons(cfg);
 }
-
-/** PGD through the JPEG layer in BPDA mode (hard forward, surrogate backward); plain PGD for a model without one. */
-export const bpdaPgd: AttackFn = (model, images, labels, options) => {
-  const { backward = 'identity', ...rest } = options as { backward?: 'identity' | 'soft' } & Record<string, unknown>;
-  if (typeof model === 'function') throw new Error('bpda-pgd: needs a tf.LayersModel');
-  // Without a JPEG layer there is nothing to approximate: BPDA-PGD is plain PGD (the baseline's column).
-  if (jpegLayersOf(model).length === 0) return pgd(model, images, labels, rest as never);
-  return pgd(bpdaModel(model, { backward }), images, labels, rest as never);
-};
 
 /** A registry attack for the sweep: its function, norm, and whether it takes a per-batch seed. */
 function registryAttack(name: string, params: Record<string, unknown>): SweepAttack {
@@ -240,7 +232,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     const epsilons = runEpsilons(cfg);
     const plain = cfg.eval.attacks.filter((a) => !a.name.startsWith('bpda-'));
     const bpda = cfg.eval.attacks.filter((a) => a.name.startsWith('bpda-'));
-    const common = { epsilons, images, labels, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, outDir: sweepDir, progressBar: progress, backend };
+    const common = { epsilons, images, labels, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, outDir: sweepDir, progressBar: progress, backend, workers: opts.workers };
     try {
       if (plain.length) {
         const models: SweepModel[] = [
@@ -255,7 +247,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
           ...common,
           // BPDA needs a JPEG layer: only the JPEG-DL model's hard path (the baseline's column is its plain PGD).
         models: [{ name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, model: jpegModel, jpegModes: ['hard'] }],
-          attacks: bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd, seeded: true })),
+          attacks: bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd as AttackFn, seeded: true })),
         });
       }
     } finally {

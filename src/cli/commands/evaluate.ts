@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { initBackend } from '../../backend.ts';
 import type { DatasetName } from '../../data/types.ts';
 import { DEFAULT_EPSILONS, evaluate, evaluateAttackNames } from '../../eval/evaluate.ts';
+import { parseWorkers } from '../../parallel/workers.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -25,9 +26,11 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory (records.jsonl + report); rerun with the same --out to resume')
     .option('--title <text>', 'report title')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core (1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; progress: boolean }) => {
-      await initBackend(o.backend);
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
+      const info = await initBackend(o.backend);
+      const workers = parseWorkers(o.workers, info.name);
       const dataset = { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
       const res = await evaluate({
         run: o.run,
@@ -44,6 +47,7 @@ export function register(program: Command): void {
         out: o.out,
         title: o.title,
         progress: o.progress === false ? false : undefined,
+        workers,
         command: `jpegdl-robust ${process.argv.slice(2).join(' ')}`,
       });
       console.log(res.terminal);

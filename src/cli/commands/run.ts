@@ -3,6 +3,7 @@ import { initBackend } from '../../backend.ts';
 import { resolveRunConfig, type RunOverrides } from '../../run/options.ts';
 import { PRESET_NAMES } from '../../run/presets.ts';
 import { runJob } from '../../run/pipeline.ts';
+import { parseWorkers } from '../../parallel/workers.ts';
 
 /** `jpegdl-robust run`: train baseline + JPEG-DL, attack both, write the report. */
 export function register(program: Command): void {
@@ -28,17 +29,20 @@ export function register(program: Command): void {
     .option('--name <name>', 'run directory name (default: timestamp-preset)')
     .option('--resume', 'continue the run in --out/--name from its last checkpoint')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core (1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bars (one log line per epoch)')
-    .action(async (opts: RunOverrides & { out: string; name?: string; resume?: boolean; backend: string; progress: boolean }) => {
+    .action(async (opts: RunOverrides & { out: string; name?: string; resume?: boolean; backend: string; workers: string; progress: boolean }) => {
       // Everything is checked before the backend loads or any training starts.
       const config = resolveRunConfig(opts);
-      await initBackend(opts.backend);
+      const info = await initBackend(opts.backend);
+      const workers = parseWorkers(opts.workers, info.name);
       const res = await runJob({
         config,
         outRoot: opts.out,
         name: opts.name,
         resume: opts.resume,
         progress: opts.progress === false ? false : undefined,
+        workers,
         command: `jpegdl-robust ${process.argv.slice(2).join(' ')}`,
       });
       console.log('');

@@ -1,0 +1,34 @@
+/** One batch of a sweep cell, as the sweep thread and its worker threads both run it. */
+import * as tf from '@tensorflow/tfjs';
+import type { Norm } from '../types.ts';
+
+/** Per-example results of one batch: 1 = classified correctly; norm of the perturbation (0-1 pixel scale). */
+export interface BatchResult {
+  correct: Uint8Array;
+  norms: Float32Array;
+}
+
+/**
+ * Per-example correctness (after `attack`, when given) and perturbation norms of one batch of
+ * images in [0,1]; every tensor it makes is disposed. `what` names the cell in errors.
+ */
+export function evalBatch(
+  logitsFn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, norm: Norm,
+  attack: ((x: tf.Tensor4D, y: tf.Tensor1D) => tf.Tensor4D) | null, what: string,
+): BatchResult {
+  const [c, d] = tf.tidy(() => {
+    let adv = x;
+    if (attack) {
+      adv = attack(x, y);
+      if (!adv || adv.shape.join() !== x.shape.join()) throw new Error(`${what}: attack returned shape [${adv?.shape}] for input [${x.shape}]`);
+    }
+    const pred = logitsFn(adv).argMax(-1);
+    const correct = pred.equal(y.toInt()).toInt();
+    const delta = adv.sub(x).reshape([x.shape[0], -1]);
+    const norms = norm === 'linf' ? delta.abs().max(1) : delta.square().sum(1).sqrt();
+    return [correct, norms];
+  });
+  const out = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()) };
+  tf.dispose([c, d]);
+  return out;
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getAttack } from '../../attacks/index.ts';
+import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
+import { buildModel } from '../../models/registry.ts';
+import { runSweep, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
+import { loadRecords, type CellRecord } from '../../src/eval/records.ts';
+import { parseEpsilonList } from '../../src/eps.ts';
+import { defaultTrainConfig } from '../../src/train/config.ts';
+import { JointTrainer } from '../../src/train/trainer.ts';
+
+// Two real models (a JPEG-DL one with soft and hard columns), the registry's attacks and BPDA:
+// a sweep on worker processes must write the records a single-thread sweep writes.
+const tmp = () => mkdtempSync(join(tmpdir(), 'jpegdl-psweep-'));
+const EPS = parseEpsilonList('0,2/255,8/255');
+const shape: [number, number, number] = [16, 16, 3];
+
+function setup() {
+  const baseline = buildModel('small_cnn', { inputShape: shape, numClasses: 4, seed: 1 });
+  const jpeg = buildModel('small_cnn', { inputShape: shape, numClasses: 4, seed: 1, jpeg: {} });
+  const images = tf.randomUniform([22, ...shape], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: 22 }, (_, i) => (i * 7) % 4), 'int32');
+  // A few training steps so predictions depend on the image (an untrained net answers one class).
+  for (const model of [baseline, jpeg]) {
+    const trainer = new JointTrainer(model, defaultTrainConfig({ lr: 0.05, momentum: 0.9, weightDecay: 0 }));
+    for (let i = 0; i < 15; i++) tf.dispose(Object.values(trainer.step(images, labels)));
+    trainer.dispose();
+  }
+  const opts = (over: Partial<SweepOptions>): SweepOptions => ({
+    models: [
+      { name: 'baseline', variant: 'baseline', model: baseline },
+      { name: 'jpeg-dl', variant: 'jpeg-dl', model: jpeg, jpegModes: ['soft', 'hard'] },
+    ],
+    attacks: [
+      { name: 'fgsm' },
+      { name: 'pgd', params: { steps: 3 } },
+      { name: 'bpda-pgd', params: { steps: 2 }, fn: bpdaPgd as AttackFn, seeded: true },
+    ],
+    epsilons: EPS, images, labels, batchSize: 6, seed: 7, outDir: tmp(), progressBar: false, ...over,
+  });
+  const dispose = () => { tf.dispose([images, labels]); baseline.dispose(); jpeg.dispose(); };
+  return { opts, dispose, jpeg };
+}
+
+const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate });
+
+describe('runSweep with worker processes', () => {
+  it('writes the same records, in the same order, as a single-thread sweep; restores modes; no tensors left', async () => {
+    const { opts, dispose, jpeg } = setup();
+    try {
+      const serial = await runSweep(opts({}));
+      const before = tf.memory().numTensors;
+      const progress: number[] = [];
+      const par = await runSweep(opts({ workers: 2, threadsPerWorker: 1, onProgress: (p) => progress.push(p.done) }));
+      expect(tf.memory().numTensors).toBe(before);
+      expect(par.ran).toBe(serial.ran);
+      expect(par.records.map(essence)).toEqual(serial.records.map(essence));
+      // the file itself, line by line (timings aside)
+      const fileOf = (p: string) => loadRecords(p).records.map(essence);
+      expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
+      // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
+      expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
+      expect(progress.at(-1)).toBe(3 * (1 + 3 * 2) * 4); // 3 series x (clean + 3 attacks x 2 eps > 0) x 4 batches
+      const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
+      expect(modes).toEqual(['soft']);
+    } finally {
+      dispose();
+    }
+  });
+
+  it('resumes a sweep another worker count started, computing only the missing cells', async () => {
+    const { opts, dispose } = setup();
+    try {
+      const outDir = tmp();
+      const full = await runSweep(opts({ outDir: tmp() }));
+      // First pass: one attack, single thread; second pass: all attacks, two workers.
+      const first = await runSweep(opts({ outDir, attacks: [{ name: 'fgsm' }] }));
+      const second = await runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1 }));
+      expect(second.skipped).toBe(first.ran);
+      expect(second.ran).toBe(full.ran - first.ran);
+      expect(second.records.map(essence)).toEqual(full.records.map(essence));
+    } finally {
+      dispose();
+    }
+  });
+
+  it('stops on the first failing batch with its error, keeping the cells finished before it', async () => {
+    const { opts, dispose } = setup();
+    try {
+      const outDir = tmp();
+      await expect(runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1, attacks: [{ name: 'fgsm' }, { name: 'pgd', params: { steps: -1 } }] }))).rejects.toThrow(/steps/);
+      const kept = loadRecords(join(outDir, 'records.jsonl')).records;
+      // Every cell before the failing one (pgd at the first eps > 0 of the first series) is written.
+      expect(kept.map((r) => `${r.attack} ${r.threat.epsLabel}`)).toEqual(['clean 0', 'fgsm 0', 'fgsm 2/255', 'fgsm 8/255', 'pgd 0']);
+    } finally {
+      dispose();
+    }
+  });
+
+  it('refuses what cannot be sent to a worker process, before writing anything', async () => {
+    const { opts, dispose } = setup();
+    try {
+      const fn = (x: tf.Tensor4D) => tf.tidy(() => x.reshape([x.shape[0], -1]).slice([0, 0], [-1, 4]) as tf.Tensor2D);
+      const custom: AttackFn = (m, x) => x.clone();
+      const cases: [Partial<SweepOptions>, RegExp][] = [
+        [{ models: [{ name: 'f', variant: 'baseline', model: fn }] }, /model "f" is a function/],
+        [{ attacks: [{ name: 'mine', fn: custom }] }, /"mine" is not one of fgsm, pgd.*bpda-pgd or has a custom function/],
+        [{ attacks: [{ name: 'fgsm', fn: custom }] }, /"fgsm" is not one of .* or has a custom function/],
+        [{ models: [{ name: 'j', variant: 'jpeg-dl', model: buildModel('small_cnn', { inputShape: shape, numClasses: 4 }), jpegModes: ['soft'], setJpegMode: () => {} }] }, /custom setJpegMode/],
+      ];
+      for (const [over, msg] of cases) {
+        const outDir = tmp();
+        await expect(runSweep(opts({ ...over, outDir, workers: 2 }))).rejects.toThrow(msg);
+        expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
+      }
+      await expect(runSweep(opts({ workers: 0 }))).rejects.toThrow('workers must be a positive integer, got 0');
+      await expect(runSweep(opts({ workers: 2, threadsPerWorker: 1.5 }))).rejects.toThrow('threadsPerWorker must be a positive integer, got 1.5');
+      expect(getAttack('fgsm').run).toBeTypeOf('function');
+    } finally {
+      dispose();
+    }
+  });
+});
