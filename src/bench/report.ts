@@ -15,8 +15,8 @@ export function resultRows(r: BenchReport): string[][] {
       String(x.batch),
       f1(x.trainImagesPerSecond),
       f1(x.attackImagesPerSecond),
-      ratio ? ratio.train.toFixed(2) : '',
-      ratio ? ratio.attack.toFixed(2) : '',
+      ratio && Number.isFinite(ratio.train) ? ratio.train.toFixed(2) : '',
+      ratio && Number.isFinite(ratio.attack) ? ratio.attack.toFixed(2) : '',
     ];
   });
 }

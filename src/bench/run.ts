@@ -16,6 +16,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { machineInfo, type MachineInfo } from './machine.ts';
 import { renderMarkdown } from './report.ts';
 import { makeWorkload, median, timeSteps } from './steps.ts';
+import { closeSweepWorkers, sweepPool } from '../eval/sweep.ts';
+import type { SweepJob, SweepWorkerInit } from '../eval/sweep-worker.ts';
+import { batchNormFolding } from '../inference/model.ts';
+import { modelToMemory } from '../io/model-io.ts';
 import { TorchPeer, type TorchInfo } from './torch-peer.ts';
 
 export const BENCH_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -73,6 +77,9 @@ export interface BenchRatio {
   /** Attack images/s over PyTorch's with conv+BN folded too (channels-last), when measured. */
   attackVsFolded?: number;
 }
+
+/** Backend label of the tfjs row measured on the parallel sweep's worker processes. */
+export const parallelLabel = (workers: number) => `tensorflow, ${workers} worker processes x 1 thread (parallel sweep; attack only)`;
 
 /** Backend label of the PyTorch attack row measured on a conv+BN-folded eval model. */
 export const TORCH_FOLDED = 'channels_last, conv+BN folded (torch.fx fuse; attack only)';
@@ -192,7 +199,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
         const threads = b === 'tensorflow' ? o.threads : 1;
         o.log(`bench: ${name} on tfjs ${b} (batch ${batch})...`);
         if (b === 'tensorflow') {
-          await alternateWithTorch(o, name, work, torch, report, threads);
+          await alternateWithTorch(o, name, model, work, torch, report, threads);
         } else {
           const proto = b === 'wasm' ? { warmup: 1, repeats: o.wasmRepeats, steps: 1 } : { warmup: 0, repeats: 1, steps: 1 };
           const train = timeSteps(work.train, proto);
@@ -210,6 +217,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
     }
   } finally {
     torch?.close();
+    await closeSweepWorkers();
   }
 
   for (const r of report.results.filter((x) => x.framework === 'tfjs')) {
@@ -223,6 +231,7 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
     const bestAttack = peers.reduce((a, c) => (c.attackImagesPerSecond > a.attackImagesPerSecond ? c : a));
     report.ratios.push({
       model: r.model, backend: r.backend,
+      // NaN for attack-only rows (no training measured).
       train: r.trainImagesPerSecond / bestTrain.trainImagesPerSecond,
       attack: r.attackImagesPerSecond / bestAttack.attackImagesPerSecond,
       pytorchTrainFormat: bestTrain.backend, pytorchAttackFormat: bestAttack.backend,
@@ -241,12 +250,37 @@ export async function runBench(options: Partial<BenchOptions> = {}): Promise<Ben
   return report;
 }
 
+/** The sweep's worker pool holding `model`: `round(batch, steps)` runs `steps` attack steps on one batch per worker at once, returning seconds per batch-step. */
+async function startParallel(model: tf.LayersModel, workers: number): Promise<{ round: (batch: number, steps: number) => Promise<number> }> {
+  const init: SweepWorkerInit = { backend: 'tensorflow', foldBatchNorm: batchNormFolding(), models: [await modelToMemory(model)], attacks: [] };
+  const pool = await sweepPool(workers, 1, init);
+  const [h, w, c] = model.inputs[0].shape.slice(1) as number[];
+  const classes = (model.outputs[0].shape as number[]).at(-1)!;
+  return {
+    round: async (batch, steps) => {
+      const jobs = Array.from({ length: workers }, (_, k) => k);
+      const t0 = process.hrtime.bigint();
+      await pool.runAll<number, unknown>(jobs, (k) => {
+        const x = new Float32Array(batch * h * w * c);
+        for (let i = 0; i < x.length; i++) x[i] = ((i * 2654435761 + k) >>> 0) / 4294967296;
+        const y = Int32Array.from({ length: batch }, (_, i) => (i + k) % classes);
+        return { model: 0, mode: null, attack: -1, norm: 'linf', what: 'bench', options: {}, x, shape: [batch, h, w, c], y, yDtype: 'int32', gradientSteps: steps } satisfies SweepJob;
+      }, () => {});
+      return Number(process.hrtime.bigint() - t0) / 1e9 / (workers * steps);
+    },
+  };
+}
+
 /** Native tfjs and PyTorch (both memory formats) repeats, interleaved. */
-async function alternateWithTorch(o: BenchOptions, name: string, work: ReturnType<typeof makeWorkload>, torch: TorchPeer | undefined, report: BenchReport, threads: number): Promise<void> {
+async function alternateWithTorch(o: BenchOptions, name: string, model: tf.LayersModel, work: ReturnType<typeof makeWorkload>, torch: TorchPeer | undefined, report: BenchReport, threads: number): Promise<void> {
   const formats = torch ? [false, true] : [];
   const seconds = { train: [] as number[], attack: [] as number[] };
   const torchSeconds = formats.map(() => ({ train: [] as number[], attack: [] as number[] }));
   const foldedSeconds: number[] = [];
+  // With 2+ threads, also time attack steps as a parallel sweep runs them: one worker process per
+  // thread, each single-threaded, each on its own batch (src/eval/sweep.ts, --workers).
+  const parallelSeconds: number[] = [];
+  const parallel = threads > 1 ? await startParallel(model, threads) : null;
   for (const kind of ['train', 'attack'] as const) {
     const step = kind === 'train' ? work.train : work.attack;
     timeSteps(step, { warmup: o.warmup, repeats: 0, steps: 1 });
@@ -266,6 +300,10 @@ async function alternateWithTorch(o: BenchOptions, name: string, work: ReturnTyp
         const r = await torch.time({ model: name, kind, channelsLast: true, foldBn: true, steps: o.steps, warmup: 0 });
         foldedSeconds.push(r.seconds.reduce((a, b) => a + b, 0) / r.seconds.length);
       }
+      if (parallel && kind === 'attack') {
+        if (rep === 0) await parallel.round(o.batch, o.warmup || 1);
+        parallelSeconds.push(await parallel.round(o.batch, o.steps));
+      }
     }
     o.log(`bench:   ${kind}: tfjs ${(o.batch / median(seconds[kind])).toFixed(1)} img/s` + formats.map((cl, i) => `, PyTorch ${cl ? 'channels_last' : 'contiguous'} ${(o.batch / median(torchSeconds[i][kind])).toFixed(1)} img/s`).join(''));
   }
@@ -281,6 +319,14 @@ async function alternateWithTorch(o: BenchOptions, name: string, work: ReturnTyp
       trainStepSeconds: torchSeconds[i].train, attackStepSeconds: torchSeconds[i].attack,
     });
   });
+  if (parallel && parallelSeconds.length) {
+    report.results.push({
+      model: name, framework: 'tfjs', backend: parallelLabel(threads), threads, batch: o.batch,
+      trainImagesPerSecond: NaN, attackImagesPerSecond: ips(o.batch, parallelSeconds),
+      trainStepSeconds: [], attackStepSeconds: parallelSeconds,
+      note: `${threads} batches of ${o.batch} at once, one per worker process; seconds per batch-step = wall / (${threads} x steps), input copies to the workers included`,
+    });
+  }
   if (foldedSeconds.length) {
     report.results.push({
       model: name, framework: 'pytorch', backend: TORCH_FOLDED, threads: o.threads, batch: o.batch,

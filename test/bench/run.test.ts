@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildModel, countTrainableParams } from '../../models/registry.ts';
 import { renderMarkdown } from '../../src/bench/report.ts';
-import { defaultBenchOptions, runBench, validateBenchOptions } from '../../src/bench/run.ts';
+import { defaultBenchOptions, parallelLabel, runBench, validateBenchOptions } from '../../src/bench/run.ts';
 import { TORCH_SCRIPT } from '../../src/bench/torch-peer.ts';
 
 /** Parameter counts from the PyTorch twin, or undefined when python3 cannot import torch (exit 3). */
@@ -34,7 +34,7 @@ describe('bench run (tiny, native backend only, no PyTorch)', () => {
   it('measures positive finite throughput and writes JSON + Markdown', async () => {
     const out = mkdtempSync(join(tmpdir(), 'bench-'));
     const report = await runBench({
-      models: ['small_cnn'], batch: 2, size: 8, backends: ['tensorflow'], warmup: 1, repeats: 2, steps: 1,
+      models: ['small_cnn'], batch: 2, size: 8, backends: ['tensorflow'], warmup: 1, repeats: 2, steps: 1, threads: 1,
       torch: false, outDir: out, log: () => {},
     });
     expect(report.results).toHaveLength(1);
@@ -54,6 +54,20 @@ describe('bench run (tiny, native backend only, no PyTorch)', () => {
     expect(md).toBe(renderMarkdown(report));
     expect(md).toMatch(/\| small_cnn \| tfjs tensorflow \| \d+ \| 2 \|/);
     expect(md).toContain(report.machine.cpuModel);
+  });
+
+  it('with 2+ threads also times attack steps on the parallel sweep workers (attack only, one batch per worker)', async () => {
+    const report = await runBench({
+      models: ['small_cnn'], batch: 2, size: 8, backends: ['tensorflow'], warmup: 1, repeats: 2, steps: 1, threads: 2,
+      torch: false, outDir: undefined, log: () => {},
+    });
+    expect(report.results.map((r) => r.backend)).toEqual(['tensorflow', parallelLabel(2)]);
+    const p = report.results[1];
+    expect(p.attackStepSeconds).toHaveLength(2);
+    expect(p.attackImagesPerSecond).toBeGreaterThan(0);
+    expect(p.attackImagesPerSecond).toBeCloseTo(2 / ((p.attackStepSeconds[0] + p.attackStepSeconds[1]) / 2), 6);
+    expect(Number.isNaN(p.trainImagesPerSecond)).toBe(true);
+    expect(renderMarkdown(report)).toMatch(/\| small_cnn \| tfjs tensorflow, 2 worker processes x 1 thread \(parallel sweep; attack only\) \| 2 \| 2 \| - \| [\d.]+ \|/);
   });
 });
 
