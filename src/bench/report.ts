@@ -2,6 +2,9 @@
 import { table } from 'table';
 import type { BenchReport } from './run.ts';
 
+/** " (2 worker processes)" for the parallel-sweep row's backend label, else empty. */
+const workersTag = (backend: string) => (backend.includes('worker processes') ? ` (${backend.split(',')[1].trim().split(' x ')[0]})` : '');
+
 const f1 = (v: number | null) => (v == null || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
 
 /** Rows: model, framework/backend, threads, batch, train img/s, attack img/s, ratios (tfjs rows). */
@@ -53,7 +56,7 @@ export function renderMarkdown(r: BenchReport): string {
       ? [
           'The tfjs attack step runs the BN-folded inference copy attacks use (src/inference/fold-batchnorm.ts); the headline attack ratio is against PyTorch eager as run by default. ' +
             'Against PyTorch with conv+BN folded as well (torch.fx fuse, channels-last): ' +
-            r.ratios.filter((q) => q.attackVsFolded !== undefined).map((q) => `${q.model} ${q.attackVsFolded!.toFixed(2)}`).join(', ') + '.',
+            r.ratios.filter((q) => q.attackVsFolded !== undefined).map((q) => `${q.model}${workersTag(q.backend)} ${q.attackVsFolded!.toFixed(2)}`).join(', ') + '.',
           '',
         ]
       : []),
