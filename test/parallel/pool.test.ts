@@ -73,6 +73,19 @@ describe('WorkerPool', () => {
   });
 });
 
+describe('WorkerPool when a worker dies', () => {
+  it('rejects the run naming the worker and how it ended; the pool is then unusable', async () => {
+    const pool = await WorkerPool.start({ size: 2, entry: ENTRY, init: { tag: 'f' }, name: 'square worker' });
+    try {
+      await expect(pool.runAll([{ v: 1 }, { v: 999 }, { v: 2 }], (j) => j, () => {})).rejects.toThrow(/square worker \d died: exited with code 3/);
+      expect(pool.usable).toBe(false);
+      await expect(pool.runAll([{ v: 1 }], (j) => j, () => {})).rejects.toThrow(/died/);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('WorkerPool after a job error', () => {
   it('starts no new job but hands the running ones to onResult before rejecting', async () => {
     const pool = await WorkerPool.start({ size: 2, entry: ENTRY, init: { tag: 'e' } });

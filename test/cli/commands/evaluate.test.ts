@@ -74,6 +74,11 @@ describe('jpegdl-robust evaluate', () => {
     // a different image set cannot be mixed into the same records
     const r9 = await cli(...base(), '--out', o, '--seed', '5');
     expect(r9.text).toMatch(/holds a sweep with different data/);
+    for (const w of ['0', 'two', '1.5']) {
+      const r10 = await cli(...base(), '--out', o, '--workers', w);
+      expect(r10.code).toBe(1);
+      expect(r10.text).toContain(`--workers: expected a positive integer or "auto", got "${w}"`);
+    }
     expect(readFileSync(join(o, 'records.jsonl'), 'utf8')).toBe(before);
     expect(loadRecords(join(o, 'records.jsonl')).records).toHaveLength(3 * 2);
   });
