@@ -459,7 +459,9 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const before = models.map((m) => currentJpegMode(m.model));
   try {
     advance();
-    if (workers > 1) await runParallel({ size: Math.min(workers, Math.max(1, cells.reduce((s, c) => s + c.jobs, 0))), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
+    const pending = cells.reduce((s, c) => s + c.jobs, 0);
+    // No worker processes for a sweep with nothing left to compute (a finished sweep resumed).
+    if (workers > 1 && pending > 0) await runParallel({ size: Math.min(workers, pending), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
       model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
     }));
     else {
