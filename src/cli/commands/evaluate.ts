@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory (records.jsonl + report); rerun with the same --out to resume')
     .option('--title <text>', 'report title')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
-    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core (1 on GPU)', 'auto')
+    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core within free memory (1 GB each; 1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bar')
     .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
       const info = await initBackend(o.backend);

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'run directory name (default: timestamp-preset)')
     .option('--resume', 'continue the run in --out/--name from its last checkpoint')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
-    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core (1 on GPU)', 'auto')
+    .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core within free memory (1 GB each; 1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bars (one log line per epoch)')
     .action(async (opts: RunOverrides & { out: string; name?: string; resume?: boolean; backend: string; workers: string; progress: boolean }) => {
       // Everything is checked before the backend loads or any training starts.
