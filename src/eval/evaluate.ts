@@ -195,7 +195,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     }
     images = tf.tensor4d(ds.images, [ds.labels.length, ds.height, ds.width, ds.channels]);
     labels = tf.tensor1d(ds.labels, 'int32');
-    log(`evaluating ${loaded.length} model(s) on ${ds.labels.length} ${split} images of ${ds.name}, ${attackSpecs.length} attack(s) x ${epsilons.length} eps -> ${outDir}`);
+    log(`evaluating ${loaded.length} model(s) on ${ds.labels.length} ${split} images of ${ds.name}, ${attackSpecs.length} attack(s) x ${epsilons.length} eps${(opts.workers ?? 1) > 1 ? ` on ${opts.workers} worker processes` : ''} -> ${outDir}`);
 
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();

@@ -230,6 +230,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     const { images, labels } = datasetTensors(attackSet);
     const sweepDir = join(runDir, 'sweep');
     const epsilons = runEpsilons(cfg);
+    if ((opts.workers ?? 1) > 1) log(`attacking ${attackSet.labels.length} test images on ${opts.workers} worker processes`);
     const plain = cfg.eval.attacks.filter((a) => !a.name.startsWith('bpda-'));
     const bpda = cfg.eval.attacks.filter((a) => a.name.startsWith('bpda-'));
     const common = { epsilons, images, labels, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, outDir: sweepDir, progressBar: progress, backend, workers: opts.workers };

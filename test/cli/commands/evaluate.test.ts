@@ -83,6 +83,18 @@ describe('jpegdl-robust evaluate', () => {
     expect(loadRecords(join(o, 'records.jsonl')).records).toHaveLength(3 * 2);
   });
 
+  it('--workers N runs the sweep on N worker processes with the same records as --workers 1', async () => {
+    const one = await cli(...base(), '--attack', 'pgd:steps=2', '--out', join(dir, 'w1'), '--workers', '1');
+    const two = await cli(...base(), '--attack', 'pgd:steps=2', '--out', join(dir, 'w2'), '--workers', '2');
+    expect(one.code, one.text).toBe(0);
+    expect(two.code, two.text).toBe(0);
+    expect(one.text).not.toMatch(/worker processes/);
+    expect(two.text).toMatch(/on 2 worker processes ->/);
+    const essence = (o: string) => loadRecords(join(dir, o, 'records.jsonl')).records.map((r) => [r.model, r.jpegMode, r.attack, r.threat.epsLabel, r.correctBits, r.meanNorm]);
+    expect(essence('w2')).toEqual(essence('w1'));
+    expect(essence('w1')).toHaveLength(2 * (1 + 2 * 2)); // 2 series x (clean + 2 attacks x 2 eps)
+  });
+
   it('takes models, dataset, eval settings and initial tables from a run directory', async () => {
     const run = join(dir, 'run');
     cpSync(join(dir, 'baseline'), join(run, 'models', 'baseline'), { recursive: true });
