@@ -207,20 +207,28 @@ function validate(opts: SweepOptions): void {
   if (lo < 0 || hi > 1) throw new Error(`runSweep: images must be in [0,1], found range [${lo}, ${hi}]`);
 }
 
-/** Evaluate `jobs` (batches) on a pool of worker processes; results reach `onResult` as they arrive. */
+/**
+ * Evaluate `jobs` (batches) on a pool of worker processes; results reach `onResult` as they arrive.
+ * Returns true, or why the workers could not start (then no job was taken).
+ */
 async function runParallel<J extends { lo: number; sz: number }>(
   ctx: { size: number; threads: number; images: tf.Tensor4D; labels: tf.Tensor1D; models: SweepModel[]; attacks: SweepAttack[] },
   jobs: Iterable<J>, onResult: (job: J, r: BatchResult) => void,
   describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options'>,
-): Promise<void> {
+): Promise<true | string> {
   const { images, labels } = ctx;
-  const init: SweepWorkerInit = {
-    backend: backendInfo()?.name ?? tf.getBackend(),
-    foldBatchNorm: batchNormFolding(),
-    models: await Promise.all(ctx.models.map((m) => modelToMemory(m.model as tf.LayersModel))),
-    attacks: ctx.attacks.map((a) => a.name),
-  };
-  const pool = await sweepPool(ctx.size, ctx.threads, init);
+  let pool: WorkerPool;
+  try {
+    const init: SweepWorkerInit = {
+      backend: backendInfo()?.name ?? tf.getBackend(),
+      foldBatchNorm: batchNormFolding(),
+      models: await Promise.all(ctx.models.map((m) => modelToMemory(m.model as tf.LayersModel))),
+      attacks: ctx.attacks.map((a) => a.name),
+    };
+    pool = await sweepPool(ctx.size, ctx.threads, init);
+  } catch (err) {
+    return (err as Error).message;
+  }
   let ok = false;
   try {
     const xs = images.dataSync() as Float32Array;
@@ -238,6 +246,7 @@ async function runParallel<J extends { lo: number; sz: number }>(
     // After a failed run the workers may still be busy with abandoned batches: start afresh next time.
     if (!ok) await closeSweepWorkers();
   }
+  return true;
 }
 
 // Worker processes outlive a sweep (starting one costs about 2 s: Node, tsx, TensorFlow), so the
@@ -460,11 +469,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   try {
     advance();
     const pending = cells.reduce((s, c) => s + c.jobs, 0);
-    // No worker processes for a sweep with nothing left to compute (a finished sweep resumed).
-    if (workers > 1 && pending > 0) await runParallel({ size: Math.min(workers, pending), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
-      model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
-    }));
-    else {
+    const runHere = async () => {
       const logitsFns = models.map((m) => asLogitsFn(m.model));
       const setters = models.map((m) => (m.jpegModes?.length ? m.setJpegMode ?? defaultSetMode(m.model, m.name) : null));
       const modeNow = models.map(() => null as string | null);
@@ -487,7 +492,19 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         onResult(job, r);
         await new Promise((r) => setImmediate(r));
       }
-    }
+    };
+    // No worker processes for a sweep with nothing left to compute (a finished sweep resumed).
+    if (workers > 1 && pending > 0) {
+      const started = await runParallel({ size: Math.min(workers, pending), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
+        model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
+      }));
+      // Workers that cannot start (e.g. a custom layer registered only here) must not stop the
+      // sweep: nothing was computed yet, so it runs in this process instead, with the same records.
+      if (started !== true) {
+        console.warn(`runSweep: worker processes could not start (${started.split('\n')[0]}); running the sweep in this process`);
+        await runHere();
+      }
+    } else await runHere();
     advance();
   } finally {
     bar?.stop();

@@ -124,3 +124,38 @@ describe('runSweep with worker processes', () => {
     }
   });
 });
+
+/** A layer the worker processes do not know (registered in this process only). */
+class TestOnlyScale extends tf.layers.Layer {
+  static className = 'TestOnlyScale';
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 1.5));
+  }
+}
+tf.serialization.registerClass(TestOnlyScale);
+
+describe('runSweep when worker processes cannot start', () => {
+  it('warns and runs the sweep in this process, with the records a single-process sweep writes', async () => {
+    const inp = tf.input({ shape });
+    const h = new TestOnlyScale().apply(tf.layers.flatten().apply(inp)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(h) as tf.SymbolicTensor });
+    const images = tf.randomUniform([12, ...shape], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const labels = tf.tidy(() => (model.predict(images) as tf.Tensor2D).argMax(-1).toInt()) as tf.Tensor1D;
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (m: string) => { warnings.push(m); };
+    try {
+      const o = (over: Partial<SweepOptions>): SweepOptions => ({ models: [{ name: 'custom', variant: 'baseline', model }], attacks: [{ name: 'fgsm' }], epsilons: EPS, images, labels, batchSize: 5, seed: 1, outDir: tmp(), progressBar: false, ...over });
+      const one = await runSweep(o({}));
+      const two = await runSweep(o({ workers: 2, threadsPerWorker: 1 }));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^runSweep: worker processes could not start \(.*TestOnlyScale.*\); running the sweep in this process$/);
+      expect(two.records.map(essence)).toEqual(one.records.map(essence));
+      expect(new Set(one.records.map((r) => r.correct)).size).toBeGreaterThan(1);
+    } finally {
+      console.warn = warn;
+      tf.dispose([images, labels]);
+      model.dispose();
+    }
+  });
+});
