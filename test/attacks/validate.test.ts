@@ -76,6 +76,25 @@ describe('attack argument errors', () => {
     });
   }
 
+  it('checks a LayersModel from its symbolic shapes, without running it', () => {
+    const inp = tf.input({ shape: [2, 2, 1] });
+    const logits = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 3 }).apply(tf.layers.flatten().apply(inp)) as tf.SymbolicTensor });
+    const noFlatten = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 3 }).apply(inp) as tf.SymbolicTensor });
+    const small = tf.fill([2, 3, 3, 1], 0.5) as tf.Tensor4D;
+    for (const info of Object.values(ATTACKS)) {
+      expect(() => info.run(logits, small, y, { eps: 0.1 })).toThrow(new RegExp(`${info.name}: model: takes input \\[batch,2,2,1\\] but the images are \\[2,3,3,1\\]`));
+      expect(() => info.run(noFlatten, x, y, { eps: 0.1 })).toThrow(new RegExp(`${info.name}: model: output shape \\[batch,2,2,3\\] is not \\[batch=2, classes>=2\\] logits`));
+      expect(() => info.run(logits, x, tf.tensor1d([0, 3], 'int32'), { eps: 0.1 })).toThrow(/labels: entry 1 is 3; expected an integer class index in \[0, 3\)/);
+    }
+    // A valid call runs no extra forward pass: FGSM = one gradient (forward + backward), nothing more.
+    const kernels = (f: () => tf.Tensor) => { let n = 0; const orig = tf.engine().runKernel.bind(tf.engine()); (tf.engine() as unknown as { runKernel: unknown }).runKernel = (...a: Parameters<typeof orig>) => { if (a[0] === 'MatMul' || a[0] === '_FusedMatMul' || a[0] === 'BatchMatMul') n++; return orig(...a); }; try { tf.dispose(f()); } finally { (tf.engine() as unknown as { runKernel: unknown }).runKernel = orig; } return n; };
+    const n = kernels(() => ATTACKS.fgsm.run(logits, x, y, { eps: 0.1 }));
+    expect(n).toBeLessThanOrEqual(2); // the forward matMul and its input gradient; a checking forward would add one
+    tf.dispose([small]);
+    logits.dispose();
+    noFlatten.dispose();
+  });
+
   it('eotGradient rejects samples < 1', () => {
     const m = linearModel(randomWeights(1, 4, 3), [0, 0, 0]);
     expect(() => eotGradient(m, x, y, { samples: 0 })).toThrow(/eot: samples: must be an integer >= 1, got 0/);

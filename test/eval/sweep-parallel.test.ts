@@ -128,7 +128,7 @@ describe('runSweep with worker processes', () => {
 /** A layer the worker processes do not know (registered in this process only). */
 class TestOnlyScale extends tf.layers.Layer {
   static className = 'TestOnlyScale';
-  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, 1.5));
   }
 }
