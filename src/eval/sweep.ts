@@ -99,6 +99,8 @@ export interface SweepResult {
   ran: number;
   /** Cells skipped because they were already in the records file. */
   skipped: number;
+  /** Batches evaluated by worker processes (the rest ran in this process). */
+  batchesOnWorkers: number;
   recordsPath: string;
   /** A torn last line dropped from the records file on resume, if any. */
   droppedTail?: string;
@@ -207,28 +209,25 @@ function validate(opts: SweepOptions): void {
   if (lo < 0 || hi > 1) throw new Error(`runSweep: images must be in [0,1], found range [${lo}, ${hi}]`);
 }
 
+/** What a worker needs to rebuild the sweep's models and attacks. */
+async function workerInit(models: SweepModel[], attacks: SweepAttack[]): Promise<SweepWorkerInit> {
+  return {
+    backend: backendInfo()?.name ?? tf.getBackend(),
+    foldBatchNorm: batchNormFolding(),
+    models: await Promise.all(models.map((m) => modelToMemory(m.model as tf.LayersModel))),
+    attacks: attacks.map((a) => a.name),
+  };
+}
+
 /**
- * Evaluate `jobs` (batches) on a pool of worker processes; results reach `onResult` as they arrive.
- * Returns true, or why the workers could not start (then no job was taken).
+ * Evaluate `jobs` (batches) on `pool`; results reach `onResult` as they arrive. After a failure
+ * the shared pool is dropped (its workers may still be busy with abandoned batches).
  */
-async function runParallel<J extends { lo: number; sz: number }>(
-  ctx: { size: number; threads: number; images: tf.Tensor4D; labels: tf.Tensor1D; models: SweepModel[]; attacks: SweepAttack[] },
+async function runOnWorkers<J extends { lo: number; sz: number }>(
+  pool: WorkerPool, images: tf.Tensor4D, labels: tf.Tensor1D,
   jobs: Iterable<J>, onResult: (job: J, r: BatchResult) => void,
   describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options'>,
-): Promise<true | string> {
-  const { images, labels } = ctx;
-  let pool: WorkerPool;
-  try {
-    const init: SweepWorkerInit = {
-      backend: backendInfo()?.name ?? tf.getBackend(),
-      foldBatchNorm: batchNormFolding(),
-      models: await Promise.all(ctx.models.map((m) => modelToMemory(m.model as tf.LayersModel))),
-      attacks: ctx.attacks.map((a) => a.name),
-    };
-    pool = await sweepPool(ctx.size, ctx.threads, init);
-  } catch (err) {
-    return (err as Error).message;
-  }
+): Promise<void> {
   let ok = false;
   try {
     const xs = images.dataSync() as Float32Array;
@@ -243,24 +242,35 @@ async function runParallel<J extends { lo: number; sz: number }>(
     }, onResult);
     ok = true;
   } finally {
-    // After a failed run the workers may still be busy with abandoned batches: start afresh next time.
     if (!ok) await closeSweepWorkers();
   }
-  return true;
 }
 
 // Worker processes outlive a sweep (starting one costs about 2 s: Node, tsx, TensorFlow), so the
 // several sweeps of one run share them; idle, they do not keep the program alive.
 let shared: { pool: WorkerPool; size: number; threads: number } | null = null;
+// A start still in progress (a sweep may finish before its workers are up): the next one waits for it.
+let starting: Promise<unknown> | null = null;
 
 /** The shared pool of `size` sweep workers with `threads` TensorFlow threads each, set up with `init`. */
 export async function sweepPool(size: number, threads: number, init: SweepWorkerInit): Promise<WorkerPool> {
-  if (shared && (shared.size !== size || shared.threads !== threads || !shared.pool.usable)) await closeSweepWorkers();
+  while (starting) await starting.catch(() => undefined);
+  const run = getPool(size, threads, init);
+  starting = run;
+  try {
+    return await run;
+  } finally {
+    if (starting === run) starting = null;
+  }
+}
+
+async function getPool(size: number, threads: number, init: SweepWorkerInit): Promise<WorkerPool> {
+  if (shared && (shared.size !== size || shared.threads !== threads || !shared.pool.usable)) await closeShared();
   if (shared) {
     try {
       await shared.pool.reset(init);
     } catch (err) {
-      await closeSweepWorkers();
+      await closeShared();
       throw err;
     }
     return shared.pool;
@@ -272,6 +282,11 @@ export async function sweepPool(size: number, threads: number, init: SweepWorker
 
 /** Stop the worker processes parallel sweeps keep for reuse (they also exit with this process). */
 export async function closeSweepWorkers(): Promise<void> {
+  while (starting) await starting.catch(() => undefined);
+  await closeShared();
+}
+
+async function closeShared(): Promise<void> {
   const s = shared;
   shared = null;
   await s?.pool.close();
@@ -466,45 +481,57 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   };
 
   const before = models.map((m) => currentJpegMode(m.model));
+  let batchesOnWorkers = 0;
   try {
     advance();
     const pending = cells.reduce((s, c) => s + c.jobs, 0);
-    const runHere = async () => {
-      const logitsFns = models.map((m) => asLogitsFn(m.model));
-      const setters = models.map((m) => (m.jpegModes?.length ? m.setJpegMode ?? defaultSetMode(m.model, m.name) : null));
-      const modeNow = models.map(() => null as string | null);
-      for (const job of jobs()) {
-        const { plan } = job.cell;
-        const setMode = setters[plan.index];
-        if (setMode && plan.mode !== null && modeNow[plan.index] !== plan.mode) {
-          setMode(plan.mode);
-          modeNow[plan.index] = plan.mode;
-        }
-        const x = images.slice([job.lo, 0, 0, 0], [job.sz, -1, -1, -1]);
-        const y = labels.slice([job.lo], [job.sz]);
-        let r: BatchResult;
-        try {
-          const fn = job.cell.attack ? fns.get(job.cell.attack)! : null;
-          r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy) => fn(plan.m.model, xx, yy, job.options) : null, job.cell.what);
-        } finally {
-          tf.dispose([x, y]);
-        }
-        onResult(job, r);
-        await new Promise((r) => setImmediate(r));
+    const logitsFns = models.map((m) => asLogitsFn(m.model));
+    const setters = models.map((m) => (m.jpegModes?.length ? m.setJpegMode ?? defaultSetMode(m.model, m.name) : null));
+    const modeNow = models.map(() => null as string | null);
+    const runHere = (job: Job) => {
+      const { plan } = job.cell;
+      const setMode = setters[plan.index];
+      if (setMode && plan.mode !== null && modeNow[plan.index] !== plan.mode) {
+        setMode(plan.mode);
+        modeNow[plan.index] = plan.mode;
       }
+      const x = images.slice([job.lo, 0, 0, 0], [job.sz, -1, -1, -1]);
+      const y = labels.slice([job.lo], [job.sz]);
+      let r: BatchResult;
+      try {
+        const fn = job.cell.attack ? fns.get(job.cell.attack)! : null;
+        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy) => fn(plan.m.model, xx, yy, job.options) : null, job.cell.what);
+      } finally {
+        tf.dispose([x, y]);
+      }
+      onResult(job, r);
     };
-    // No worker processes for a sweep with nothing left to compute (a finished sweep resumed).
+    const queue = jobs();
+    // This process works through the batches while the workers start (about 2 s), so a sweep never
+    // waits for them; when they are ready they take the rest. No workers when nothing is left to do.
+    const workersState: { pool: WorkerPool | null } = { pool: null };
     if (workers > 1 && pending > 0) {
-      const started = await runParallel({ size: Math.min(workers, pending), threads, images, labels, models, attacks }, jobs(), onResult, (job) => ({
+      const init = await workerInit(models, attacks);
+      // Workers that cannot start (e.g. a custom layer registered only here) must not stop the
+      // sweep: it goes on in this process, with the same records.
+      void sweepPool(Math.min(workers, pending), threads, init).then(
+        (p) => { workersState.pool = p; },
+        (err: Error) => console.warn(`runSweep: worker processes could not start (${err.message.split('\n')[0]}); the sweep runs in this process`),
+      );
+    }
+    for (;;) {
+      if (workersState.pool) break;
+      const next = queue.next();
+      if (next.done) break;
+      runHere(next.value);
+      await new Promise((r) => setImmediate(r));
+    }
+    if (workersState.pool) {
+      const counted = (job: Job, r: BatchResult) => { batchesOnWorkers++; onResult(job, r); };
+      await runOnWorkers(workersState.pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
         model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
       }));
-      // Workers that cannot start (e.g. a custom layer registered only here) must not stop the
-      // sweep: nothing was computed yet, so it runs in this process instead, with the same records.
-      if (started !== true) {
-        console.warn(`runSweep: worker processes could not start (${started.split('\n')[0]}); running the sweep in this process`);
-        await runHere();
-      }
-    } else await runHere();
+    }
     advance();
   } finally {
     bar?.stop();
@@ -512,5 +539,5 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       if (m.jpegModes?.length && before[i] !== null) (m.setJpegMode ?? defaultSetMode(m.model, m.name))(before[i]!);
     });
   }
-  return { records: results, ran, skipped, recordsPath, droppedTail: loaded.droppedTail };
+  return { records: results, ran, skipped, batchesOnWorkers, recordsPath, droppedTail: loaded.droppedTail };
 }
