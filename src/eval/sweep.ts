@@ -511,13 +511,15 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     // waits for them; when they are ready they take the rest. No workers when nothing is left to do.
     const workersState: { pool: WorkerPool | null } = { pool: null };
     if (workers > 1 && pending > 0) {
-      const init = await workerInit(models, attacks);
-      // Workers that cannot start (e.g. a custom layer registered only here) must not stop the
-      // sweep: it goes on in this process, with the same records.
-      void sweepPool(Math.min(workers, pending), threads, init).then(
-        (p) => { workersState.pool = p; },
-        (err: Error) => console.warn(`runSweep: worker processes could not start (${err.message.split('\n')[0]}); the sweep runs in this process`),
-      );
+      // Workers that cannot start (a model that does not serialise, a custom layer registered only
+      // here, ...) must not stop the sweep: it goes on in this process, with the same records.
+      const cannot = (err: Error) => console.warn(`runSweep: worker processes could not start (${err.message.split('\n')[0]}); the sweep runs in this process`);
+      try {
+        const init = await workerInit(models, attacks);
+        void sweepPool(Math.min(workers, pending), threads, init).then((p) => { workersState.pool = p; }, cannot);
+      } catch (err) {
+        cannot(err as Error);
+      }
     }
     for (;;) {
       if (workersState.pool) break;
