@@ -17,7 +17,7 @@ import { machineInfo, type MachineInfo } from './machine.ts';
 import { renderMarkdown } from './report.ts';
 import { makeWorkload, median, timeSteps } from './steps.ts';
 import { closeSweepWorkers, sweepPool } from '../eval/sweep.ts';
-import type { SweepJob, SweepWorkerInit } from '../eval/sweep-worker.ts';
+import type { SweepJob, SweepWorkerInit } from '../eval/sweep-job.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { modelToMemory } from '../io/model-io.ts';
 import { TorchPeer, type TorchInfo } from './torch-peer.ts';

@@ -16,7 +16,7 @@ import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
 import { evalBatch, type BatchResult } from './batch.ts';
 import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
-import type { SweepJob, SweepWorkerInit } from './sweep-worker.ts';
+import type { SweepJob, SweepWorkerInit } from './sweep-job.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
 import {
   CLEAN_ATTACK, RECORD_SCHEMA, appendRecord, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
