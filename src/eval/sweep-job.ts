@@ -12,7 +12,7 @@ import { modelFromMemory, type ModelInMemory } from '../io/model-io.ts';
 import { asLogitsFn, type Norm } from '../types.ts';
 import { evalBatch, type BatchResult } from './batch.ts';
 import { findNamedAttack } from './named-attacks.ts';
-import type { AttackFn } from './sweep.ts';
+import { defaultSetMode, type AttackFn } from './sweep.ts';
 
 /** What every sweep worker starts from. */
 export interface SweepWorkerInit {
@@ -62,9 +62,7 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
     run: (job) => {
       const model = models[job.model];
       if (!model) throw new Error(`${job.what}: no model ${job.model} in this sweep`);
-      if (job.mode !== null) {
-        for (const l of model.layers) if (l.getClassName() === 'JpegLayer') (l as unknown as { mode: string }).mode = job.mode;
-      }
+      if (job.mode !== null) defaultSetMode(model, job.what)(job.mode);
       const x = tf.tensor4d(job.x, job.shape);
       const y = tf.tensor1d(job.y, job.yDtype);
       try {

@@ -165,7 +165,8 @@ export function currentJpegMode(model: Classifier): string | null {
   return layers.length ? String(layers[0].mode ?? 'soft') : null;
 }
 
-function defaultSetMode(model: Classifier, name: string): (mode: string) => void {
+/** Sets the quantiser mode of every JpegLayer of `model` (named `name` in errors). */
+export function defaultSetMode(model: Classifier, name: string): (mode: string) => void {
   return (mode: string) => {
     if (typeof model === 'function') throw new Error(`model "${name}": jpegModes given for a plain function; pass setJpegMode`);
     const layers = model.layers.filter((l) => l.getClassName() === JPEG_LAYER_CLASS) as unknown as { mode?: string }[];

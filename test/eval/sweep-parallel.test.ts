@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,84 +48,71 @@ function setup() {
 const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate });
 
 describe('runSweep with worker processes', () => {
+  // One set of trained models for every test here (sweeps do not change weights).
+  let opts: ReturnType<typeof setup>['opts'];
+  let jpeg: tf.LayersModel;
+  let dispose: () => void;
+  beforeAll(() => ({ opts, jpeg, dispose } = setup()));
+  afterAll(() => dispose());
+
   it('writes the same records, in the same order, as a single-thread sweep; restores modes; no tensors left', async () => {
-    const { opts, dispose, jpeg } = setup();
-    try {
-      const serial = await runSweep(opts({}));
-      const before = tf.memory().numTensors;
-      const progress: number[] = [];
-      const par = await runSweep(opts({ workers: 2, threadsPerWorker: 1, onProgress: (p) => progress.push(p.done) }));
-      expect(tf.memory().numTensors).toBe(before);
-      expect(par.ran).toBe(serial.ran);
-      // Workers took over after their start-up (this process works meanwhile); not all batches ran here.
-      expect(par.batchesOnWorkers).toBeGreaterThan(0);
-      expect(serial.batchesOnWorkers).toBe(0);
-      expect(par.records.map(essence)).toEqual(serial.records.map(essence));
-      // the file itself, line by line (timings aside)
-      const fileOf = (p: string) => loadRecords(p).records.map(essence);
-      expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
-      // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
-      expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-      expect(progress.at(-1)).toBe(3 * (1 + 3 * 2) * 4); // 3 series x (clean + 3 attacks x 2 eps > 0) x 4 batches
-      const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
-      expect(modes).toEqual(['soft']);
-    } finally {
-      dispose();
-    }
+    const serial = await runSweep(opts({}));
+    const before = tf.memory().numTensors;
+    const progress: number[] = [];
+    const par = await runSweep(opts({ workers: 2, threadsPerWorker: 1, onProgress: (p) => progress.push(p.done) }));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(par.ran).toBe(serial.ran);
+    // Workers took over after their start-up (this process works meanwhile); not all batches ran here.
+    expect(par.batchesOnWorkers).toBeGreaterThan(0);
+    expect(serial.batchesOnWorkers).toBe(0);
+    expect(par.records.map(essence)).toEqual(serial.records.map(essence));
+    // the file itself, line by line (timings aside)
+    const fileOf = (p: string) => loadRecords(p).records.map(essence);
+    expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
+    // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
+    expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
+    expect(progress.at(-1)).toBe(3 * (1 + 3 * 2) * 4); // 3 series x (clean + 3 attacks x 2 eps > 0) x 4 batches
+    const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
+    expect(modes).toEqual(['soft']);
   });
 
   it('resumes a sweep another worker count started, computing only the missing cells', async () => {
-    const { opts, dispose } = setup();
-    try {
-      const outDir = tmp();
-      const full = await runSweep(opts({ outDir: tmp() }));
-      // First pass: one attack, single thread; second pass: all attacks, two workers.
-      const first = await runSweep(opts({ outDir, attacks: [{ name: 'fgsm' }] }));
-      const second = await runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1 }));
-      expect(second.skipped).toBe(first.ran);
-      expect(second.ran).toBe(full.ran - first.ran);
-      expect(second.records.map(essence)).toEqual(full.records.map(essence));
-      expect(second.batchesOnWorkers).toBeGreaterThan(0);
-    } finally {
-      dispose();
-    }
+    const outDir = tmp();
+    const full = await runSweep(opts({ outDir: tmp() }));
+    // First pass: one attack, single thread; second pass: all attacks, two workers.
+    const first = await runSweep(opts({ outDir, attacks: [{ name: 'fgsm' }] }));
+    const second = await runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1 }));
+    expect(second.skipped).toBe(first.ran);
+    expect(second.ran).toBe(full.ran - first.ran);
+    expect(second.records.map(essence)).toEqual(full.records.map(essence));
+    expect(second.batchesOnWorkers).toBeGreaterThan(0);
   });
 
   it('stops on the first failing batch with its error, keeping the cells finished before it', async () => {
-    const { opts, dispose } = setup();
-    try {
-      const outDir = tmp();
-      await expect(runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1, attacks: [{ name: 'fgsm' }, { name: 'pgd', params: { steps: -1 } }] }))).rejects.toThrow(/steps/);
-      const kept = loadRecords(join(outDir, 'records.jsonl')).records;
-      // Every cell before the failing one (pgd at the first eps > 0 of the first series) is written.
-      expect(kept.map((r) => `${r.attack} ${r.threat.epsLabel}`)).toEqual(['clean 0', 'fgsm 0', 'fgsm 2/255', 'fgsm 8/255', 'pgd 0']);
-    } finally {
-      dispose();
-    }
+    const outDir = tmp();
+    await expect(runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1, attacks: [{ name: 'fgsm' }, { name: 'pgd', params: { steps: -1 } }] }))).rejects.toThrow(/steps/);
+    const kept = loadRecords(join(outDir, 'records.jsonl')).records;
+    // Every cell before the failing one (pgd at the first eps > 0 of the first series) is written.
+    expect(kept.map((r) => `${r.attack} ${r.threat.epsLabel}`)).toEqual(['clean 0', 'fgsm 0', 'fgsm 2/255', 'fgsm 8/255', 'pgd 0']);
   });
 
   it('refuses what cannot be sent to a worker process, before writing anything', async () => {
-    const { opts, dispose } = setup();
-    try {
-      const fn = (x: tf.Tensor4D) => tf.tidy(() => x.reshape([x.shape[0], -1]).slice([0, 0], [-1, 4]) as tf.Tensor2D);
-      const custom: AttackFn = (m, x) => x.clone();
-      const cases: [Partial<SweepOptions>, RegExp][] = [
-        [{ models: [{ name: 'f', variant: 'baseline', model: fn }] }, /model "f" is a function/],
-        [{ attacks: [{ name: 'mine', fn: custom }] }, /"mine" is not one of fgsm, pgd.*bpda-pgd or has a custom function/],
-        [{ attacks: [{ name: 'fgsm', fn: custom }] }, /"fgsm" is not one of .* or has a custom function/],
-        [{ models: [{ name: 'j', variant: 'jpeg-dl', model: buildModel('small_cnn', { inputShape: shape, numClasses: 4 }), jpegModes: ['soft'], setJpegMode: () => {} }] }, /custom setJpegMode/],
-      ];
-      for (const [over, msg] of cases) {
-        const outDir = tmp();
-        await expect(runSweep(opts({ ...over, outDir, workers: 2 }))).rejects.toThrow(msg);
-        expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
-      }
-      await expect(runSweep(opts({ workers: 0 }))).rejects.toThrow('workers must be a positive integer, got 0');
-      await expect(runSweep(opts({ workers: 2, threadsPerWorker: 1.5 }))).rejects.toThrow('threadsPerWorker must be a positive integer, got 1.5');
-      expect(getAttack('fgsm').run).toBeTypeOf('function');
-    } finally {
-      dispose();
+    const fn = (x: tf.Tensor4D) => tf.tidy(() => x.reshape([x.shape[0], -1]).slice([0, 0], [-1, 4]) as tf.Tensor2D);
+    const custom: AttackFn = (m, x) => x.clone();
+    const cases: [Partial<SweepOptions>, RegExp][] = [
+      [{ models: [{ name: 'f', variant: 'baseline', model: fn }] }, /model "f" is a function/],
+      [{ attacks: [{ name: 'mine', fn: custom }] }, /"mine" is not one of fgsm, pgd.*bpda-pgd or has a custom function/],
+      [{ attacks: [{ name: 'fgsm', fn: custom }] }, /"fgsm" is not one of .* or has a custom function/],
+      [{ models: [{ name: 'j', variant: 'jpeg-dl', model: buildModel('small_cnn', { inputShape: shape, numClasses: 4 }), jpegModes: ['soft'], setJpegMode: () => {} }] }, /custom setJpegMode/],
+    ];
+    for (const [over, msg] of cases) {
+      const outDir = tmp();
+      await expect(runSweep(opts({ ...over, outDir, workers: 2 }))).rejects.toThrow(msg);
+      expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
     }
+    await expect(runSweep(opts({ workers: 0 }))).rejects.toThrow('workers must be a positive integer, got 0');
+    await expect(runSweep(opts({ workers: 2, threadsPerWorker: 1.5 }))).rejects.toThrow('threadsPerWorker must be a positive integer, got 1.5');
+    expect(getAttack('fgsm').run).toBeTypeOf('function');
   });
 });
 
