@@ -5,6 +5,7 @@ import { apgd, apgdL2 } from './apgd.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
+import { square } from './square.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
 export interface AttackOptions {
@@ -57,6 +58,12 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'APGD-CE in the L2 ball',
     paper: 'Croce & Hein 2020 (L2 variant as in AutoAttack)',
   },
+  square: {
+    name: 'square', run: square as AttackFn, norm: 'linf',
+    defaults: { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
+    description: 'Square Attack: score-based random search over ±eps squares, no gradients (a check for gradient masking)',
+    paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
+  },
 });
 
 /** Names of all registered attacks. */
@@ -75,5 +82,6 @@ export { eotGradient, withEot } from './eot.ts';
 export { fgsm } from './fgsm.ts';
 export { pgd } from './pgd.ts';
 export { pgdL2 } from './pgd_l2.ts';
+export { square, squareFraction, squareSide } from './square.ts';
 export { project, randomStart } from './project.ts';
 export { attackOverEpsilons, evaluateAttackOnDataset } from './epsilons.ts';

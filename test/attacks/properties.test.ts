@@ -9,6 +9,7 @@ import { fgsm } from '../../attacks/fgsm.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
+import { square } from '../../attacks/square.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import type { Classifier, Norm } from '../../src/types.ts';
 import { perExampleDistances, randomImages, randomLabels, randomMlp, rng } from './helpers.ts';
@@ -47,6 +48,9 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'apgd', norm: 'linf', run: (m, x, y, eps, seed) => apgd(m, x, y, { eps, steps: 6, seed }) },
   { name: 'apgd l2 restarts', norm: 'l2', run: (m, x, y, eps, seed) => apgd(m, x, y, { eps, steps: 5, seed, norm: 'l2', restarts: 2 }) },
   { name: 'apgd margin targeted', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => apgd(m, x, y, { eps, steps: 5, seed, loss: 'margin', targeted: true, targets: t })) },
+  { name: 'square', norm: 'linf', run: (m, x, y, eps, seed) => square(m, x, y, { eps, queries: 8, seed }) },
+  { name: 'square targeted ce', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => square(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t })) },
+  { name: 'square eot', norm: 'linf', run: (m, x, y, eps, seed) => square(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 5, seed, eotSamples: 2, pInit: 0.3 }) },
   {
     name: 'pgd through bpda(rounding)', norm: 'linf',
     run: (m, x, y, eps, seed) => pgd(bpda((v) => tf.div(tf.round(tf.mul(v, 4)), 4), 'identity', m), x, y, { eps, steps: 2, seed }),
@@ -139,15 +143,18 @@ describe('seeded determinism', () => {
   for (const info of Object.values(ATTACKS)) {
     it(`${info.name}: same seed same images, another seed other images (random start)`, () => {
       const x = randomImages(21, [3, 4, 4, 1]);
-      const y = randomLabels(22, 3, 3);
       const model = randomMlp(23, 16, 3);
-      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, steps: 3 };
+      // Square returns images the model already gets wrong untouched: label them as predicted.
+      const y = info.name === 'square' ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
+      const iterations = info.name === 'square' ? { queries: 3 } : { steps: 3 };
+      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, ...iterations };
       const a = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
       const b = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       if (info.name !== 'fgsm') {
         // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
-        const short = info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        // (Square's first query is its seeded stripes.)
+        const short = info.name === 'square' ? { queries: 1 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

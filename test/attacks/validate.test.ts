@@ -40,7 +40,15 @@ describe('attack argument errors', () => {
         expect(() => run({ eps: 0.1, loss: 'mse' })).toThrow(/loss must be "ce" or "margin"/);
         expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
       });
-      if (info.name !== 'fgsm') {
+      if (info.name === 'square') {
+        it('rejects queries < 1, pInit outside (0, 1] and a negative seed', () => {
+          expect(() => run({ eps: 0.1, queries: 0 })).toThrow(/square: queries: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, queries: 2.5 })).toThrow(/square: queries: must be an integer >= 1, got 2.5/);
+          expect(() => run({ eps: 0.1, pInit: 0 })).toThrow(/square: pInit must be a number in \(0, 1\], got 0/);
+          expect(() => run({ eps: 0.1, pInit: '0.5' })).toThrow(/square: pInit must be a number in \(0, 1\], got 0.5/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
+      } else if (info.name !== 'fgsm') {
         it('rejects steps < 1, a bad step size, restarts < 1 and a negative seed', () => {
           expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/steps: must be an integer >= 1, got 0/);
           expect(() => run({ eps: 0.1, steps: 2.5 })).toThrow(/steps: must be an integer >= 1, got 2.5/);

@@ -25,6 +25,7 @@ interface AttackCliOptions {
   steps?: string;
   stepSize?: string;
   restarts?: string;
+  queries?: string;
   randomStart: boolean;
   loss?: string;
   eot?: string;
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option('--steps <n>', 'attack iterations (pgd default 10, apgd default 100)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
+    .option('--queries <n>', 'square: model evaluations per image (default 5000)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -91,6 +93,7 @@ export function register(program: Command): void {
         delete options.seed; // FGSM is deterministic
         if (o.steps || o.restarts || o.stepSize || !o.randomStart) throw new Error('fgsm takes no --steps, --step-size, --restarts or --no-random-start');
       }
+      setIf('queries', num(o.queries, '--queries'));
       setIf('loss', o.loss);
       setIf('eotSamples', num(o.eot, '--eot'));
 

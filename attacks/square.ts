@@ -1,0 +1,173 @@
+/**
+ * Square Attack, L-inf (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random
+ * search that never asks the model for a gradient. It starts from vertical stripes of ±eps and then,
+ * one model evaluation per step, proposes a random square window set to ±eps per channel, keeping the
+ * proposal for each image whose objective improves. Window sizes shrink on the paper's schedule.
+ *
+ * Why it is here: a JPEG defence can mask gradients (hard rounding has zero gradient almost
+ * everywhere), which makes white-box attacks look weak without the model being robust. An attack that
+ * only reads the model's outputs is the standard check (it is one of AutoAttack's four): when Square
+ * finds adversarial examples that PGD misses, PGD's number was gradient masking, not robustness.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createRng, type Rng } from '../src/data/rng.ts';
+import { asLogitsFn, type Classifier } from '../src/types.ts';
+import { evaluateObjective } from './gradient.ts';
+import type { LossName } from './loss.ts';
+import { project } from './project.ts';
+import { checkInteger, validateAttack } from './validate.ts';
+
+/** Options of the Square Attack (L-inf). */
+export interface SquareOptions {
+  /** L-inf budget on the 0-1 pixel scale (required). */
+  eps: number;
+  /** Model evaluations per image after the clean check; the stripe start is the first (default 5000, as AutoAttack). */
+  queries?: number;
+  /** Initial fraction of the image a square covers, halved on the paper's schedule (default 0.8, as AutoAttack for L-inf). */
+  pInit?: number;
+  /** Objective: 'margin' (default, the paper's) or 'ce'. */
+  loss?: LossName;
+  /** Aim for `targets` instead of away from `labels` (default false). */
+  targeted?: boolean;
+  /** Target class per example, required when targeted. */
+  targets?: tf.Tensor1D;
+  /** Seed of the stripes, window positions and signs (default 0): same seed, same images. */
+  seed?: number;
+  /** EOT: average the objective over this many calls of a randomised model per query (default 1). */
+  eotSamples?: number;
+}
+
+export const SQUARE_OPTIONS = ['eps', 'queries', 'pInit', 'loss', 'targeted', 'targets', 'seed', 'eotSamples'] as const;
+
+/** Square side fraction p at step `it` of `queries`: pInit halved at the paper's steps (given for 10,000 queries, rescaled). */
+export function squareFraction(pInit: number, it: number, queries: number): number {
+  const t = Math.floor((it / queries) * 10000);
+  const halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].filter((b) => t > b).length;
+  return pInit / 2 ** halvings;
+}
+
+/** Side in pixels of the square at fraction p of an h x w image: round(sqrt(p·h·w)), at least 1, below the image side. */
+export function squareSide(p: number, h: number, w: number): number {
+  return Math.max(1, Math.min(Math.round(Math.sqrt(p * h * w)), Math.min(h, w) - 1));
+}
+
+/** Square Attack adversarial images [batch,h,w,c] in [0,1], ||x_adv - x||_inf <= eps; no gradients used. Caller disposes. */
+export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions): tf.Tensor4D {
+  // Own options first: every option error comes before the model is ever called.
+  const queries = options?.queries ?? 5000;
+  checkInteger(queries, 'square: queries', 1);
+  const pInit = options?.pInit ?? 0.8;
+  if (typeof pInit !== 'number' || !(pInit > 0 && pInit <= 1)) throw new Error(`square: pInit must be a number in (0, 1], got ${String(pInit)}`);
+  validateAttack('square', model, images, labels, { ...options }, SQUARE_OPTIONS);
+  const eps = options.eps;
+  const fn = asLogitsFn(model);
+  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples };
+  const targets = options.targeted ? options.targets : undefined;
+  const [n, h, w, c] = images.shape;
+  const d = h * w * c;
+  const x = images.dataSync() as Float32Array;
+  const rng = createRng(options.seed ?? 0);
+  const budget = { norm: 'linf' as const, eps };
+
+  // Evaluate candidate images (host rows of the images `idx`) after the one projection every attack
+  // goes through; returns what the model saw (the projected rows), the objective and success.
+  const evaluate = (idx: number[], rows: Float32Array) =>
+    tf.tidy(() => {
+      const at = tf.tensor1d(idx, 'int32');
+      const x0 = tf.gather(images, at) as tf.Tensor4D;
+      const cand = project(tf.tensor4d(rows, [idx.length, h, w, c]), x0, budget);
+      const { objective, success } = evaluateObjective(fn, cand, tf.gather(labels, at) as tf.Tensor1D, { ...spec, targets: targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined });
+      return { seen: cand.dataSync() as Float32Array, objective: objective.dataSync() as Float32Array, success: success.dataSync() };
+    });
+
+  const best = Float32Array.from(x);
+  const bestObjective = new Float64Array(n);
+  const bestSuccess = new Uint8Array(n);
+  const all = Array.from({ length: n }, (_, i) => i);
+  const clean = evaluate(all, x);
+  for (let i = 0; i < n; i++) {
+    bestObjective[i] = clean.objective[i];
+    bestSuccess[i] = clean.success[i] ? 1 : 0;
+  }
+
+  // Images already misclassified (or at the target) stay clean; the rest start from vertical
+  // stripes: one random sign per column and channel.
+  let active = all.filter((i) => !bestSuccess[i]);
+  if (eps > 0 && active.length > 0) {
+    const rows = new Float32Array(active.length * d);
+    active.forEach((i, k) => {
+      for (let col = 0; col < w; col++) {
+        for (let ch = 0; ch < c; ch++) {
+          const delta = rng.next() < 0.5 ? -eps : eps;
+          for (let row = 0; row < h; row++) {
+            const j = (row * w + col) * c + ch;
+            rows[k * d + j] = x[i * d + j] + delta;
+          }
+        }
+      }
+    });
+    const r = evaluate(active, rows);
+    // The stripes replace the clean image whatever their score (the paper's start): the search runs from there.
+    active.forEach((i, k) => {
+      best.set(r.seen.subarray(k * d, (k + 1) * d), i * d);
+      bestObjective[i] = r.objective[k];
+      bestSuccess[i] = r.success[k] ? 1 : 0;
+    });
+    active = active.filter((i) => !bestSuccess[i]);
+
+    for (let it = 1; it < queries && active.length > 0; it++) {
+      const s = squareSide(squareFraction(pInit, it, queries), h, w);
+      const proposal = new Float32Array(active.length * d);
+      active.forEach((i, k) => {
+        proposal.set(best.subarray(i * d, (i + 1) * d), k * d);
+        proposeWindow(proposal.subarray(k * d, (k + 1) * d), x.subarray(i * d, (i + 1) * d), s, h, w, c, eps, rng);
+      });
+      const r = evaluate(active, proposal);
+      active.forEach((i, k) => {
+        const succ = r.success[k] ? 1 : 0;
+        const better = (succ && !bestSuccess[i]) || (succ === bestSuccess[i] && r.objective[k] > bestObjective[i]);
+        if (!better) return;
+        best.set(r.seen.subarray(k * d, (k + 1) * d), i * d);
+        bestObjective[i] = r.objective[k];
+        bestSuccess[i] = succ;
+      });
+      active = active.filter((i) => !bestSuccess[i]);
+    }
+  }
+  return tf.tidy(() => project(tf.tensor4d(best, [n, h, w, c]), images, budget));
+}
+
+/**
+ * Set a random s x s window of `adv` (one image, HWC) to x ± eps, one sign per channel, resampling the
+ * signs (up to 10 times) while the window would not change after clipping to [0,1], as the paper does.
+ */
+function proposeWindow(adv: Float32Array, x: Float32Array, s: number, h: number, w: number, c: number, eps: number, rng: Rng): void {
+  const top = rng.int(h - s + 1);
+  const left = rng.int(w - s + 1);
+  const signs = new Float64Array(c);
+  const value = (j: number, ch: number) => Math.fround(Math.min(1, Math.max(0, x[j] + signs[ch] * eps)));
+  for (let attempt = 0; attempt < 10; attempt++) {
+    for (let ch = 0; ch < c; ch++) signs[ch] = rng.next() < 0.5 ? -1 : 1;
+    let changes = false;
+    for (let row = top; row < top + s && !changes; row++) {
+      for (let col = left; col < left + s && !changes; col++) {
+        for (let ch = 0; ch < c; ch++) {
+          const j = (row * w + col) * c + ch;
+          if (Math.abs(value(j, ch) - adv[j]) > 1e-7) {
+            changes = true;
+            break;
+          }
+        }
+      }
+    }
+    if (changes) break;
+  }
+  for (let row = top; row < top + s; row++) {
+    for (let col = left; col < left + s; col++) {
+      for (let ch = 0; ch < c; ch++) {
+        const j = (row * w + col) * c + ch;
+        adv[j] = x[j] + signs[ch] * eps;
+      }
+    }
+  }
+}
