@@ -25,7 +25,7 @@ export interface ApgdOptions {
   randomStart?: boolean;
   /** Seed of the random starts (default 0). */
   seed?: number;
-  /** Loss: 'ce' (APGD-CE, default) or 'margin'. */
+  /** Loss: 'ce' (APGD-CE, default), 'margin' or 'dlr' (APGD-DLR; targeted: APGD-T's loss). */
   loss?: LossName;
   /** Move towards `targets` instead of away from `labels` (default false). */
   targeted?: boolean;

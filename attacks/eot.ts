@@ -15,7 +15,7 @@ import { checkInteger, validateAttack } from './validate.ts';
 export interface EotGradientOptions {
   /** Number of model samples k (required, >= 1). */
   samples: number;
-  /** Loss: 'ce' (default) or 'margin'. */
+  /** Loss: 'ce' (default), 'margin' or 'dlr'. */
   loss?: LossName;
   /** Gradient of minus the CE of `targets` (default false). */
   targeted?: boolean;

@@ -14,7 +14,7 @@ export interface FgsmOptions {
   targeted?: boolean;
   /** Target class per example, required when targeted. */
   targets?: tf.Tensor1D;
-  /** Loss to ascend: 'ce' (default) or 'margin'. */
+  /** Loss to ascend: 'ce' (default), 'margin' or 'dlr' (attacks/loss.ts). */
   loss?: LossName;
   /** EOT: average the loss gradient over this many calls of a randomised model (default 1). */
   eotSamples?: number;

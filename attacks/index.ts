@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
+import { autoAttack } from './autoattack.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
@@ -64,6 +65,12 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Square Attack: score-based random search over ±eps squares, no gradients (a check for gradient masking)',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  autoattack: {
+    name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf',
+    defaults: { steps: 100, targetClasses: 9, queries: 5000, seed: 0 },
+    description: 'AutoAttack ensemble: APGD-CE, APGD-T (DLR, 9 targets), Square, each on the images still robust (no FAB-T); robust images returned clean',
+    paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
+  },
 });
 
 /** Names of all registered attacks. */
@@ -77,6 +84,7 @@ export function getAttack(name: string): AttackInfo {
 }
 
 export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
+export { autoAttack, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
 export { fgsm } from './fgsm.ts';

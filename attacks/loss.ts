@@ -1,8 +1,12 @@
 /** Per-example attack objectives on logits (never on softmax outputs). Attacks always ASCEND these. */
 import * as tf from '@tensorflow/tfjs';
 
-/** Which loss an attack ascends: cross-entropy, or the logit margin (CW-style, scale-dependent but unsaturated). */
-export type LossName = 'ce' | 'margin';
+/**
+ * Which loss an attack ascends: cross-entropy, the logit margin (CW-style, scale-dependent but
+ * unsaturated), or DLR (the margin divided by a logit spread: invariant to shifting and scaling the
+ * logits, AutoAttack's second loss).
+ */
+export type LossName = 'ce' | 'margin' | 'dlr';
 
 /** Cross-entropy of `labels` under `logits`, one value per example (nats); stable via logSoftmax. */
 export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
@@ -24,9 +28,50 @@ export function marginPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.T
 }
 
 /**
+ * The k-th largest logit per example (k = 1 is the max), differentiable in the logit it picks: the
+ * picks are one-hot masks from argMax (no gradient), so the value is an ordinary masked sum.
+ */
+function kthLargest(logits: tf.Tensor2D, k: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    let rest: tf.Tensor2D = logits;
+    let value: tf.Tensor1D | undefined;
+    for (let i = 0; i < k; i++) {
+      const pick = tf.oneHot(tf.argMax(rest, 1), logits.shape[1]).toFloat();
+      value = tf.sum(tf.mul(pick, logits), 1) as tf.Tensor1D;
+      rest = tf.sub(rest, tf.mul(pick, 1e9)) as tf.Tensor2D;
+    }
+    return value!;
+  });
+}
+
+/** Logit of class `labels` per example. */
+function logitOf(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.mul(tf.oneHot(tf.cast(labels, 'int32'), logits.shape[1]).toFloat(), logits), 1) as tf.Tensor1D);
+}
+
+/**
+ * DLR (Croce & Hein 2020): (max_{j != y} z_j - z_y) / (z_pi1 - z_pi3 + 1e-12), pi sorting the logits
+ * in decreasing order; > 0 means misclassified. Needs at least 3 classes.
+ */
+export function dlrPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => tf.div(marginPerExample(logits, labels), tf.add(tf.sub(kthLargest(logits, 1), kthLargest(logits, 3)), 1e-12)) as tf.Tensor1D);
+}
+
+/**
+ * Targeted DLR (APGD-T): (z_t - z_y) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12), ascended to move from
+ * label y to target t. Needs at least 4 classes.
+ */
+export function targetedDlrPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const spread = tf.sub(kthLargest(logits, 1), tf.mul(tf.add(kthLargest(logits, 3), kthLargest(logits, 4)), 0.5));
+    return tf.div(tf.sub(logitOf(logits, targets), logitOf(logits, labels)), tf.add(spread, 1e-12)) as tf.Tensor1D;
+  });
+}
+
+/**
  * The objective an attack maximises, per example. Untargeted: loss of the true label (CE) or the
- * margin of the best wrong class. Targeted: minus the CE of the target, or the margin of the target
- * over the best other class, so that ascending it moves towards the target.
+ * margin of the best wrong class, or DLR. Targeted: minus the CE of the target, or the margin of the target
+ * over the best other class, or targeted DLR, so that ascending it moves towards the target.
  */
 export function attackObjective(
   logits: tf.Tensor2D,
@@ -34,6 +79,7 @@ export function attackObjective(
   { loss = 'ce', targets }: { loss?: LossName; targets?: tf.Tensor1D } = {},
 ): tf.Tensor1D {
   return tf.tidy(() => {
+    if (loss === 'dlr') return targets ? targetedDlrPerExample(logits, labels, targets) : dlrPerExample(logits, labels);
     if (targets) {
       return (loss === 'ce' ? tf.neg(crossEntropyPerExample(logits, targets)) : tf.neg(marginPerExample(logits, targets))) as tf.Tensor1D;
     }

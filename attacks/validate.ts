@@ -131,13 +131,18 @@ export function validateAttack(
   checkNonNegative(options.eps, `${attack}: eps`);
   if (options.eotSamples !== undefined) checkInteger(options.eotSamples, `${attack}: eotSamples`, 1);
   if (options.seed !== undefined) checkInteger(options.seed, `${attack}: seed`, 0);
-  if (options.loss !== undefined && options.loss !== 'ce' && options.loss !== 'margin') {
-    throw new Error(`${attack}: loss must be "ce" or "margin", got ${String(options.loss)}`);
+  if (options.loss !== undefined && options.loss !== 'ce' && options.loss !== 'margin' && options.loss !== 'dlr') {
+    throw new Error(`${attack}: loss must be "ce", "margin" or "dlr", got ${String(options.loss)}`);
   }
   if (options.targeted && !options.targets) throw new Error(`${attack}: targeted is set but targets (a tf.Tensor1D of class indices) is missing`);
   if (!options.targeted && options.targets) throw new Error(`${attack}: targets given but targeted is not set`);
   const batch = checkImages(images, `${attack}: images`);
   const classes = checkModelOutput(model, images, `${attack}: model`);
+  // DLR divides by a spread of the sorted logits: pi1 - pi3 (untargeted), pi1 - (pi3 + pi4) / 2 (targeted).
+  const dlrClasses = options.targets ? 4 : 3;
+  if (options.loss === 'dlr' && classes < dlrClasses) {
+    throw new Error(`${attack}: loss "dlr"${options.targets ? ' (targeted)' : ''} needs at least ${dlrClasses} classes, the model has ${classes}`);
+  }
   checkLabels(labels, batch, classes, `${attack}: labels`);
   if (options.targets) checkLabels(options.targets, batch, classes, `${attack}: targets`);
   return classes;

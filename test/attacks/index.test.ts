@@ -4,7 +4,7 @@ import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
 
 describe('attack registry', () => {
   it('lists every attack with its norm, defaults and paper', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'square']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'square', 'autoattack']);
     for (const info of Object.values(ATTACKS)) {
       expect(typeof info.run).toBe('function');
       expect(['linf', 'l2']).toContain(info.norm);
@@ -15,7 +15,7 @@ describe('attack registry', () => {
     expect(getAttack('apgd').defaults).toMatchObject({ steps: 100 });
   });
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, square/);
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, square, autoattack/);
     expect(() => getAttack('toString')).toThrow(/unknown attack/);
   });
 });

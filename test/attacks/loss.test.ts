@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { keepWorstCase, objectiveGradient } from '../../attacks/gradient.ts';
-import { attackObjective, attackSuccess, crossEntropyPerExample, marginPerExample } from '../../attacks/loss.ts';
+import { attackObjective, attackSuccess, crossEntropyPerExample, dlrPerExample, marginPerExample, targetedDlrPerExample } from '../../attacks/loss.ts';
 import { linearModel, randomWeights } from './helpers.ts';
 
 const logitsArb = fc.array(fc.array(fc.double({ min: -30, max: 30, noNaN: true }), { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 5 });
@@ -27,6 +27,51 @@ describe('losses', () => {
       }),
       { numRuns: 50, seed: 1 },
     );
+  });
+
+  it('DLR = margin / (z_pi1 - z_pi3), targeted DLR = (z_t - z_y) / (z_pi1 - (z_pi3 + z_pi4)/2); invariant to shifting and scaling the logits', () => {
+    // Five distinct logits per row (ties make the sort order ambiguous), in [-30, 30].
+    const distinct = fc.uniqueArray(fc.integer({ min: -300, max: 300 }), { minLength: 5, maxLength: 5 }).map((r) => r.map((v) => v / 10));
+    fc.assert(
+      fc.property(fc.array(distinct, { minLength: 1, maxLength: 4 }), fc.nat(), fc.double({ min: 0.1, max: 10, noNaN: true }), fc.double({ min: -5, max: 5, noNaN: true }), (rows, s, a, b) => {
+        const labels = rows.map((_, i) => (s + i) % 5);
+        const targets = labels.map((y) => (y + 1 + (s % 4)) % 5);
+        const z = tf.tensor2d(rows);
+        const y = tf.tensor1d(labels, 'int32');
+        const t = tf.tensor1d(targets, 'int32');
+        const dlr = dlrPerExample(z, y).dataSync();
+        const tdlr = targetedDlrPerExample(z, y, t).dataSync();
+        const scaled = tf.add(tf.mul(z, a), b) as tf.Tensor2D;
+        const dlrScaled = dlrPerExample(scaled, y).dataSync();
+        rows.forEach((r, i) => {
+          const sorted = [...r].sort((u, v) => v - u);
+          const yv = r[labels[i]];
+          const margin = Math.max(...r.filter((_, j) => j !== labels[i])) - yv;
+          // float32 logits: compare relatively (a small spread makes large ratios).
+          const near = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want)));
+          near(dlr[i], margin / (sorted[0] - sorted[2] + 1e-12));
+          near(tdlr[i], (r[targets[i]] - yv) / (sorted[0] - (sorted[2] + sorted[3]) / 2 + 1e-12));
+          near(dlrScaled[i], dlr[i]);
+        });
+        expect(Array.from(attackObjective(z, y, { loss: 'dlr' }).dataSync())).toEqual(Array.from(dlr));
+        expect(Array.from(attackObjective(z, y, { loss: 'dlr', targets: t }).dataSync())).toEqual(Array.from(tdlr));
+        tf.dispose([z, y, t, scaled]);
+      }),
+      { numRuns: 40, seed: 4 },
+    );
+  });
+
+  it('DLR has a gradient through the logits it ranks (finite, nonzero on a linear model)', () => {
+    const model = linearModel(randomWeights(3, 4, 5), [0, 0.1, 0.2, 0.3, 0.4]);
+    const x = tf.tensor4d([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.7, 0.6], [2, 2, 2, 1]);
+    const y = tf.tensor1d([1, 2], 'int32');
+    const t = tf.tensor1d([3, 0], 'int32');
+    for (const targets of [undefined, t]) {
+      const g = objectiveGradient(model, x, y, { loss: 'dlr', targets }).grad.dataSync();
+      expect(g.every(Number.isFinite)).toBe(true);
+      expect(g.some((v) => v !== 0)).toBe(true);
+    }
+    tf.dispose([x, y, t]);
   });
 
   it('targeted objectives are minus the loss of the target; success is misclassified / hit target', () => {

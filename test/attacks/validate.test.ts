@@ -36,11 +36,26 @@ describe('attack argument errors', () => {
       });
       it('rejects unknown options and bad EOT counts and losses', () => {
         expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
+        // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
+        if (info.name === 'autoattack') {
+          for (const k of ['loss', 'targeted', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`autoattack: unknown option "${k}"`));
+          return;
+        }
         expect(() => run({ eps: 0.1, eotSamples: 0 })).toThrow(/eotSamples: must be an integer >= 1, got 0/);
-        expect(() => run({ eps: 0.1, loss: 'mse' })).toThrow(/loss must be "ce" or "margin"/);
+        expect(() => run({ eps: 0.1, loss: 'mse' })).toThrow(/loss must be "ce", "margin" or "dlr"/);
+        // The validation model has 3 classes: enough for DLR, not for targeted DLR.
+        expect(() => run({ eps: 0.1, loss: 'dlr', targeted: true, targets: tf.tensor1d([1, 2], 'int32') }, ((v: tf.Tensor4D) => tf.tidy(() => tf.reshape(v, [v.shape[0], -1]).slice([0, 0], [-1, 3]))) as Classifier)).toThrow(new RegExp(`${info.name}: loss "dlr" \\(targeted\\) needs at least 4 classes, the model has 3`));
         expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
       });
-      if (info.name === 'square') {
+      if (info.name === 'autoattack') {
+        it('rejects steps < 1, targetClasses or queries < 0, a bad norm and a negative seed', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/autoattack: steps: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/autoattack: targetClasses: must be an integer >= 0, got -1/);
+          expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(/autoattack: queries: must be an integer >= 0, got 1.5/);
+          expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/autoattack: norm must be "linf" or "l2", got l1/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
+      } else if (info.name === 'square') {
         it('rejects queries < 1, pInit outside (0, 1] and a negative seed', () => {
           expect(() => run({ eps: 0.1, queries: 0 })).toThrow(/square: queries: must be an integer >= 1, got 0/);
           expect(() => run({ eps: 0.1, queries: 2.5 })).toThrow(/square: queries: must be an integer >= 1, got 2.5/);

@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
     .option('--queries <n>', 'square: model evaluations per image (default 5000)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
-    .option('--loss <name>', 'ce | margin')
+    .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
     .option('--bpda <backward>', 'identity | soft: run JpegLayers hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')

@@ -1,0 +1,95 @@
+// AutoAttack ensemble: first fooling point per image, robust images clean, stages on what is left.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { apgd } from '../../attacks/apgd.ts';
+import { autoAttack, type AutoAttackReport } from '../../attacks/autoattack.ts';
+import { linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
+
+const predict = (model: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D) => tf.tidy(() => Array.from(tf.argMax(model(x), 1).dataSync()));
+
+describe('autoAttack', () => {
+  it('returns, per image, a fooling point or the clean image, and its report adds up', () => {
+    const [n, h, w, c, classes] = [12, 3, 3, 2, 5];
+    const model = randomMlp(31, h * w * c, classes, 12);
+    const xs = randomImagesData(32, n * h * w * c);
+    const x = tf.tensor4d(xs, [n, h, w, c]);
+    // Half the labels are the model's own predictions (attackable), half a wrong class (misclassified already).
+    const pred = predict(model, x);
+    const labels = pred.map((p, i) => (i % 2 === 0 ? p : (p + 1) % classes));
+    const y = tf.tensor1d(labels, 'int32');
+    let report: AutoAttackReport | undefined;
+    const adv = autoAttack(model, x, y, { eps: 0.15, steps: 10, targetClasses: 3, queries: 40, seed: 2 }, (r) => (report = r));
+    const a = adv.dataSync();
+    const after = predict(model, adv);
+    const d = h * w * c;
+    let robust = 0;
+    for (let i = 0; i < n; i++) {
+      const same = Array.from(a.slice(i * d, (i + 1) * d)).every((v, j) => v === xs[i * d + j]);
+      if (after[i] === labels[i]) {
+        robust++;
+        expect(same).toBe(true); // robust images come back clean
+      }
+      if (i % 2 === 1) expect(same).toBe(true); // already wrong: untouched
+    }
+    perExampleDistances(a, xs, n).linf.forEach((v) => expect(v).toBeLessThanOrEqual(0.15 + 1e-6));
+    expect(report!.clean).toBe(n / 2);
+    expect(report!.robust).toBe(robust);
+    expect(report!.clean + Object.values(report!.fooledBy).reduce((s, v) => s + v, 0) + report!.robust).toBe(n);
+    // Not vacuous: the attacks fooled some of the attackable half.
+    expect(robust).toBeLessThan(n / 2);
+    tf.dispose([x, y, adv]);
+  });
+
+  it('is APGD-CE (same seed) when APGD-T and Square are off, on images it gets right', () => {
+    const model = randomMlp(41, 12, 4, 10);
+    const x = tf.tensor4d(randomImagesData(42, 8 * 12), [8, 2, 2, 3]);
+    const y = tf.tensor1d(predict(model, x), 'int32');
+    const aa = autoAttack(model, x, y, { eps: 0.1, steps: 8, targetClasses: 0, queries: 0, seed: 5 });
+    const ce = apgd(model, x, y, { eps: 0.1, steps: 8, seed: 5, loss: 'ce' });
+    const fooled = predict(model, ce).map((p, i) => p !== y.dataSync()[i]);
+    expect(fooled.some(Boolean)).toBe(true);
+    const [a, b, xs] = [aa.dataSync(), ce.dataSync(), x.dataSync()];
+    for (let i = 0; i < 8; i++) {
+      const want = fooled[i] ? b : xs;
+      expect(Array.from(a.slice(i * 12, (i + 1) * 12))).toEqual(Array.from(want.slice(i * 12, (i + 1) * 12)));
+    }
+    tf.dispose([x, y, aa, ce]);
+  });
+
+  it('runs APGD-T only with 4+ classes, and Square catches what gradient attacks miss (hard rounding)', () => {
+    // Rounding model as in square.test.ts: zero gradient, 5 of 16 pixels must cross 0.5.
+    const rounding = (v: tf.Tensor4D) => tf.tidy(() => {
+      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
+      // Two extra classes that never win keep 4 classes, so APGD-T runs too.
+      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5), tf.fill(ones.shape as [number, number], -50), tf.fill(ones.shape as [number, number], -60)], 1) as tf.Tensor2D;
+    });
+    const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
+    const y = tf.zeros([8], 'int32') as tf.Tensor1D;
+    let report: AutoAttackReport | undefined;
+    const adv = autoAttack(rounding, x, y, { eps: 0.15, steps: 5, targetClasses: 2, queries: 50, seed: 3 }, (r) => (report = r));
+    expect(predict(rounding, adv).every((p) => p !== 0)).toBe(true);
+    expect(report!.robust).toBe(0);
+    expect(report!.fooledBy.square).toBeGreaterThan(0);
+    expect(Object.keys(report!.fooledBy)).toContain('apgd-t');
+
+    // Three classes: APGD-T (targeted DLR needs 4) is skipped whatever targetClasses says.
+    const three = linearModel(randomWeights(5, 16, 3), [0, 0, 0]);
+    const y3 = tf.tensor1d(predict(three, x), 'int32');
+    let r3: AutoAttackReport | undefined;
+    tf.dispose(autoAttack(three, x, y3, { eps: 0.01, steps: 2, targetClasses: 9, queries: 2 }, (r) => (r3 = r)));
+    expect(Object.keys(r3!.fooledBy)).not.toContain('apgd-t');
+    tf.dispose([x, y, adv, y3]);
+  });
+
+  it('eps 0 returns the clean images and reports the clean accuracy', () => {
+    const model = randomMlp(51, 4, 3);
+    const x = tf.tensor4d(randomImagesData(52, 6 * 4), [6, 2, 2, 1]);
+    const y = tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32');
+    let report: AutoAttackReport | undefined;
+    const adv = autoAttack(model, x, y, { eps: 0 }, (r) => (report = r));
+    expect(Array.from(adv.dataSync())).toEqual(Array.from(x.dataSync()));
+    const correct = predict(model, x).filter((p, i) => p === y.dataSync()[i]).length;
+    expect(report).toEqual({ clean: 6 - correct, fooledBy: {}, robust: correct });
+    tf.dispose([x, y, adv]);
+  });
+});
