@@ -79,6 +79,13 @@ describe('jpegdl-robust attack', () => {
     expect(s.results[1].accuracy).toBeLessThanOrEqual(p.results[1].accuracy);
     expect(s.results[1].accuracy).toBeLessThan(s.results[0].accuracy);
     expect((await run(['attack', ...common, '--attack', 'pgd', '--queries', '5'])).err).toMatch(/pgd: unknown option "queries"/);
+    const aa = join(dir, 'aa.json');
+    const ra = await run(['attack', ...common, '--attack', 'autoattack', '--steps', '2', '--target-classes', '1', '--queries', '10', '--out', aa]);
+    expect(ra.err).toBe('');
+    const a = JSON.parse(readFileSync(aa, 'utf8'));
+    expect(a.options).toEqual({ seed: 0, steps: 2, queries: 10, targetClasses: 1 });
+    expect(a.results[0].accuracy).toBe(p.results[0].accuracy);
+    expect(a.results[1].accuracy).toBeLessThanOrEqual(a.results[0].accuracy);
   });
 
   it('rejects bad flags with a message naming them', async () => {

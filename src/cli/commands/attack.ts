@@ -26,6 +26,7 @@ interface AttackCliOptions {
   stepSize?: string;
   restarts?: string;
   queries?: string;
+  targetClasses?: string;
   randomStart: boolean;
   loss?: string;
   eot?: string;
@@ -62,7 +63,8 @@ export function register(program: Command): void {
     .option('--steps <n>', 'attack iterations (pgd default 10, apgd default 100)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
-    .option('--queries <n>', 'square: model evaluations per image (default 5000)')
+    .option('--queries <n>', 'square, autoattack: model evaluations per image for Square (default 5000)')
+    .option('--target-classes <n>', 'autoattack: APGD-T target classes, most likely wrong ones first (default 9)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -94,6 +96,7 @@ export function register(program: Command): void {
         if (o.steps || o.restarts || o.stepSize || !o.randomStart) throw new Error('fgsm takes no --steps, --step-size, --restarts or --no-random-start');
       }
       setIf('queries', num(o.queries, '--queries'));
+      setIf('targetClasses', num(o.targetClasses, '--target-classes'));
       setIf('loss', o.loss);
       setIf('eotSamples', num(o.eot, '--eot'));
 
