@@ -78,7 +78,10 @@ describe('jpegdl-robust attack', () => {
     // untrained, so this is wiring: test/attacks/square.test.ts shows the gap on a model built for it).
     expect(s.results[1].accuracy).toBeLessThanOrEqual(p.results[1].accuracy);
     expect(s.results[1].accuracy).toBeLessThan(s.results[0].accuracy);
-    expect((await run(['attack', ...common, '--attack', 'pgd', '--queries', '5'])).err).toMatch(/pgd: unknown option "queries"/);
+    expect((await run(['attack', ...common, '--attack', 'pgd', '--queries', '5'])).err).toMatch(/--queries: pgd has no such option \(it takes: steps, stepSize/);
+    expect((await run(['attack', ...common, '--attack', 'square', '--steps', '5'])).err).toMatch(/--steps: square has no such option \(it takes: queries, pInit/);
+    // Checked before anything loads: a missing model is not reached.
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'square', '--restarts', '2'])).err).toMatch(/^jpegdl-robust: --restarts: square has no such option/);
     const aa = join(dir, 'aa.json');
     const ra = await run(['attack', ...common, '--attack', 'autoattack', '--steps', '2', '--target-classes', '1', '--queries', '10', '--out', aa]);
     expect(ra.err).toBe('');

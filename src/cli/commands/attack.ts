@@ -99,6 +99,14 @@ export function register(program: Command): void {
       setIf('targetClasses', num(o.targetClasses, '--target-classes'));
       setIf('loss', o.loss);
       setIf('eotSamples', num(o.eot, '--eot'));
+      // A flag the chosen attack does not take is an error now, before the model and data load.
+      const flagOf: Record<string, string> = {
+        steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
+        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot',
+      };
+      for (const key of Object.keys(options)) {
+        if (key !== 'seed' && !(key in info.defaults)) throw new Error(`${flagOf[key] ?? key}: ${info.name} has no such option (it takes: ${Object.keys(info.defaults).join(', ')})`);
+      }
 
       const backend = await initBackend(o.backend);
       const model = await loadModel(o.model);
