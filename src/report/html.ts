@@ -69,6 +69,7 @@ export function renderHtml(report: Report): string {
   s.push(htmlTable(header, rows, 'main'));
   // notes (the run's verdict first) right under the numbers they are about
   if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  if (report.checks?.length) s.push('<h2>Evaluation checks</h2>', `<ul>${report.checks.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.tables.length) {
     s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');

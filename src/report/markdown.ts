@@ -40,6 +40,7 @@ export function renderMarkdown(report: Report): string {
     mdTable(header, rows),
     '',
     ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
+    ...(report.checks?.length ? ['## Evaluation checks', '', ...report.checks.map((n) => `- ${n}`), ''] : []),
     '## Per-cell details',
     '',
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',

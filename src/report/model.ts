@@ -5,6 +5,7 @@
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
 import { aggregate, robustAccuracy, seriesKey, seriesLabel, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
+import { evaluationChecks } from './sanity.ts';
 
 export const REPORT_SCHEMA = 'jpegdl-robust-report/1';
 
@@ -85,6 +86,8 @@ export interface Report {
   tables: QuantTableView[];
   paper: PaperComparison;
   notes: string[];
+  /** Warnings about the evaluation itself (src/report/sanity.ts); reports written before they existed have none. */
+  checks?: string[];
   /** The raw records (with per-example bitmaps): every number above is derived from these. */
   records: CellRecord[];
 }
@@ -134,6 +137,7 @@ export function buildReport(input: ReportInput): Report {
     timings: { totalCellMs: total, perSeriesMs },
     tables: input.tables ?? [],
     notes: input.notes ?? [],
+    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey }),
     records,
   };
   return { ...partial, paper: paperComparison(partial) };

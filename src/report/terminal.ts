@@ -9,5 +9,6 @@ export function renderTerminal(report: Report): string {
     columns: header.map((_, j) => ({ alignment: j < 2 ? 'left' : 'right' })),
     drawHorizontalLine: (i, size) => i === 0 || i === 1 || i === size,
   });
-  return `${report.title}\n${runSummary(report)}\naccuracy in %, Δ in percentage points vs ${report.series.find((s) => s.key === report.reference)?.label ?? '(no baseline)'}\n${body}`;
+  const checks = report.checks?.length ? `${report.checks.map((c) => `check: ${c}`).join('\n')}\n` : '';
+  return `${report.title}\n${runSummary(report)}\naccuracy in %, Δ in percentage points vs ${report.series.find((s) => s.key === report.reference)?.label ?? '(no baseline)'}\n${body}${checks}`;
 }

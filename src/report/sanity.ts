@@ -1,0 +1,80 @@
+/**
+ * Evaluation checks a report makes on its own numbers, after the usual advice for evaluating
+ * defences (Carlini et al. 2019, "On Evaluating Adversarial Robustness"): a bigger budget never helps
+ * the defender, an attack without gradients should not beat the gradient attacks, and one attack
+ * alone should not be read as the robust accuracy when others break more images.
+ */
+import { CLEAN_ATTACK } from '../eval/records.ts';
+import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
+
+/** Attacks that follow the model's gradient (through any BPDA surrogate). */
+const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'bpda-pgd']);
+/** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'square', 'autoattack', 'bpda-pgd']);
+/** Square this many accuracy points below every gradient attack suggests masked gradients. */
+const MASKING_POINTS = 1;
+/** A single attack this many accuracy points above the worst case is called out. */
+const OVERSTATE_POINTS = 5;
+
+interface CheckInput {
+  series: { key: string; label: string }[];
+  attacks: string[];
+  epsilons: { label: string; value: number }[];
+  cells: AggregateCell[];
+  seriesKeyOf: (c: AggregateCell) => string;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** Plain-language warnings about the evaluation itself (empty when nothing looks wrong). */
+export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf }: CheckInput): string[] {
+  const out: string[] = [];
+  const attacked = attacks.filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
+  if (attacked.length > 0 && !attacked.some((a) => ADAPTIVE_ATTACKS.has(a))) {
+    out.push(`Only ${attacked.join(', ')} were run. Before calling a model robust add an adaptive attack (APGD, Square, BPDA for a JPEG layer, or AutoAttack, e.g. --attack autoattack): short PGD through a quantiser can fail for reasons that are not robustness.`);
+  }
+  const byKey = new Map<string, AggregateCell>();
+  for (const c of cells) byKey.set(`${seriesKeyOf(c)}|${c.attack}|${c.epsLabel}`, c);
+  const positive = epsilons.filter((e) => e.value > 0);
+  for (const s of series) {
+    const cell = (attack: string, eps: string) => byKey.get(`${s.key}|${attack}|${eps}`);
+    for (const a of attacked) {
+      let prev: { c: AggregateCell; eps: string } | undefined;
+      for (const e of positive) {
+        const c = cell(a, e.label);
+        if (!c) continue;
+        if (prev && c.mean > prev.c.mean) {
+          out.push(`${s.label}, ${a}: accuracy rises from ${pct(prev.c.mean)} at ${prev.eps} to ${pct(c.mean)} at ${e.label}. A larger budget can only help an attack, so it is not converging (more steps or restarts) or its gradient is masked.`);
+        }
+        prev = { c, eps: e.label };
+      }
+    }
+    for (const e of positive) {
+      const sq = cell('square', e.label);
+      const grads = attacked.filter((a) => GRADIENT_ATTACKS.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined);
+      if (sq && grads.length > 0) {
+        const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
+        // At least 1 point and 2 images, so one image of sampling luck is not called masking.
+        const images = Math.round((best.mean - sq.mean) * sq.n);
+        if (best.mean - sq.mean >= MASKING_POINTS / 100 && images >= 2) {
+          out.push(`${s.label} at ${e.label}: Square, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
+        }
+      }
+    }
+    // One line per attack: its largest gap to the worst case over all attacks.
+    for (const a of attacked) {
+      let worst: { gap: number; eps: string; c: AggregateCell; wc: AggregateCell } | undefined;
+      for (const e of positive) {
+        const c = cell(a, e.label);
+        const wc = cell(WORST_CASE, e.label);
+        if (!c || !wc) continue;
+        const gap = 100 * (c.mean - wc.mean);
+        if (gap >= OVERSTATE_POINTS && (!worst || gap > worst.gap)) worst = { gap, eps: e.label, c, wc };
+      }
+      if (worst && a !== 'fgsm') {
+        out.push(`${s.label}, ${a}: ${pct(worst.c.mean)} at ${worst.eps}, ${worst.gap.toFixed(1)} points above the worst case over all attacks (${pct(worst.wc.mean)}). Robust accuracy read from ${a} alone would overstate it.`);
+      }
+    }
+  }
+  return out;
+}

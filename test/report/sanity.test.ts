@@ -1,0 +1,55 @@
+// The report's evaluation checks, on hand-made cells with known answers.
+import { describe, expect, it } from 'vitest';
+import type { AggregateCell } from '../../src/eval/summary.ts';
+import { buildReport } from '../../src/report/model.ts';
+import { renderMarkdown } from '../../src/report/markdown.ts';
+import { evaluationChecks } from '../../src/report/sanity.ts';
+import { fixedInput } from './fixtures.ts';
+
+const EPS = [{ label: '0', value: 0 }, { label: '1/255', value: 1 / 255 }, { label: '4/255', value: 4 / 255 }];
+
+/** Cells of one series "m" from accuracy % per attack and eps label (n = 200 images). */
+function checks(acc: Record<string, Record<string, number>>): string[] {
+  const cells = Object.entries(acc).flatMap(([attack, byEps]) =>
+    Object.entries(byEps).map(([epsLabel, pct]) => ({ model: 'm', variant: 'jpeg-dl', jpegMode: 'soft', attack, epsLabel, eps: EPS.find((e) => e.label === epsLabel)!.value, mean: pct / 100, n: 200 }) as unknown as AggregateCell));
+  return evaluationChecks({ series: [{ key: 'm', label: 'm [soft]' }], attacks: ['clean', ...Object.keys(acc)], epsilons: EPS, cells, seriesKeyOf: () => 'm' });
+}
+
+describe('evaluation checks', () => {
+  it('asks for an adaptive attack when only FGSM / PGD ran', () => {
+    expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^Only fgsm, pgd were run\. .*--attack autoattack/);
+    for (const adaptive of ['apgd', 'square', 'autoattack', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+  });
+
+  it('flags accuracy that rises with eps', () => {
+    expect(checks({ apgd: { '1/255': 50, '4/255': 60 } })).toEqual([
+      'm [soft], apgd: accuracy rises from 50.0% at 1/255 to 60.0% at 4/255. A larger budget can only help an attack, so it is not converging (more steps or restarts) or its gradient is masked.',
+    ]);
+    expect(checks({ apgd: { '1/255': 50, '4/255': 50 } })).toEqual([]);
+  });
+
+  it('flags Square beating every gradient attack by at least 1 point and 2 images', () => {
+    const out = checks({ pgd: { '1/255': 50 }, apgd: { '1/255': 45 }, square: { '1/255': 40 } });
+    expect(out).toContain('m [soft] at 1/255: Square, which uses no gradients, leaves 10 fewer images correct (40.0%) than the best gradient attack (apgd, 45.0%). The gradients may be masked; judge this model on the worst case.');
+    // One image (0.5 points at n = 200) is sampling luck, not masking.
+    expect(checks({ apgd: { '1/255': 45 }, square: { '1/255': 44.5 } })).toEqual([]);
+  });
+
+  it('flags an attack (not FGSM) 5+ points above the worst case, once, at its largest gap', () => {
+    const out = checks({ fgsm: { '1/255': 70, '4/255': 60 }, pgd: { '1/255': 52, '4/255': 53 }, autoattack: { '1/255': 50, '4/255': 35.5 }, 'worst-case': { '1/255': 50, '4/255': 35.5 } });
+    expect(out.filter((c) => c.includes('above the worst case'))).toEqual([
+      'm [soft], pgd: 53.0% at 4/255, 17.5 points above the worst case over all attacks (35.5%). Robust accuracy read from pgd alone would overstate it.',
+    ]);
+  });
+
+  it('are part of the report data and its Markdown', () => {
+    const report = buildReport(fixedInput());
+    // The fixture runs FGSM and PGD only, and its baseline's PGD misses another image than FGSM
+    // (one of 10 images: 10 points between PGD and the worst case).
+    expect(report.checks).toEqual([
+      expect.stringMatching(/^Only fgsm, pgd were run\./),
+      'baseline, pgd: 55.0% at 1/255, 10.0 points above the worst case over all attacks (45.0%). Robust accuracy read from pgd alone would overstate it.',
+    ]);
+    expect(renderMarkdown(report)).toContain(`## Evaluation checks\n\n- ${report.checks![0]}`);
+  });
+});
