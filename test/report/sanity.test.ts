@@ -17,8 +17,20 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
-    expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^Only fgsm, pgd were run\. .*--attack autoattack/);
+    expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
     for (const adaptive of ['apgd', 'square', 'autoattack', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+  });
+
+  it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
+    const cells = [
+      { model: 'j', variant: 'jpeg-dl', jpegMode: 'soft', attack: 'pgd', epsLabel: '1/255', eps: 1 / 255, mean: 0.5, n: 200 },
+      { model: 'j', variant: 'jpeg-dl', jpegMode: 'hard', attack: 'bpda-pgd', epsLabel: '1/255', eps: 1 / 255, mean: 0.1, n: 200 },
+    ] as unknown as AggregateCell[];
+    const out = evaluationChecks({
+      series: [{ key: 'soft', label: 'j [soft]' }, { key: 'hard', label: 'j [hard]' }], attacks: ['clean', 'pgd', 'bpda-pgd'], epsilons: EPS, cells,
+      seriesKeyOf: (c) => c.jpegMode as string,
+    });
+    expect(out).toEqual([expect.stringMatching(/^j \[soft\]: only pgd was run\./)]);
   });
 
   it('flags accuracy that rises with eps', () => {
@@ -47,7 +59,7 @@ describe('evaluation checks', () => {
     // The fixture runs FGSM and PGD only, and its baseline's PGD misses another image than FGSM
     // (one of 10 images: 10 points between PGD and the worst case).
     expect(report.checks).toEqual([
-      expect.stringMatching(/^Only fgsm, pgd were run\./),
+      expect.stringMatching(/^baseline, jpeg-dl \[soft\]: only fgsm, pgd were run\./),
       'baseline, pgd: 55.0% at 1/255, 10.0 points above the worst case over all attacks (45.0%). Robust accuracy read from pgd alone would overstate it.',
     ]);
     expect(renderMarkdown(report)).toContain(`## Evaluation checks\n\n- ${report.checks![0]}`);
