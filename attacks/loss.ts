@@ -28,19 +28,20 @@ export function marginPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.T
 }
 
 /**
- * The k-th largest logit per example (k = 1 is the max), differentiable in the logit it picks: the
- * picks are one-hot masks from argMax (no gradient), so the value is an ordinary masked sum.
+ * The k largest logits per example, largest first, differentiable in the logits they pick: each pick
+ * is a one-hot mask from argMax (no gradient), so each value is an ordinary masked sum. One pass of
+ * k argMax rounds serves every rank a loss needs.
  */
-function kthLargest(logits: tf.Tensor2D, k: number): tf.Tensor1D {
+function largestLogits(logits: tf.Tensor2D, k: number): tf.Tensor1D[] {
   return tf.tidy(() => {
     let rest: tf.Tensor2D = logits;
-    let value: tf.Tensor1D | undefined;
+    const values: tf.Tensor1D[] = [];
     for (let i = 0; i < k; i++) {
       const pick = tf.oneHot(tf.argMax(rest, 1), logits.shape[1]).toFloat();
-      value = tf.sum(tf.mul(pick, logits), 1) as tf.Tensor1D;
+      values.push(tf.sum(tf.mul(pick, logits), 1) as tf.Tensor1D);
       rest = tf.sub(rest, tf.mul(pick, 1e9)) as tf.Tensor2D;
     }
-    return value!;
+    return values;
   });
 }
 
@@ -54,7 +55,10 @@ function logitOf(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
  * in decreasing order; > 0 means misclassified. Needs at least 3 classes.
  */
 export function dlrPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => tf.div(marginPerExample(logits, labels), tf.add(tf.sub(kthLargest(logits, 1), kthLargest(logits, 3)), 1e-12)) as tf.Tensor1D);
+  return tf.tidy(() => {
+    const [z1, , z3] = largestLogits(logits, 3);
+    return tf.div(marginPerExample(logits, labels), tf.add(tf.sub(z1, z3), 1e-12)) as tf.Tensor1D;
+  });
 }
 
 /**
@@ -63,7 +67,8 @@ export function dlrPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tens
  */
 export function targetedDlrPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => {
-    const spread = tf.sub(kthLargest(logits, 1), tf.mul(tf.add(kthLargest(logits, 3), kthLargest(logits, 4)), 0.5));
+    const [z1, , z3, z4] = largestLogits(logits, 4);
+    const spread = tf.sub(z1, tf.mul(tf.add(z3, z4), 0.5));
     return tf.div(tf.sub(logitOf(logits, targets), logitOf(logits, labels)), tf.add(spread, 1e-12)) as tf.Tensor1D;
   });
 }

@@ -6,6 +6,7 @@
  */
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
+import { fmtPct } from './format.ts';
 
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
 const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'bpda-pgd']);
@@ -24,7 +25,7 @@ interface CheckInput {
   seriesKeyOf: (c: AggregateCell) => string;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const pct = (x: number) => `${fmtPct(x)}%`;
 
 /** Plain-language warnings about the evaluation itself (empty when nothing looks wrong). */
 export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf }: CheckInput): string[] {
