@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
 import { autoAttack, type AutoAttackReport } from '../../attacks/autoattack.ts';
+import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
 
 const predict = (model: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D) => tf.tidy(() => Array.from(tf.argMax(model(x), 1).dataSync()));
@@ -79,6 +80,16 @@ describe('autoAttack', () => {
     tf.dispose(autoAttack(three, x, y3, { eps: 0.01, steps: 2, targetClasses: 9, queries: 2 }, (r) => (r3 = r)));
     expect(Object.keys(r3!.fooledBy)).not.toContain('apgd-t');
     tf.dispose([x, y, adv, y3]);
+  });
+
+  it('leaks no tensors with every stage running (APGD-T with targeted DLR needs 4+ classes)', async () => {
+    const model = randomMlp(61, 12, 5, 10);
+    const x = tf.tensor4d(randomImagesData(62, 4 * 12), [4, 2, 2, 3]);
+    const y = tf.tensor1d(predict(model, x), 'int32');
+    let stages: string[] = [];
+    await assertNoTensorLeak(() => autoAttack(model, x, y, { eps: 0.05, steps: 3, targetClasses: 2, queries: 5, seed: 1 }, (r) => (stages = Object.keys(r.fooledBy))), { label: 'autoattack' });
+    expect(stages).toContain('apgd-t');
+    tf.dispose([x, y]);
   });
 
   it('eps 0 returns the clean images and reports the clean accuracy', () => {
