@@ -1,17 +1,18 @@
 /**
- * AutoAttack (Croce & Hein 2020), the parameter-free ensemble RobustBench reports: APGD-CE, then
- * APGD-T (targeted DLR loss) against the most likely wrong classes, then Square (L-inf), each run only
+ * AutoAttack (Croce & Hein 2020), the parameter-free ensemble RobustBench reports, in the order of its
+ * "standard" version: APGD-CE, APGD-T (targeted DLR loss) against the most likely wrong classes,
+ * FAB-T (minimal-norm boundary attack towards the same classes), then Square (L-inf), each run only
  * on the images the attacks before it did not fool. Per image the first fooling point is kept; images
  * no attack fools are returned clean, as AutoAttack returns them, so accuracy on the output is the
  * ensemble's robust accuracy.
  *
- * Deviation from AutoAttack's "standard" version: no FAB-T (a minimal-perturbation attack that rarely
- * changes the final number after APGD-T; see its paper's tables). Square runs for L-inf only (this
- * suite has no L2 Square), so an L2 AutoAttack here is APGD-CE + APGD-T.
+ * Deviation from AutoAttack's "standard" version: Square runs for L-inf only (this suite has no L2
+ * Square), so an L2 AutoAttack here is APGD-CE + APGD-T + FAB-T.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { apgd } from './apgd.ts';
+import { fab } from './fab.ts';
 import { project, subSeed } from './project.ts';
 import { square } from './square.ts';
 import { checkInteger, validateAttack } from './validate.ts';
@@ -24,21 +25,23 @@ export interface AutoAttackOptions {
   norm?: Norm;
   /** APGD iterations for APGD-CE and each APGD-T run (default 100, as AutoAttack). */
   steps?: number;
-  /** APGD-T target classes, the most likely wrong ones first (default 9, as AutoAttack; capped at classes - 1; 0 skips APGD-T; needs 4+ classes). */
+  /** APGD-T and FAB-T target classes, the most likely wrong ones first (default 9, as AutoAttack; capped at classes - 1; 0 skips both; APGD-T needs 4+ classes). */
   targetClasses?: number;
+  /** Run FAB-T after APGD-T (default true, as AutoAttack's standard version; same steps and targets). */
+  fab?: boolean;
   /** Square queries per image (default 5000, as AutoAttack; L-inf only; 0 skips Square). */
   queries?: number;
   /** Seed of the random starts and of Square (default 0). */
   seed?: number;
 }
 
-export const AUTOATTACK_OPTIONS = ['eps', 'norm', 'steps', 'targetClasses', 'queries', 'seed'] as const;
+export const AUTOATTACK_OPTIONS = ['eps', 'norm', 'steps', 'targetClasses', 'fab', 'queries', 'seed'] as const;
 
 /** Which attacks of the ensemble fooled how many images (for logs and tests). */
 export interface AutoAttackReport {
   /** Images misclassified before any attack. */
   clean: number;
-  /** Images first fooled by each attack, in running order ('apgd-ce', 'apgd-t', 'square'). */
+  /** Images first fooled by each attack, in running order ('apgd-ce', 'apgd-t', 'fab-t', 'square'). */
   fooledBy: Record<string, number>;
   /** Images no attack fooled (returned clean). */
   robust: number;
@@ -52,6 +55,7 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
   if (o.steps !== undefined) checkInteger(o.steps, 'autoattack: steps', 1);
   if (o.targetClasses !== undefined) checkInteger(o.targetClasses, 'autoattack: targetClasses', 0);
   if (o.queries !== undefined) checkInteger(o.queries, 'autoattack: queries', 0);
+  if (o.fab !== undefined && typeof o.fab !== 'boolean') throw new Error(`autoattack: fab must be true or false, got ${String(o.fab)}`);
   const classes = validateAttack('autoattack', model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
   const norm = o.norm ?? 'linf';
   const steps = o.steps ?? 100;
@@ -100,6 +104,8 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
         });
       }
     }
+    // FAB-T runs its targets in the same order, each on the images still robust.
+    if ((o.fab ?? true) && targets > 0) stage('fab-t', (x, yy) => fab(model, x, yy, { eps, norm, steps, seed, targetClasses: targets }));
     if (norm === 'linf' && (o.queries ?? 5000) > 0) stage('square', (x, yy) => square(model, x, yy, { eps, queries: o.queries ?? 5000, seed }));
   }
   result.robust = fooled.filter((f) => !f).length;

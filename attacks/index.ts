@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
 import { autoAttack } from './autoattack.ts';
+import { fab, fabL2 } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
@@ -30,6 +31,7 @@ export interface AttackInfo {
 
 const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
 export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
@@ -59,6 +61,16 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'APGD-CE in the L2 ball',
     paper: 'Croce & Hein 2020 (L2 variant as in AutoAttack)',
   },
+  fab: {
+    name: 'fab', run: fab as AttackFn, norm: 'linf', defaults: FAB_DEFAULTS,
+    description: 'FAB: minimal-norm boundary attack (linearised boundary, projections inside the box); targetClasses k > 0 is FAB-T',
+    paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
+  },
+  'fab-l2': {
+    name: 'fab-l2', run: fabL2 as AttackFn, norm: 'l2', defaults: FAB_DEFAULTS,
+    description: 'FAB minimising the L2 norm',
+    paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
+  },
   square: {
     name: 'square', run: square as AttackFn, norm: 'linf',
     defaults: { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
@@ -67,8 +79,8 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
   },
   autoattack: {
     name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf',
-    defaults: { steps: 100, targetClasses: 9, queries: 5000, seed: 0 },
-    description: 'AutoAttack ensemble: APGD-CE, APGD-T (DLR, 9 targets), Square, each on the images still robust (no FAB-T); robust images returned clean',
+    defaults: { steps: 100, targetClasses: 9, fab: true, queries: 5000, seed: 0 },
+    description: 'AutoAttack ensemble (standard version): APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square, each on the images still robust; robust images returned clean',
     paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
   },
 });
@@ -87,6 +99,8 @@ export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
 export { autoAttack, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
+export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
+export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { pgd } from './pgd.ts';
 export { pgdL2 } from './pgd_l2.ts';

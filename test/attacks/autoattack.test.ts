@@ -41,7 +41,7 @@ describe('autoAttack', () => {
     tf.dispose([x, y, adv]);
   });
 
-  it('is APGD-CE (same seed) when APGD-T and Square are off, on images it gets right', () => {
+  it('is APGD-CE (same seed) when APGD-T, FAB-T and Square are off, on images it gets right', () => {
     const model = randomMlp(41, 12, 4, 10);
     const x = tf.tensor4d(randomImagesData(42, 8 * 12), [8, 2, 2, 3]);
     const y = tf.tensor1d(predict(model, x), 'int32');
@@ -82,13 +82,44 @@ describe('autoAttack', () => {
     tf.dispose([x, y, adv, y3]);
   });
 
+  it('FAB-T catches what APGD-CE misses when the softmax saturates (3 classes: no APGD-T), and fab: false leaves it out', () => {
+    // Logits scaled by 1e4: the cross-entropy gradient underflows to exactly 0 in float32 (gradient
+    // masking by scale); FAB steps on logit differences, which are scale-free.
+    const W = randomWeights(71, 16, 3);
+    const base = linearModel(W, [0, 0, 0]);
+    const scaled = (v: tf.Tensor4D) => tf.tidy(() => tf.mul(base(v), 1e4) as tf.Tensor2D);
+    const x = tf.tensor4d(Float32Array.from(randomImagesData(72, 6 * 16), (v) => 0.4 + 0.2 * v), [6, 4, 4, 1]);
+    const y = tf.tensor1d(predict(base, x), 'int32');
+    // eps = the largest exact L-inf distance to a boundary, times 1.1: every image is within FAB's reach.
+    const xs = x.dataSync();
+    const labels = Array.from(y.dataSync());
+    const exact = labels.map((yi, i) => Math.min(...[0, 1, 2].filter((s) => s !== yi).map((s) => {
+      const g = W.map((row) => row[yi] - row[s]);
+      const gap = W.reduce((acc, row, j) => acc + xs[i * 16 + j] * (row[yi] - row[s]), 0);
+      return gap / g.reduce((acc, v) => acc + Math.abs(v), 0);
+    })));
+    const eps = Math.max(...exact) * 1.1;
+    let withFab: AutoAttackReport | undefined;
+    let without: AutoAttackReport | undefined;
+    const a = autoAttack(scaled, x, y, { eps, steps: 10, queries: 0, seed: 1 }, (r) => (withFab = r));
+    const b = autoAttack(scaled, x, y, { eps, steps: 10, queries: 0, seed: 1, fab: false }, (r) => (without = r));
+    expect(without!.fooledBy['apgd-ce']).toBe(0);
+    expect(without!.robust).toBe(6);
+    expect(Object.keys(without!.fooledBy)).toEqual(['apgd-ce']);
+    expect(withFab!.fooledBy['fab-t']).toBe(6);
+    expect(predict(base, a).every((p, i) => p !== labels[i])).toBe(true);
+    expect(Array.from(b.dataSync())).toEqual(Array.from(xs));
+    perExampleDistances(a.dataSync(), xs, 6).linf.forEach((v) => expect(v).toBeLessThanOrEqual(eps + 1e-6));
+    tf.dispose([x, y, a, b]);
+  });
+
   it('leaks no tensors with every stage running (APGD-T with targeted DLR needs 4+ classes)', async () => {
     const model = randomMlp(61, 12, 5, 10);
     const x = tf.tensor4d(randomImagesData(62, 4 * 12), [4, 2, 2, 3]);
     const y = tf.tensor1d(predict(model, x), 'int32');
     let stages: string[] = [];
     await assertNoTensorLeak(() => autoAttack(model, x, y, { eps: 0.05, steps: 3, targetClasses: 2, queries: 5, seed: 1 }, (r) => (stages = Object.keys(r.fooledBy))), { label: 'autoattack' });
-    expect(stages).toContain('apgd-t');
+    expect(stages).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square']);
     tf.dispose([x, y]);
   });
 

@@ -91,6 +91,23 @@ describe('jpegdl-robust attack', () => {
     expect(a.results[1].accuracy).toBeLessThanOrEqual(a.results[0].accuracy);
   });
 
+  it('runs FAB-T and L2 FAB from the command line, with their options checked before loading', async () => {
+    const common = ['--model', join(dir, 'model'), '--eps', '0,0.05,0.3', '-n', '12', '--batch-size', '6'];
+    const out = join(dir, 'fab.json');
+    const r = await run(['attack', ...common, '--attack', 'fab', '--steps', '4', '--target-classes', '2', '--out', out]);
+    expect(r.err).toBe('');
+    const f = JSON.parse(readFileSync(out, 'utf8'));
+    expect(f.options).toEqual({ seed: 0, steps: 4, targetClasses: 2 });
+    expect(f.norm).toBe('linf');
+    expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
+    expect(f.results[2].accuracy).toBeLessThanOrEqual(f.results[1].accuracy);
+    const l2 = join(dir, 'fab-l2.json');
+    expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
+    expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--step-size', '0.1'])).err).toMatch(/^jpegdl-robust: --step-size: fab has no such option \(it takes: steps, restarts, targetClasses/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--no-random-start'])).err).toMatch(/--no-random-start: fab has no such option/);
+  });
+
   it('rejects bad flags with a message naming them', async () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);

@@ -37,8 +37,9 @@ describe('attack argument errors', () => {
       it('rejects unknown options and bad EOT counts and losses', () => {
         expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
         // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
-        if (info.name === 'autoattack') {
-          for (const k of ['loss', 'targeted', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`autoattack: unknown option "${k}"`));
+        // So does FAB (no loss: it steps to the linearised boundary; FAB-T's targets come from targetClasses).
+        if (info.name === 'autoattack' || info.name.startsWith('fab')) {
+          for (const k of ['loss', 'targeted', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
           return;
         }
         expect(() => run({ eps: 0.1, eotSamples: 0 })).toThrow(/eotSamples: must be an integer >= 1, got 0/);
@@ -54,6 +55,17 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(/autoattack: queries: must be an integer >= 0, got 1.5/);
           expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/autoattack: norm must be "linf" or "l2", got l1/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
+      } else if (info.name.startsWith('fab')) {
+        it('rejects steps or restarts < 1, targetClasses < 0, alphaMax or beta outside [0, 1], eta <= 0, a bad norm and a negative seed', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/fab(-l2)?: steps: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(/fab(-l2)?: restarts: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/fab(-l2)?: targetClasses: must be an integer >= 0, got -1/);
+          expect(() => run({ eps: 0.1, alphaMax: 1.5 })).toThrow(/fab(-l2)?: alphaMax must lie in \[0, 1\], got 1.5/);
+          expect(() => run({ eps: 0.1, beta: 2 })).toThrow(/fab(-l2)?: beta must lie in \[0, 1\], got 2/);
+          expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2)?: eta: must be a finite number > 0, got -1/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+          if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
         });
       } else if (info.name === 'square') {
         it('rejects queries < 1, pInit outside (0, 1] and a negative seed', () => {

@@ -39,6 +39,7 @@ function setup() {
       { name: 'pgd', params: { steps: 3 } },
       { name: 'bpda-pgd', params: { steps: 2 }, fn: bpdaPgd as AttackFn, seeded: true },
       { name: 'square', params: { queries: 10 } },
+      { name: 'fab', params: { steps: 3, targetClasses: 2 } },
     ],
     epsilons: EPS, images, labels, batchSize: 6, seed: 7, outDir: tmp(), progressBar: false, ...over,
   });
@@ -72,7 +73,7 @@ describe('runSweep with worker processes', () => {
     expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
     // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
     expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-    expect(progress.at(-1)).toBe(3 * (1 + 4 * 2) * 4); // 3 series x (clean + 4 attacks x 2 eps > 0) x 4 batches
+    expect(progress.at(-1)).toBe(3 * (1 + 5 * 2) * 4); // 3 series x (clean + 5 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
   });

@@ -18,7 +18,7 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
     expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
-    for (const adaptive of ['apgd', 'square', 'autoattack', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+    for (const adaptive of ['apgd', 'fab', 'square', 'autoattack', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
   });
 
   it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
