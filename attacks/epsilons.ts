@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Epsilon } from '../src/eps.ts';
-import { asLogitsFn, type Classifier, type ThreatModel } from '../src/types.ts';
+import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../src/types.ts';
 import { getAttack, type AttackInfo, type AttackOptions } from './index.ts';
 import { checkImages, checkInteger, checkLabels, checkModelOutput, checkNonNegative } from './validate.ts';
 
@@ -142,4 +142,65 @@ export function evaluateAttackOnDataset(
     correct: correct[i],
     accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
   }));
+}
+
+/** A minimal-norm attack as `fabMinimal` is one: least-norm adversarial examples and their norms (Infinity: none found). */
+export type MinimalNormAttack = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions) => { adversarial: tf.Tensor4D; norms: Float64Array };
+
+/**
+ * Least-norm adversarial perturbation sizes (0-1 pixel scale) for every example of `data`, from one
+ * run of a minimal-norm attack per batch (batch b with seed options.seed + b, as evaluateAttackOnDataset);
+ * 0 for examples misclassified clean, Infinity where none was found.
+ */
+export function minimalNormsOnDataset(
+  attack: MinimalNormAttack,
+  model: Classifier,
+  data: LabelledImages,
+  { batchSize = 64, options, onBatch }: { batchSize?: number; options: AttackOptions; onBatch?: (done: number, total: number) => void },
+): Float64Array {
+  checkInteger(batchSize, 'batchSize', 1);
+  const pixels = data.height * data.width * data.channels;
+  const n = data.labels.length;
+  if (n === 0) throw new Error('data: the dataset is empty');
+  if (data.images.length !== n * pixels) {
+    throw new Error(`data: images hold ${data.images.length} values but ${n} labels x ${data.height}x${data.width}x${data.channels} need ${n * pixels}`);
+  }
+  const norms = new Float64Array(n);
+  const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
+  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+    const m = Math.min(batchSize, n - start);
+    const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]);
+    const y = tf.tensor1d(data.labels.subarray(start, start + m), 'int32');
+    try {
+      const r = attack(model, x, y, { ...options, seed: baseSeed + b });
+      r.adversarial.dispose();
+      norms.set(r.norms, start);
+    } finally {
+      tf.dispose([x, y]);
+    }
+    onBatch?.(start + m, n);
+  }
+  return norms;
+}
+
+/**
+ * Per-eps correctness implied by least-norm perturbation sizes: example i counts as correct at eps
+ * when no adversarial example within eps was found (norm > eps). One run answers every eps (as
+ * Foolbox evaluates minimisation attacks); it bounds robust accuracy from above, like any attack.
+ */
+export function accuracyFromMinimalNorms(norms: ArrayLike<number>, epsilons: Epsilon[], norm: Norm): DatasetEpsilonResult[] {
+  checkEpsilons(epsilons);
+  const n = norms.length;
+  if (n === 0) throw new Error('norms: empty');
+  for (let i = 0; i < n; i++) {
+    if (!(norms[i] >= 0)) throw new Error(`norms: entry ${i} is ${norms[i]}; expected a size >= 0 (Infinity: not fooled)`);
+  }
+  return epsilons.map((e) => {
+    const correct = Uint8Array.from(Array.from(norms, (v) => (v > e.value ? 1 : 0)));
+    return {
+      threat: { norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
+      correct,
+      accuracy: correct.reduce((s, v) => s + v, 0) / n,
+    };
+  });
 }

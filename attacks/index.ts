@@ -106,4 +106,4 @@ export { pgd } from './pgd.ts';
 export { pgdL2 } from './pgd_l2.ts';
 export { square, squareFraction, squareSide } from './square.ts';
 export { project, randomStart } from './project.ts';
-export { attackOverEpsilons, evaluateAttackOnDataset } from './epsilons.ts';
+export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';

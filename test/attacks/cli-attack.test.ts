@@ -101,6 +101,16 @@ describe('jpegdl-robust attack', () => {
     expect(f.norm).toBe('linf');
     expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
     expect(f.results[2].accuracy).toBeLessThanOrEqual(f.results[1].accuracy);
+    // --minimal: one least-norm run answers every eps; the budgeted runs fool at least those images.
+    const mo = join(dir, 'fab-min.json');
+    const rm = await run(['attack', ...common, '--attack', 'fab', '--steps', '4', '--target-classes', '2', '--minimal', '--out', mo]);
+    expect(rm.err).toBe('');
+    expect(rm.out).toMatch(/least-norm perturbation \(linf\)/);
+    const m = JSON.parse(readFileSync(mo, 'utf8'));
+    expect(m.minimalNorms).toHaveLength(12);
+    expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
+    m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab and fab-l2 take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);

@@ -1,7 +1,8 @@
 // attackOverEpsilons (one result per epsilon, each with its threat model) and the batched dataset evaluation.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { attackOverEpsilons, correctness, evaluateAttackOnDataset } from '../../attacks/epsilons.ts';
+import { accuracyFromMinimalNorms, attackOverEpsilons, correctness, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../attacks/epsilons.ts';
+import { fab, fabMinimal } from '../../attacks/fab.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, perExampleDistances, randomImagesData, randomWeights, rng } from './helpers.ts';
@@ -74,5 +75,40 @@ describe('evaluateAttackOnDataset', () => {
     const y = tf.tensor1d(d.labels, 'int32');
     await assertNoTensorLeak(() => attackOverEpsilons('pgd', model, x, y, eps, { steps: 2 }).map((r) => r.adversarial), { label: 'attackOverEpsilons' });
     tf.dispose([x, y]);
+  });
+});
+
+describe('minimal-norm evaluation', () => {
+  it('accuracyFromMinimalNorms: correct at eps iff no adversarial example within eps; eps 0 is clean accuracy', () => {
+    const eps = parseEpsilonList('0,0.1,0.2');
+    const res = accuracyFromMinimalNorms([0, 0.1, 0.15, Infinity], eps, 'linf');
+    expect(res.map((r) => Array.from(r.correct))).toEqual([[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]]);
+    expect(res.map((r) => r.accuracy)).toEqual([0.75, 0.5, 0.25]);
+    expect(res[1].threat).toEqual({ norm: 'linf', eps: 0.1, epsLabel: '0.1', bounds: [0, 1] });
+    expect(() => accuracyFromMinimalNorms([0.1, NaN], eps, 'l2')).toThrow(/norms: entry 1 is NaN/);
+    expect(() => accuracyFromMinimalNorms([], eps, 'l2')).toThrow(/norms: empty/);
+  });
+
+  it('minimalNormsOnDataset: per-batch FAB runs; the curve bounds the budgeted FAB at every eps; leaks nothing', async () => {
+    const d = data(10, 4);
+    const minimal = fabMinimal as unknown as MinimalNormAttack;
+    const norms = minimalNormsOnDataset(minimal, model, d, { batchSize: 4, options: { eps: 0.3, steps: 5 } });
+    const eps = parseEpsilonList('0,0.02,0.05,0.3');
+    const curve = accuracyFromMinimalNorms(norms, eps, 'linf');
+    // Same runs (one per batch, seed + b): the budgeted attack fools at least the images found within eps.
+    const budgeted = evaluateAttackOnDataset({ name: 'fab', run: fab as never, norm: 'linf', defaults: {}, description: '', paper: '' }, model, d, eps, { batchSize: 4, options: { steps: 5 } });
+    curve.forEach((c, i) => {
+      for (let j = 0; j < 10; j++) if (budgeted[i].correct[j]) expect(c.correct[j]).toBe(1);
+    });
+    expect(curve[0].accuracy).toBe(budgeted[0].accuracy);
+    expect(curve.at(-1)!.accuracy).toBeLessThan(curve[0].accuracy);
+    const x = tf.tensor4d(d.images, [10, 2, 2, 3]);
+    const y = tf.tensor1d(d.labels, 'int32');
+    expect(Array.from(norms).map((v) => v === 0)).toEqual(correctness(model, x, y).map((c) => !c));
+    tf.dispose([x, y]);
+    await assertNoTensorLeak(() => {
+      minimalNormsOnDataset(minimal, model, d, { batchSize: 3, options: { eps: 0.1, steps: 2 } });
+      return tf.scalar(0);
+    }, { label: 'minimalNormsOnDataset' });
   });
 });

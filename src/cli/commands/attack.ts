@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { table } from 'table';
-import { evaluateAttackOnDataset } from '../../../attacks/epsilons.ts';
+import { quantileSeq } from 'mathjs';
+import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
+import { fabMinimal } from '../../../attacks/fab.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
 import { backendInfo, describeBackend, initBackend } from '../../backend.ts';
@@ -33,6 +35,7 @@ interface AttackCliOptions {
   seed: string;
   bpda?: string;
   jpegMode?: string;
+  minimal?: boolean;
   out?: string;
   backend: string;
 }
@@ -71,6 +74,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
     .option('--bpda <backward>', 'identity | soft: run JpegLayers hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
+    .option('--minimal', 'fab, fab-l2: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .action(async (o: AttackCliOptions) => {
@@ -84,6 +88,7 @@ export function register(program: Command): void {
       if (o.bpda !== undefined && o.bpda !== 'identity' && o.bpda !== 'soft') throw new Error(`--bpda: must be identity or soft, got "${o.bpda}"`);
       if (o.jpegMode !== undefined && o.jpegMode !== 'soft' && o.jpegMode !== 'hard') throw new Error(`--jpeg-mode: must be soft or hard, got "${o.jpegMode}"`);
       if (o.split !== 'test' && o.split !== 'train') throw new Error(`--split: must be test or train, got "${o.split}"`);
+      if (o.minimal && info.name !== 'fab' && info.name !== 'fab-l2') throw new Error(`--minimal: only the minimal-norm attacks fab and fab-l2 take it, not ${info.name}`);
       const options: Record<string, unknown> = { seed };
       const setIf = (key: string, v: unknown) => v !== undefined && (options[key] = v);
       if (info.name !== 'fgsm') {
@@ -130,20 +135,45 @@ export function register(program: Command): void {
       }
 
       const t0 = performance.now();
-      const results = evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options });
+      // --minimal: one FAB run per image gives its least-norm adversarial example, which answers every
+      // eps at once; restarts start within the largest eps, as a budgeted run at that eps would.
+      const minimalNorms = o.minimal
+        ? minimalNormsOnDataset((m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: info.norm } as Parameters<typeof fabMinimal>[3]), classifier, data, {
+            batchSize, options: { ...options, eps: Math.max(...epsilons.map((e) => e.value)) },
+          })
+        : undefined;
+      const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options });
       const seconds = (performance.now() - t0) / 1000;
       console.log(`backend: ${describeBackend(backendInfo() ?? backend)}`);
       console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}, ${seconds.toFixed(1)} s`);
       console.log(table([['eps', 'value', 'accuracy'], ...results.map((r) => [r.threat.epsLabel, r.threat.eps.toPrecision(4), `${(100 * r.accuracy).toFixed(2)}%`])]));
+      if (minimalNorms) console.log(describeMinimalNorms(minimalNorms, info.norm));
       if (o.out) {
         writeJsonAtomic(o.out, {
           model: o.model, dataset: full.name, split: o.split, n: data.labels.length, seed,
           attack: info.name, norm: info.norm, options, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
           backend: describeBackend(backend), seconds,
           results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct) })),
+          // Least-norm sizes per image (0: misclassified clean; null: none found), with --minimal.
+          ...(minimalNorms ? { minimalNorms: Array.from(minimalNorms, (v) => (Number.isFinite(v) ? v : null)) } : {}),
         });
         console.log(`wrote ${o.out}`);
       }
       model.dispose();
     });
+}
+
+/** One line on least-norm perturbation sizes (0-1 scale, also in x/255): quartiles over the images fooled, and the counts left out. */
+export function describeMinimalNorms(norms: Float64Array, norm: string): string {
+  const found = Array.from(norms).filter((v) => v > 0 && Number.isFinite(v));
+  const wrong = Array.from(norms).filter((v) => v === 0).length;
+  const none = norms.length - found.length - wrong;
+  const fmt = (v: number) => `${v.toPrecision(3)} (${(v * 255).toFixed(2)}/255)`;
+  const spread = found.length > 0
+    ? (quantileSeq(found, [0.25, 0.5, 0.75]) as number[]).map(fmt)
+    : [];
+  const counts = `${wrong} misclassified clean, ${none} with none found`;
+  return found.length > 0
+    ? `least-norm perturbation (${norm}) over the ${found.length} images fooled: median ${spread[1]}, quartiles ${spread[0]} - ${spread[2]}; ${counts}`
+    : `least-norm perturbation (${norm}): no image fooled; ${counts}`;
 }
