@@ -508,18 +508,18 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       onResult(job, r);
     };
     const queue = jobs();
-    // This process works through the batches while the workers start (about 2 s), so a sweep never
-    // waits for them; when they are ready they take the rest. No workers when nothing is left to do.
+    // Wait for the workers (about 2 s) rather than start a batch here meanwhile: this process hands
+    // out the jobs, and one batch run here holds it for its whole length (minutes for an AutoAttack
+    // batch) while the ready workers sit idle. No workers when nothing is left to do.
     const workersState: { pool: WorkerPool | null } = { pool: null };
     if (workers > 1 && pending > 0) {
       // Workers that cannot start (a model that does not serialise, a custom layer registered only
       // here, ...) must not stop the sweep: it goes on in this process, with the same records.
-      const cannot = (err: Error) => console.warn(`runSweep: worker processes could not start (${err.message.split('\n')[0]}); the sweep runs in this process`);
       try {
         const init = await workerInit(models, attacks);
-        void sweepPool(Math.min(workers, pending), threads, init).then((p) => { workersState.pool = p; }, cannot);
+        workersState.pool = await sweepPool(Math.min(workers, pending), threads, init);
       } catch (err) {
-        cannot(err as Error);
+        console.warn(`runSweep: worker processes could not start (${(err as Error).message.split('\n')[0]}); the sweep runs in this process`);
       }
     }
     for (;;) {
