@@ -15,6 +15,7 @@ import { apgd } from './apgd.ts';
 import { fab } from './fab.ts';
 import { project, subSeed } from './project.ts';
 import { square } from './square.ts';
+import { argMax, wrongClassesByLikelihood } from './targets.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
 /** Options of AutoAttack. */
@@ -70,7 +71,7 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
   // Clean predictions, and per image the wrong classes from most to least likely (APGD-T's targets).
   const clean = tf.tidy(() => fn(images).arraySync() as number[][]);
   const fooled = clean.map((z, i) => argMax(z) !== y[i]);
-  const byLikelihood = clean.map((z, i) => z.map((v, k) => [v, k]).filter(([, k]) => k !== y[i]).sort((a, b) => b[0] - a[0]).map(([, k]) => k));
+  const byLikelihood = wrongClassesByLikelihood(clean, y);
   const result: AutoAttackReport = { clean: fooled.filter(Boolean).length, fooledBy: {}, robust: 0 };
 
   // Run `attack` on the images not fooled yet; keep the points that fool the model.
@@ -113,8 +114,3 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
   return tf.tidy(() => project(tf.tensor4d(adv, [n, h, w, c]), images, { norm, eps }));
 }
 
-function argMax(v: number[]): number {
-  let best = 0;
-  for (let k = 1; k < v.length; k++) if (v[k] > v[best]) best = k;
-  return best;
-}

@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { hyperplaneStep } from './hyperplane.ts';
 import { project, subSeed } from './project.ts';
+import { argMax, wrongClassesByLikelihood } from './targets.ts';
 import { checkInteger, checkNonNegative, checkPositive, validateAttack } from './validate.ts';
 
 /** Options of FAB. */
@@ -197,50 +198,73 @@ export interface FabMinimalResult {
   norms: Float64Array;
 }
 
+/** What fab and fabMinimal share: checked options, the logits function, labels and clean logits. */
+interface Setup {
+  spec: ReturnType<typeof checkFabOptions>;
+  eps: number;
+  fn: (x: tf.Tensor4D) => tf.Tensor2D;
+  y: ArrayLike<number>;
+  clean: number[][];
+  classes: number;
+}
+
+function setUp(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: FabOptions): Setup {
+  const o = options ?? ({} as FabOptions);
+  // Own options first: every option error comes before the model is ever called.
+  const spec = checkFabOptions(o, name);
+  const classes = validateAttack(name, model, images, labels, { ...o }, FAB_OPTIONS);
+  const fn = asLogitsFn(model);
+  return { spec, eps: o.eps, fn, y: labels.dataSync(), clean: tf.tidy(() => fn(images).arraySync() as number[][]), classes };
+}
+
+/**
+ * FAB's runs: per target (the k most likely wrong classes, or one untargeted pass) `restarts` runs,
+ * each on the images `pick` returns at that moment (in index order); `take` gets each run's clean
+ * images x0 and best points with their norms, inside the run's tidy scope.
+ */
+function runAll(s: Setup, images: tf.Tensor4D, labels: tf.Tensor1D, pick: () => number[], take: (todo: number[], x0: tf.Tensor4D, best: tf.Tensor4D, bestNorm: tf.Tensor1D) => void): void {
+  const { spec } = s;
+  const byLikelihood = wrongClassesByLikelihood(s.clean, s.y);
+  const targets = Math.min(spec.targetClasses, s.classes - 1);
+  for (const k of targets > 0 ? Array.from({ length: targets }, (_, t) => t) : [null]) {
+    for (let r = 0; r < spec.restarts; r++) {
+      const todo = pick();
+      if (todo.length === 0) return;
+      tf.tidy(() => {
+        const at = tf.tensor1d(todo, 'int32');
+        const x0 = tf.gather(images, at) as tf.Tensor4D;
+        const yy = tf.gather(labels, at) as tf.Tensor1D;
+        const target = k === null ? null : tf.tensor1d(todo.map((i) => byLikelihood[i][k]), 'int32');
+        const start = r === 0 ? x0 : restartPoint(x0, spec.norm, s.eps / 2, subSeed(spec.seed, r + (k ?? 0) * spec.restarts));
+        const { best, bestNorm } = fabRun(s.fn, x0, yy, target, start, spec);
+        take(todo, x0, best, bestNorm);
+      });
+    }
+  }
+}
+
 /**
  * FAB without a budget: least-norm adversarial examples (pixels 0-1) and their sizes, from `restarts`
  * runs (eps only sets the random restarts' radius) towards the closest boundary or, with
  * `targetClasses` k, each of the k most likely wrong classes. Images misclassified already get norm 0.
  */
 export function fabMinimal(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: FabOptions): FabMinimalResult {
-  const o = options ?? ({} as FabOptions);
-  const spec = checkFabOptions(o, 'fab');
-  const classes = validateAttack('fab', model, images, labels, { ...o }, FAB_OPTIONS);
-  const fn = asLogitsFn(model);
+  const s = setUp('fab', model, images, labels, options);
   const [n, h, w, c] = images.shape;
   const d = h * w * c;
-  const y = labels.dataSync();
-  const clean = tf.tidy(() => fn(images).arraySync() as number[][]);
-  const byLikelihood = clean.map((z, i) => z.map((v, k) => [v, k]).filter(([, k]) => k !== y[i]).sort((a, b) => b[0] - a[0]).map(([, k]) => k));
   const adv = Float32Array.from(images.dataSync());
-  const norms = new Float64Array(n).fill(Infinity);
-  clean.forEach((z, i) => {
-    if (argMax(z) !== y[i]) norms[i] = 0;
-  });
+  const norms = Float64Array.from(s.clean, (z, i) => (argMax(z) !== s.y[i] ? 0 : Infinity));
+  // Every run attacks every image classified correctly: a later target or restart may find a smaller norm.
   const todo = Array.from({ length: n }, (_, i) => i).filter((i) => norms[i] !== 0);
-  const targets = Math.min(spec.targetClasses, classes - 1);
-  const targetRuns = targets > 0 ? Array.from({ length: targets }, (_, k) => k) : [null];
-  if (todo.length > 0) {
-    for (const k of targetRuns) {
-      for (let r = 0; r < spec.restarts; r++) {
-        tf.tidy(() => {
-          const at = tf.tensor1d(todo, 'int32');
-          const x0 = tf.gather(images, at) as tf.Tensor4D;
-          const yy = tf.gather(labels, at) as tf.Tensor1D;
-          const target = k === null ? null : tf.tensor1d(todo.map((i) => byLikelihood[i][k]), 'int32');
-          const start = r === 0 ? x0 : restartPoint(x0, spec.norm, o.eps / 2, subSeed(spec.seed, r + (k ?? 0) * spec.restarts));
-          const { best, bestNorm } = fabRun(fn, x0, yy, target, start, spec);
-          const rows = best.dataSync();
-          const found = bestNorm.dataSync();
-          todo.forEach((i, j) => {
-            if (!(found[j] < norms[i])) return;
-            norms[i] = found[j];
-            adv.set(rows.subarray(j * d, (j + 1) * d), i * d);
-          });
-        });
-      }
-    }
-  }
+  runAll(s, images, labels, () => todo, (idx, _x0, best, bestNorm) => {
+    const rows = best.dataSync();
+    const found = bestNorm.dataSync();
+    idx.forEach((i, j) => {
+      if (!(found[j] < norms[i])) return;
+      norms[i] = found[j];
+      adv.set(rows.subarray(j * d, (j + 1) * d), i * d);
+    });
+  });
   return { adversarial: tf.tensor4d(adv, [n, h, w, c]), norms };
 }
 
@@ -260,51 +284,26 @@ export function fabL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1
 }
 
 function runFab(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: FabOptions): tf.Tensor4D {
-  const o = options ?? ({} as FabOptions);
-  const spec = checkFabOptions(o, name);
-  const classes = validateAttack(name, model, images, labels, { ...o }, FAB_OPTIONS);
-  const fn = asLogitsFn(model);
-  const budget = { norm: spec.norm, eps: o.eps };
+  const s = setUp(name, model, images, labels, options);
+  const budget = { norm: s.spec.norm, eps: s.eps };
   const [n, h, w, c] = images.shape;
   const d = h * w * c;
-  const y = labels.dataSync();
   const adv = Float32Array.from(images.dataSync());
-  const clean = tf.tidy(() => fn(images).arraySync() as number[][]);
-  const byLikelihood = clean.map((z, i) => z.map((v, k) => [v, k]).filter(([, k]) => k !== y[i]).sort((a, b) => b[0] - a[0]).map(([, k]) => k));
   // Images misclassified already stay clean; each run attacks the images not fooled within eps yet.
-  const fooled = clean.map((z, i) => argMax(z) !== y[i]);
-  const targets = Math.min(spec.targetClasses, classes - 1);
-  const targetRuns = targets > 0 ? Array.from({ length: targets }, (_, k) => k) : [null];
-  if (o.eps > 0) {
-    for (const k of targetRuns) {
-      for (let r = 0; r < spec.restarts; r++) {
-        const todo = fooled.flatMap((f, i) => (f ? [] : [i]));
-        if (todo.length === 0) break;
-        tf.tidy(() => {
-          const at = tf.tensor1d(todo, 'int32');
-          const x0 = tf.gather(images, at) as tf.Tensor4D;
-          const yy = tf.gather(labels, at) as tf.Tensor1D;
-          const target = k === null ? null : tf.tensor1d(todo.map((i) => byLikelihood[i][k]), 'int32');
-          const start = r === 0 ? x0 : restartPoint(x0, spec.norm, o.eps / 2, subSeed(spec.seed, r + (k ?? 0) * spec.restarts));
-          const { best } = fabRun(fn, x0, yy, target, start, spec);
-          // Success is judged on the point as it would be returned: projected onto the ball.
-          const inBall = project(best, x0, budget);
-          const rows = inBall.dataSync();
-          const pred = tf.argMax(fn(inBall), 1).dataSync();
-          todo.forEach((i, j) => {
-            if (pred[j] === y[i]) return;
-            fooled[i] = true;
-            adv.set(rows.subarray(j * d, (j + 1) * d), i * d);
-          });
-        });
-      }
-    }
+  const fooled = s.clean.map((z, i) => argMax(z) !== s.y[i]);
+  if (s.eps > 0) {
+    runAll(s, images, labels, () => fooled.flatMap((f, i) => (f ? [] : [i])), (todo, x0, best) => {
+      // Success is judged on the point as it would be returned: projected onto the ball.
+      const inBall = project(best, x0, budget);
+      const rows = inBall.dataSync();
+      const pred = tf.argMax(s.fn(inBall), 1).dataSync();
+      todo.forEach((i, j) => {
+        if (pred[j] === s.y[i]) return;
+        fooled[i] = true;
+        adv.set(rows.subarray(j * d, (j + 1) * d), i * d);
+      });
+    });
   }
   return tf.tidy(() => project(tf.tensor4d(adv, [n, h, w, c]), images, budget));
 }
 
-function argMax(v: number[]): number {
-  let best = 0;
-  for (let k = 1; k < v.length; k++) if (v[k] > v[best]) best = k;
-  return best;
-}

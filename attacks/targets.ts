@@ -1,0 +1,13 @@
+/** Host-side helpers for targeted runs (APGD-T, FAB-T): the wrong classes ranked by the clean logits. */
+
+/** Index of the largest entry (the first on ties). */
+export function argMax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < v.length; k++) if (v[k] > v[best]) best = k;
+  return best;
+}
+
+/** Per example, the classes other than its label from most to least likely (AutoAttack's target order). */
+export function wrongClassesByLikelihood(logits: number[][], labels: ArrayLike<number>): number[][] {
+  return logits.map((z, i) => z.map((v, k) => [v, k]).filter(([, k]) => k !== labels[i]).sort((a, b) => b[0] - a[0]).map(([, k]) => k));
+}
