@@ -6,7 +6,12 @@ import type { Norm } from '../types.ts';
 export interface BatchResult {
   correct: Uint8Array;
   norms: Float32Array;
+  /** For ensembles (AutoAttack): images each stage fooled first, as the attack reported them. */
+  stages?: Record<string, number>;
 }
+
+/** How an ensemble attack reports which stage fooled how many images (AutoAttack's report has this shape). */
+export type StageReport = (report: { fooledBy: Record<string, number> }) => void;
 
 /**
  * Per-example correctness (after `attack`, when given) and perturbation norms of one batch of
@@ -14,12 +19,13 @@ export interface BatchResult {
  */
 export function evalBatch(
   logitsFn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, norm: Norm,
-  attack: ((x: tf.Tensor4D, y: tf.Tensor1D) => tf.Tensor4D) | null, what: string,
+  attack: ((x: tf.Tensor4D, y: tf.Tensor1D, report: StageReport) => tf.Tensor4D) | null, what: string,
 ): BatchResult {
+  let stages: Record<string, number> | undefined;
   const [c, d] = tf.tidy(() => {
     let adv = x;
     if (attack) {
-      adv = attack(x, y);
+      adv = attack(x, y, (r) => (stages = { ...r.fooledBy }));
       if (!adv || adv.shape.join() !== x.shape.join()) throw new Error(`${what}: attack returned shape [${adv?.shape}] for input [${x.shape}]`);
     }
     const pred = logitsFn(adv).argMax(-1);
@@ -28,7 +34,7 @@ export function evalBatch(
     const norms = norm === 'linf' ? delta.abs().max(1) : delta.square().sum(1).sqrt();
     return [correct, norms];
   });
-  const out = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()) };
+  const out: BatchResult = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()), ...(stages ? { stages } : {}) };
   tf.dispose([c, d]);
   return out;
 }

@@ -53,6 +53,8 @@ export interface CellRecord {
   correctBits: string;
   /** ISO time the cell finished. */
   finishedAt: string;
+  /** Ensembles only (AutoAttack): images each stage fooled first, in running order, summed over batches. */
+  stages?: Record<string, number>;
 }
 
 /** Identity of a cell: records with equal keys are the same result (used to skip finished cells). */

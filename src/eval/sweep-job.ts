@@ -76,7 +76,7 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
           return { correct: new Uint8Array(0), norms: new Float32Array(0) };
         }
         const fn = job.attack >= 0 ? attacks[job.attack] : null;
-        return evalBatch(logits[job.model], x, y, job.norm, fn ? (xx, yy) => fn(model, xx, yy, job.options) : null, job.what);
+        return evalBatch(logits[job.model], x, y, job.norm, fn ? (xx, yy, report) => fn(model, xx, yy, job.options, report) : null, job.what);
       } finally {
         tf.dispose([x, y]);
       }

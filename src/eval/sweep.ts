@@ -14,7 +14,7 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { modelToMemory } from '../io/model-io.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
-import { evalBatch, type BatchResult } from './batch.ts';
+import { evalBatch, type BatchResult, type StageReport } from './batch.ts';
 import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
 import type { SweepJob, SweepWorkerInit } from './sweep-job.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
@@ -24,7 +24,7 @@ import {
 } from './records.ts';
 
 /** An attack as the registry exports it: adversarial images in [0,1], same shape as `images`. */
-export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Record<string, unknown>) => tf.Tensor4D;
+export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Record<string, unknown>, report?: StageReport) => tf.Tensor4D;
 
 /** One model instance to evaluate. */
 export interface SweepModel {
@@ -173,6 +173,17 @@ export function defaultSetMode(model: Classifier, name: string): (mode: string) 
     if (!layers.length) throw new Error(`model "${name}": jpegModes given but the model has no ${JPEG_LAYER_CLASS}`);
     for (const l of layers) l.mode = mode;
   };
+}
+
+/** Sum per-batch stage counts (in batch order, so the keys come in the ensemble's running order); undefined when no batch reported any. */
+export function mergeStages(parts: (Record<string, number> | undefined)[]): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const p of parts) {
+    if (!p) continue;
+    out ??= {};
+    for (const [k, v] of Object.entries(p)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
 }
 
 /** Derive a 31-bit seed for a cell from the sweep seed and the cell key (FNV-1a). */
@@ -385,6 +396,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     bits: Uint8Array;
     sumNorm: number;
     maxNorm: number;
+    /** Per batch, what an ensemble's stages fooled (merged in batch order, so records do not depend on which worker finished first). */
+    stages: (Record<string, number> | undefined)[];
     remaining: number;
     t0: number;
   }
@@ -395,7 +408,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     const prev = done.get(key);
     const jobs = prev || (eps && eps.value === 0) ? 0 : nb;
     const what = attack ? `${plan.series} ${attack.name} ${eps!.label}` : `${plan.series} clean`;
-    return { plan, attack, attackIndex, eps, threat, key, what, prev, jobs, seedBase: cellSeed(seed, key), bits: new Uint8Array(jobs ? n : 0), sumNorm: 0, maxNorm: 0, remaining: jobs, t0: 0 };
+    return { plan, attack, attackIndex, eps, threat, key, what, prev, jobs, seedBase: cellSeed(seed, key), bits: new Uint8Array(jobs ? n : 0), sumNorm: 0, maxNorm: 0, stages: [], remaining: jobs, t0: 0 };
   };
   for (const plan of plans) {
     cells.push(cell(plan, null, -1, null, threatOf({ value: 0, label: '0' }, norm)));
@@ -450,6 +463,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       let flipped = 0;
       for (let i = 0; i < n; i++) if (cleanBits[i] && !bits[i]) flipped++;
       rec = { ...common, correct, accuracy: correct / n, cleanCorrect: clean.correct, successRate: clean.correct ? flipped / clean.correct : null, meanNorm: c.sumNorm / n, maxNorm: c.maxNorm, wallTimeMs: performance.now() - c.t0, correctBits: packBits(bits), finishedAt: new Date().toISOString() };
+      const stages = mergeStages(c.stages);
+      if (stages) rec.stages = stages;
     }
     appendRecord(recordsPath, rec);
     results.push(rec);
@@ -475,6 +490,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const onResult = (job: Job, r: BatchResult) => {
     const c = job.cell;
     c.bits.set(r.correct, job.lo);
+    c.stages[job.b] = r.stages;
     for (const v of r.norms) { c.sumNorm += v; if (v > c.maxNorm) c.maxNorm = v; }
     c.remaining--;
     tick(c.what);
@@ -501,7 +517,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       let r: BatchResult;
       try {
         const fn = job.cell.attack ? fns.get(job.cell.attack)! : null;
-        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy) => fn(plan.m.model, xx, yy, job.options) : null, job.cell.what);
+        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy, report) => fn(plan.m.model, xx, yy, job.options, report) : null, job.cell.what);
       } finally {
         tf.dispose([x, y]);
       }

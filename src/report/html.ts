@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
-import { findCell, mainTable, runSummary, type Report } from './model.ts';
+import { findCell, mainTable, runSummary, stageTableRows, type Report } from './model.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
@@ -70,6 +70,10 @@ export function renderHtml(report: Report): string {
   // notes (the run's verdict first) right under the numbers they are about
   if (report.notes.length) s.push('<h2>Notes</h2>', `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   if (report.checks?.length) s.push('<h2>Evaluation checks</h2>', `<ul>${report.checks.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+  if (report.stages) {
+    const st = stageTableRows(report.stages);
+    s.push('<h2>Ensemble stages</h2>', '<p class="muted">Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).</p>', htmlTable(st.header, st.rows));
+  }
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.tables.length) {
     s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');

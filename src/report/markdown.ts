@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
-import { mainTable, runSummary, type Report } from './model.ts';
+import { mainTable, runSummary, stageTableRows, type Report } from './model.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -41,6 +41,7 @@ export function renderMarkdown(report: Report): string {
     '',
     ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
     ...(report.checks?.length ? ['## Evaluation checks', '', ...report.checks.map((n) => `- ${n}`), ''] : []),
+    ...(report.stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stageTableRows(report.stages).header, stageTableRows(report.stages).rows), ''] : []),
     '## Per-cell details',
     '',
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',

@@ -88,8 +88,37 @@ export interface Report {
   notes: string[];
   /** Warnings about the evaluation itself (src/report/sanity.ts); reports written before they existed have none. */
   checks?: string[];
+  /** Ensemble cells (AutoAttack) with what each stage fooled; absent when no record has stages. */
+  stages?: StageTable;
   /** The raw records (with per-example bitmaps): every number above is derived from these. */
   records: CellRecord[];
+}
+
+/** What each stage of an ensemble attack fooled, per record (model instance x attack x eps). */
+export interface StageTable {
+  /** Stage names in running order, over all rows. */
+  names: string[];
+  rows: { series: string; modelSeed: number; attack: string; epsLabel: string; eps: number; n: number; cleanCorrect: number; fooledBy: Record<string, number>; correct: number }[];
+}
+
+/** The stage table of the records that carry stages (AutoAttack cells), or undefined. */
+export function stageTable(records: CellRecord[]): StageTable | undefined {
+  const withStages = records.filter((r) => r.stages && r.threat.eps > 0);
+  if (!withStages.length) return undefined;
+  const names = [...new Set(withStages.flatMap((r) => Object.keys(r.stages!)))];
+  const rows = withStages
+    .map((r) => ({ series: seriesLabel(r), modelSeed: r.modelSeed, attack: r.attack, epsLabel: r.threat.epsLabel, eps: r.threat.eps, n: r.n, cleanCorrect: r.cleanCorrect, fooledBy: r.stages!, correct: r.correct }))
+    .sort((a, b) => a.series.localeCompare(b.series) || a.modelSeed - b.modelSeed || a.attack.localeCompare(b.attack) || a.eps - b.eps);
+  return { names, rows };
+}
+
+/** The stage table as header and text rows (counts of images), for the Markdown and HTML renderers. */
+export function stageTableRows(t: StageTable): { header: string[]; rows: string[][] } {
+  const seeds = new Set(t.rows.map((r) => r.modelSeed)).size > 1;
+  return {
+    header: ['model', ...(seeds ? ['seed'] : []), 'attack', 'eps', 'correct clean', ...t.names.map((n) => `fooled by ${n}`), 'still correct'],
+    rows: t.rows.map((r) => [r.series, ...(seeds ? [String(r.modelSeed)] : []), r.attack, r.epsLabel, String(r.cleanCorrect), ...t.names.map((n) => (n in r.fooledBy ? String(r.fooledBy[n]) : '–')), String(r.correct)]),
+  };
 }
 
 /** Build the report object from records and the sweep's configuration. */
@@ -138,6 +167,7 @@ export function buildReport(input: ReportInput): Report {
     tables: input.tables ?? [],
     notes: input.notes ?? [],
     checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey }),
+    ...(stageTable(records) ? { stages: stageTable(records) } : {}),
     records,
   };
   return { ...partial, paper: paperComparison(partial) };

@@ -40,6 +40,7 @@ function setup() {
       { name: 'bpda-pgd', params: { steps: 2 }, fn: bpdaPgd as AttackFn, seeded: true },
       { name: 'square', params: { queries: 10 } },
       { name: 'fab', params: { steps: 3, targetClasses: 2 } },
+      { name: 'autoattack', params: { steps: 1, targetClasses: 1, queries: 2 } },
     ],
     epsilons: EPS, images, labels, batchSize: 6, seed: 7, outDir: tmp(), progressBar: false, ...over,
   });
@@ -47,7 +48,7 @@ function setup() {
   return { opts, dispose, jpeg };
 }
 
-const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate });
+const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate, stages: JSON.stringify(r.stages) });
 
 describe('runSweep with worker processes', () => {
   // One set of trained models for every test here (sweeps do not change weights).
@@ -65,7 +66,9 @@ describe('runSweep with worker processes', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(par.ran).toBe(serial.ran);
     // The workers run every batch (this process only hands out jobs and writes records).
-    expect(par.batchesOnWorkers).toBe(3 * (1 + 5 * 2) * 4);
+    expect(par.batchesOnWorkers).toBe(3 * (1 + 6 * 2) * 4);
+    // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
+    expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
     expect(serial.batchesOnWorkers).toBe(0);
     expect(par.records.map(essence)).toEqual(serial.records.map(essence));
     // the file itself, line by line (timings aside)
@@ -73,7 +76,7 @@ describe('runSweep with worker processes', () => {
     expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
     // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
     expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-    expect(progress.at(-1)).toBe(3 * (1 + 5 * 2) * 4); // 3 series x (clean + 5 attacks x 2 eps > 0) x 4 batches
+    expect(progress.at(-1)).toBe(3 * (1 + 6 * 2) * 4); // 3 series x (clean + 6 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
   });

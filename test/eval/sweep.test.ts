@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSweep, cellSeed, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
+import { runSweep, cellSeed, mergeStages, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
 import { loadRecords, unpackBits } from '../../src/eval/records.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
@@ -168,6 +168,26 @@ describe('runSweep', () => {
     // PGD is at least as strong as FGSM on a linear model up to ties: never more than 1 image better
     for (const r of p) expect(r.correct).toBeLessThanOrEqual(viaRegistry.records.find((q) => q.attack === 'fgsm' && q.threat.epsLabel === r.threat.epsLabel)!.correct + 1);
     await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsmm' }] }))).rejects.toThrow(/unknown attack "fgsmm".*known attacks: fgsm, pgd/);
+    tf.dispose([x, y]);
+  });
+
+  it('records what each AutoAttack stage fooled, summed over batches in running order; other attacks record none', async () => {
+    const { x, y } = data();
+    const res = await runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsm' }, { name: 'autoattack', params: { steps: 3, queries: 5 } }] }));
+    const aa = res.records.filter((r) => r.attack === 'autoattack' && r.threat.eps > 0);
+    expect(aa).toHaveLength(3);
+    for (const r of aa) {
+      // Two classes: no APGD-T (targeted DLR needs 4); FAB-T has the one other class as target.
+      expect(Object.keys(r.stages!)).toEqual(['apgd-ce', 'fab-t', 'square'].slice(0, Object.keys(r.stages!).length));
+      // Every clean-correct image is fooled by exactly one stage or still correct.
+      expect(Object.values(r.stages!).reduce((a, b) => a + b, 0) + r.correct).toBe(r.cleanCorrect);
+    }
+    expect(aa.at(-1)!.stages!['apgd-ce']).toBeGreaterThan(0);
+    for (const r of res.records.filter((rec) => rec.attack !== 'autoattack' || rec.threat.eps === 0)) expect(r.stages).toBeUndefined();
+    // The records file carries them too (resume and re-render keep them).
+    expect(loadRecords(res.recordsPath).records.filter((r) => r.stages).map((r) => r.stages)).toEqual(aa.map((r) => r.stages));
+    expect(mergeStages([undefined, { a: 1 }, { a: 2, b: 1 }, undefined])).toEqual({ a: 3, b: 1 });
+    expect(mergeStages([undefined, undefined])).toBeUndefined();
     tf.dispose([x, y]);
   });
 

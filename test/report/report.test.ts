@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildReport, mainTable, fmtDiff, findCell } from '../../src/report/model.ts';
+import { buildReport, mainTable, fmtDiff, findCell, stageTable, stageTableRows } from '../../src/report/model.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { renderTerminal } from '../../src/report/terminal.ts';
 import { renderHtml } from '../../src/report/html.ts';
@@ -102,6 +102,28 @@ describe('renderers', () => {
     const plot = html.split('<svg').find((s) => s.includes('Accuracy under fgsm'))!;
     const lines = [...plot.matchAll(/<polyline[^>]*points="([^"]*)"/g)].map((m) => m[1].split(' ').length);
     expect(lines).toEqual([3, 3]);
+  });
+
+  it('ensemble stages: a table from the records that carry them, in Markdown and HTML; none without', () => {
+    const input = fixedInput();
+    expect(buildReport(input).stages).toBeUndefined();
+    expect(renderMarkdown(buildReport(input))).not.toContain('## Ensemble stages');
+    // Pretend the PGD cells were an ensemble: stages + still correct = correct clean.
+    input.records = input.records.map((r) => (r.attack === 'pgd' && r.threat.eps > 0 ? { ...r, stages: { 'apgd-ce': r.cleanCorrect - r.correct - (r.cleanCorrect > r.correct ? 1 : 0), square: r.cleanCorrect > r.correct ? 1 : 0 } } : r));
+    const report = buildReport(input);
+    const t = stageTable(report.records)!;
+    expect(t.names).toEqual(['apgd-ce', 'square']);
+    expect(t.rows).toHaveLength(input.records.filter((r) => r.stages).length);
+    for (const row of t.rows) expect(Object.values(row.fooledBy).reduce((a, b) => a + b, 0) + row.correct).toBe(row.cleanCorrect);
+    const { header, rows } = stageTableRows(t);
+    expect(header).toEqual(['model', 'seed', 'attack', 'eps', 'correct clean', 'fooled by apgd-ce', 'fooled by square', 'still correct']);
+    expect(rows[0].length).toBe(header.length);
+    const md = renderMarkdown(report);
+    expect(md).toContain('## Ensemble stages');
+    expect(md).toContain('| fooled by apgd-ce |');
+    const html = renderHtml(report);
+    expect(html).toContain('<h2>Ensemble stages</h2>');
+    checkBalanced(html);
   });
 
   it('escapes hostile names in HTML', () => {
