@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { getAttack } from '../../attacks/index.ts';
 import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
 import { buildModel } from '../../models/registry.ts';
-import { runSweep, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
+import { runSweep, type AttackFn, type SweepOptions, type SweepResult } from '../../src/eval/sweep.ts';
 import { loadRecords, type CellRecord } from '../../src/eval/records.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { defaultTrainConfig } from '../../src/train/config.ts';
@@ -57,9 +57,12 @@ describe('runSweep with worker processes', () => {
   let dispose: () => void;
   beforeAll(() => ({ opts, jpeg, dispose } = setup()));
   afterAll(() => dispose());
+  // The single-process sweep of every attack, run once and compared against by two tests.
+  let serialRun: Promise<SweepResult> | undefined;
+  const serialSweep = () => (serialRun ??= runSweep(opts({})));
 
   it('writes the same records, in the same order, as a single-thread sweep; restores modes; no tensors left', async () => {
-    const serial = await runSweep(opts({}));
+    const serial = await serialSweep();
     const before = tf.memory().numTensors;
     const progress: number[] = [];
     const par = await runSweep(opts({ workers: 2, threadsPerWorker: 1, onProgress: (p) => progress.push(p.done) }));
@@ -83,7 +86,7 @@ describe('runSweep with worker processes', () => {
 
   it('resumes a sweep another worker count started, computing only the missing cells', async () => {
     const outDir = tmp();
-    const full = await runSweep(opts({ outDir: tmp() }));
+    const full = await serialSweep();
     // First pass: one attack, single thread; second pass: all attacks, two workers.
     const first = await runSweep(opts({ outDir, attacks: [{ name: 'fgsm' }] }));
     const second = await runSweep(opts({ outDir, workers: 2, threadsPerWorker: 1 }));
