@@ -40,7 +40,7 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
     .filter(({ ran }) => ran.length > 0 && !ran.some((a) => ADAPTIVE_ATTACKS.has(a)));
   if (weak.length > 0) {
     const names = [...new Set(weak.flatMap((w) => w.ran))];
-    out.push(`${weak.map((w) => w.s.label).join(', ')}: only ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} run. Before calling a model robust add an adaptive attack (APGD, Square, BPDA for a JPEG layer, or AutoAttack, e.g. --attack autoattack): short PGD through a quantiser can fail for reasons that are not robustness.`);
+    out.push(`${weak.map((w) => w.s.label).join(', ')}: only ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} run. Before calling a model robust add an adaptive attack (APGD, FAB, Square, BPDA for a JPEG layer, or AutoAttack, e.g. --attack autoattack): short PGD through a quantiser can fail for reasons that are not robustness.`);
   }
   for (const s of series) {
     const cell = (attack: string, eps: string) => byKey.get(`${s.key}|${attack}|${eps}`);
