@@ -17,6 +17,8 @@ export interface EpsilonResult {
   correct: boolean[];
   /** Fraction correct, in [0,1]. */
   accuracy: number;
+  /** Ensembles (AutoAttack): images each stage fooled first. */
+  stages?: Record<string, number>;
 }
 
 /** Per example: argmax of the model's logits equals the label. */
@@ -54,13 +56,15 @@ export function attackOverEpsilons(
   const results: EpsilonResult[] = [];
   try {
     for (const e of epsilons) {
-      const adversarial = e.value === 0 ? tf.clone(images) : info.run(model, images, labels, { ...options, eps: e.value });
+      let stages: Record<string, number> | undefined;
+      const adversarial = e.value === 0 ? tf.clone(images) : info.run(model, images, labels, { ...options, eps: e.value }, (r) => (stages = { ...r.fooledBy }));
       const correct = correctness(model, adversarial, labels);
       results.push({
         threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] },
         adversarial,
         correct,
         accuracy: correct.filter(Boolean).length / correct.length,
+        ...(stages ? { stages } : {}),
       });
     }
   } catch (err) {
@@ -85,11 +89,14 @@ export interface DatasetEpsilonResult {
   /** 1 if the model stays correct on example i, else 0. */
   correct: Uint8Array;
   accuracy: number;
+  /** Ensembles (AutoAttack): images each stage fooled first, summed over the batches. */
+  stages?: Record<string, number>;
 }
 
 /**
  * Attack every example of `data` in batches of `batchSize`, at each epsilon; returns per-example
- * correctness. Batch b uses seed options.seed + b so results do not depend on which batches ran before.
+ * correctness. Batch b of an attack that takes a seed uses options.seed + b (default seed 0) so results
+ * do not depend on which batches ran before; ensembles' stage counts are summed over the batches.
  * Disposes everything it creates; `onBatch` (optional) reports progress as examples done.
  */
 export function evaluateAttackOnDataset(
@@ -121,15 +128,22 @@ export function evaluateAttackOnDataset(
     }
   }
   const correct = epsilons.map(() => new Uint8Array(n));
+  const stages: (Record<string, number> | undefined)[] = epsilons.map(() => undefined);
   const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
   for (let start = 0, b = 0; start < n; start += batchSize, b++) {
     const m = Math.min(batchSize, n - start);
     const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]);
     const y = tf.tensor1d(data.labels.subarray(start, start + m), 'int32');
     try {
-      const perEps = attackOverEpsilons(info, model, x, y, epsilons, { ...options, seed: baseSeed + b });
+      // Per-batch seeds only for attacks that take one (FGSM is deterministic and rejects a seed).
+      const seeded = 'seed' in info.defaults || 'seed' in options;
+      const perEps = attackOverEpsilons(info, model, x, y, epsilons, seeded ? { ...options, seed: baseSeed + b } : options);
       perEps.forEach((r, i) => {
         r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
+        if (r.stages) {
+          const sum = (stages[i] ??= {});
+          for (const [k, v] of Object.entries(r.stages)) sum[k] = (sum[k] ?? 0) + v;
+        }
         r.adversarial.dispose();
       });
     } finally {
@@ -141,6 +155,7 @@ export function evaluateAttackOnDataset(
     threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
     correct: correct[i],
     accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
+    ...(stages[i] ? { stages: stages[i] } : {}),
   }));
 }
 

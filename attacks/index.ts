@@ -15,8 +15,8 @@ export interface AttackOptions {
   [key: string]: unknown;
 }
 
-/** An attack as the registry stores it. */
-export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions) => tf.Tensor4D;
+/** An attack as the registry stores it; ensembles (AutoAttack) also report what each stage fooled to `report`, the others ignore it. */
+export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions, report?: (r: { fooledBy: Record<string, number> }) => void) => tf.Tensor4D;
 
 /** One registry entry. */
 export interface AttackInfo {

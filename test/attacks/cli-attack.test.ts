@@ -87,6 +87,11 @@ describe('jpegdl-robust attack', () => {
     expect(ra.err).toBe('');
     const a = JSON.parse(readFileSync(aa, 'utf8'));
     expect(a.options).toEqual({ seed: 0, steps: 2, queries: 10, targetClasses: 1 });
+    // What each stage fooled, printed as AutoAttack prints it and kept in the JSON.
+    expect(ra.out).toMatch(/autoattack at 0\.3: apgd-ce fooled \d+/);
+    const st = a.results[1].stages as Record<string, number>;
+    expect(Object.values(st).reduce((x, v) => x + v, 0) + Math.round(a.results[1].accuracy * 20)).toBe(Math.round(a.results[0].accuracy * 20));
+    expect(a.results[0].stages).toBeUndefined();
     expect(a.results[0].accuracy).toBe(p.results[0].accuracy);
     expect(a.results[1].accuracy).toBeLessThanOrEqual(a.results[0].accuracy);
   });
@@ -116,6 +121,15 @@ describe('jpegdl-robust attack', () => {
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--step-size', '0.1'])).err).toMatch(/^jpegdl-robust: --step-size: fab has no such option \(it takes: steps, restarts, targetClasses/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--no-random-start'])).err).toMatch(/--no-random-start: fab has no such option/);
+  });
+
+  it('runs FGSM (deterministic: no per-batch seed is passed to it)', async () => {
+    const out = join(dir, 'fgsm.json');
+    const r = await run(['attack', '--model', join(dir, 'model'), '--attack', 'fgsm', '--eps', '0,0.1', '-n', '12', '--batch-size', '5', '--out', out]);
+    expect(r.err).toBe('');
+    const f = JSON.parse(readFileSync(out, 'utf8'));
+    expect(f.options).toEqual({});
+    expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
   });
 
   it('rejects bad flags with a message naming them', async () => {

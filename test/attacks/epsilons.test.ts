@@ -78,6 +78,22 @@ describe('evaluateAttackOnDataset', () => {
   });
 });
 
+describe('ensemble stages', () => {
+  it('evaluateAttackOnDataset sums AutoAttack\'s stage counts over batches; they add up with what stays correct', () => {
+    const d = data(10, 6);
+    const eps = parseEpsilonList('0,0.05,0.3');
+    const res = evaluateAttackOnDataset('autoattack', model, d, eps, { batchSize: 4, options: { steps: 2, queries: 3 } });
+    const clean = res[0].correct.reduce((a, b) => a + b, 0);
+    expect(res[0].stages).toBeUndefined();
+    for (const r of res.slice(1)) {
+      expect(Object.keys(r.stages!)[0]).toBe('apgd-ce');
+      expect(Object.values(r.stages!).reduce((a, b) => a + b, 0) + r.correct.reduce((a, b) => a + b, 0)).toBe(clean);
+    }
+    expect(res[2].stages!['apgd-ce']).toBeGreaterThan(0);
+    expect(evaluateAttackOnDataset('fgsm', model, d, eps, { batchSize: 4 })[2].stages).toBeUndefined();
+  });
+});
+
 describe('minimal-norm evaluation', () => {
   it('accuracyFromMinimalNorms: correct at eps iff no adversarial example within eps; eps 0 is clean accuracy', () => {
     const eps = parseEpsilonList('0,0.1,0.2');

@@ -148,12 +148,16 @@ export function register(program: Command): void {
       console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}, ${seconds.toFixed(1)} s`);
       console.log(table([['eps', 'value', 'accuracy'], ...results.map((r) => [r.threat.epsLabel, r.threat.eps.toPrecision(4), `${(100 * r.accuracy).toFixed(2)}%`])]));
       if (minimalNorms) console.log(describeMinimalNorms(minimalNorms, info.norm));
+      // Ensembles: which stage fooled how many images, as AutoAttack prints it.
+      for (const r of results) {
+        if (r.stages) console.log(`${info.name} at ${r.threat.epsLabel}: ${Object.entries(r.stages).map(([k, v]) => `${k} fooled ${v}`).join(', ')}; ${Math.round(r.accuracy * data.labels.length)} still correct`);
+      }
       if (o.out) {
         writeJsonAtomic(o.out, {
           model: o.model, dataset: full.name, split: o.split, n: data.labels.length, seed,
           attack: info.name, norm: info.norm, options, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
           backend: describeBackend(backend), seconds,
-          results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct) })),
+          results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct), ...('stages' in r && r.stages ? { stages: r.stages } : {}) })),
           // Least-norm sizes per image (0: misclassified clean; null: none found), with --minimal.
           ...(minimalNorms ? { minimalNorms: Array.from(minimalNorms, (v) => (Number.isFinite(v) ? v : null)) } : {}),
         });
