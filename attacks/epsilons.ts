@@ -108,6 +108,50 @@ export function evaluateAttackOnDataset(
 ): DatasetEpsilonResult[] {
   const info = resolve(attack);
   checkEpsilons(epsilons);
+  const n = data.labels.length;
+  const correct = epsilons.map(() => new Uint8Array(n));
+  const stages: (Record<string, number> | undefined)[][] = epsilons.map(() => []);
+  const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
+  // Per-batch seeds only for attacks that take one (FGSM is deterministic and rejects a seed).
+  const seeded = 'seed' in info.defaults || 'seed' in options;
+  forEachBatch(model, data, batchSize, (x, y, start, b) => {
+    const perEps = attackOverEpsilons(info, model, x, y, epsilons, seeded ? { ...options, seed: baseSeed + b } : options);
+    perEps.forEach((r, i) => {
+      r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
+      stages[i].push(r.stages);
+      r.adversarial.dispose();
+    });
+  }, onBatch);
+  return epsilons.map((e, i) => {
+    const merged = mergeStages(stages[i]);
+    return {
+      threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
+      correct: correct[i],
+      accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
+      ...(merged ? { stages: merged } : {}),
+    };
+  });
+}
+
+/** Sum per-batch stage counts (in batch order, so the keys come in the ensemble's running order); undefined when no batch reported any. */
+export function mergeStages(parts: (Record<string, number> | undefined)[]): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const p of parts) {
+    if (!p) continue;
+    out ??= {};
+    for (const [k, v] of Object.entries(p)) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
+
+/**
+ * Check `data` and `batchSize`, validate the first batch (pixel range, labels, model output) before
+ * the long loop, then call `fn` on each batch (b-th batch from example `start`) and dispose its tensors.
+ */
+function forEachBatch(
+  model: Classifier, data: LabelledImages, batchSize: number,
+  fn: (x: tf.Tensor4D, y: tf.Tensor1D, start: number, b: number) => void, onBatch?: (done: number, total: number) => void,
+): void {
   checkInteger(batchSize, 'batchSize', 1);
   const pixels = data.height * data.width * data.channels;
   const n = data.labels.length;
@@ -115,11 +159,13 @@ export function evaluateAttackOnDataset(
   if (data.images.length !== n * pixels) {
     throw new Error(`data: images hold ${data.images.length} values but ${n} labels x ${data.height}x${data.width}x${data.channels} need ${n * pixels}`);
   }
-  // Validate the first batch (pixel range, labels, model output) before the long loop.
+  const batch = (start: number, m: number) => ({
+    x: tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]),
+    y: tf.tensor1d(data.labels.subarray(start, start + m), 'int32'),
+  });
   {
     const m = Math.min(batchSize, n);
-    const x = tf.tensor4d(data.images.subarray(0, m * pixels), [m, data.height, data.width, data.channels]);
-    const y = tf.tensor1d(data.labels.subarray(0, m), 'int32');
+    const { x, y } = batch(0, m);
     try {
       checkImages(x, 'data: images');
       checkLabels(y, m, checkModelOutput(model, x, 'model'), 'data: labels');
@@ -127,36 +173,16 @@ export function evaluateAttackOnDataset(
       tf.dispose([x, y]);
     }
   }
-  const correct = epsilons.map(() => new Uint8Array(n));
-  const stages: (Record<string, number> | undefined)[] = epsilons.map(() => undefined);
-  const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
   for (let start = 0, b = 0; start < n; start += batchSize, b++) {
     const m = Math.min(batchSize, n - start);
-    const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]);
-    const y = tf.tensor1d(data.labels.subarray(start, start + m), 'int32');
+    const { x, y } = batch(start, m);
     try {
-      // Per-batch seeds only for attacks that take one (FGSM is deterministic and rejects a seed).
-      const seeded = 'seed' in info.defaults || 'seed' in options;
-      const perEps = attackOverEpsilons(info, model, x, y, epsilons, seeded ? { ...options, seed: baseSeed + b } : options);
-      perEps.forEach((r, i) => {
-        r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
-        if (r.stages) {
-          const sum = (stages[i] ??= {});
-          for (const [k, v] of Object.entries(r.stages)) sum[k] = (sum[k] ?? 0) + v;
-        }
-        r.adversarial.dispose();
-      });
+      fn(x, y, start, b);
     } finally {
       tf.dispose([x, y]);
     }
     onBatch?.(start + m, n);
   }
-  return epsilons.map((e, i) => ({
-    threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
-    correct: correct[i],
-    accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
-    ...(stages[i] ? { stages: stages[i] } : {}),
-  }));
 }
 
 /** A minimal-norm attack as `fabMinimal` is one: least-norm adversarial examples and their norms (Infinity: none found). */
@@ -173,28 +199,13 @@ export function minimalNormsOnDataset(
   data: LabelledImages,
   { batchSize = 64, options, onBatch }: { batchSize?: number; options: AttackOptions; onBatch?: (done: number, total: number) => void },
 ): Float64Array {
-  checkInteger(batchSize, 'batchSize', 1);
-  const pixels = data.height * data.width * data.channels;
-  const n = data.labels.length;
-  if (n === 0) throw new Error('data: the dataset is empty');
-  if (data.images.length !== n * pixels) {
-    throw new Error(`data: images hold ${data.images.length} values but ${n} labels x ${data.height}x${data.width}x${data.channels} need ${n * pixels}`);
-  }
-  const norms = new Float64Array(n);
+  const norms = new Float64Array(data.labels.length);
   const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
-  for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-    const m = Math.min(batchSize, n - start);
-    const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, data.height, data.width, data.channels]);
-    const y = tf.tensor1d(data.labels.subarray(start, start + m), 'int32');
-    try {
-      const r = attack(model, x, y, { ...options, seed: baseSeed + b });
-      r.adversarial.dispose();
-      norms.set(r.norms, start);
-    } finally {
-      tf.dispose([x, y]);
-    }
-    onBatch?.(start + m, n);
-  }
+  forEachBatch(model, data, batchSize, (x, y, start, b) => {
+    const r = attack(model, x, y, { ...options, seed: baseSeed + b });
+    r.adversarial.dispose();
+    norms.set(r.norms, start);
+  }, onBatch);
   return norms;
 }
 

@@ -87,9 +87,9 @@ function dualNorm(t: tf.Tensor2D, norm: Norm): tf.Tensor1D {
 /**
  * The linearised boundary FAB steps to, at x [n,h,w,c]: per example the logit gap f_s - f_y and its
  * input gradient [n,d], where s is the target (FAB-T) or, untargeted, the class whose linearised
- * boundary is closest in `norm` (one gradient per class).
+ * boundary is closest in `norm` among `candidates` (one gradient per candidate class).
  */
-function linearise(fn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, target: tf.Tensor1D | null, norm: Norm): { gap: tf.Tensor1D; grad: tf.Tensor2D } {
+function linearise(fn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, target: tf.Tensor1D | null, candidates: number[], norm: Norm): { gap: tf.Tensor1D; grad: tf.Tensor2D } {
   const n = x.shape[0];
   const flat = (g: tf.Tensor) => tf.reshape(g, [n, -1]) as tf.Tensor2D;
   const gapTo = (z: tf.Tensor2D, s: tf.Tensor1D) => tf.sub(pick(z, s), pick(z, y)) as tf.Tensor1D;
@@ -107,11 +107,8 @@ function linearise(fn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Te
       return { gap, grad: flat(grad) };
     }
     const z = fn(x);
-    const classes = z.shape[1];
-    const labels = y.dataSync();
     let best: { dist: tf.Tensor1D; gap: tf.Tensor1D; grad: tf.Tensor2D } | undefined;
-    for (let s = 0; s < classes; s++) {
-      if (labels.every((v) => v === s)) continue;
+    for (const s of candidates) {
       const cls = tf.fill([n], s, 'int32') as tf.Tensor1D;
       const gap = gapTo(z, cls);
       const grad = flat(tf.grad((input: tf.Tensor) => tf.sum(gapTo(fn(input as tf.Tensor4D), cls)) as tf.Scalar)(x));
@@ -141,7 +138,7 @@ function pick(z: tf.Tensor2D, s: tf.Tensor1D): tf.Tensor1D {
  * One FAB run from `start` on clean images x0 with labels y: per image the least-norm misclassified
  * point seen and its norm (Infinity and x0 where none was found). Caller disposes.
  */
-function fabRun(fn: (x: tf.Tensor4D) => tf.Tensor2D, x0: tf.Tensor4D, y: tf.Tensor1D, target: tf.Tensor1D | null, start: tf.Tensor4D, spec: RunSpec): { best: tf.Tensor4D; bestNorm: tf.Tensor1D } {
+function fabRun(fn: (x: tf.Tensor4D) => tf.Tensor2D, x0: tf.Tensor4D, y: tf.Tensor1D, target: tf.Tensor1D | null, candidates: number[], start: tf.Tensor4D, spec: RunSpec): { best: tf.Tensor4D; bestNorm: tf.Tensor1D } {
   const shape = x0.shape;
   const n = shape[0];
   const origin = tf.reshape(x0, [n, -1]) as tf.Tensor2D;
@@ -150,7 +147,7 @@ function fabRun(fn: (x: tf.Tensor4D) => tf.Tensor2D, x0: tf.Tensor4D, y: tf.Tens
   let bestNorm = tf.fill([n], Infinity) as tf.Tensor1D;
   for (let it = 0; it < spec.steps; it++) {
     const next = tf.tidy(() => {
-      const { gap, grad: w } = linearise(fn, tf.reshape(x1, shape) as tf.Tensor4D, y, target, spec.norm);
+      const { gap, grad: w } = linearise(fn, tf.reshape(x1, shape) as tf.Tensor4D, y, target, candidates, spec.norm);
       // The boundary f_s - f_y ≈ gap + w·(z - x1) = 0, as w·delta = c from x1 and from the clean image.
       const toX1 = hyperplaneStep(x1, w, tf.neg(gap) as tf.Tensor1D, spec.norm);
       const toOrigin = hyperplaneStep(origin, w, tf.sub(tf.sum(tf.mul(w, tf.sub(x1, origin)), 1), gap) as tf.Tensor1D, spec.norm);
@@ -236,7 +233,10 @@ function runAll(s: Setup, images: tf.Tensor4D, labels: tf.Tensor1D, pick: () => 
         const yy = tf.gather(labels, at) as tf.Tensor1D;
         const target = k === null ? null : tf.tensor1d(todo.map((i) => byLikelihood[i][k]), 'int32');
         const start = r === 0 ? x0 : restartPoint(x0, spec.norm, s.eps / 2, subSeed(spec.seed, r + (k ?? 0) * spec.restarts));
-        const { best, bestNorm } = fabRun(s.fn, x0, yy, target, start, spec);
+        // Untargeted: every class but one all these images carry (that one is never a boundary to step to).
+        const held = todo.map((i) => s.y[i]);
+        const candidates = k !== null ? [] : Array.from({ length: s.classes }, (_, c) => c).filter((c) => !held.every((v) => v === c));
+        const { best, bestNorm } = fabRun(s.fn, x0, yy, target, candidates, start, spec);
         take(todo, x0, best, bestNorm);
       });
     }

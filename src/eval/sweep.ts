@@ -14,7 +14,10 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { modelToMemory } from '../io/model-io.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
+import { mergeStages } from '../../attacks/epsilons.ts';
 import { evalBatch, type BatchResult, type StageReport } from './batch.ts';
+
+export { mergeStages };
 import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
 import type { SweepJob, SweepWorkerInit } from './sweep-job.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
@@ -173,17 +176,6 @@ export function defaultSetMode(model: Classifier, name: string): (mode: string) 
     if (!layers.length) throw new Error(`model "${name}": jpegModes given but the model has no ${JPEG_LAYER_CLASS}`);
     for (const l of layers) l.mode = mode;
   };
-}
-
-/** Sum per-batch stage counts (in batch order, so the keys come in the ensemble's running order); undefined when no batch reported any. */
-export function mergeStages(parts: (Record<string, number> | undefined)[]): Record<string, number> | undefined {
-  let out: Record<string, number> | undefined;
-  for (const p of parts) {
-    if (!p) continue;
-    out ??= {};
-    for (const [k, v] of Object.entries(p)) out[k] = (out[k] ?? 0) + v;
-  }
-  return out;
 }
 
 /** Derive a 31-bit seed for a cell from the sweep seed and the cell key (FNV-1a). */
@@ -527,27 +519,27 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     // Wait for the workers (about 2 s) rather than start a batch here meanwhile: this process hands
     // out the jobs, and one batch run here holds it for its whole length (minutes for an AutoAttack
     // batch) while the ready workers sit idle. No workers when nothing is left to do.
-    const workersState: { pool: WorkerPool | null } = { pool: null };
+    let pool: WorkerPool | null = null;
     if (workers > 1 && pending > 0) {
       // Workers that cannot start (a model that does not serialise, a custom layer registered only
       // here, ...) must not stop the sweep: it goes on in this process, with the same records.
       try {
         const init = await workerInit(models, attacks);
-        workersState.pool = await sweepPool(Math.min(workers, pending), threads, init);
+        pool = await sweepPool(Math.min(workers, pending), threads, init);
       } catch (err) {
         console.warn(`runSweep: worker processes could not start (${(err as Error).message.split('\n')[0]}); the sweep runs in this process`);
       }
     }
     for (;;) {
-      if (workersState.pool) break;
+      if (pool) break;
       const next = queue.next();
       if (next.done) break;
       runHere(next.value);
       await new Promise((r) => setImmediate(r));
     }
-    if (workersState.pool) {
+    if (pool) {
       const counted = (job: Job, r: BatchResult) => { batchesOnWorkers++; onResult(job, r); };
-      await runOnWorkers(workersState.pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
+      await runOnWorkers(pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
         model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
       }));
     }

@@ -24,6 +24,7 @@ function quantTable(values: number[]): string {
 export function renderMarkdown(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
   const { header, rows } = mainTable(report);
+  const stages = report.stages ? stageTableRows(report.stages) : undefined;
   const out: string[] = [
     `# ${report.title}`,
     '',
@@ -41,7 +42,7 @@ export function renderMarkdown(report: Report): string {
     '',
     ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
     ...(report.checks?.length ? ['## Evaluation checks', '', ...report.checks.map((n) => `- ${n}`), ''] : []),
-    ...(report.stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stageTableRows(report.stages).header, stageTableRows(report.stages).rows), ''] : []),
+    ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
     '## Per-cell details',
     '',
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',

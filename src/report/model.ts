@@ -142,6 +142,7 @@ export function buildReport(input: ReportInput): Report {
   const epsMap = new Map<string, { label: string; value: number; norm: string }>();
   for (const r of records) if (r.attack !== CLEAN_ATTACK || !epsMap.has(`${r.threat.norm}:${r.threat.epsLabel}`)) epsMap.set(`${r.threat.norm}:${r.threat.epsLabel}`, { label: r.threat.epsLabel, value: r.threat.eps, norm: r.threat.norm });
   const epsilons = [...epsMap.values()].sort((a, b) => a.value - b.value || a.norm.localeCompare(b.norm));
+  const stages = stageTable(records);
   const perSeriesMs: Record<string, number> = {};
   let total = 0;
   for (const r of records) {
@@ -167,7 +168,7 @@ export function buildReport(input: ReportInput): Report {
     tables: input.tables ?? [],
     notes: input.notes ?? [],
     checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey }),
-    ...(stageTable(records) ? { stages: stageTable(records) } : {}),
+    ...(stages ? { stages } : {}),
     records,
   };
   return { ...partial, paper: paperComparison(partial) };
