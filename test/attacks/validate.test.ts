@@ -54,6 +54,7 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/autoattack: targetClasses: must be an integer >= 0, got -1/);
           expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(/autoattack: queries: must be an integer >= 0, got 1.5/);
           expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/autoattack: norm must be "linf" or "l2", got l1/);
+          expect(() => run({ eps: 0.1, fab: 'yes' })).toThrow(/autoattack: fab must be true or false, got yes/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
       } else if (info.name.startsWith('fab')) {
