@@ -1,13 +1,10 @@
 /**
  * AutoAttack (Croce & Hein 2020), the parameter-free ensemble RobustBench reports, in the order of its
  * "standard" version: APGD-CE, APGD-T (targeted DLR loss) against the most likely wrong classes,
- * FAB-T (minimal-norm boundary attack towards the same classes), then Square (L-inf), each run only
- * on the images the attacks before it did not fool. Per image the first fooling point is kept; images
- * no attack fools are returned clean, as AutoAttack returns them, so accuracy on the output is the
- * ensemble's robust accuracy.
- *
- * Deviation from AutoAttack's "standard" version: Square runs for L-inf only (this suite has no L2
- * Square), so an L2 AutoAttack here is APGD-CE + APGD-T + FAB-T.
+ * FAB-T (minimal-norm boundary attack towards the same classes), then Square, each run only on the
+ * images the attacks before it did not fool. Per image the first fooling point is kept; images no
+ * attack fools are returned clean, as AutoAttack returns them, so accuracy on the output is the
+ * ensemble's robust accuracy. L-inf and L2 run the same four attacks in their norm (`autoAttackL2`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
@@ -30,7 +27,7 @@ export interface AutoAttackOptions {
   targetClasses?: number;
   /** Run FAB-T after APGD-T (default true, as AutoAttack's standard version; same steps and targets). */
   fab?: boolean;
-  /** Square queries per image (default 5000, as AutoAttack; L-inf only; 0 skips Square). */
+  /** Square queries per image (default 5000, as AutoAttack; 0 skips Square). */
   queries?: number;
   /** Seed of the random starts and of Square (default 0). */
   seed?: number;
@@ -50,14 +47,18 @@ export interface AutoAttackReport {
 
 /** AutoAttack adversarial images [batch,h,w,c] in [0,1] within the `norm` ball of radius eps; robust images come back clean. Caller disposes. */
 export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AutoAttackOptions, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
+  return runAutoAttack('autoattack', model, images, labels, options, report);
+}
+
+function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AutoAttackOptions, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
   const o = options ?? ({} as AutoAttackOptions);
   // Own options first: every option error comes before the model is ever called.
-  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`autoattack: norm must be "linf" or "l2", got ${String(o.norm)}`);
-  if (o.steps !== undefined) checkInteger(o.steps, 'autoattack: steps', 1);
-  if (o.targetClasses !== undefined) checkInteger(o.targetClasses, 'autoattack: targetClasses', 0);
-  if (o.queries !== undefined) checkInteger(o.queries, 'autoattack: queries', 0);
-  if (o.fab !== undefined && typeof o.fab !== 'boolean') throw new Error(`autoattack: fab must be true or false, got ${String(o.fab)}`);
-  const classes = validateAttack('autoattack', model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
+  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`${attack}: norm must be "linf" or "l2", got ${String(o.norm)}`);
+  if (o.steps !== undefined) checkInteger(o.steps, `${attack}: steps`, 1);
+  if (o.targetClasses !== undefined) checkInteger(o.targetClasses, `${attack}: targetClasses`, 0);
+  if (o.queries !== undefined) checkInteger(o.queries, `${attack}: queries`, 0);
+  if (o.fab !== undefined && typeof o.fab !== 'boolean') throw new Error(`${attack}: fab must be true or false, got ${String(o.fab)}`);
+  const classes = validateAttack(attack, model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
   const norm = o.norm ?? 'linf';
   const steps = o.steps ?? 100;
   const seed = o.seed ?? 0;
@@ -107,10 +108,16 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
     }
     // FAB-T runs its targets in the same order, each on the images still robust.
     if ((o.fab ?? true) && targets > 0) stage('fab-t', (x, yy) => fab(model, x, yy, { eps, norm, steps, seed, targetClasses: targets }));
-    if (norm === 'linf' && (o.queries ?? 5000) > 0) stage('square', (x, yy) => square(model, x, yy, { eps, queries: o.queries ?? 5000, seed }));
+    if ((o.queries ?? 5000) > 0) stage('square', (x, yy) => square(model, x, yy, { eps, norm, queries: o.queries ?? 5000, seed }));
   }
   result.robust = fooled.filter((f) => !f).length;
   report?.(result);
   return tf.tidy(() => project(tf.tensor4d(adv, [n, h, w, c]), images, { norm, eps }));
 }
 
+
+/** AutoAttack in the L2 ball (APGD-CE, APGD-T, FAB-T, Square, all L2). Caller disposes. */
+export function autoAttackL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<AutoAttackOptions, 'norm'>, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
+  if (options && 'norm' in options) throw new Error('autoattack-l2: do not pass norm (it is always l2)');
+  return runAutoAttack('autoattack-l2', model, images, labels, { ...options, norm: 'l2' }, report);
+}

@@ -33,6 +33,16 @@ function resolve(attack: string | AttackInfo): AttackInfo {
   return typeof attack === 'string' ? getAttack(attack) : attack;
 }
 
+/**
+ * Records take their threat model from the registry entry, so options must not switch the attack to
+ * another norm (an L2 run recorded as L-inf would put L2 numbers in an L-inf table).
+ */
+export function checkNormOption(info: Pick<AttackInfo, 'name' | 'norm'>, options: Record<string, unknown> | undefined): void {
+  const norm = options?.norm;
+  if (norm === undefined || norm === info.norm) return;
+  throw new Error(`options.norm: ${info.name} is the ${info.norm} attack and its results are recorded as ${info.norm}; for ${String(norm)} use the attack registered for that norm (e.g. apgd-l2, fab-l2, square-l2, autoattack-l2)`);
+}
+
 function checkEpsilons(epsilons: Epsilon[]): void {
   if (!Array.isArray(epsilons) || epsilons.length === 0) throw new Error('epsilons: expected a non-empty list of {value, label}');
   epsilons.forEach((e, i) => checkNonNegative(e?.value, `epsilons[${i}] (${e?.label})`));
@@ -53,6 +63,7 @@ export function attackOverEpsilons(
   const info = resolve(attack);
   checkEpsilons(epsilons);
   if ('eps' in options) throw new Error('options: do not pass eps; give the budgets in epsilons');
+  checkNormOption(info, options);
   const results: EpsilonResult[] = [];
   try {
     for (const e of epsilons) {
@@ -108,6 +119,7 @@ export function evaluateAttackOnDataset(
 ): DatasetEpsilonResult[] {
   const info = resolve(attack);
   checkEpsilons(epsilons);
+  checkNormOption(info, options);
   const n = data.labels.length;
   const correct = epsilons.map(() => new Uint8Array(n));
   const stages: (Record<string, number> | undefined)[][] = epsilons.map(() => []);

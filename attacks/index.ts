@@ -2,12 +2,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
-import { autoAttack } from './autoattack.ts';
+import { autoAttack, autoAttackL2 } from './autoattack.ts';
 import { fab, fabL2 } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
-import { square } from './square.ts';
+import { square, squareL2 } from './square.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
 export interface AttackOptions {
@@ -31,6 +31,8 @@ export interface AttackInfo {
 
 const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 };
+const AUTOATTACK_DEFAULTS = { steps: 100, targetClasses: 9, fab: true, queries: 5000, seed: 0 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -72,15 +74,23 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
   square: {
-    name: 'square', run: square as AttackFn, norm: 'linf',
-    defaults: { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
+    name: 'square', run: square as AttackFn, norm: 'linf', defaults: SQUARE_DEFAULTS,
     description: 'Square Attack: score-based random search over ±eps squares, no gradients (a check for gradient masking)',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  'square-l2': {
+    name: 'square-l2', run: squareL2 as AttackFn, norm: 'l2', defaults: SQUARE_DEFAULTS,
+    description: 'Square Attack in the L2 ball: random search moving perturbation mass between square windows, no gradients',
+    paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
+  },
   autoattack: {
-    name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf',
-    defaults: { steps: 100, targetClasses: 9, fab: true, queries: 5000, seed: 0 },
+    name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf', defaults: AUTOATTACK_DEFAULTS,
     description: 'AutoAttack ensemble (standard version): APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square, each on the images still robust; robust images returned clean',
+    paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
+  },
+  'autoattack-l2': {
+    name: 'autoattack-l2', run: autoAttackL2 as unknown as AttackFn, norm: 'l2', defaults: AUTOATTACK_DEFAULTS,
+    description: 'AutoAttack ensemble (standard version) in the L2 ball: APGD-CE, APGD-T, FAB-T, Square, all L2',
     paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
   },
 });
@@ -96,7 +106,7 @@ export function getAttack(name: string): AttackInfo {
 }
 
 export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
-export { autoAttack, type AutoAttackReport } from './autoattack.ts';
+export { autoAttack, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
 export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
@@ -104,6 +114,7 @@ export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { pgd } from './pgd.ts';
 export { pgdL2 } from './pgd_l2.ts';
-export { square, squareFraction, squareSide } from './square.ts';
+export { square, squareL2, squareFraction, squareSide } from './square.ts';
+export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
 export { project, randomStart } from './project.ts';
 export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';

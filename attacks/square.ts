@@ -1,8 +1,10 @@
 /**
- * Square Attack, L-inf (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random
- * search that never asks the model for a gradient. It starts from vertical stripes of ±eps and then,
- * one model evaluation per step, proposes a random square window set to ±eps per channel, keeping the
- * proposal for each image whose objective improves. Window sizes shrink on the paper's schedule.
+ * Square Attack (Andriushchenko, Croce, Flammarion, Hein, ECCV 2020): a score-based random search that
+ * never asks the model for a gradient. L-inf: it starts from vertical stripes of ±eps and then, one
+ * model evaluation per step, proposes a random square window set to ±eps per channel, keeping the
+ * proposal for each image whose objective improves. L2 (`squareL2`): the start is a grid of two-lobe
+ * tiles at norm eps and each step moves mass between two windows (attacks/square_l2.ts). Window sizes
+ * shrink on the paper's schedule.
  *
  * Why it is here: a JPEG defence can mask gradients (hard rounding has zero gradient almost
  * everywhere), which makes white-box attacks look weak without the model being robust. An attack that
@@ -11,19 +13,22 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
-import { asLogitsFn, type Classifier } from '../src/types.ts';
+import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { evaluateObjective } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project } from './project.ts';
+import { proposeWindowsL2, squareSideL2, tilesStartL2 } from './square_l2.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
-/** Options of the Square Attack (L-inf). */
+/** Options of the Square Attack. */
 export interface SquareOptions {
-  /** L-inf budget on the 0-1 pixel scale (required). */
+  /** Budget on the 0-1 pixel scale in `norm` (required). */
   eps: number;
+  /** 'linf' (default) or 'l2'. */
+  norm?: Norm;
   /** Model evaluations per image after the clean check; the stripe start is the first (default 5000, as AutoAttack). */
   queries?: number;
-  /** Initial fraction of the image a square covers, halved on the paper's schedule (default 0.8, as AutoAttack for L-inf). */
+  /** Initial fraction of the image a square covers, halved on the paper's schedule (default 0.8, as AutoAttack in both norms). */
   pInit?: number;
   /** Objective: 'margin' (default, the paper's) or 'ce'. */
   loss?: LossName;
@@ -37,7 +42,7 @@ export interface SquareOptions {
   eotSamples?: number;
 }
 
-export const SQUARE_OPTIONS = ['eps', 'queries', 'pInit', 'loss', 'targeted', 'targets', 'seed', 'eotSamples'] as const;
+export const SQUARE_OPTIONS = ['eps', 'norm', 'queries', 'pInit', 'loss', 'targeted', 'targets', 'seed', 'eotSamples'] as const;
 
 /** Square side fraction p at step `it` of `queries`: pInit halved at the paper's steps (given for 10,000 queries, rescaled). */
 export function squareFraction(pInit: number, it: number, queries: number): number {
@@ -51,14 +56,26 @@ export function squareSide(p: number, h: number, w: number): number {
   return Math.max(1, Math.min(Math.round(Math.sqrt(p * h * w)), Math.min(h, w) - 1));
 }
 
-/** Square Attack adversarial images [batch,h,w,c] in [0,1], ||x_adv - x||_inf <= eps; no gradients used. Caller disposes. */
+/** Square Attack adversarial images [batch,h,w,c] in [0,1] within the `norm` ball of radius eps (L-inf by default); no gradients used. Caller disposes. */
 export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions): tf.Tensor4D {
+  return runSquare('square', model, images, labels, options);
+}
+
+/** Square Attack in the L2 ball (windows of a centre-weighted two-lobe pattern, mass moved between windows). Caller disposes. */
+export function squareL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<SquareOptions, 'norm'>): tf.Tensor4D {
+  if (options && 'norm' in options) throw new Error('square-l2: do not pass norm (it is always l2)');
+  return runSquare('square-l2', model, images, labels, { ...options, norm: 'l2' });
+}
+
+function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions): tf.Tensor4D {
   // Own options first: every option error comes before the model is ever called.
   const queries = options?.queries ?? 5000;
-  checkInteger(queries, 'square: queries', 1);
+  checkInteger(queries, `${attack}: queries`, 1);
   const pInit = options?.pInit ?? 0.8;
-  if (typeof pInit !== 'number' || !(pInit > 0 && pInit <= 1)) throw new Error(`square: pInit must be a number in (0, 1], got ${String(pInit)}`);
-  validateAttack('square', model, images, labels, { ...options }, SQUARE_OPTIONS);
+  if (typeof pInit !== 'number' || !(pInit > 0 && pInit <= 1)) throw new Error(`${attack}: pInit must be a number in (0, 1], got ${String(pInit)}`);
+  const norm = options?.norm ?? 'linf';
+  if (norm !== 'linf' && norm !== 'l2') throw new Error(`${attack}: norm must be "linf" or "l2", got ${String(norm)}`);
+  validateAttack(attack, model, images, labels, { ...options }, SQUARE_OPTIONS);
   const eps = options.eps;
   const fn = asLogitsFn(model);
   const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples };
@@ -67,7 +84,7 @@ export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor
   const d = h * w * c;
   const x = images.dataSync() as Float32Array;
   const rng = createRng(options.seed ?? 0);
-  const budget = { norm: 'linf' as const, eps };
+  const budget = { norm, eps };
 
   // Evaluate candidate images (host rows of the images `idx`) after the one projection every attack
   // goes through; returns what the model saw (the projected rows), the objective and success.
@@ -90,24 +107,19 @@ export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor
     bestSuccess[i] = clean.success[i] ? 1 : 0;
   }
 
-  // Images already misclassified (or at the target) stay clean; the rest start from vertical
-  // stripes: one random sign per column and channel.
+  // Images already misclassified (or at the target) stay clean; the rest start from the norm's
+  // initial perturbation (L-inf: vertical stripes; L2: a grid of two-lobe tiles).
   let active = all.filter((i) => !bestSuccess[i]);
   if (eps > 0 && active.length > 0) {
     const rows = new Float32Array(active.length * d);
     active.forEach((i, k) => {
-      for (let col = 0; col < w; col++) {
-        for (let ch = 0; ch < c; ch++) {
-          const delta = rng.next() < 0.5 ? -eps : eps;
-          for (let row = 0; row < h; row++) {
-            const j = (row * w + col) * c + ch;
-            rows[k * d + j] = x[i * d + j] + delta;
-          }
-        }
-      }
+      const row = rows.subarray(k * d, (k + 1) * d);
+      const xi = x.subarray(i * d, (i + 1) * d);
+      if (norm === 'linf') stripesStart(row, xi, h, w, c, eps, rng);
+      else tilesStartL2(row, xi, h, w, c, eps, rng);
     });
     const r = evaluate(active, rows);
-    // The stripes replace the clean image whatever their score (the paper's start): the search runs from there.
+    // The start replaces the clean image whatever its score (the paper's start): the search runs from there.
     active.forEach((i, k) => {
       best.set(r.seen.subarray(k * d, (k + 1) * d), i * d);
       bestObjective[i] = r.objective[k];
@@ -116,11 +128,15 @@ export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor
     active = active.filter((i) => !bestSuccess[i]);
 
     for (let it = 1; it < queries && active.length > 0; it++) {
-      const s = squareSide(squareFraction(pInit, it, queries), h, w);
+      const p = squareFraction(pInit, it, queries);
+      const s = norm === 'linf' ? squareSide(p, h, w) : squareSideL2(p, h, w);
       const proposal = new Float32Array(active.length * d);
       active.forEach((i, k) => {
-        proposal.set(best.subarray(i * d, (i + 1) * d), k * d);
-        proposeWindow(proposal.subarray(k * d, (k + 1) * d), x.subarray(i * d, (i + 1) * d), s, h, w, c, eps, rng);
+        const row = proposal.subarray(k * d, (k + 1) * d);
+        row.set(best.subarray(i * d, (i + 1) * d));
+        const xi = x.subarray(i * d, (i + 1) * d);
+        if (norm === 'linf') proposeWindow(row, xi, s, h, w, c, eps, rng);
+        else proposeWindowsL2(row, xi, s, h, w, c, eps, rng);
       });
       const r = evaluate(active, proposal);
       active.forEach((i, k) => {
@@ -135,6 +151,19 @@ export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor
     }
   }
   return tf.tidy(() => project(tf.tensor4d(best, [n, h, w, c]), images, budget));
+}
+
+/** L-inf start: one random sign per column and channel (vertical stripes of ±eps), written into `adv` (one image, HWC). */
+function stripesStart(adv: Float32Array, x: Float32Array, h: number, w: number, c: number, eps: number, rng: Rng): void {
+  for (let col = 0; col < w; col++) {
+    for (let ch = 0; ch < c; ch++) {
+      const delta = rng.next() < 0.5 ? -eps : eps;
+      for (let row = 0; row < h; row++) {
+        const j = (row * w + col) * c + ch;
+        adv[j] = x[j] + delta;
+      }
+    }
+  }
 }
 
 /**

@@ -8,8 +8,12 @@ export interface Epsilon {
   label: string;
 }
 
-/** Parse "8/255", "0.031", "0" into an Epsilon on the 0-1 scale; `what` names the argument in errors. */
-export function parseEpsilon(text: string, what = 'eps'): Epsilon {
+/**
+ * Parse "8/255", "0.031", "0" into an Epsilon on the 0-1 scale; `what` names the argument in errors.
+ * An L-inf budget above 1 is refused (it is almost always "8" meant as 8/255); an L2 budget may exceed 1
+ * (the L2 diameter of the pixel box is sqrt(pixels), e.g. 3.0 on ImageNet).
+ */
+export function parseEpsilon(text: string, what = 'eps', norm: 'linf' | 'l2' = 'linf'): Epsilon {
   const s = String(text).trim();
   const frac = /^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(s);
   let value: number;
@@ -26,15 +30,15 @@ export function parseEpsilon(text: string, what = 'eps'): Epsilon {
     throw new Error(`${what}: cannot parse "${text}" as an epsilon (use a number on the 0-1 scale or a fraction like 8/255)`);
   }
   if (!Number.isFinite(value) || value < 0) throw new Error(`${what}: "${text}" must be a finite number >= 0`);
-  if (value > 1) throw new Error(`${what}: "${text}" is ${value} on the 0-1 pixel scale; did you mean ${s}/255?`);
+  if (value > 1 && norm === 'linf') throw new Error(`${what}: "${text}" is ${value} on the 0-1 pixel scale; did you mean ${s}/255?`);
   return { value, label };
 }
 
-/** Parse a comma-separated list "0,1/255,8/255" (or an array of strings); rejects an empty list. */
-export function parseEpsilonList(text: string | string[], what = 'eps'): Epsilon[] {
+/** Parse a comma-separated list "0,1/255,8/255" (or an array of strings) of budgets in `norm`; rejects an empty list. */
+export function parseEpsilonList(text: string | string[], what = 'eps', norm: 'linf' | 'l2' = 'linf'): Epsilon[] {
   const parts = (Array.isArray(text) ? text : String(text).split(',')).map((p) => p.trim()).filter((p) => p.length > 0);
   if (parts.length === 0) throw new Error(`${what}: the epsilon list is empty`);
-  return parts.map((p) => parseEpsilon(p, what));
+  return parts.map((p) => parseEpsilon(p, what, norm));
 }
 
 /** Epsilon from a plain number, labelled as n/255 when it is one (to 1e-9). */

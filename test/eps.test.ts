@@ -14,6 +14,9 @@ describe('epsilon parsing', () => {
     expect(() => parseEpsilon('-1/255', '--eps')).toThrow(/--eps: cannot parse/);
     expect(() => parseEpsilon('-0.1', '--eps')).toThrow(/--eps: "-0.1" must be a finite number >= 0/);
     expect(() => parseEpsilon('8', '--eps')).toThrow(/did you mean 8\/255/);
+    // An L2 budget may exceed 1 (the box's L2 diameter is sqrt(pixels)); still finite and >= 0.
+    expect(parseEpsilonList('0,0.5,3', '--eps', 'l2')).toEqual([{ value: 0, label: '0' }, { value: 0.5, label: '0.5' }, { value: 3, label: '3' }]);
+    expect(() => parseEpsilon('-3', '--eps', 'l2')).toThrow(/must be a finite number >= 0/);
     expect(() => parseEpsilon('abc')).toThrow(/eps: cannot parse "abc"/);
     expect(() => parseEpsilon('1/0')).toThrow(/divides by zero/);
     expect(() => parseEpsilonList(' , ', '--eps')).toThrow(/--eps: the epsilon list is empty/);

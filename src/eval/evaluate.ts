@@ -138,12 +138,14 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const metas = new Map<string, Record<string, unknown>>();
   for (const d of baselineDirs) metas.set(d, checkpointCheck(d, '--baseline'));
   for (const d of jpegDirs) metas.set(d, checkpointCheck(d, '--jpeg-dl'));
-  const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps');
   const attackSpecs = opts.attacks?.length
     ? opts.attacks.map(parseAttackSpec)
     : runCfg?.eval?.attacks?.length
       ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
       : DEFAULT_ATTACKS.map(parseAttackSpec);
+  // Budgets above 1 only make sense when every attack is L2.
+  const epsNorm = attackSpecs.every((a) => lookupAttack(a.name).norm === 'l2') ? 'l2' : 'linf';
+  const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps', epsNorm);
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');
   const batchSize = positiveInt(opts.batchSize ?? runCfg?.eval?.batchSize ?? 100, '--batch-size');
   const seed = Number(opts.seed ?? runCfg?.eval?.seed ?? 0);

@@ -327,7 +327,11 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     const fn = typeof resolved === 'function' ? resolved : resolved?.run;
     if (typeof fn !== 'function') throw new Error(`unknown attack "${a.name}": the registry returned no function`);
     fns.set(a, fn);
-    norms.set(a, a.norm ?? entry?.norm ?? opts.norm ?? 'linf');
+    const attackNorm: Norm = a.norm ?? entry?.norm ?? opts.norm ?? 'linf';
+    if (a.params?.norm !== undefined && a.params.norm !== attackNorm) {
+      throw new Error(`attack "${a.name}": params.norm is ${String(a.params.norm)} but the attack's records are ${attackNorm}; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)`);
+    }
+    norms.set(a, attackNorm);
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 

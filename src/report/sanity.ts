@@ -11,7 +11,9 @@ import { fmtPct } from './format.ts';
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
 const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
-const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'square', 'autoattack', 'bpda-pgd']);
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'square', 'square-l2', 'autoattack', 'autoattack-l2', 'bpda-pgd']);
+/** The gradient-free attacks, each compared with the gradient attacks of its own norm. */
+const SCORE_ATTACKS = ['square', 'square-l2'];
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
@@ -56,14 +58,14 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
       }
     }
     for (const e of positive) {
-      const sq = cell('square', e.label);
-      const grads = attacked.filter((a) => GRADIENT_ATTACKS.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined);
-      if (sq && grads.length > 0) {
+      for (const sq of SCORE_ATTACKS.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined)) {
+        const grads = attacked.filter((a) => GRADIENT_ATTACKS.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
+        if (grads.length === 0) continue;
         const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
         // At least 1 point and 2 images, so one image of sampling luck is not called masking.
         const images = Math.round((best.mean - sq.mean) * sq.n);
         if (best.mean - sq.mean >= MASKING_POINTS / 100 && images >= 2) {
-          out.push(`${s.label} at ${e.label}: Square, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
+          out.push(`${s.label} at ${e.label}: ${sq.attack === 'square' ? 'Square' : sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
         }
       }
     }

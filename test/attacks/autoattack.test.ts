@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
-import { autoAttack, type AutoAttackReport } from '../../attacks/autoattack.ts';
+import { autoAttack, autoAttackL2, type AutoAttackReport } from '../../attacks/autoattack.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
 
@@ -80,6 +80,24 @@ describe('autoAttack', () => {
     tf.dispose(autoAttack(three, x, y3, { eps: 0.01, steps: 2, targetClasses: 9, queries: 2 }, (r) => (r3 = r)));
     expect(Object.keys(r3!.fooledBy)).not.toContain('apgd-t');
     tf.dispose([x, y, adv, y3]);
+  });
+
+  it('L2: all four stages run in the L2 ball, and Square-L2 catches what the gradient stages miss (hard rounding)', () => {
+    const rounding = (v: tf.Tensor4D) => tf.tidy(() => {
+      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
+      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5), tf.fill(ones.shape as [number, number], -50), tf.fill(ones.shape as [number, number], -60)], 1) as tf.Tensor2D;
+    });
+    const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
+    const y = tf.zeros([8], 'int32') as tf.Tensor1D;
+    let report: AutoAttackReport | undefined;
+    // 5 pixels must exceed 0.5: L2 cost at least 0.1·√5 ≈ 0.22 of the 0.4 budget.
+    const adv = autoAttackL2(rounding, x, y, { eps: 0.4, steps: 5, targetClasses: 2, queries: 100, seed: 3 }, (r) => (report = r));
+    expect(Object.keys(report!.fooledBy)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square']);
+    expect(report!.fooledBy['apgd-ce'] + report!.fooledBy['apgd-t'] + report!.fooledBy['fab-t']).toBe(0);
+    expect(report!.fooledBy.square).toBeGreaterThanOrEqual(6);
+    expect(predict(rounding, adv).filter((p) => p !== 0).length).toBe(8 - report!.robust);
+    perExampleDistances(adv.dataSync(), x.dataSync(), 8).l2.forEach((v) => expect(v).toBeLessThanOrEqual(0.4 + 1e-6));
+    tf.dispose([x, y, adv]);
   });
 
   it('FAB-T catches what APGD-CE misses when the softmax saturates (3 classes: no APGD-T), and fab: false leaves it out', () => {

@@ -94,6 +94,14 @@ describe('jpegdl-robust attack', () => {
     expect(a.results[0].stages).toBeUndefined();
     expect(a.results[0].accuracy).toBe(p.results[0].accuracy);
     expect(a.results[1].accuracy).toBeLessThanOrEqual(a.results[0].accuracy);
+    // The L2 ensemble: every result recorded as L2, Square-L2 among the stages it ran.
+    const a2 = join(dir, 'aa-l2.json');
+    const r2 = await run(['attack', '--model', join(dir, 'model'), '--eps', '0,1.5', '-n', '20', '--batch-size', '10', '--attack', 'autoattack-l2', '--steps', '2', '--target-classes', '1', '--queries', '10', '--out', a2]);
+    expect(r2.err).toBe('');
+    const l2 = JSON.parse(readFileSync(a2, 'utf8'));
+    expect(l2.norm).toBe('l2');
+    expect(l2.results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2']);
+    expect(l2.results[1].accuracy).toBeLessThanOrEqual(l2.results[0].accuracy);
   });
 
   it('runs FAB-T and L2 FAB from the command line, with their options checked before loading', async () => {

@@ -68,11 +68,19 @@ describe('evaluateAttackOnDataset', () => {
     expect(() => evaluateAttackOnDataset('fgsm', model, { ...d, labels: Int32Array.from([0, 1, 9, 0, 0]) }, eps)).toThrow(/data: labels: entry 2 is 9/);
     expect(() => evaluateAttackOnDataset('fgsm', model, { ...d, images: d.images.map((v) => v * 2) }, eps)).toThrow(/data: images: pixels must lie in \[0,1\]/);
     expect(() => evaluateAttackOnDataset('fgsm', model, d, eps, { batchSize: 0 })).toThrow(/batchSize: must be an integer >= 1/);
+    // Records take their norm from the registry: an option that switches norms is refused, naming the way out.
+    expect(() => evaluateAttackOnDataset('apgd', model, d, eps, { options: { norm: 'l2' } })).toThrow('options.norm: apgd is the linf attack and its results are recorded as linf; for l2 use the attack registered for that norm (e.g. apgd-l2, fab-l2, square-l2, autoattack-l2)');
+    expect(() => evaluateAttackOnDataset('autoattack', model, d, eps, { options: { norm: 'l2' } })).toThrow(/options.norm: autoattack is the linf attack/);
     await assertNoTensorLeak(() => {
       evaluateAttackOnDataset('apgd', model, d, eps, { batchSize: 2, options: { steps: 3 } });
     }, { label: 'evaluateAttackOnDataset' });
     const x = tf.tensor4d(d.images, [5, 2, 2, 3]);
     const y = tf.tensor1d(d.labels, 'int32');
+    expect(() => attackOverEpsilons('fab', model, x, y, eps, { norm: 'l2' })).toThrow(/options.norm: fab is the linf attack/);
+    // The norm the entry already has is accepted, and the threat model says it.
+    const l2 = attackOverEpsilons('square-l2', model, x, y, parseEpsilonList('0.5'), { queries: 2 });
+    expect(l2[0].threat).toEqual({ norm: 'l2', eps: 0.5, epsLabel: '0.5', bounds: [0, 1] });
+    tf.dispose(l2.map((r) => r.adversarial));
     await assertNoTensorLeak(() => attackOverEpsilons('pgd', model, x, y, eps, { steps: 2 }).map((r) => r.adversarial), { label: 'attackOverEpsilons' });
     tf.dispose([x, y]);
   });

@@ -4,7 +4,7 @@ import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
 
 describe('attack registry', () => {
   it('lists every attack with its norm, defaults and paper', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'square', 'autoattack']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'square', 'square-l2', 'autoattack', 'autoattack-l2']);
     for (const info of Object.values(ATTACKS)) {
       expect(typeof info.run).toBe('function');
       expect(['linf', 'l2']).toContain(info.norm);
@@ -15,9 +15,11 @@ describe('attack registry', () => {
     expect(getAttack('apgd').defaults).toMatchObject({ steps: 100 });
     expect(getAttack('fab').defaults).toMatchObject({ steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9 });
     expect(getAttack('autoattack').defaults).toMatchObject({ targetClasses: 9, fab: true });
+    expect(getAttack('square-l2')).toMatchObject({ norm: 'l2', defaults: { queries: 5000, pInit: 0.8, loss: 'margin' } });
+    expect(getAttack('autoattack-l2')).toMatchObject({ norm: 'l2', defaults: getAttack('autoattack').defaults });
   });
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, fab, fab-l2, square, autoattack/);
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, fab, fab-l2, square, square-l2, autoattack, autoattack-l2/);
     expect(() => getAttack('toString')).toThrow(/unknown attack/);
   });
 });

@@ -4,14 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
-import { autoAttack } from '../../attacks/autoattack.ts';
+import { autoAttack, autoAttackL2 } from '../../attacks/autoattack.ts';
 import { bpda } from '../../attacks/bpda.ts';
 import { fab } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
-import { square } from '../../attacks/square.ts';
+import { square, squareL2 } from '../../attacks/square.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import type { Classifier, Norm } from '../../src/types.ts';
 import { perExampleDistances, randomImages, randomLabels, randomMlp, rng } from './helpers.ts';
@@ -57,7 +57,10 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'square targeted ce', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => square(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t })) },
   { name: 'square eot', norm: 'linf', run: (m, x, y, eps, seed) => square(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 5, seed, eotSamples: 2, pInit: 0.3 }) },
   { name: 'autoattack', norm: 'linf', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, steps: 3, targetClasses: 2, queries: 5, seed }) },
-  { name: 'autoattack l2', norm: 'l2', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, norm: 'l2', steps: 3, targetClasses: 1, seed }) },
+  { name: 'square-l2', norm: 'l2', run: (m, x, y, eps, seed) => squareL2(m, x, y, { eps, queries: 8, seed }) },
+  { name: 'square-l2 targeted ce', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => squareL2(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, pInit: 0.3 })) },
+  { name: 'autoattack l2', norm: 'l2', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, norm: 'l2', steps: 3, targetClasses: 1, queries: 5, seed }) },
+  { name: 'autoattack-l2 (registry function)', norm: 'l2', run: (m, x, y, eps, seed) => autoAttackL2(m, x, y, { eps, steps: 2, targetClasses: 2, queries: 4, seed }) },
   {
     name: 'pgd through bpda(rounding)', norm: 'linf',
     run: (m, x, y, eps, seed) => pgd(bpda((v) => tf.div(tf.round(tf.mul(v, 4)), 4), 'identity', m), x, y, { eps, steps: 2, seed }),
@@ -152,8 +155,9 @@ describe('seeded determinism', () => {
       const x = randomImages(21, [3, 4, 4, 1]);
       const model = randomMlp(23, 16, 3);
       // Square returns images the model already gets wrong untouched: label them as predicted.
-      const y = info.name === 'square' || info.name === 'autoattack' ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
-      const iterations = info.name === 'square' ? { queries: 3 } : info.name === 'autoattack' ? { steps: 3, queries: 3, eps: 0.5 } : { steps: 3 };
+      const [isSquare, isAuto] = [info.name.startsWith('square'), info.name.startsWith('autoattack')];
+      const y = isSquare || isAuto ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
+      const iterations = isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : { steps: 3 };
       const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, ...iterations };
       const a = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
       const b = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
@@ -163,7 +167,7 @@ describe('seeded determinism', () => {
         // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
         // (Square's first query is its seeded stripes.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
-        const short = info.name === 'square' ? { queries: 1 } : info.name === 'autoattack' ? { steps: 1, queries: 0, targetClasses: 0 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        const short = isSquare ? { queries: 1 } : isAuto ? { steps: 1, queries: 0, targetClasses: 0 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

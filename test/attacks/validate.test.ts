@@ -38,7 +38,7 @@ describe('attack argument errors', () => {
         expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
         // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
         // So does FAB (no loss: it steps to the linearised boundary; FAB-T's targets come from targetClasses).
-        if (info.name === 'autoattack' || info.name.startsWith('fab')) {
+        if (info.name.startsWith('autoattack') || info.name.startsWith('fab')) {
           for (const k of ['loss', 'targeted', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
           return;
         }
@@ -48,13 +48,15 @@ describe('attack argument errors', () => {
         expect(() => run({ eps: 0.1, loss: 'dlr', targeted: true, targets: tf.tensor1d([1, 2], 'int32') }, ((v: tf.Tensor4D) => tf.tidy(() => tf.reshape(v, [v.shape[0], -1]).slice([0, 0], [-1, 3]))) as Classifier)).toThrow(new RegExp(`${info.name}: loss "dlr" \\(targeted\\) needs at least 4 classes, the model has 3`));
         expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
       });
-      if (info.name === 'autoattack') {
+      if (info.name.startsWith('autoattack')) {
         it('rejects steps < 1, targetClasses or queries < 0, a bad norm and a negative seed', () => {
-          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/autoattack: steps: must be an integer >= 1, got 0/);
-          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/autoattack: targetClasses: must be an integer >= 0, got -1/);
-          expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(/autoattack: queries: must be an integer >= 0, got 1.5/);
-          expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/autoattack: norm must be "linf" or "l2", got l1/);
-          expect(() => run({ eps: 0.1, fab: 'yes' })).toThrow(/autoattack: fab must be true or false, got yes/);
+          const name = info.name;
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(`${name}: steps: must be an integer >= 1, got 0`);
+          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(`${name}: targetClasses: must be an integer >= 0, got -1`);
+          expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(`${name}: queries: must be an integer >= 0, got 1.5`);
+          if (name === 'autoattack') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow('autoattack: norm must be "linf" or "l2", got l1');
+          else expect(() => run({ eps: 0.1, norm: 'l2' })).toThrow('autoattack-l2: do not pass norm (it is always l2)');
+          expect(() => run({ eps: 0.1, fab: 'yes' })).toThrow(`${name}: fab must be true or false, got yes`);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
       } else if (info.name.startsWith('fab')) {
@@ -68,12 +70,15 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
           if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
         });
-      } else if (info.name === 'square') {
-        it('rejects queries < 1, pInit outside (0, 1] and a negative seed', () => {
-          expect(() => run({ eps: 0.1, queries: 0 })).toThrow(/square: queries: must be an integer >= 1, got 0/);
-          expect(() => run({ eps: 0.1, queries: 2.5 })).toThrow(/square: queries: must be an integer >= 1, got 2.5/);
-          expect(() => run({ eps: 0.1, pInit: 0 })).toThrow(/square: pInit must be a number in \(0, 1\], got 0/);
-          expect(() => run({ eps: 0.1, pInit: '0.5' })).toThrow(/square: pInit must be a number in \(0, 1\], got 0.5/);
+      } else if (info.name.startsWith('square')) {
+        it('rejects queries < 1, pInit outside (0, 1], a bad norm and a negative seed', () => {
+          const name = info.name;
+          expect(() => run({ eps: 0.1, queries: 0 })).toThrow(`${name}: queries: must be an integer >= 1, got 0`);
+          expect(() => run({ eps: 0.1, queries: 2.5 })).toThrow(`${name}: queries: must be an integer >= 1, got 2.5`);
+          expect(() => run({ eps: 0.1, pInit: 0 })).toThrow(`${name}: pInit must be a number in (0, 1], got 0`);
+          expect(() => run({ eps: 0.1, pInit: '0.5' })).toThrow(`${name}: pInit must be a number in (0, 1], got 0.5`);
+          if (name === 'square') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow('square: norm must be "linf" or "l2", got l1');
+          else expect(() => run({ eps: 0.1, norm: 'linf' })).toThrow('square-l2: do not pass norm (it is always l2)');
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
       } else if (info.name !== 'fgsm') {

@@ -133,6 +133,8 @@ describe('runSweep', () => {
     await expect(runSweep(options({ images: x, labels: y.slice(0, 3), outDir }))).rejects.toThrow(/labels shape/);
     await expect(runSweep(options({ images: x.mul(2) as tf.Tensor4D, labels: y, outDir }))).rejects.toThrow(/\[0,1\]/);
     await expect(runSweep(options({ images: x, labels: y, outDir, batchSize: 0 }))).rejects.toThrow(/batchSize/);
+    await expect(runSweep(options({ images: x, labels: y, outDir, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { norm: 'l2' } }] }))).rejects.toThrow('attack "tiny": params.norm is l2 but the attack\'s records are linf; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)');
+
     expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
     tf.dispose([x, y]);
   });

@@ -18,7 +18,7 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
     expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
-    for (const adaptive of ['apgd', 'fab', 'square', 'autoattack', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
   });
 
   it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
@@ -45,6 +45,15 @@ describe('evaluation checks', () => {
     expect(out).toContain('m [soft] at 1/255: Square, which uses no gradients, leaves 10 fewer images correct (40.0%) than the best gradient attack (apgd, 45.0%). The gradients may be masked; judge this model on the worst case.');
     // One image (0.5 points at n = 200) is sampling luck, not masking.
     expect(checks({ apgd: { '1/255': 45 }, square: { '1/255': 44.5 } })).toEqual([]);
+  });
+
+  it('compares Square-L2 with the L2 gradient attacks only', () => {
+    const cell = (attack: string, norm: string, pct: number) => ({ model: 'm', variant: 'jpeg-dl', jpegMode: 'soft', attack, norm, epsLabel: '1/255', eps: 1 / 255, mean: pct / 100, n: 200 }) as unknown as AggregateCell;
+    const run = (cells: AggregateCell[]) => evaluationChecks({ series: [{ key: 'm', label: 'm' }], attacks: ['clean', ...cells.map((c) => c.attack)], epsilons: EPS, cells, seriesKeyOf: () => 'm' });
+    expect(run([cell('apgd-l2', 'l2', 45), cell('square-l2', 'l2', 40)])).toContain('m at 1/255: square-l2, which uses no gradients, leaves 10 fewer images correct (40.0%) than the best gradient attack (apgd-l2, 45.0%). The gradients may be masked; judge this model on the worst case.');
+    // An L-inf attack at the same label measures another budget: no comparison.
+    expect(run([cell('pgd', 'linf', 60), cell('square-l2', 'l2', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
+    expect(run([cell('pgd-l2', 'l2', 60), cell('square', 'linf', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
   });
 
   it('flags an attack (not FGSM) 5+ points above the worst case, once, at its largest gap', () => {

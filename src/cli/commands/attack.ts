@@ -66,8 +66,8 @@ export function register(program: Command): void {
     .option('--steps <n>', 'attack iterations (pgd default 10, apgd and fab default 100)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
-    .option('--queries <n>', 'square, autoattack: model evaluations per image for Square (default 5000)')
-    .option('--target-classes <n>', 'autoattack: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
+    .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000)')
+    .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .action(async (o: AttackCliOptions) => {
       // Check everything cheap before loading anything.
       const info = getAttack(o.attack);
-      const epsilons = parseEpsilonList(o.eps, '--eps');
+      const epsilons = parseEpsilonList(o.eps, '--eps', info.norm);
       const n = num(o.n, '--n')!;
       const seed = num(o.seed, '--seed')!;
       const batchSize = num(o.batchSize, '--batch-size')!;
