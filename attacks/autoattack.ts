@@ -1,8 +1,9 @@
 /**
- * AutoAttack (Croce & Hein 2020), the parameter-free ensemble RobustBench reports, in the order of its
- * "standard" version: APGD-CE, APGD-T (targeted DLR loss) against the most likely wrong classes,
- * FAB-T (minimal-norm boundary attack towards the same classes), then Square, each run only on the
- * images the attacks before it did not fool. Per image the first fooling point is kept; images no
+ * AutoAttack (Croce & Hein 2020), the parameter-free ensemble RobustBench reports. Its "standard"
+ * version (the default; `version` selects 'plus' or 'rand' as the reference implementation does) runs
+ * APGD-CE, APGD-T (targeted DLR loss) against the most likely wrong classes, FAB-T (minimal-norm
+ * boundary attack towards the same classes), then Square, each only on the images the attacks before
+ * it did not fool. Per image the first fooling point is kept; images no
  * attack fools are returned clean, as AutoAttack returns them, so accuracy on the output is the
  * ensemble's robust accuracy. L-inf and L2 run the same four attacks in their norm (`autoAttackL2`).
  */
@@ -31,15 +32,30 @@ export interface AutoAttackOptions {
   queries?: number;
   /** Seed of the random starts and of Square (default 0). */
   seed?: number;
+  /**
+   * Which of AutoAttack's versions (default 'standard'): 'standard' runs APGD-CE, APGD-T, FAB-T, Square;
+   * 'plus' runs APGD-CE, APGD-DLR, FAB (untargeted), Square, APGD-T, FAB-T with 5 restarts for the
+   * untargeted APGD and FAB runs; 'rand' (for randomised defences) runs APGD-CE and APGD-DLR with EOT
+   * over 20 model calls per gradient.
+   */
+  version?: AutoAttackVersion;
+  /** Restarts of the untargeted APGD runs and of untargeted FAB (default 1; 5 in 'plus'). */
+  restarts?: number;
+  /** EOT: model calls averaged per APGD gradient (default 1; 20 in 'rand'). FAB and Square run without EOT. */
+  eotSamples?: number;
 }
 
-export const AUTOATTACK_OPTIONS = ['eps', 'norm', 'steps', 'targetClasses', 'fab', 'queries', 'seed'] as const;
+/** AutoAttack's versions, as in the reference implementation. */
+export type AutoAttackVersion = 'standard' | 'plus' | 'rand';
+export const AUTOATTACK_VERSIONS: readonly AutoAttackVersion[] = ['standard', 'plus', 'rand'];
+
+export const AUTOATTACK_OPTIONS = ['eps', 'norm', 'steps', 'targetClasses', 'fab', 'queries', 'seed', 'version', 'restarts', 'eotSamples'] as const;
 
 /** Which attacks of the ensemble fooled how many images (for logs and tests). */
 export interface AutoAttackReport {
   /** Images misclassified before any attack. */
   clean: number;
-  /** Images first fooled by each attack, in running order ('apgd-ce', 'apgd-t', 'fab-t', 'square'). */
+  /** Images first fooled by each attack, in running order (standard: 'apgd-ce', 'apgd-t', 'fab-t', 'square'; plus adds 'apgd-dlr' and 'fab'). */
   fooledBy: Record<string, number>;
   /** Images no attack fooled (returned clean). */
   robust: number;
@@ -58,10 +74,19 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
   if (o.targetClasses !== undefined) checkInteger(o.targetClasses, `${attack}: targetClasses`, 0);
   if (o.queries !== undefined) checkInteger(o.queries, `${attack}: queries`, 0);
   if (o.fab !== undefined && typeof o.fab !== 'boolean') throw new Error(`${attack}: fab must be true or false, got ${String(o.fab)}`);
+  if (o.version !== undefined && !AUTOATTACK_VERSIONS.includes(o.version)) throw new Error(`${attack}: version must be one of ${AUTOATTACK_VERSIONS.join(', ')}, got ${String(o.version)}`);
+  if (o.restarts !== undefined) checkInteger(o.restarts, `${attack}: restarts`, 1);
+  if (o.version === 'rand') {
+    const idle = (['queries', 'fab', 'targetClasses'] as const).filter((k) => o[k] !== undefined);
+    if (idle.length) throw new Error(`${attack}: version "rand" runs APGD-CE and APGD-DLR only; ${idle.join(', ')} ${idle.length === 1 ? 'does' : 'do'} not apply`);
+  }
   const classes = validateAttack(attack, model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
   const norm = o.norm ?? 'linf';
   const steps = o.steps ?? 100;
   const seed = o.seed ?? 0;
+  const version = o.version ?? 'standard';
+  const restarts = o.restarts ?? (version === 'plus' ? 5 : 1);
+  const eotSamples = o.eotSamples ?? (version === 'rand' ? 20 : 1);
   const eps = o.eps;
   const fn = asLogitsFn(model);
   const [n, h, w, c] = images.shape;
@@ -96,19 +121,39 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
   };
 
   if (eps > 0) {
-    stage('apgd-ce', (x, yy) => apgd(model, x, yy, { eps, norm, steps, seed, loss: 'ce' }));
     const targets = Math.min(o.targetClasses ?? 9, classes - 1);
-    if (classes >= 4) {
+    const withFab = (o.fab ?? true) && version !== 'rand';
+    const queries = version === 'rand' ? 0 : o.queries ?? 5000;
+    const apgdCommon = { eps, norm, steps, restarts, seed, eotSamples };
+    // APGD-T over the targets, one run per target (each on the images still robust); targeted DLR needs 4+ classes.
+    const targeted = () => {
+      if (classes < 4) return;
       for (let k = 0; k < targets; k++) {
         stage('apgd-t', (x, yy, idx) => {
           const t = tf.tensor1d(idx.map((i) => byLikelihood[i][k]), 'int32');
-          return apgd(model, x, yy, { eps, norm, steps, seed: subSeed(seed, k + 1), loss: 'dlr', targeted: true, targets: t });
+          return apgd(model, x, yy, { eps, norm, steps, seed: subSeed(seed, k + 1), eotSamples, loss: 'dlr', targeted: true, targets: t });
         });
       }
-    }
+    };
     // FAB-T runs its targets in the same order, each on the images still robust.
-    if ((o.fab ?? true) && targets > 0) stage('fab-t', (x, yy) => fab(model, x, yy, { eps, norm, steps, seed, targetClasses: targets }));
-    if ((o.queries ?? 5000) > 0) stage('square', (x, yy) => square(model, x, yy, { eps, norm, queries: o.queries ?? 5000, seed }));
+    const fabT = () => withFab && targets > 0 && stage('fab-t', (x, yy) => fab(model, x, yy, { eps, norm, steps, seed, targetClasses: targets }));
+    const squareStage = () => queries > 0 && stage('square', (x, yy) => square(model, x, yy, { eps, norm, queries, seed }));
+
+    stage('apgd-ce', (x, yy) => apgd(model, x, yy, { ...apgdCommon, loss: 'ce' }));
+    if (version === 'standard') {
+      targeted();
+      fabT();
+      squareStage();
+    } else {
+      // Untargeted DLR (needs 3+ classes), then for 'plus' untargeted FAB, Square and the targeted runs.
+      if (classes >= 3) stage('apgd-dlr', (x, yy) => apgd(model, x, yy, { ...apgdCommon, loss: 'dlr' }));
+      if (version === 'plus') {
+        if (withFab) stage('fab', (x, yy) => fab(model, x, yy, { eps, norm, steps, restarts, seed }));
+        squareStage();
+        targeted();
+        fabT();
+      }
+    }
   }
   result.robust = fooled.filter((f) => !f).length;
   report?.(result);

@@ -32,7 +32,7 @@ export interface AttackInfo {
 const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 };
-const AUTOATTACK_DEFAULTS = { steps: 100, targetClasses: 9, fab: true, queries: 5000, seed: 0 };
+const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -85,7 +85,7 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
   },
   autoattack: {
     name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf', defaults: AUTOATTACK_DEFAULTS,
-    description: 'AutoAttack ensemble (standard version): APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square, each on the images still robust; robust images returned clean',
+    description: 'AutoAttack ensemble (standard version: APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square; version plus or rand as the reference), each on the images still robust; robust images returned clean',
     paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
   },
   'autoattack-l2': {

@@ -153,3 +153,69 @@ describe('autoAttack', () => {
     tf.dispose([x, y, adv]);
   });
 });
+
+describe('autoAttack versions', () => {
+  /** A 3-class linear model with logits scaled by 1e4 (CE gradient underflows to 0), images, labels and eps = `factor` times the largest exact L-inf boundary distance. */
+  function saturated(factor: number) {
+    const W = randomWeights(71, 16, 3);
+    const base = linearModel(W, [0, 0, 0]);
+    const scaled = (v: tf.Tensor4D) => tf.tidy(() => tf.mul(base(v), 1e4) as tf.Tensor2D);
+    const x = tf.tensor4d(Float32Array.from(randomImagesData(72, 6 * 16), (v) => 0.4 + 0.2 * v), [6, 4, 4, 1]);
+    const labels = predict(base, x);
+    const xs = x.dataSync();
+    const exact = labels.map((yi, i) => Math.min(...[0, 1, 2].filter((s) => s !== yi).map((s) => {
+      const gap = W.reduce((acc, row, j) => acc + xs[i * 16 + j] * (row[yi] - row[s]), 0);
+      return gap / W.reduce((acc, row) => acc + Math.abs(row[yi] - row[s]), 0);
+    })));
+    return { base, scaled, x, y: tf.tensor1d(labels, 'int32'), labels, eps: Math.max(...exact) * factor };
+  }
+
+  it("plus: APGD-DLR (scale-free) fools the saturated-softmax model APGD-CE cannot, right after it", () => {
+    // Twice the largest boundary distance: a short APGD-DLR run reaches every boundary.
+    const { base, scaled, x, y, labels, eps } = saturated(2);
+    let report: AutoAttackReport | undefined;
+    const adv = autoAttack(scaled, x, y, { eps, version: 'plus', steps: 20, restarts: 2, queries: 5, seed: 1 }, (r) => (report = r));
+    // APGD-CE moves no further than its random starts (zero gradient); DLR catches every image it leaves.
+    const ce = apgd(scaled, x, y, { eps, steps: 20, restarts: 2, seed: 1, loss: 'ce' });
+    const byCe = predict(base, ce).filter((p, i) => p !== labels[i]).length;
+    expect(byCe).toBeLessThan(6);
+    expect(report!.fooledBy).toEqual({ 'apgd-ce': byCe, 'apgd-dlr': 6 - byCe });
+    expect(predict(base, adv).every((p, i) => p !== labels[i])).toBe(true);
+    perExampleDistances(adv.dataSync(), x.dataSync(), 6).linf.forEach((v) => expect(v).toBeLessThanOrEqual(eps + 1e-6));
+    tf.dispose([x, y, adv, ce]);
+  });
+
+  it('plus runs its six stages in the reference order; rand runs APGD-CE and APGD-DLR only, with EOT over 20 calls by default', () => {
+    const model = randomMlp(61, 12, 5, 10);
+    const x = tf.tensor4d(randomImagesData(62, 4 * 12), [4, 2, 2, 3]);
+    const y = tf.tensor1d(predict(model, x), 'int32');
+    let stages: string[] = [];
+    // eps so small that every image stays robust: every stage runs.
+    tf.dispose(autoAttack(model, x, y, { eps: 1e-4, version: 'plus', steps: 2, restarts: 1, targetClasses: 2, queries: 3, seed: 1 }, (r) => (stages = Object.keys(r.fooledBy))));
+    expect(stages).toEqual(['apgd-ce', 'apgd-dlr', 'fab', 'square', 'apgd-t', 'fab-t']);
+
+    let calls = 0;
+    const counted = (v: tf.Tensor4D) => (calls++, model(v));
+    let r20: AutoAttackReport | undefined;
+    tf.dispose(autoAttack(counted, x, y, { eps: 1e-4, version: 'rand', steps: 3, seed: 1 }, (r) => (r20 = r)));
+    const withEot = calls;
+    calls = 0;
+    tf.dispose(autoAttack(counted, x, y, { eps: 1e-4, version: 'rand', steps: 3, seed: 1, eotSamples: 1 }));
+    expect(Object.keys(r20!.fooledBy)).toEqual(['apgd-ce', 'apgd-dlr']);
+    // Gradient calls dominate: 20 per gradient instead of 1.
+    expect(withEot / calls).toBeGreaterThan(10);
+    expect(() => autoAttack(model, x, y, { eps: 0.1, version: 'rand', queries: 10, fab: true })).toThrow('autoattack: version "rand" runs APGD-CE and APGD-DLR only; queries, fab do not apply');
+    expect(() => autoAttack(model, x, y, { eps: 0.1, version: 'fast' as never })).toThrow('autoattack: version must be one of standard, plus, rand, got fast');
+    tf.dispose([x, y]);
+  });
+
+  it('standard is unchanged by the version machinery: same images as without the option', () => {
+    const model = randomMlp(81, 12, 5, 10);
+    const x = tf.tensor4d(randomImagesData(82, 5 * 12), [5, 2, 2, 3]);
+    const y = tf.tensor1d(predict(model, x), 'int32');
+    const a = autoAttack(model, x, y, { eps: 0.05, steps: 3, targetClasses: 2, queries: 4, seed: 2 });
+    const b = autoAttack(model, x, y, { eps: 0.05, steps: 3, targetClasses: 2, queries: 4, seed: 2, version: 'standard', restarts: 1, eotSamples: 1 });
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    tf.dispose([x, y, a, b]);
+  });
+});

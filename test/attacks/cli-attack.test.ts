@@ -102,6 +102,15 @@ describe('jpegdl-robust attack', () => {
     expect(l2.norm).toBe('l2');
     expect(l2.results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2']);
     expect(l2.results[1].accuracy).toBeLessThanOrEqual(l2.results[0].accuracy);
+    // AutoAttack's versions: plus records its stages from the six it runs; a bad version fails before loading.
+    const ap = join(dir, 'aa-plus.json');
+    const rp = await run(['attack', '--model', join(dir, 'model'), '--eps', '0,0.3', '-n', '20', '--batch-size', '10', '--attack', 'autoattack', '--autoattack-version', 'plus', '--steps', '2', '--restarts', '1', '--target-classes', '1', '--queries', '5', '--out', ap]);
+    expect(rp.err).toBe('');
+    const plus = JSON.parse(readFileSync(ap, 'utf8'));
+    expect(plus.options).toEqual({ seed: 0, steps: 2, restarts: 1, queries: 5, targetClasses: 1, version: 'plus' });
+    for (const k of Object.keys(plus.results[1].stages)) expect(['apgd-ce', 'apgd-dlr', 'fab', 'square', 'apgd-t', 'fab-t']).toContain(k);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'autoattack', '--autoattack-version', 'fast'])).err).toMatch(/^jpegdl-robust: --autoattack-version: must be one of standard, plus, rand, got "fast"/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--autoattack-version', 'plus'])).err).toMatch(/--autoattack-version: pgd has no such option/);
   });
 
   it('runs FAB-T and L2 FAB from the command line, with their options checked before loading', async () => {

@@ -39,7 +39,10 @@ describe('attack argument errors', () => {
         // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
         // So does FAB (no loss: it steps to the linearised boundary; FAB-T's targets come from targetClasses).
         if (info.name.startsWith('autoattack') || info.name.startsWith('fab')) {
-          for (const k of ['loss', 'targeted', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
+          for (const k of ['loss', 'targeted']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
+          // AutoAttack's APGD stages take EOT ('rand' version); FAB has none.
+          if (info.name.startsWith('fab')) expect(() => run({ eps: 0.1, eotSamples: 1 })).toThrow(new RegExp(`${info.name}: unknown option "eotSamples"`));
+          else expect(() => run({ eps: 0.1, eotSamples: 0 })).toThrow(/eotSamples: must be an integer >= 1, got 0/);
           return;
         }
         expect(() => run({ eps: 0.1, eotSamples: 0 })).toThrow(/eotSamples: must be an integer >= 1, got 0/);
@@ -57,6 +60,8 @@ describe('attack argument errors', () => {
           if (name === 'autoattack') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow('autoattack: norm must be "linf" or "l2", got l1');
           else expect(() => run({ eps: 0.1, norm: 'l2' })).toThrow('autoattack-l2: do not pass norm (it is always l2)');
           expect(() => run({ eps: 0.1, fab: 'yes' })).toThrow(`${name}: fab must be true or false, got yes`);
+          expect(() => run({ eps: 0.1, version: 'fast' })).toThrow(`${name}: version must be one of standard, plus, rand, got fast`);
+          expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(`${name}: restarts: must be an integer >= 1, got 0`);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
       } else if (info.name.startsWith('fab')) {

@@ -4,6 +4,7 @@ import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
 import { fabMinimal } from '../../../attacks/fab.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
+import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
 import { backendInfo, describeBackend, initBackend } from '../../backend.ts';
 import { loadDataset, subset } from '../../data/index.ts';
@@ -32,6 +33,7 @@ interface AttackCliOptions {
   randomStart: boolean;
   loss?: string;
   eot?: string;
+  autoattackVersion?: string;
   seed: string;
   bpda?: string;
   jpegMode?: string;
@@ -68,6 +70,7 @@ export function register(program: Command): void {
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
     .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
+    .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -104,10 +107,14 @@ export function register(program: Command): void {
       setIf('targetClasses', num(o.targetClasses, '--target-classes'));
       setIf('loss', o.loss);
       setIf('eotSamples', num(o.eot, '--eot'));
+      if (o.autoattackVersion !== undefined && !(AUTOATTACK_VERSIONS as readonly string[]).includes(o.autoattackVersion)) {
+        throw new Error(`--autoattack-version: must be one of ${AUTOATTACK_VERSIONS.join(', ')}, got "${o.autoattackVersion}"`);
+      }
+      setIf('version', o.autoattackVersion);
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
-        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot',
+        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version',
       };
       for (const key of Object.keys(options)) {
         if (key !== 'seed' && !(key in info.defaults)) throw new Error(`${flagOf[key] ?? key}: ${info.name} has no such option (it takes: ${Object.keys(info.defaults).join(', ')})`);

@@ -119,6 +119,8 @@ describe('jpegdl-robust evaluate', () => {
 
   it('parses attack specs with typed values', () => {
     expect(parseAttackSpec('pgd:steps=5,randomStart=false,loss=margin')).toEqual({ name: 'pgd', params: { steps: 5, randomStart: false, loss: 'margin' } });
+    expect(parseAttackSpec('autoattack-l2:version=plus,restarts=2')).toEqual({ name: 'autoattack-l2', params: { version: 'plus', restarts: 2 } });
+    expect(() => parseAttackSpec('square-l2:steps=3')).toThrow(/unknown option "steps" for square-l2/);
     expect(() => parseAttackSpec('pgd:eps=3')).toThrow(/eps comes from --eps/);
     expect(() => parseAttackSpec('pgd:steps')).toThrow(/not key=value/);
   });
