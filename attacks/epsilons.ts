@@ -50,7 +50,8 @@ function checkEpsilons(epsilons: Epsilon[]): void {
 
 /**
  * Attack `images` at each epsilon (eps = 0 means no attack: the clean images). `options` must not
- * contain eps. One result per epsilon, in the given order.
+ * contain eps. One result per epsilon, in the given order. With `surrogate`, a transfer attack: the
+ * images are crafted on the surrogate and judged by `model`.
  */
 export function attackOverEpsilons(
   attack: string | AttackInfo,
@@ -59,6 +60,7 @@ export function attackOverEpsilons(
   labels: tf.Tensor1D,
   epsilons: Epsilon[],
   options: Omit<AttackOptions, 'eps'> = {},
+  { surrogate }: { surrogate?: Classifier } = {},
 ): EpsilonResult[] {
   const info = resolve(attack);
   checkEpsilons(epsilons);
@@ -68,7 +70,7 @@ export function attackOverEpsilons(
   try {
     for (const e of epsilons) {
       let stages: Record<string, number> | undefined;
-      const adversarial = e.value === 0 ? tf.clone(images) : info.run(model, images, labels, { ...options, eps: e.value }, (r) => (stages = { ...r.fooledBy }));
+      const adversarial = e.value === 0 ? tf.clone(images) : info.run(surrogate ?? model, images, labels, { ...options, eps: e.value }, (r) => (stages = { ...r.fooledBy }));
       const correct = correctness(model, adversarial, labels);
       results.push({
         threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] },
@@ -108,14 +110,15 @@ export interface DatasetEpsilonResult {
  * Attack every example of `data` in batches of `batchSize`, at each epsilon; returns per-example
  * correctness. Batch b of an attack that takes a seed uses options.seed + b (default seed 0) so results
  * do not depend on which batches ran before; ensembles' stage counts are summed over the batches.
- * Disposes everything it creates; `onBatch` (optional) reports progress as examples done.
+ * Disposes everything it creates; `onBatch` (optional) reports progress as examples done; `surrogate`
+ * makes it a transfer attack (crafted on the surrogate, judged by `model`).
  */
 export function evaluateAttackOnDataset(
   attack: string | AttackInfo,
   model: Classifier,
   data: LabelledImages,
   epsilons: Epsilon[],
-  { batchSize = 64, options = {}, onBatch }: { batchSize?: number; options?: Omit<AttackOptions, 'eps'>; onBatch?: (done: number, total: number) => void } = {},
+  { batchSize = 64, options = {}, onBatch, surrogate }: { batchSize?: number; options?: Omit<AttackOptions, 'eps'>; onBatch?: (done: number, total: number) => void; surrogate?: Classifier } = {},
 ): DatasetEpsilonResult[] {
   const info = resolve(attack);
   checkEpsilons(epsilons);
@@ -127,7 +130,7 @@ export function evaluateAttackOnDataset(
   // Per-batch seeds only for attacks that take one (FGSM is deterministic and rejects a seed).
   const seeded = 'seed' in info.defaults || 'seed' in options;
   forEachBatch(model, data, batchSize, (x, y, start, b) => {
-    const perEps = attackOverEpsilons(info, model, x, y, epsilons, seeded ? { ...options, seed: baseSeed + b } : options);
+    const perEps = attackOverEpsilons(info, model, x, y, epsilons, seeded ? { ...options, seed: baseSeed + b } : options, { surrogate });
     perEps.forEach((r, i) => {
       r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
       stages[i].push(r.stages);

@@ -19,7 +19,7 @@ import { writeReport, type ReportFiles } from '../report/write.ts';
 import { readTables } from '../train/jpeg-params.ts';
 import { findNamedAttack, namedAttackNames, type NamedAttack } from './named-attacks.ts';
 import { loadRecords, type Variant } from './records.ts';
-import { RECORDS_FILE, runSweep, type SweepAttack, type SweepModel } from './sweep.ts';
+import { RECORDS_FILE, TRANSFER_PARAMS, runSweep, type SweepAttack, type SweepModel } from './sweep.ts';
 
 /** Default epsilons: L-inf 0, 1, 2, 4, 8, 16 /255. */
 export const DEFAULT_EPSILONS = '0,1/255,2/255,4/255,8/255,16/255';
@@ -50,7 +50,7 @@ export function parseAttackSpec(spec: string): { name: string; params: Record<st
     const k = kv.slice(0, eq).trim();
     const raw = kv.slice(eq + 1).trim();
     if (k === 'eps') throw new Error(`--attack ${s}: eps comes from --eps, not from the attack spec`);
-    if (!(k in entry.defaults)) throw new Error(`--attack ${s}: unknown option "${k}" for ${name}; options: ${Object.keys(entry.defaults).join(', ')}`);
+    if (!(k in entry.defaults) && !(TRANSFER_PARAMS as readonly string[]).includes(k)) throw new Error(`--attack ${s}: unknown option "${k}" for ${name}; options: ${[...Object.keys(entry.defaults), ...TRANSFER_PARAMS].join(', ')}`);
     let v: unknown = raw;
     if (/^(true|false)$/.test(raw)) v = raw === 'true';
     else if (raw !== '' && Number.isFinite(Number(raw))) v = Number(raw);

@@ -57,6 +57,16 @@ export interface CellRecord {
   stages?: Record<string, number>;
 }
 
+/** Params that make a cell a transfer attack (crafted on another model) rather than configure the attack itself. */
+export const TRANSFER_PARAMS = ['surrogate', 'surrogateMode'] as const;
+
+/** `params` without the transfer keys: what the attack function itself receives. */
+export function attackOptions(params: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out = { ...(params ?? {}) };
+  for (const k of TRANSFER_PARAMS) delete out[k];
+  return out;
+}
+
 /** Identity of a cell: records with equal keys are the same result (used to skip finished cells). */
 export function cellKey(r: Pick<CellRecord, 'model' | 'variant' | 'modelSeed' | 'jpegMode' | 'attack' | 'attackParams' | 'threat'>): string {
   return JSON.stringify([r.model, r.variant, r.modelSeed, r.jpegMode ?? null, r.attack, canonicalParams(r.attackParams), r.threat.norm, r.threat.epsLabel]);

@@ -3,7 +3,7 @@
  * ("robust accuracy") and mean ± std over separately trained seeds.
  */
 import { mean, std } from 'mathjs';
-import { CLEAN_ATTACK, canonicalParams, unpackBits, type CellRecord, type Variant } from './records.ts';
+import { CLEAN_ATTACK, attackOptions, canonicalParams, unpackBits, type CellRecord, type Variant } from './records.ts';
 
 /** Attack name of the worst-case (robust accuracy) rows. */
 export const WORST_CASE = 'worst-case';
@@ -30,23 +30,38 @@ export function attackKey(r: Pick<CellRecord, 'attack' | 'attackParams'>): strin
   return `${r.attack}${canonicalParams(r.attackParams)}`;
 }
 
-/** Short attack labels: the bare name when it is unique in `records`, else name(k=v,...). */
+/**
+ * Short attack labels: the bare name when it is unique in `records`, else name(k=v,...); a transfer
+ * attack adds "from <surrogate> [<mode>]", e.g. "pgd from baseline".
+ */
 export function attackLabels(records: Pick<CellRecord, 'attack' | 'attackParams'>[]): Map<string, string> {
+  // Uniqueness is judged on the attack's own parameters: a transfer run of the same attack keeps the bare name.
+  const core = (r: Pick<CellRecord, 'attack' | 'attackParams'>) => ({ attack: r.attack, attackParams: attackOptions(r.attackParams) });
   const byName = new Map<string, Set<string>>();
   for (const r of records) {
     const set = byName.get(r.attack) ?? new Set<string>();
-    set.add(attackKey(r));
+    set.add(attackKey(core(r)));
     byName.set(r.attack, set);
   }
   const out = new Map<string, string>();
   for (const r of records) {
     const k = attackKey(r);
     if (out.has(k)) continue;
+    const own = core(r).attackParams;
     const unique = (byName.get(r.attack)?.size ?? 0) <= 1;
-    const params = Object.keys(r.attackParams ?? {}).sort().map((p) => `${p}=${JSON.stringify(r.attackParams[p])}`);
-    out.set(k, unique || params.length === 0 ? r.attack : `${r.attack}(${params.join(',')})`);
+    const params = Object.keys(own).sort().map((p) => `${p}=${JSON.stringify(own[p])}`);
+    const base = unique || params.length === 0 ? r.attack : `${r.attack}(${params.join(',')})`;
+    const sur = r.attackParams?.surrogate;
+    const mode = r.attackParams?.surrogateMode;
+    out.set(k, sur === undefined ? base : `${base} from ${String(sur)}${mode === undefined ? '' : ` [${String(mode)}]`}`);
   }
   return out;
+}
+
+/** Labels (as attackLabels gives them) of the transfer attacks in `records`. */
+export function transferAttackLabels(records: Pick<CellRecord, 'attack' | 'attackParams'>[]): Set<string> {
+  const labels = attackLabels(records);
+  return new Set(records.filter((r) => r.attackParams?.surrogate !== undefined).map((r) => labels.get(attackKey(r))!));
 }
 
 /** Worst case over attacks at one eps for one model instance. */

@@ -12,7 +12,7 @@ import { modelFromMemory, type ModelInMemory } from '../io/model-io.ts';
 import { asLogitsFn, type Norm } from '../types.ts';
 import { evalBatch, type BatchResult } from './batch.ts';
 import { findNamedAttack } from './named-attacks.ts';
-import { defaultSetMode, type AttackFn } from './sweep.ts';
+import { defaultSetMode, onSurrogate, type AttackFn } from './sweep.ts';
 
 /** What every sweep worker starts from. */
 export interface SweepWorkerInit {
@@ -31,6 +31,8 @@ export interface SweepJob {
   /** Index into init.attacks; -1 for the clean cell. */
   attack: number;
   options: Record<string, unknown>;
+  /** Transfer attack: craft on this model (index) in this JPEG mode (null: as it is), evaluate on `model`. */
+  surrogate?: { model: number; mode: string | null };
   norm: Norm;
   what: string;
   x: Float32Array;
@@ -76,7 +78,13 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
           return { correct: new Uint8Array(0), norms: new Float32Array(0) };
         }
         const fn = job.attack >= 0 ? attacks[job.attack] : null;
-        return evalBatch(logits[job.model], x, y, job.norm, fn ? (xx, yy, report) => fn(model, xx, yy, job.options, report) : null, job.what);
+        const s = job.surrogate;
+        const attacker = s ? models[s.model] : model;
+        if (!attacker) throw new Error(`${job.what}: no surrogate model ${s?.model} in this sweep`);
+        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: Parameters<AttackFn>[4]) => s
+          ? onSurrogate(attacker, `model ${s.model}`, s.mode, () => fn!(attacker, xx, yy, job.options, report))
+          : fn!(model, xx, yy, job.options, report);
+        return evalBatch(logits[job.model], x, y, job.norm, fn ? craft : null, job.what);
       } finally {
         tf.dispose([x, y]);
       }

@@ -17,12 +17,12 @@ import { WorkerPool } from '../parallel/pool.ts';
 import { mergeStages } from '../../attacks/epsilons.ts';
 import { evalBatch, type BatchResult, type StageReport } from './batch.ts';
 
-export { mergeStages };
+export { mergeStages, TRANSFER_PARAMS, attackOptions };
 import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
 import type { SweepJob, SweepWorkerInit } from './sweep-job.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
 import {
-  CLEAN_ATTACK, RECORD_SCHEMA, appendRecord, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
+  CLEAN_ATTACK, RECORD_SCHEMA, TRANSFER_PARAMS, appendRecord, attackOptions, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
   type CellRecord, type Variant,
 } from './records.ts';
 
@@ -43,7 +43,13 @@ export interface SweepModel {
   setJpegMode?: (mode: string) => void;
 }
 
-/** One attack configuration; `fn` overrides the registry (tests, custom attacks). */
+/**
+ * One attack configuration; `fn` overrides the registry (tests, custom attacks). Two reserved params
+ * make it a transfer attack: `surrogate` (a model name of this sweep) crafts the adversarial images on
+ * that model and evaluates them on each model; `surrogateMode` is the surrogate's JPEG mode while it
+ * crafts (default: the first of its jpegModes, else its mode at the start of the sweep). Both stay in
+ * the records' attackParams (a transfer cell is its own cell) and are not passed to the attack.
+ */
 export interface SweepAttack {
   name: string;
   params?: Record<string, unknown>;
@@ -178,6 +184,21 @@ export function defaultSetMode(model: Classifier, name: string): (mode: string) 
   };
 }
 
+/**
+ * Run `craft` with `model` (the surrogate) switched to JPEG `mode` (null: leave it), restoring its mode
+ * afterwards, so the evaluated model (possibly the same object in another mode) is unaffected.
+ */
+export function onSurrogate<T>(model: Classifier, name: string, mode: string | null, craft: () => T, set: (mode: string) => void = defaultSetMode(model, name)): T {
+  const before = mode === null ? null : currentJpegMode(model);
+  if (mode === null || before === mode) return craft();
+  set(mode);
+  try {
+    return craft();
+  } finally {
+    set(before!);
+  }
+}
+
 /** Derive a 31-bit seed for a cell from the sweep seed and the cell key (FNV-1a). */
 export function cellSeed(seed: number, key: string): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
@@ -230,7 +251,7 @@ async function workerInit(models: SweepModel[], attacks: SweepAttack[]): Promise
 async function runOnWorkers<J extends { lo: number; sz: number }>(
   pool: WorkerPool, images: tf.Tensor4D, labels: tf.Tensor1D,
   jobs: Iterable<J>, onResult: (job: J, r: BatchResult) => void,
-  describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options'>,
+  describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options' | 'surrogate'>,
 ): Promise<void> {
   let ok = false;
   try {
@@ -334,6 +355,26 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     norms.set(a, attackNorm);
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
+
+  // Transfer attacks: the surrogate must be a model of this sweep, with JPEG layers if a mode is asked for.
+  const surrogateMode = new Map<SweepAttack, string | null>();
+  for (const a of attacks) {
+    const sur = a.params?.surrogate;
+    if (sur === undefined) continue;
+    const named = models.filter((m) => m.name === sur);
+    if (typeof sur !== 'string' || named.length === 0) throw new Error(`attack "${a.name}": surrogate "${String(sur)}" is not a model of this sweep (models: ${[...new Set(models.map((m) => m.name))].join(', ')})`);
+    const asked = a.params?.surrogateMode;
+    if (asked !== undefined && typeof asked !== 'string') throw new Error(`attack "${a.name}": surrogateMode must be a JPEG mode name, got ${String(asked)}`);
+    const current = currentJpegMode(named[0].model);
+    if (asked !== undefined && current === null) throw new Error(`attack "${a.name}": surrogateMode "${asked}" given but surrogate "${sur}" has no JpegLayer`);
+    surrogateMode.set(a, current === null ? null : asked ?? named[0].jpegModes?.[0] ?? current);
+  }
+  /** The surrogate instance for a target: the one with the target's seed when its name has several. */
+  const surrogateIndex = (a: SweepAttack, target: SweepModel): number | null => {
+    if (!surrogateMode.has(a)) return null;
+    const idx = models.flatMap((m, i) => (m.name === a.params!.surrogate ? [i] : []));
+    return idx.find((i) => (models[i].seed ?? 0) === (target.seed ?? 0)) ?? idx[0];
+  };
 
   const workers = opts.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`runSweep: workers must be a positive integer, got ${opts.workers}`);
@@ -477,7 +518,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       for (let b = 0; b < c.jobs; b++) {
         if (b === 0) c.t0 = performance.now();
         const lo = b * batchSize, sz = Math.min(batchSize, n - lo);
-        const options: Record<string, unknown> = c.attack ? { ...(c.attack.params ?? {}), eps: c.eps!.value } : {};
+        const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps: c.eps!.value } : {};
         if (c.attack && seeded.get(c.attack)) options.seed = (c.seedBase + b) & 0x7fffffff;
         yield { cell: c, b, lo, sz, options };
       }
@@ -512,8 +553,13 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       const y = labels.slice([job.lo], [job.sz]);
       let r: BatchResult;
       try {
-        const fn = job.cell.attack ? fns.get(job.cell.attack)! : null;
-        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? (xx, yy, report) => fn(plan.m.model, xx, yy, job.options, report) : null, job.cell.what);
+        const a = job.cell.attack;
+        const fn = a ? fns.get(a)! : null;
+        const si = a ? surrogateIndex(a, plan.m) : null;
+        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: StageReport) => si === null
+          ? fn!(plan.m.model, xx, yy, job.options, report)
+          : onSurrogate(models[si].model, models[si].name, surrogateMode.get(a!)!, () => fn!(models[si].model, xx, yy, job.options, report), models[si].setJpegMode);
+        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? craft : null, job.cell.what);
       } finally {
         tf.dispose([x, y]);
       }
@@ -545,6 +591,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       const counted = (job: Job, r: BatchResult) => { batchesOnWorkers++; onResult(job, r); };
       await runOnWorkers(pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
         model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
+        ...(job.cell.attack && surrogateMode.has(job.cell.attack) ? { surrogate: { model: surrogateIndex(job.cell.attack, job.cell.plan.m)!, mode: surrogateMode.get(job.cell.attack)! } } : {}),
       }));
     }
     advance();

@@ -3,7 +3,7 @@
  * reads this one object, so they can never disagree.
  */
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
-import { aggregate, robustAccuracy, seriesKey, seriesLabel, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
+import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
 import { evaluationChecks } from './sanity.ts';
 
@@ -167,7 +167,7 @@ export function buildReport(input: ReportInput): Report {
     timings: { totalCellMs: total, perSeriesMs },
     tables: input.tables ?? [],
     notes: input.notes ?? [],
-    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey }),
+    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records) }),
     ...(stages ? { stages } : {}),
     records,
   };

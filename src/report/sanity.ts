@@ -25,21 +25,25 @@ interface CheckInput {
   epsilons: { label: string; value: number }[];
   cells: AggregateCell[];
   seriesKeyOf: (c: AggregateCell) => string;
+  /** Labels of transfer attacks (crafted on a surrogate model): not white-box, compared with the white-box ones. */
+  transfer?: Set<string>;
 }
 
 const pct = (x: number) => `${fmtPct(x)}%`;
 
 /** Plain-language warnings about the evaluation itself (empty when nothing looks wrong). */
-export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf }: CheckInput): string[] {
+export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf, transfer = new Set() }: CheckInput): string[] {
   const out: string[] = [];
   const attacked = attacks.filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
+  // White-box gradient attacks by name, whatever their parameters ("pgd(steps=5)" is PGD); transfer runs are not white-box.
+  const whiteBoxGradient = attacked.filter((a) => GRADIENT_ATTACKS.has(a.split('(')[0]) && !transfer.has(a));
   const byKey = new Map<string, AggregateCell>();
   for (const c of cells) byKey.set(`${seriesKeyOf(c)}|${c.attack}|${c.epsLabel}`, c);
   const positive = epsilons.filter((e) => e.value > 0);
   // Per series: BPDA on the hard JPEG column says nothing about the soft column or the baseline.
   const weak = series
     .map((s) => ({ s, ran: attacked.filter((a) => positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))) }))
-    .filter(({ ran }) => ran.length > 0 && !ran.some((a) => ADAPTIVE_ATTACKS.has(a)));
+    .filter(({ ran }) => ran.length > 0 && !ran.some((a) => ADAPTIVE_ATTACKS.has(a.split('(')[0]) && !transfer.has(a)));
   if (weak.length > 0) {
     const names = [...new Set(weak.flatMap((w) => w.ran))];
     out.push(`${weak.map((w) => w.s.label).join(', ')}: only ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} run. Before calling a model robust add an adaptive attack (APGD, FAB, Square, BPDA for a JPEG layer, or AutoAttack, e.g. --attack autoattack): short PGD through a quantiser can fail for reasons that are not robustness.`);
@@ -59,13 +63,27 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
     }
     for (const e of positive) {
       for (const sq of SCORE_ATTACKS.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined)) {
-        const grads = attacked.filter((a) => GRADIENT_ATTACKS.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
+        const grads = whiteBoxGradient.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
         if (grads.length === 0) continue;
         const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
         // At least 1 point and 2 images, so one image of sampling luck is not called masking.
         const images = Math.round((best.mean - sq.mean) * sq.n);
         if (best.mean - sq.mean >= MASKING_POINTS / 100 && images >= 2) {
           out.push(`${s.label} at ${e.label}: ${sq.attack === 'square' ? 'Square' : sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
+        }
+      }
+    }
+    // A transfer attack (gradients of another model) beating every white-box gradient attack on this
+    // model means this model's own gradients lead nowhere useful: the classic sign of masking.
+    for (const e of positive) {
+      for (const t of attacked.filter((a) => transfer.has(a))) {
+        const tc = cell(t, e.label);
+        const grads = whiteBoxGradient.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === tc?.norm);
+        if (!tc || grads.length === 0) continue;
+        const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
+        const images = Math.round((best.mean - tc.mean) * tc.n);
+        if (best.mean - tc.mean >= MASKING_POINTS / 100 && images >= 2) {
+          out.push(`${s.label} at ${e.label}: ${t}, crafted on another model, leaves ${images} fewer images correct (${pct(tc.mean)}) than the best white-box gradient attack (${best.attack}, ${pct(best.mean)}). This model's own gradients are likely masked; judge it on the worst case.`);
         }
       }
     }

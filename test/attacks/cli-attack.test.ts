@@ -22,6 +22,12 @@ describe('jpegdl-robust attack', () => {
     });
     await saveModel(model, join(dir, 'model'));
     model.dispose();
+    // A second, differently initialised model: the surrogate of the transfer test.
+    const other = tf.sequential({
+      layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.randomNormal({ seed: 9, stddev: 0.05 }) })],
+    });
+    await saveModel(other, join(dir, 'other'));
+    other.dispose();
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -147,6 +153,23 @@ describe('jpegdl-robust attack', () => {
     const f = JSON.parse(readFileSync(out, 'utf8'));
     expect(f.options).toEqual({});
     expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
+  });
+
+  it('transfer (--surrogate): crafted on the surrogate, judged by --model; crafting on the model itself is the white-box attack', async () => {
+    const common = ['--model', join(dir, 'model'), '--attack', 'fgsm', '--eps', '0,0.1,0.3', '-n', '20', '--batch-size', '10'];
+    const [white, self, other] = ['white', 'self', 'other'].map((k) => join(dir, `tr-${k}.json`));
+    expect((await run(['attack', ...common, '--out', white])).err).toBe('');
+    const rs = await run(['attack', ...common, '--surrogate', join(dir, 'model'), '--surrogate-jpeg-mode', 'soft', '--out', self]);
+    expect(rs.err).toBe('');
+    expect(rs.out).toMatch(/crafted on .*model \[soft\]/);
+    expect((await run(['attack', ...common, '--surrogate', join(dir, 'other'), '--out', other])).err).toBe('');
+    const [w, s, o] = [white, self, other].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(s.results.map((r: { correct: number[] }) => r.correct)).toEqual(w.results.map((r: { correct: number[] }) => r.correct));
+    expect(o.surrogate).toBe(join(dir, 'other'));
+    expect(o.results[0].accuracy).toBe(w.results[0].accuracy);
+    expect(o.results.slice(1).map((r: { correct: number[] }) => r.correct)).not.toEqual(w.results.slice(1).map((r: { correct: number[] }) => r.correct));
+    expect((await run(['attack', ...common, '--surrogate-jpeg-mode', 'soft'])).err).toMatch(/--surrogate-jpeg-mode: needs --surrogate/);
+    expect((await run(['attack', ...common, '--surrogate', join(dir, 'other'), '--surrogate-jpeg-mode', 'hard'])).err).toMatch(/--surrogate-jpeg-mode: the model in .*other has no JpegLayer/);
   });
 
   it('rejects bad flags with a message naming them', async () => {

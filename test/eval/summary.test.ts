@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { aggregate, attackLabels, meanStd, robustAccuracy, WORST_CASE } from '../../src/eval/summary.ts';
+import { aggregate, attackLabels, meanStd, robustAccuracy, transferAttackLabels, WORST_CASE } from '../../src/eval/summary.ts';
 import { packBits, type CellRecord } from '../../src/eval/records.ts';
 import { fakeRecord } from './fixtures.ts';
 
@@ -69,5 +69,9 @@ describe('aggregation over seeds', () => {
   it('labels attacks by name unless the same name has several parameter sets', () => {
     const l = attackLabels([rec('pgd', [1], { attackParams: { steps: 5 } }), rec('pgd', [1], { attackParams: { steps: 50 } }), rec('fgsm', [1])]);
     expect([...l.values()].sort()).toEqual(['fgsm', 'pgd(steps=5)', 'pgd(steps=50)']);
+    // Transfer runs keep the attack's own label and say where the images were crafted.
+    const t = attackLabels([rec('pgd', [1], { attackParams: { steps: 5 } }), rec('pgd', [1], { attackParams: { steps: 5, surrogate: 'baseline' } }), rec('fgsm', [1], { attackParams: { surrogate: 'jpeg-dl', surrogateMode: 'soft' } })]);
+    expect([...t.values()].sort()).toEqual(['fgsm from jpeg-dl [soft]', 'pgd', 'pgd from baseline']);
+    expect([...transferAttackLabels([rec('pgd', [1]), rec('pgd', [1], { attackParams: { surrogate: 'baseline' } })])]).toEqual(['pgd from baseline']);
   });
 });

@@ -7,7 +7,7 @@ import { getAttack } from '../../attacks/index.ts';
 import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
 import { buildModel } from '../../models/registry.ts';
 import { runSweep, type AttackFn, type SweepOptions, type SweepResult } from '../../src/eval/sweep.ts';
-import { loadRecords, type CellRecord } from '../../src/eval/records.ts';
+import { loadRecords, unpackBits, type CellRecord } from '../../src/eval/records.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { defaultTrainConfig } from '../../src/train/config.ts';
 import { JointTrainer } from '../../src/train/trainer.ts';
@@ -41,6 +41,8 @@ function setup() {
       { name: 'square', params: { queries: 10 } },
       { name: 'fab', params: { steps: 3, targetClasses: 2 } },
       { name: 'autoattack', params: { steps: 1, targetClasses: 1, queries: 2 } },
+      // Transfer: FGSM crafted on the JPEG-DL model in soft mode, evaluated on every column.
+      { name: 'fgsm', params: { surrogate: 'jpeg-dl', surrogateMode: 'soft' } },
     ],
     epsilons: EPS, images, labels, batchSize: 6, seed: 7, outDir: tmp(), progressBar: false, ...over,
   });
@@ -69,7 +71,7 @@ describe('runSweep with worker processes', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(par.ran).toBe(serial.ran);
     // The workers run every batch (this process only hands out jobs and writes records).
-    expect(par.batchesOnWorkers).toBe(3 * (1 + 6 * 2) * 4);
+    expect(par.batchesOnWorkers).toBe(3 * (1 + 7 * 2) * 4);
     // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
     expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
     expect(serial.batchesOnWorkers).toBe(0);
@@ -79,9 +81,35 @@ describe('runSweep with worker processes', () => {
     expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
     // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
     expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-    expect(progress.at(-1)).toBe(3 * (1 + 6 * 2) * 4); // 3 series x (clean + 6 attacks x 2 eps > 0) x 4 batches
+    expect(progress.at(-1)).toBe(3 * (1 + 7 * 2) * 4); // 3 series x (clean + 7 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
+  });
+
+  it('transfer cells: images crafted on the surrogate in its mode, judged by each column (the same model in hard mode included)', async () => {
+    const serial = await serialSweep();
+    const [images, labels] = [opts({}).images, opts({}).labels];
+    const layers = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer') as unknown as { mode: string }[];
+    const setMode = (m: string) => layers.forEach((l) => (l.mode = m));
+    const transfer = serial.records.filter((r) => r.attackParams.surrogate === 'jpeg-dl');
+    expect(transfer.map((r) => `${r.model} [${r.jpegMode}] ${r.threat.epsLabel}`)).toEqual(['baseline [null] 0', 'baseline [null] 2/255', 'baseline [null] 8/255', 'jpeg-dl [soft] 0', 'jpeg-dl [soft] 2/255', 'jpeg-dl [soft] 8/255', 'jpeg-dl [hard] 0', 'jpeg-dl [hard] 2/255', 'jpeg-dl [hard] 8/255']);
+    for (const e of EPS.filter((v) => v.value > 0)) {
+      // FGSM treats every image alone, so one batch of all images gives the sweep's crafted images.
+      setMode('soft');
+      const adv = getAttack('fgsm').run(jpeg, images, labels, { eps: e.value });
+      for (const r of transfer.filter((t) => t.threat.epsLabel === e.label)) {
+        const judge = r.model === 'baseline' ? opts({}).models[0].model as tf.LayersModel : jpeg;
+        setMode(r.jpegMode ?? 'soft');
+        const pred = tf.tidy(() => Array.from((judge.predict(adv) as tf.Tensor).argMax(-1).dataSync()));
+        const want = pred.map((p, i) => (p === labels.dataSync()[i] ? 1 : 0));
+        expect(Array.from(unpackBits(r.correctBits, r.n))).toEqual(want);
+      }
+      setMode('soft');
+      adv.dispose();
+    }
+    // On its own soft column the transfer is the white-box FGSM; the hard column judges other images.
+    const white = serial.records.filter((r) => r.attack === 'fgsm' && !r.attackParams.surrogate);
+    for (const t of transfer.filter((r) => r.jpegMode === 'soft')) expect(t.correctBits).toBe(white.find((w) => w.jpegMode === 'soft' && w.threat.epsLabel === t.threat.epsLabel)!.correctBits);
   });
 
   it('resumes a sweep another worker count started, computing only the missing cells', async () => {
@@ -108,10 +136,10 @@ describe('runSweep with worker processes', () => {
     const fn = (x: tf.Tensor4D) => tf.tidy(() => x.reshape([x.shape[0], -1]).slice([0, 0], [-1, 4]) as tf.Tensor2D);
     const custom: AttackFn = (m, x) => x.clone();
     const cases: [Partial<SweepOptions>, RegExp][] = [
-      [{ models: [{ name: 'f', variant: 'baseline', model: fn }] }, /model "f" is a function/],
+      [{ models: [{ name: 'f', variant: 'baseline', model: fn }], attacks: [{ name: 'fgsm' }] }, /model "f" is a function/],
       [{ attacks: [{ name: 'mine', fn: custom }] }, /"mine" is not one of fgsm, pgd.*bpda-pgd or has a custom function/],
       [{ attacks: [{ name: 'fgsm', fn: custom }] }, /"fgsm" is not one of .* or has a custom function/],
-      [{ models: [{ name: 'j', variant: 'jpeg-dl', model: buildModel('small_cnn', { inputShape: shape, numClasses: 4 }), jpegModes: ['soft'], setJpegMode: () => {} }] }, /custom setJpegMode/],
+      [{ models: [{ name: 'j', variant: 'jpeg-dl', model: buildModel('small_cnn', { inputShape: shape, numClasses: 4 }), jpegModes: ['soft'], setJpegMode: () => {} }], attacks: [{ name: 'fgsm' }] }, /custom setJpegMode/],
     ];
     for (const [over, msg] of cases) {
       const outDir = tmp();

@@ -125,6 +125,42 @@ describe('runSweep', () => {
     tf.dispose([x, y]);
   });
 
+  it('transfer attacks: crafted on the surrogate, judged by each model (closed form); the surrogate keys never reach the attack', async () => {
+    const { x, y } = data();
+    const W2 = [[-1, 2], [1, 0.5], [0.5, -1], [-2, 1]];
+    const other = (t: tf.Tensor4D) => tf.tidy(() => t.reshape([t.shape[0], 4]).matMul(tf.tensor2d(W2)) as tf.Tensor2D);
+    const seen: Record<string, unknown>[] = [];
+    const spy: AttackFn = (m, a, b, o) => (seen.push(o), tinyFgsm(m, a, b, o));
+    const res = await runSweep(options({
+      images: x, labels: y,
+      models: [{ name: 'lin', variant: 'baseline', model: linear }, { name: 'other', variant: 'baseline', model: other }],
+      attacks: [{ name: 'tiny', fn: spy }, { name: 'tiny', fn: spy, params: { surrogate: 'other' } }, { name: 'tiny', fn: spy, params: { surrogate: 'lin' } }],
+    }));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((o) => !('surrogate' in o) && !('surrogateMode' in o))).toBe(true);
+    const xs = x.dataSync();
+    const ys = Array.from(y.dataSync());
+    // FGSM on a 2-class linear surrogate moves each pixel by eps·sign(w_other - w_label) (no clipping here).
+    const expected = (judge: number[][], from: number[][], eps: number) => ys.map((yi, i) => {
+      const o = 1 - yi;
+      const adv = [0, 1, 2, 3].map((j) => xs[i * 4 + j] + eps * Math.sign(from[j][o] - from[j][yi]));
+      const z = [0, 1].map((c) => adv.reduce((s, v, j) => s + v * judge[j][c], 0));
+      return (z[1] > z[0] ? 1 : 0) === yi ? 1 : 0;
+    });
+    const Ws: Record<string, number[][]> = { lin: W, other: W2 };
+    for (const r of res.records.filter((q) => q.attack === 'tiny' && q.threat.eps > 0)) {
+      const from = (r.attackParams.surrogate as string | undefined) ?? r.model;
+      expect(Array.from(unpackBits(r.correctBits, r.n))).toEqual(expected(Ws[r.model], Ws[from], r.threat.eps));
+    }
+    // Crafting on the evaluated model itself is the white-box attack, in its own cell.
+    const cell = (model: string, sur: string | undefined, eps: string) => res.records.find((q) => q.model === model && q.attack === 'tiny' && q.attackParams.surrogate === sur && q.threat.epsLabel === eps)!;
+    expect(cell('lin', 'lin', '32/255').correctBits).toBe(cell('lin', undefined, '32/255').correctBits);
+    expect(cell('lin', 'other', '32/255').correctBits).not.toBe(cell('lin', undefined, '32/255').correctBits);
+    await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'nope' } }] }))).rejects.toThrow('attack "tiny": surrogate "nope" is not a model of this sweep (models: lin)');
+    await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'lin', surrogateMode: 'hard' } }] }))).rejects.toThrow('attack "tiny": surrogateMode "hard" given but surrogate "lin" has no JpegLayer');
+    tf.dispose([x, y]);
+  });
+
   it('rejects bad input before writing anything', async () => {
     const { x, y } = data(6);
     const outDir = tmp();

@@ -56,6 +56,19 @@ describe('evaluation checks', () => {
     expect(run([cell('pgd-l2', 'l2', 60), cell('square', 'linf', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
   });
 
+  it('flags a transfer attack that beats every white-box gradient attack (masking), and names attacks by their base name', () => {
+    const cell = (attack: string, pct: number) => ({ model: 'm', variant: 'jpeg-dl', jpegMode: 'soft', attack, norm: 'linf', epsLabel: '1/255', eps: 1 / 255, mean: pct / 100, n: 200 }) as unknown as AggregateCell;
+    const run = (cells: AggregateCell[], transfer: string[]) => evaluationChecks({ series: [{ key: 'm', label: 'm' }], attacks: ['clean', ...cells.map((c) => c.attack)], epsilons: EPS, cells, seriesKeyOf: () => 'm', transfer: new Set(transfer) });
+    const out = run([cell('pgd(steps=5)', 60), cell('apgd', 50), cell('pgd from baseline', 45)], ['pgd from baseline']);
+    expect(out).toEqual(['m at 1/255: pgd from baseline, crafted on another model, leaves 10 fewer images correct (45.0%) than the best white-box gradient attack (apgd, 50.0%). This model\'s own gradients are likely masked; judge it on the worst case.']);
+    // Not below the best white-box one: nothing to say. A transfer run alone does not count as adaptive.
+    expect(run([cell('apgd', 50), cell('pgd from baseline', 55)], ['pgd from baseline'])).toEqual([]);
+    expect(run([cell('pgd', 50), cell('apgd from baseline', 55)], ['apgd from baseline'])[0]).toMatch(/^m: only pgd, apgd from baseline were run\./);
+    // "apgd(steps=50)" is APGD: adaptive, and a white-box gradient attack for the Square comparison.
+    expect(run([cell('pgd', 50), cell('apgd(steps=50)', 50)], [])).toEqual([]);
+    expect(run([cell('apgd(steps=50)', 50), cell('square', 40)], [])[0]).toMatch(/Square, which uses no gradients, leaves 20 fewer images correct \(40.0%\) than the best gradient attack \(apgd\(steps=50\), 50.0%\)/);
+  });
+
   it('flags an attack (not FGSM) 5+ points above the worst case, once, at its largest gap', () => {
     const out = checks({ fgsm: { '1/255': 70, '4/255': 60 }, pgd: { '1/255': 52, '4/255': 53 }, autoattack: { '1/255': 50, '4/255': 35.5 }, 'worst-case': { '1/255': 50, '4/255': 35.5 } });
     expect(out.filter((c) => c.includes('above the worst case'))).toEqual([

@@ -34,6 +34,8 @@ interface AttackCliOptions {
   loss?: string;
   eot?: string;
   autoattackVersion?: string;
+  surrogate?: string;
+  surrogateJpegMode?: string;
   seed: string;
   bpda?: string;
   jpegMode?: string;
@@ -77,6 +79,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
     .option('--bpda <backward>', 'identity | soft: run JpegLayers hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
+    .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
+    .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
     .option('--minimal', 'fab, fab-l2: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
@@ -92,6 +96,9 @@ export function register(program: Command): void {
       if (o.jpegMode !== undefined && o.jpegMode !== 'soft' && o.jpegMode !== 'hard') throw new Error(`--jpeg-mode: must be soft or hard, got "${o.jpegMode}"`);
       if (o.split !== 'test' && o.split !== 'train') throw new Error(`--split: must be test or train, got "${o.split}"`);
       if (o.minimal && info.name !== 'fab' && info.name !== 'fab-l2') throw new Error(`--minimal: only the minimal-norm attacks fab and fab-l2 take it, not ${info.name}`);
+      if (o.surrogateJpegMode !== undefined && o.surrogateJpegMode !== 'soft' && o.surrogateJpegMode !== 'hard') throw new Error(`--surrogate-jpeg-mode: must be soft or hard, got "${o.surrogateJpegMode}"`);
+      if (o.surrogateJpegMode !== undefined && o.surrogate === undefined) throw new Error('--surrogate-jpeg-mode: needs --surrogate');
+      if (o.surrogate !== undefined && (o.minimal || o.bpda)) throw new Error(`--surrogate: cannot be combined with ${o.minimal ? '--minimal' : '--bpda'} (wrap the surrogate yourself in the library)`);
       const options: Record<string, unknown> = { seed };
       const setIf = (key: string, v: unknown) => v !== undefined && (options[key] = v);
       if (info.name !== 'fgsm') {
@@ -126,6 +133,19 @@ export function register(program: Command): void {
       if ((o.bpda || o.jpegMode) && jpegLayers.length === 0) throw new Error(`--bpda/--jpeg-mode: the model in ${o.model} has no JpegLayer`);
       if (o.jpegMode && !o.bpda) for (const l of jpegLayers) l.mode = o.jpegMode;
       const classifier: Classifier = o.bpda ? bpdaModel(model, { backward: o.bpda as 'identity' | 'soft' }) : model;
+      // Transfer: a second model crafts, --model judges; both must take the same images and classes.
+      const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
+      if (surrogate) {
+        const [a, b] = [surrogate.inputs[0].shape.slice(1).join('x'), model.inputs[0].shape.slice(1).join('x')];
+        if (a !== b) throw new Error(`--surrogate: the model in ${o.surrogate} takes ${a} images but --model takes ${b}`);
+        const [ca, cb] = [surrogate.outputs[0].shape.at(-1), model.outputs[0].shape.at(-1)];
+        if (ca !== cb) throw new Error(`--surrogate: the model in ${o.surrogate} has ${ca} classes but --model has ${cb}`);
+        if (o.surrogateJpegMode) {
+          const layers = jpegLayersOf(surrogate);
+          if (layers.length === 0) throw new Error(`--surrogate-jpeg-mode: the model in ${o.surrogate} has no JpegLayer`);
+          for (const l of layers) l.mode = o.surrogateJpegMode;
+        }
+      }
 
       const splits = await loadDataset({
         name: o.dataset as DatasetName,
@@ -149,10 +169,10 @@ export function register(program: Command): void {
             batchSize, options: { ...options, eps: Math.max(...epsilons.map((e) => e.value)) },
           })
         : undefined;
-      const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options });
+      const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options, surrogate });
       const seconds = (performance.now() - t0) / 1000;
       console.log(`backend: ${describeBackend(backendInfo() ?? backend)}`);
-      console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}, ${seconds.toFixed(1)} s`);
+      console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}${surrogate ? `, crafted on ${o.surrogate}${o.surrogateJpegMode ? ` [${o.surrogateJpegMode}]` : ''}` : ''}, ${seconds.toFixed(1)} s`);
       console.log(table([['eps', 'value', 'accuracy'], ...results.map((r) => [r.threat.epsLabel, r.threat.eps.toPrecision(4), `${(100 * r.accuracy).toFixed(2)}%`])]));
       if (minimalNorms) console.log(describeMinimalNorms(minimalNorms, info.norm));
       // Ensembles: which stage fooled how many images, as AutoAttack prints it.
@@ -163,6 +183,7 @@ export function register(program: Command): void {
         writeJsonAtomic(o.out, {
           model: o.model, dataset: full.name, split: o.split, n: data.labels.length, seed,
           attack: info.name, norm: info.norm, options, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
+          surrogate: o.surrogate ?? null, surrogateJpegMode: o.surrogateJpegMode ?? null,
           backend: describeBackend(backend), seconds,
           results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct), ...('stages' in r && r.stages ? { stages: r.stages } : {}) })),
           // Least-norm sizes per image (0: misclassified clean; null: none found), with --minimal.
@@ -171,6 +192,7 @@ export function register(program: Command): void {
         console.log(`wrote ${o.out}`);
       }
       model.dispose();
+      surrogate?.dispose();
     });
 }
 
