@@ -212,12 +212,13 @@ export function minimalNormsOnDataset(
   attack: MinimalNormAttack,
   model: Classifier,
   data: LabelledImages,
-  { batchSize = 64, options, onBatch }: { batchSize?: number; options: AttackOptions; onBatch?: (done: number, total: number) => void },
+  { batchSize = 64, options, onBatch, seeded = true }: { batchSize?: number; options: AttackOptions; onBatch?: (done: number, total: number) => void; seeded?: boolean },
 ): Float64Array {
   const norms = new Float64Array(data.labels.length);
   const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
   forEachBatch(model, data, batchSize, (x, y, start, b) => {
-    const r = attack(model, x, y, { ...options, seed: baseSeed + b });
+    // `seeded: false` for deterministic attacks that take no seed (C&W).
+    const r = attack(model, x, y, seeded ? { ...options, seed: baseSeed + b } : options);
     r.adversarial.dispose();
     norms.set(r.norms, start);
   }, onBatch);

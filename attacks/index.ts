@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
 import { autoAttack, autoAttackL2 } from './autoattack.ts';
+import { cw } from './cw.ts';
 import { fab, fabL2 } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
@@ -73,6 +74,12 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'FAB minimising the L2 norm',
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
+  'cw-l2': {
+    name: 'cw-l2', run: cw as AttackFn, norm: 'l2',
+    defaults: { steps: 100, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, targeted: false },
+    description: 'Carlini-Wagner L2: least-norm example by Adam in tanh space, binary search over the constant; budgeted: kept if within eps',
+    paper: 'Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks',
+  },
   square: {
     name: 'square', run: square as AttackFn, norm: 'linf', defaults: SQUARE_DEFAULTS,
     description: 'Square Attack: score-based random search over ±eps squares, no gradients (a check for gradient masking)',
@@ -109,6 +116,7 @@ export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
 export { autoAttack, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
+export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
 export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';

@@ -138,12 +138,32 @@ describe('jpegdl-robust attack', () => {
     expect(m.minimalNorms).toHaveLength(12);
     expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
     m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
-    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab and fab-l2 take it, not pgd/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2 take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--step-size', '0.1'])).err).toMatch(/^jpegdl-robust: --step-size: fab has no such option \(it takes: steps, restarts, targetClasses/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--no-random-start'])).err).toMatch(/--no-random-start: fab has no such option/);
+  });
+
+  it('runs C&W L2 budgeted and --minimal (deterministic: no seed), its flags checked before loading', async () => {
+    const common = ['--model', join(dir, 'model'), '--attack', 'cw-l2', '--eps', '0,0.5,2', '-n', '12', '--batch-size', '6', '--steps', '10', '--search-steps', '2'];
+    const out = join(dir, 'cw.json');
+    const r = await run(['attack', ...common, '--out', out]);
+    expect(r.err).toBe('');
+    const c = JSON.parse(readFileSync(out, 'utf8'));
+    expect(c.options).toEqual({ steps: 10, searchSteps: 2 });
+    expect(c.results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
+    const mo = join(dir, 'cw-min.json');
+    const rm = await run(['attack', ...common, '--minimal', '--out', mo]);
+    expect(rm.err).toBe('');
+    expect(rm.out).toMatch(/least-norm perturbation \(l2\)/);
+    const m = JSON.parse(readFileSync(mo, 'utf8'));
+    // The same deterministic search: the budgeted run fools exactly the images the least-norm run found within eps.
+    m.results.forEach((x: { correct: number[] }, i: number) => expect(x.correct).toEqual(c.results[i].correct));
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--search-steps', 'x'])).err).toMatch(/--search-steps: "x" is not a number/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--confidence', '1'])).err).toMatch(/--confidence: pgd has no such option/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--restarts', '2'])).err).toMatch(/--restarts: cw-l2 has no such option/);
   });
 
   it('runs FGSM (deterministic: no per-batch seed is passed to it)', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
 import { autoAttack, autoAttackL2 } from '../../attacks/autoattack.ts';
 import { bpda } from '../../attacks/bpda.ts';
+import { cw } from '../../attacks/cw.ts';
 import { fab } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
 import { ATTACKS } from '../../attacks/index.ts';
@@ -53,6 +54,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'fab', norm: 'linf', run: (m, x, y, eps) => fab(m, x, y, { eps, steps: 4 }) },
   { name: 'fab-t restarts', norm: 'linf', run: (m, x, y, eps, seed) => fab(m, x, y, { eps, steps: 3, restarts: 2, targetClasses: 2, seed }) },
   { name: 'fab l2', norm: 'l2', run: (m, x, y, eps, seed) => fab(m, x, y, { eps, norm: 'l2', steps: 3, restarts: 2, seed }) },
+  { name: 'cw-l2', norm: 'l2', run: (m, x, y, eps) => cw(m, x, y, { eps, steps: 4, searchSteps: 2, initialConst: 1 }) },
+  { name: 'cw-l2 targeted confidence', norm: 'l2', run: (m, x, y, eps, _s, c) => withTargets(y, c, (t) => cw(m, x, y, { eps, steps: 3, searchSteps: 2, confidence: 0.5, targeted: true, targets: t })) },
   { name: 'square', norm: 'linf', run: (m, x, y, eps, seed) => square(m, x, y, { eps, queries: 8, seed }) },
   { name: 'square targeted ce', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => square(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t })) },
   { name: 'square eot', norm: 'linf', run: (m, x, y, eps, seed) => square(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 5, seed, eotSamples: 2, pInit: 0.3 }) },
@@ -157,13 +160,15 @@ describe('seeded determinism', () => {
       // Square returns images the model already gets wrong untouched: label them as predicted.
       const [isSquare, isAuto] = [info.name.startsWith('square'), info.name.startsWith('autoattack')];
       const y = isSquare || isAuto ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
-      const iterations = isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : { steps: 3 };
+      const iterations = isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
       const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, ...iterations };
-      const a = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
-      const b = info.run(model, x, y, { ...opts, ...(info.name === 'fgsm' ? {} : { seed: 5 }) });
+      // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
+      const seeded = 'seed' in info.defaults;
+      const a = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });
+      const b = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       // FAB's first run starts at the clean image (no randomness); its restarts' seeds: test/attacks/fab.test.ts.
-      if (info.name !== 'fgsm' && !info.name.startsWith('fab')) {
+      if (seeded && !info.name.startsWith('fab')) {
         // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
         // (Square's first query is its seeded stripes.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)

@@ -38,6 +38,12 @@ describe('attack argument errors', () => {
         expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
         // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
         // So does FAB (no loss: it steps to the linearised boundary; FAB-T's targets come from targetClasses).
+        if (info.name === 'cw-l2') {
+          // C&W has its own hinge loss on logits and no EOT.
+          for (const k of ['loss', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`cw-l2: unknown option "${k}"`));
+          expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
+          return;
+        }
         if (info.name.startsWith('autoattack') || info.name.startsWith('fab')) {
           for (const k of ['loss', 'targeted']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
           // AutoAttack's APGD stages take EOT ('rand' version); FAB has none.
@@ -74,6 +80,14 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2)?: eta: must be a finite number > 0, got -1/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
           if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
+        });
+      } else if (info.name === 'cw-l2') {
+        it('rejects steps or searchSteps < 1, initialConst or lr <= 0 and a negative confidence', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow('cw-l2: steps: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, searchSteps: 0 })).toThrow('cw-l2: searchSteps: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, initialConst: -1 })).toThrow('cw-l2: initialConst: must be a finite number > 0, got -1');
+          expect(() => run({ eps: 0.1, lr: 0 })).toThrow('cw-l2: lr: must be a finite number > 0, got 0');
+          expect(() => run({ eps: 0.1, confidence: NaN })).toThrow('cw-l2: confidence: must be a finite number >= 0, got NaN');
         });
       } else if (info.name.startsWith('square')) {
         it('rejects queries < 1, pInit outside (0, 1], a bad norm and a negative seed', () => {

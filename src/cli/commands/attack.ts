@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { table } from 'table';
 import { quantileSeq } from 'mathjs';
-import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
+import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../../attacks/epsilons.ts';
+import { cwMinimal } from '../../../attacks/cw.ts';
 import { fabMinimal } from '../../../attacks/fab.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
@@ -34,6 +35,8 @@ interface AttackCliOptions {
   loss?: string;
   eot?: string;
   autoattackVersion?: string;
+  searchSteps?: string;
+  confidence?: string;
   surrogate?: string;
   surrogateJpegMode?: string;
   seed: string;
@@ -51,6 +54,13 @@ function num(value: string | undefined, flag: string): number | undefined {
   if (value.trim() === '' || !Number.isFinite(v)) throw new Error(`${flag}: "${value}" is not a number`);
   return v;
 }
+
+/** The minimal-norm attacks `--minimal` runs, by registry name: least-norm examples and their sizes in the entry's norm. */
+const MINIMAL_NORM_ATTACKS: Record<string, MinimalNormAttack> = {
+  fab: (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof fabMinimal>[3]),
+  'fab-l2': (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof fabMinimal>[3]),
+  'cw-l2': (m, x, y, opts) => cwMinimal(m, x, y, opts as Parameters<typeof cwMinimal>[3]),
+};
 
 /** `jpegdl-robust attack`: attack a saved model on a dataset subset over a list of eps and print accuracy per eps. */
 export function register(program: Command): void {
@@ -73,6 +83,8 @@ export function register(program: Command): void {
     .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
     .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
+    .option('--search-steps <n>', 'cw-l2: binary-search steps over the constant c (default 9)')
+    .option('--confidence <k>', 'cw-l2: margin κ in logits an adversarial example must reach (default 0)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -81,7 +93,7 @@ export function register(program: Command): void {
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
-    .option('--minimal', 'fab, fab-l2: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
+    .option('--minimal', 'fab, fab-l2, cw-l2: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .action(async (o: AttackCliOptions) => {
@@ -95,7 +107,8 @@ export function register(program: Command): void {
       if (o.bpda !== undefined && o.bpda !== 'identity' && o.bpda !== 'soft') throw new Error(`--bpda: must be identity or soft, got "${o.bpda}"`);
       if (o.jpegMode !== undefined && o.jpegMode !== 'soft' && o.jpegMode !== 'hard') throw new Error(`--jpeg-mode: must be soft or hard, got "${o.jpegMode}"`);
       if (o.split !== 'test' && o.split !== 'train') throw new Error(`--split: must be test or train, got "${o.split}"`);
-      if (o.minimal && info.name !== 'fab' && info.name !== 'fab-l2') throw new Error(`--minimal: only the minimal-norm attacks fab and fab-l2 take it, not ${info.name}`);
+      const minimalFn = MINIMAL_NORM_ATTACKS[info.name];
+      if (o.minimal && !minimalFn) throw new Error(`--minimal: only the minimal-norm attacks ${Object.keys(MINIMAL_NORM_ATTACKS).join(', ')} take it, not ${info.name}`);
       if (o.surrogateJpegMode !== undefined && o.surrogateJpegMode !== 'soft' && o.surrogateJpegMode !== 'hard') throw new Error(`--surrogate-jpeg-mode: must be soft or hard, got "${o.surrogateJpegMode}"`);
       if (o.surrogateJpegMode !== undefined && o.surrogate === undefined) throw new Error('--surrogate-jpeg-mode: needs --surrogate');
       if (o.surrogate !== undefined && (o.minimal || o.bpda)) throw new Error(`--surrogate: cannot be combined with ${o.minimal ? '--minimal' : '--bpda'} (wrap the surrogate yourself in the library)`);
@@ -118,11 +131,15 @@ export function register(program: Command): void {
         throw new Error(`--autoattack-version: must be one of ${AUTOATTACK_VERSIONS.join(', ')}, got "${o.autoattackVersion}"`);
       }
       setIf('version', o.autoattackVersion);
+      setIf('searchSteps', num(o.searchSteps, '--search-steps'));
+      setIf('confidence', num(o.confidence, '--confidence'));
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
-        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version',
+        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence',
       };
+      // Deterministic attacks (FGSM, C&W) take no seed.
+      if (!('seed' in info.defaults)) delete options.seed;
       for (const key of Object.keys(options)) {
         if (key !== 'seed' && !(key in info.defaults)) throw new Error(`${flagOf[key] ?? key}: ${info.name} has no such option (it takes: ${Object.keys(info.defaults).join(', ')})`);
       }
@@ -165,8 +182,8 @@ export function register(program: Command): void {
       // --minimal: one FAB run per image gives its least-norm adversarial example, which answers every
       // eps at once; restarts start within the largest eps, as a budgeted run at that eps would.
       const minimalNorms = o.minimal
-        ? minimalNormsOnDataset((m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: info.norm } as Parameters<typeof fabMinimal>[3]), classifier, data, {
-            batchSize, options: { ...options, eps: Math.max(...epsilons.map((e) => e.value)) },
+        ? minimalNormsOnDataset(minimalFn!, classifier, data, {
+            batchSize, options: { ...options, eps: Math.max(...epsilons.map((e) => e.value)) }, seeded: 'seed' in info.defaults,
           })
         : undefined;
       const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options, surrogate });

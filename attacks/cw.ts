@@ -1,0 +1,189 @@
+/**
+ * Carlini & Wagner's L2 attack (IEEE S&P 2017): the minimal-norm attack most JPEG-defence papers report.
+ * Per image it minimises ||x' - x||₂² + c · max(z_y - max_{j≠y} z_j, -κ) over x' = (tanh(w) + 1)/2
+ * (the change of variables keeps x' in the pixel box without clipping) with Adam, and binary-searches
+ * the constant c per image: c shrinks after a success and grows (x10 until a first success) after a
+ * failure. Over all constants it keeps the smallest adversarial example whose margin reaches κ.
+ *
+ * `cwMinimal` returns those least-norm examples and their sizes (one run answers every eps, as for
+ * FAB); `cw` (the registry's `cw-l2`) is the budgeted form every sweep runs: per image the projection
+ * onto the L2 ball of radius eps of the point found, if that is still adversarial, else the clean image.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { asLogitsFn, type Classifier } from '../src/types.ts';
+import { marginPerExample } from './loss.ts';
+import { project } from './project.ts';
+import { checkInteger, checkNonNegative, checkPositive, validateAttack } from './validate.ts';
+
+/** Options of the C&W L2 attack. */
+export interface CwOptions {
+  /** L2 budget on the 0-1 pixel scale (the budgeted `cw`; `cwMinimal` ignores it). */
+  eps: number;
+  /** Adam steps per constant (default 100). */
+  steps?: number;
+  /** Binary-search steps over the constant c (default 9, as the paper and Foolbox). */
+  searchSteps?: number;
+  /** First constant c (default 0.01). */
+  initialConst?: number;
+  /** Adam step size in tanh space (default 0.01, as the paper). */
+  lr?: number;
+  /** Margin κ an example must reach to count (default 0). */
+  confidence?: number;
+  /** Aim for `targets` instead of away from `labels` (default false). */
+  targeted?: boolean;
+  /** Target class per example, required when targeted. */
+  targets?: tf.Tensor1D;
+}
+
+export const CW_OPTIONS = ['eps', 'steps', 'searchSteps', 'initialConst', 'lr', 'confidence', 'targeted', 'targets'] as const;
+
+/** Result of `cwMinimal`: per image the least-norm adversarial example found and its L2 norm. */
+export interface CwMinimalResult {
+  /** Adversarial examples [batch,h,w,c] in [0,1]; the clean image where none was found. Caller disposes. */
+  adversarial: tf.Tensor4D;
+  /** L2 distances to the clean images (0-1 pixel scale); Infinity where none was found, 0 for images misclassified already. */
+  norms: Float64Array;
+}
+
+/** Adam's moment decays and denominator guard (the paper's optimiser, default settings). */
+const [BETA1, BETA2, ADAM_EPS] = [0.9, 0.999, 1e-8];
+/** Keeps atanh finite at pixels exactly 0 or 1. */
+const TANH_SHRINK = 1 - 1e-6;
+
+interface Spec { steps: number; searchSteps: number; c0: number; lr: number; kappa: number }
+
+function checkCwOptions(o: CwOptions, name: string): Spec {
+  if (o.steps !== undefined) checkInteger(o.steps, `${name}: steps`, 1);
+  if (o.searchSteps !== undefined) checkInteger(o.searchSteps, `${name}: searchSteps`, 1);
+  if (o.initialConst !== undefined) checkPositive(o.initialConst, `${name}: initialConst`);
+  if (o.lr !== undefined) checkPositive(o.lr, `${name}: lr`);
+  if (o.confidence !== undefined) checkNonNegative(o.confidence, `${name}: confidence`);
+  return { steps: o.steps ?? 100, searchSteps: o.searchSteps ?? 9, c0: o.initialConst ?? 0.01, lr: o.lr ?? 0.01, kappa: o.confidence ?? 0 };
+}
+
+/** How far each example is on the attacker's side: margin past the label (untargeted) or of the target over the rest; > 0 is a success at κ = 0. */
+function gain(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor1D | undefined): tf.Tensor1D {
+  return tf.tidy(() => (targets ? tf.neg(marginPerExample(logits, targets)) : marginPerExample(logits, labels)) as tf.Tensor1D);
+}
+
+/** Success at confidence κ: gain > 0 when κ = 0 (misclassified, or the target wins), else gain ≥ κ. */
+function succeeded(g: number, kappa: number): boolean {
+  return kappa > 0 ? g >= kappa : g > 0;
+}
+
+/** Check every option (own ones first, before the model is ever called), then images, labels and model. */
+function prepare(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: CwOptions): Spec {
+  const o = options ?? ({} as CwOptions);
+  const spec = checkCwOptions(o, name);
+  validateAttack(name, model, images, labels, { ...o }, CW_OPTIONS);
+  return spec;
+}
+
+function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, o: CwOptions): CwMinimalResult {
+  const fn = asLogitsFn(model);
+  const targets = o.targeted ? o.targets : undefined;
+  const [n, h, w, c] = images.shape;
+  const d = h * w * c;
+  const x = images.dataSync() as Float32Array;
+  const best = Float32Array.from(x);
+  const bestNorm = new Float64Array(n).fill(Infinity);
+  const clean = tf.tidy(() => gain(fn(images), labels, targets).dataSync());
+  for (let i = 0; i < n; i++) if (succeeded(clean[i], spec.kappa)) bestNorm[i] = 0;
+
+  const consts = new Float64Array(n).fill(spec.c0);
+  const lower = new Float64Array(n);
+  const upper = new Float64Array(n).fill(Infinity);
+  const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(images, 2), 1), TANH_SHRINK)) as tf.Tensor4D);
+  try {
+    for (let s = 0; s < spec.searchSteps; s++) {
+      const todo = Array.from({ length: n }, (_, i) => i).filter((i) => bestNorm[i] !== 0);
+      if (todo.length === 0) break;
+      const succeededAt = new Uint8Array(n);
+      tf.tidy(() => {
+        const at = tf.tensor1d(todo, 'int32');
+        const x0 = tf.gather(images, at) as tf.Tensor4D;
+        const y = tf.gather(labels, at) as tf.Tensor1D;
+        const t = targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined;
+        const cs = tf.tensor1d(todo.map((i) => consts[i]));
+        // Objective summed over images: each image's gradient is its own.
+        const objective = (wv: tf.Tensor) => {
+          const xa = tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
+          const dist = tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]);
+          const hinge = tf.neg(tf.minimum(gain(fn(xa), y, t), spec.kappa));
+          return tf.sum(tf.add(dist, tf.mul(cs, hinge))) as tf.Scalar;
+        };
+        const grad = tf.grad(objective);
+        let wv = tf.gather(w0, at) as tf.Tensor4D;
+        let m: tf.Tensor = tf.zerosLike(wv);
+        let v: tf.Tensor = tf.zerosLike(wv);
+        for (let k = 1; k <= spec.steps; k++) {
+          // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
+          const next = tf.tidy(() => {
+            const g = grad(wv);
+            const m2 = tf.add(tf.mul(m, BETA1), tf.mul(g, 1 - BETA1));
+            const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
+            const stepSize = (spec.lr * Math.sqrt(1 - BETA2 ** k)) / (1 - BETA1 ** k);
+            const w2 = tf.sub(wv, tf.div(tf.mul(m2, stepSize), tf.add(tf.sqrt(v2), ADAM_EPS)));
+            // Where this iterate stands: its image, L2 distance and gain, for the best-so-far bookkeeping.
+            const xa = tf.div(tf.add(tf.tanh(w2), 1), 2) as tf.Tensor4D;
+            const dist = tf.sqrt(tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]));
+            return { w2, m2, v2, xa, dist, g2: gain(fn(xa), y, t) };
+          });
+          tf.dispose([wv, m, v]);
+          [wv, m, v] = [next.w2 as tf.Tensor4D, next.m2, next.v2];
+          const dist = next.dist.dataSync();
+          const gains = next.g2.dataSync();
+          let rows: Float32Array | null = null;
+          todo.forEach((i, j) => {
+            if (!succeeded(gains[j], spec.kappa)) return;
+            succeededAt[i] = 1;
+            if (!(dist[j] < bestNorm[i])) return;
+            rows ??= next.xa.dataSync() as Float32Array;
+            bestNorm[i] = dist[j];
+            best.set(rows.subarray(j * d, (j + 1) * d), i * d);
+          });
+          tf.dispose([next.xa, next.dist, next.g2]);
+        }
+        tf.dispose([wv, m, v]);
+      });
+      // Binary search on c, per image: smaller after a success, larger after a failure.
+      for (const i of todo) {
+        if (succeededAt[i]) {
+          upper[i] = Math.min(upper[i], consts[i]);
+          consts[i] = (lower[i] + upper[i]) / 2;
+        } else {
+          lower[i] = Math.max(lower[i], consts[i]);
+          consts[i] = Number.isFinite(upper[i]) ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
+        }
+      }
+    }
+  } finally {
+    w0.dispose();
+  }
+  return { adversarial: tf.tensor4d(best, [n, h, w, c]), norms: bestNorm };
+}
+
+/** C&W L2 without a budget: per image the least-norm example found (pixels 0-1) and its L2 size. */
+export function cwMinimal(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: CwOptions): CwMinimalResult {
+  return search(prepare('cw-l2', model, images, labels, options), model, images, labels, options);
+}
+
+/**
+ * C&W L2 adversarial images [batch,h,w,c] in [0,1] with ||x_adv - x||₂ <= eps: per image the
+ * projection onto the ball of the least-norm example found, if still adversarial, else the clean image.
+ * Caller disposes.
+ */
+export function cw(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: CwOptions): tf.Tensor4D {
+  const spec = prepare('cw-l2', model, images, labels, options);
+  if (options.eps === 0) return tf.clone(images);
+  const found = search(spec, model, images, labels, options);
+  const fn = asLogitsFn(model);
+  const budget = { norm: 'l2' as const, eps: options.eps };
+  return tf.tidy(() => {
+    const inBall = project(found.adversarial, images, budget);
+    found.adversarial.dispose();
+    // Success is judged on the point as returned (the projection may undo it): else the clean image.
+    const ok = tf.reshape(tf.greater(gain(fn(inBall), labels, options.targeted ? options.targets : undefined), 0), [-1, 1, 1, 1]);
+    return tf.where(tf.broadcastTo(ok, images.shape), inBall, images) as tf.Tensor4D;
+  });
+}
