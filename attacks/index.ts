@@ -4,6 +4,7 @@ import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
 import { autoAttack, autoAttackL2 } from './autoattack.ts';
 import { cw } from './cw.ts';
+import { deepfool, deepfoolLinf } from './deepfool.ts';
 import { fab, fabL2 } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { pgd } from './pgd.ts';
@@ -34,6 +35,7 @@ const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, 
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 };
 const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
+const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02, candidates: 10 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -80,6 +82,16 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Carlini-Wagner L2: least-norm example by Adam in tanh space, binary search over the constant; budgeted: kept if within eps',
     paper: 'Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks',
   },
+  deepfool: {
+    name: 'deepfool', run: deepfool as AttackFn, norm: 'l2', defaults: DEEPFOOL_DEFAULTS,
+    description: 'DeepFool: steps onto the closest linearised boundary until misclassified (minimal norm); budgeted: kept if within eps',
+    paper: 'Moosavi-Dezfooli, Fawzi, Frossard 2016, DeepFool: a simple and accurate method to fool deep neural networks',
+  },
+  'deepfool-linf': {
+    name: 'deepfool-linf', run: deepfoolLinf as AttackFn, norm: 'linf', defaults: DEEPFOOL_DEFAULTS,
+    description: 'DeepFool in L-inf (sign steps onto the closest boundary)',
+    paper: 'Moosavi-Dezfooli, Fawzi, Frossard 2016, DeepFool: a simple and accurate method to fool deep neural networks',
+  },
   square: {
     name: 'square', run: square as AttackFn, norm: 'linf', defaults: SQUARE_DEFAULTS,
     description: 'Square Attack: score-based random search over ±eps squares, no gradients (a check for gradient masking)',
@@ -117,6 +129,7 @@ export { autoAttack, autoAttackL2, type AutoAttackReport } from './autoattack.ts
 export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
+export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } from './deepfool.ts';
 export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';

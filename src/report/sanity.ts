@@ -9,7 +9,7 @@ import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
 import { fmtPct } from './format.ts';
 
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
-const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'bpda-pgd']);
+const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
 const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'autoattack', 'autoattack-l2', 'bpda-pgd']);
 /** The gradient-free attacks, each compared with the gradient attacks of its own norm. */

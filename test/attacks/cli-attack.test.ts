@@ -138,7 +138,7 @@ describe('jpegdl-robust attack', () => {
     expect(m.minimalNorms).toHaveLength(12);
     expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
     m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
-    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2 take it, not pgd/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2, deepfool, deepfool-linf take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
@@ -161,6 +161,16 @@ describe('jpegdl-robust attack', () => {
     const m = JSON.parse(readFileSync(mo, 'utf8'));
     // The same deterministic search: the budgeted run fools exactly the images the least-norm run found within eps.
     m.results.forEach((x: { correct: number[] }, i: number) => expect(x.correct).toEqual(c.results[i].correct));
+    // DeepFool the same way (deterministic too): budgeted and least-norm runs agree image by image.
+    const df = join(dir, 'df.json');
+    const dfm = join(dir, 'df-min.json');
+    const dcommon = ['--model', join(dir, 'model'), '--attack', 'deepfool-linf', '--eps', '0,0.05,0.2', '-n', '12', '--batch-size', '6', '--steps', '5'];
+    expect((await run(['attack', ...dcommon, '--out', df])).err).toBe('');
+    expect((await run(['attack', ...dcommon, '--minimal', '--out', dfm])).err).toBe('');
+    const [dj, dm] = [df, dfm].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(dj.norm).toBe('linf');
+    expect(dm.minimalNorms).toHaveLength(12);
+    dm.results.forEach((x: { correct: number[] }, i: number) => expect(x.correct.reduce((a, v) => a + v, 0)).toBeGreaterThanOrEqual(dj.results[i].correct.reduce((a: number, v: number) => a + v, 0)));
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--search-steps', 'x'])).err).toMatch(/--search-steps: "x" is not a number/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--confidence', '1'])).err).toMatch(/--confidence: pgd has no such option/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--restarts', '2'])).err).toMatch(/--restarts: cw-l2 has no such option/);

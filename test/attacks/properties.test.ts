@@ -7,6 +7,7 @@ import { apgd } from '../../attacks/apgd.ts';
 import { autoAttack, autoAttackL2 } from '../../attacks/autoattack.ts';
 import { bpda } from '../../attacks/bpda.ts';
 import { cw } from '../../attacks/cw.ts';
+import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
 import { ATTACKS } from '../../attacks/index.ts';
@@ -56,6 +57,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'fab l2', norm: 'l2', run: (m, x, y, eps, seed) => fab(m, x, y, { eps, norm: 'l2', steps: 3, restarts: 2, seed }) },
   { name: 'cw-l2', norm: 'l2', run: (m, x, y, eps) => cw(m, x, y, { eps, steps: 4, searchSteps: 2, initialConst: 1 }) },
   { name: 'cw-l2 targeted confidence', norm: 'l2', run: (m, x, y, eps, _s, c) => withTargets(y, c, (t) => cw(m, x, y, { eps, steps: 3, searchSteps: 2, confidence: 0.5, targeted: true, targets: t })) },
+  { name: 'deepfool', norm: 'l2', run: (m, x, y, eps) => deepfool(m, x, y, { eps, steps: 4 }) },
+  { name: 'deepfool-linf candidates', norm: 'linf', run: (m, x, y, eps) => deepfoolLinf(m, x, y, { eps, steps: 3, candidates: 2, overshoot: 0 }) },
   { name: 'square', norm: 'linf', run: (m, x, y, eps, seed) => square(m, x, y, { eps, queries: 8, seed }) },
   { name: 'square targeted ce', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => square(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t })) },
   { name: 'square eot', norm: 'linf', run: (m, x, y, eps, seed) => square(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 5, seed, eotSamples: 2, pInit: 0.3 }) },

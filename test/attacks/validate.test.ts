@@ -44,6 +44,11 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
           return;
         }
+        if (info.name.startsWith('deepfool')) {
+          // DeepFool steps to the linearised boundary: no loss, no EOT, untargeted only.
+          for (const k of ['loss', 'eotSamples', 'targeted']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
+          return;
+        }
         if (info.name.startsWith('autoattack') || info.name.startsWith('fab')) {
           for (const k of ['loss', 'targeted']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
           // AutoAttack's APGD stages take EOT ('rand' version); FAB has none.
@@ -80,6 +85,12 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2)?: eta: must be a finite number > 0, got -1/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
           if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
+        });
+      } else if (info.name.startsWith('deepfool')) {
+        it('rejects steps < 1, a negative overshoot and fewer than 2 candidate classes', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(`${info.name}: steps: must be an integer >= 1, got 0`);
+          expect(() => run({ eps: 0.1, overshoot: -1 })).toThrow(`${info.name}: overshoot: must be a finite number >= 0, got -1`);
+          expect(() => run({ eps: 0.1, candidates: 1 })).toThrow(`${info.name}: candidates: must be an integer >= 2, got 1`);
         });
       } else if (info.name === 'cw-l2') {
         it('rejects steps or searchSteps < 1, initialConst or lr <= 0 and a negative confidence', () => {

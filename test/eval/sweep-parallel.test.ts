@@ -51,6 +51,10 @@ function setup() {
   return { opts, dispose, jpeg };
 }
 
+// A serial and a parallel sweep of eight attacks: about a minute alone, several when other jobs share
+// the two cores; a timeout would leave a sweep running on the shared worker pool under the next test.
+const LONG = 600_000;
+
 const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate, stages: JSON.stringify(r.stages) });
 
 describe('runSweep with worker processes', () => {
@@ -85,7 +89,7 @@ describe('runSweep with worker processes', () => {
     expect(progress.at(-1)).toBe(3 * (1 + 8 * 2) * 4); // 3 series x (clean + 8 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
-  });
+  }, LONG);
 
   it('transfer cells: images crafted on the surrogate in its mode, judged by each column (the same model in hard mode included)', async () => {
     const serial = await serialSweep();
@@ -111,7 +115,7 @@ describe('runSweep with worker processes', () => {
     // On its own soft column the transfer is the white-box FGSM; the hard column judges other images.
     const white = serial.records.filter((r) => r.attack === 'fgsm' && !r.attackParams.surrogate);
     for (const t of transfer.filter((r) => r.jpegMode === 'soft')) expect(t.correctBits).toBe(white.find((w) => w.jpegMode === 'soft' && w.threat.epsLabel === t.threat.epsLabel)!.correctBits);
-  });
+  }, LONG);
 
   it('resumes a sweep another worker count started, computing only the missing cells', async () => {
     const outDir = tmp();
@@ -123,7 +127,7 @@ describe('runSweep with worker processes', () => {
     expect(second.ran).toBe(full.ran - first.ran);
     expect(second.records.map(essence)).toEqual(full.records.map(essence));
     expect(second.batchesOnWorkers).toBeGreaterThan(0);
-  });
+  }, LONG);
 
   it('stops on the first failing batch with its error, keeping the cells finished before it', async () => {
     const outDir = tmp();

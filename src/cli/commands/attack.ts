@@ -3,6 +3,7 @@ import { table } from 'table';
 import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../../attacks/epsilons.ts';
 import { cwMinimal } from '../../../attacks/cw.ts';
+import { deepfoolMinimal } from '../../../attacks/deepfool.ts';
 import { fabMinimal } from '../../../attacks/fab.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
@@ -60,6 +61,8 @@ const MINIMAL_NORM_ATTACKS: Record<string, MinimalNormAttack> = {
   fab: (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof fabMinimal>[3]),
   'fab-l2': (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof fabMinimal>[3]),
   'cw-l2': (m, x, y, opts) => cwMinimal(m, x, y, opts as Parameters<typeof cwMinimal>[3]),
+  deepfool: (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof deepfoolMinimal>[3]),
+  'deepfool-linf': (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof deepfoolMinimal>[3]),
 };
 
 /** `jpegdl-robust attack`: attack a saved model on a dataset subset over a list of eps and print accuracy per eps. */
@@ -93,7 +96,7 @@ export function register(program: Command): void {
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
-    .option('--minimal', 'fab, fab-l2, cw-l2: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
+    .option('--minimal', 'fab, fab-l2, cw-l2, deepfool, deepfool-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .action(async (o: AttackCliOptions) => {
