@@ -19,7 +19,7 @@ import { checkInteger, checkNonNegative, checkPositive, validateAttack } from '.
 export interface CwOptions {
   /** L2 budget on the 0-1 pixel scale (the budgeted `cw`; `cwMinimal` ignores it). */
   eps: number;
-  /** Adam steps per constant (default 100). */
+  /** Adam steps per constant, at most (default 1000; see abortEarly). */
   steps?: number;
   /** Binary-search steps over the constant c (default 9, as the paper and Foolbox). */
   searchSteps?: number;
@@ -29,13 +29,15 @@ export interface CwOptions {
   lr?: number;
   /** Margin κ an example must reach to count (default 0). */
   confidence?: number;
+  /** Stop a constant's Adam run when the batch objective fell by less than 0.01% over the last tenth of `steps` (default true, as the paper and Foolbox). */
+  abortEarly?: boolean;
   /** Aim for `targets` instead of away from `labels` (default false). */
   targeted?: boolean;
   /** Target class per example, required when targeted. */
   targets?: tf.Tensor1D;
 }
 
-export const CW_OPTIONS = ['eps', 'steps', 'searchSteps', 'initialConst', 'lr', 'confidence', 'targeted', 'targets'] as const;
+export const CW_OPTIONS = ['eps', 'steps', 'searchSteps', 'initialConst', 'lr', 'confidence', 'abortEarly', 'targeted', 'targets'] as const;
 
 /** Result of `cwMinimal`: per image the least-norm adversarial example found and its L2 norm. */
 export interface CwMinimalResult {
@@ -50,7 +52,7 @@ const [BETA1, BETA2, ADAM_EPS] = [0.9, 0.999, 1e-8];
 /** Keeps atanh finite at pixels exactly 0 or 1. */
 const TANH_SHRINK = 1 - 1e-6;
 
-interface Spec { steps: number; searchSteps: number; c0: number; lr: number; kappa: number }
+interface Spec { steps: number; searchSteps: number; c0: number; lr: number; kappa: number; abortEarly: boolean }
 
 function checkCwOptions(o: CwOptions, name: string): Spec {
   if (o.steps !== undefined) checkInteger(o.steps, `${name}: steps`, 1);
@@ -58,7 +60,8 @@ function checkCwOptions(o: CwOptions, name: string): Spec {
   if (o.initialConst !== undefined) checkPositive(o.initialConst, `${name}: initialConst`);
   if (o.lr !== undefined) checkPositive(o.lr, `${name}: lr`);
   if (o.confidence !== undefined) checkNonNegative(o.confidence, `${name}: confidence`);
-  return { steps: o.steps ?? 100, searchSteps: o.searchSteps ?? 9, c0: o.initialConst ?? 0.01, lr: o.lr ?? 0.01, kappa: o.confidence ?? 0 };
+  if (o.abortEarly !== undefined && typeof o.abortEarly !== 'boolean') throw new Error(`${name}: abortEarly must be true or false, got ${String(o.abortEarly)}`);
+  return { steps: o.steps ?? 1000, searchSteps: o.searchSteps ?? 9, c0: o.initialConst ?? 0.01, lr: o.lr ?? 0.01, kappa: o.confidence ?? 0, abortEarly: o.abortEarly ?? true };
 }
 
 /** How far each example is on the attacker's side: margin past the label (untargeted) or of the target over the rest; > 0 is a success at κ = 0. */
@@ -112,14 +115,17 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
           const hinge = tf.neg(tf.minimum(gain(fn(xa), y, t), spec.kappa));
           return tf.sum(tf.add(dist, tf.mul(cs, hinge))) as tf.Scalar;
         };
-        const grad = tf.grad(objective);
+        const valueAndGrad = tf.valueAndGrad(objective);
+        // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
+        const every = Math.max(1, Math.ceil(spec.steps / 10));
+        let atCheck = Infinity;
         let wv = tf.gather(w0, at) as tf.Tensor4D;
         let m: tf.Tensor = tf.zerosLike(wv);
         let v: tf.Tensor = tf.zerosLike(wv);
         for (let k = 1; k <= spec.steps; k++) {
           // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
           const next = tf.tidy(() => {
-            const g = grad(wv);
+            const { value, grad: g } = valueAndGrad(wv);
             const m2 = tf.add(tf.mul(m, BETA1), tf.mul(g, 1 - BETA1));
             const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
             const stepSize = (spec.lr * Math.sqrt(1 - BETA2 ** k)) / (1 - BETA1 ** k);
@@ -127,7 +133,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
             // Where this iterate stands: its image, L2 distance and gain, for the best-so-far bookkeeping.
             const xa = tf.div(tf.add(tf.tanh(w2), 1), 2) as tf.Tensor4D;
             const dist = tf.sqrt(tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]));
-            return { w2, m2, v2, xa, dist, g2: gain(fn(xa), y, t) };
+            return { w2, m2, v2, xa, dist, g2: gain(fn(xa), y, t), value };
           });
           tf.dispose([wv, m, v]);
           [wv, m, v] = [next.w2 as tf.Tensor4D, next.m2, next.v2];
@@ -142,7 +148,12 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
             bestNorm[i] = dist[j];
             best.set(rows.subarray(j * d, (j + 1) * d), i * d);
           });
-          tf.dispose([next.xa, next.dist, next.g2]);
+          const objectiveNow = next.value.dataSync()[0];
+          tf.dispose([next.xa, next.dist, next.g2, next.value]);
+          if (spec.abortEarly && k % every === 0) {
+            if (!(objectiveNow <= 0.9999 * atCheck)) break;
+            atCheck = objectiveNow;
+          }
         }
         tf.dispose([wv, m, v]);
       });

@@ -78,7 +78,7 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
   },
   'cw-l2': {
     name: 'cw-l2', run: cw as AttackFn, norm: 'l2',
-    defaults: { steps: 100, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, targeted: false },
+    defaults: { steps: 1000, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, abortEarly: true, targeted: false },
     description: 'Carlini-Wagner L2: least-norm example by Adam in tanh space, binary search over the constant; budgeted: kept if within eps',
     paper: 'Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks',
   },

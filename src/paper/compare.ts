@@ -75,7 +75,8 @@ export function paperComparison(report: ReportLike): PaperComparison {
       // Max over the run's eps in (0, 4/255] of JPEG-DL minus baseline, as the paper's claim is a maximum.
       let best: { d: number; eps: string } | null = null;
       for (const c of report.cells) {
-        if (jpeg === undefined || seriesKey(c) !== jpeg.key || c.attack.split('(')[0] !== p.attack || !(c.eps > 0 && c.eps <= 4 / 255 + 1e-9)) continue;
+        // The paper's attacks are white-box: transfer cells (labelled "<attack> from <surrogate>" by attackLabels) do not count.
+        if (jpeg === undefined || seriesKey(c) !== jpeg.key || c.attack.split('(')[0] !== p.attack || c.attack.includes(' from ') || !(c.eps > 0 && c.eps <= 4 / 255 + 1e-9)) continue;
         const b = cell(base?.key, c.attack, c.epsLabel);
         if (!b) continue;
         const d = 100 * (c.mean - b.mean);

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describeMinimalNorms } from '../../src/cli/commands/attack.ts';
 import { main } from '../../src/cli/main.ts';
 import { loadDataset, subset } from '../../src/data/index.ts';
 import { JpegLayer } from '../../src/jpeg/layer.ts';
@@ -200,6 +201,13 @@ describe('jpegdl-robust attack', () => {
     expect(o.results.slice(1).map((r: { correct: number[] }) => r.correct)).not.toEqual(w.results.slice(1).map((r: { correct: number[] }) => r.correct));
     expect((await run(['attack', ...common, '--surrogate-jpeg-mode', 'soft'])).err).toMatch(/--surrogate-jpeg-mode: needs --surrogate/);
     expect((await run(['attack', ...common, '--surrogate', join(dir, 'other'), '--surrogate-jpeg-mode', 'hard'])).err).toMatch(/--surrogate-jpeg-mode: the model in .*other has no JpegLayer/);
+  });
+
+  it('summarises least-norm sizes: quartiles over the images fooled, x/255 only for L-inf', () => {
+    const sizes = Float64Array.from([0, 0.1, 0.2, 0.3, Infinity]);
+    expect(describeMinimalNorms(sizes, 'l2')).toBe('least-norm perturbation (l2) over the 3 images fooled: median 0.200, quartiles 0.150 - 0.250; 1 misclassified clean, 1 with none found');
+    expect(describeMinimalNorms(sizes, 'linf')).toBe('least-norm perturbation (linf) over the 3 images fooled: median 0.200 (51.00/255), quartiles 0.150 (38.25/255) - 0.250 (63.75/255); 1 misclassified clean, 1 with none found');
+    expect(describeMinimalNorms(Float64Array.from([Infinity]), 'l2')).toBe('least-norm perturbation (l2): no image fooled; 0 misclassified clean, 1 with none found');
   });
 
   it('rejects bad flags with a message naming them', async () => {

@@ -115,6 +115,26 @@ describe('cw-l2: budget, confidence, binary search, targets', () => {
     tf.dispose([x, y, t, r.adversarial, same.adversarial]);
   });
 
+  it('abort early: stops a converged run (fewer model calls), with the same least norms to 1%', () => {
+    const { model: inner, x, y, W, b, xs, labels } = setting(6);
+    const exact = exactL2(xs, W, b, labels);
+    let calls = 0;
+    const model = (v: tf.Tensor4D) => (calls++, inner(v));
+    const run = (abortEarly: boolean) => {
+      calls = 0;
+      const r = cwMinimal(model, x, y, { eps: 0, steps: 300, searchSteps: 4, initialConst: 1, abortEarly });
+      r.adversarial.dispose();
+      return { norms: r.norms, calls };
+    };
+    const [on, off] = [run(true), run(false)];
+    expect(on.calls).toBeLessThan(off.calls);
+    on.norms.forEach((v, i) => {
+      expect(v).toBeGreaterThanOrEqual(exact[i] * (1 - 1e-4));
+      expect(v).toBeLessThanOrEqual(exact[i] * 1.01);
+    });
+    tf.dispose([x, y]);
+  });
+
   it('names the bad option before any model call, and leaks nothing', async () => {
     let calls = 0;
     const { model: inner, x, y } = setting(3);

@@ -99,6 +99,7 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, initialConst: -1 })).toThrow('cw-l2: initialConst: must be a finite number > 0, got -1');
           expect(() => run({ eps: 0.1, lr: 0 })).toThrow('cw-l2: lr: must be a finite number > 0, got 0');
           expect(() => run({ eps: 0.1, confidence: NaN })).toThrow('cw-l2: confidence: must be a finite number >= 0, got NaN');
+          expect(() => run({ eps: 0.1, abortEarly: 'no' })).toThrow('cw-l2: abortEarly must be true or false, got no');
         });
       } else if (info.name.startsWith('square')) {
         it('rejects queries < 1, pInit outside (0, 1], a bad norm and a negative seed', () => {

@@ -4,6 +4,7 @@ import { paperComparison, paperText } from '../../src/paper/compare.ts';
 import { buildReport } from '../../src/report/model.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { renderHtml } from '../../src/report/html.ts';
+import { packBits } from '../../src/eval/records.ts';
 import { fixedInput } from '../report/fixtures.ts';
 
 describe('paper numbers', () => {
@@ -66,6 +67,21 @@ describe('paper vs this run', () => {
     const md = renderMarkdown(r);
     expect(md).toContain('| cifar100 resnet56 top-1 baseline (%) | 72.34 | 75.00 | from-memory |');
     expect(renderHtml(r)).toContain('<table class="paper">');
+  });
+
+  it('leaves transfer cells out of the paper\'s (white-box) robust gains', () => {
+    const input = fixedInput();
+    input.config = { ...input.config, dataset: 'cifar100', models: input.config.models.map((m) => ({ ...m, arch: 'resnet56' })) };
+    // FGSM crafted on the baseline, labelled "fgsm(targeted=false) from baseline": all JPEG-DL images
+    // stay correct, all baseline ones fall; counted, it would make the max FGSM gain +100 points.
+    const transfer = input.records.filter((r) => r.attack === 'fgsm').map((r) => {
+      const ok = r.variant === 'jpeg-dl' || r.threat.eps === 0 ? r.cleanCorrect : 0;
+      return { ...r, attackParams: { targeted: false, surrogate: 'baseline' }, correct: ok, accuracy: ok / r.n, correctBits: packBits(Array.from({ length: r.n }, (_, i) => (i < ok ? 1 : 0))) };
+    });
+    input.records = [...input.records, ...transfer];
+    const r = buildReport(input);
+    expect(r.attacks).toContain('fgsm(targeted=false) from baseline');
+    expect(r.paper.rows.find((x) => x.paper.id === 'cifar100-resnet56-fgsm-gain-max')!.runText).toBe('+30.00 (at 4/255)');
   });
 
   it('empty comparison without a dataset', () => {

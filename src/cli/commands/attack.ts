@@ -216,12 +216,13 @@ export function register(program: Command): void {
     });
 }
 
-/** One line on least-norm perturbation sizes (0-1 scale, also in x/255): quartiles over the images fooled, and the counts left out. */
+/** One line on least-norm perturbation sizes (0-1 scale, L-inf also in x/255): quartiles over the images fooled, and the counts left out. */
 export function describeMinimalNorms(norms: Float64Array, norm: string): string {
   const found = Array.from(norms).filter((v) => v > 0 && Number.isFinite(v));
   const wrong = Array.from(norms).filter((v) => v === 0).length;
   const none = norms.length - found.length - wrong;
-  const fmt = (v: number) => `${v.toPrecision(3)} (${(v * 255).toFixed(2)}/255)`;
+  // x/255 reads naturally for L-inf budgets only (an L2 size is summed over pixels).
+  const fmt = (v: number) => (norm === 'linf' ? `${v.toPrecision(3)} (${(v * 255).toFixed(2)}/255)` : v.toPrecision(3));
   const spread = found.length > 0
     ? (quantileSeq(found, [0.25, 0.5, 0.75]) as number[]).map(fmt)
     : [];
