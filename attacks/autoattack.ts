@@ -3,9 +3,9 @@
  * version (the default; `version` selects 'plus' or 'rand' as the reference implementation does) runs
  * APGD-CE, APGD-T (targeted DLR loss) against the most likely wrong classes, FAB-T (minimal-norm
  * boundary attack towards the same classes), then Square, each only on the images the attacks before
- * it did not fool. Per image the first fooling point is kept; images no
- * attack fools are returned clean, as AutoAttack returns them, so accuracy on the output is the
- * ensemble's robust accuracy. L-inf and L2 run the same four attacks in their norm (`autoAttackL2`).
+ * it did not fool. Per image the first fooling point is kept; images no attack fools are returned
+ * clean, as AutoAttack returns them, so accuracy on the output is the ensemble's robust accuracy.
+ * L-inf and L2 run the same attacks in their norm (`autoAttackL2`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
@@ -159,7 +159,6 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
   report?.(result);
   return tf.tidy(() => project(tf.tensor4d(adv, [n, h, w, c]), images, { norm, eps }));
 }
-
 
 /** AutoAttack in the L2 ball (APGD-CE, APGD-T, FAB-T, Square, all L2). Caller disposes. */
 export function autoAttackL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<AutoAttackOptions, 'norm'>, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
