@@ -165,11 +165,13 @@ describe('jpegdl-robust attack', () => {
     // DeepFool the same way (deterministic too): budgeted and least-norm runs agree image by image.
     const df = join(dir, 'df.json');
     const dfm = join(dir, 'df-min.json');
-    const dcommon = ['--model', join(dir, 'model'), '--attack', 'deepfool-linf', '--eps', '0,0.05,0.2', '-n', '12', '--batch-size', '6', '--steps', '5'];
+    const dcommon = ['--model', join(dir, 'model'), '--attack', 'deepfool-linf', '--eps', '0,0.05,0.2', '-n', '12', '--batch-size', '6', '--steps', '5', '--overshoot', '0.05', '--candidates', '4'];
     expect((await run(['attack', ...dcommon, '--out', df])).err).toBe('');
     expect((await run(['attack', ...dcommon, '--minimal', '--out', dfm])).err).toBe('');
     const [dj, dm] = [df, dfm].map((f) => JSON.parse(readFileSync(f, 'utf8')));
     expect(dj.norm).toBe('linf');
+    expect(dj.options).toEqual({ steps: 5, overshoot: 0.05, candidates: 4 });
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--overshoot', '0.1'])).err).toMatch(/--overshoot: pgd has no such option/);
     expect(dm.minimalNorms).toHaveLength(12);
     dm.results.forEach((x: { correct: number[] }, i: number) => expect(x.correct.reduce((a, v) => a + v, 0)).toBeGreaterThanOrEqual(dj.results[i].correct.reduce((a: number, v: number) => a + v, 0)));
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--search-steps', 'x'])).err).toMatch(/--search-steps: "x" is not a number/);

@@ -38,6 +38,8 @@ interface AttackCliOptions {
   autoattackVersion?: string;
   searchSteps?: string;
   confidence?: string;
+  overshoot?: string;
+  candidates?: string;
   surrogate?: string;
   surrogateJpegMode?: string;
   seed: string;
@@ -88,6 +90,8 @@ export function register(program: Command): void {
     .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
     .option('--search-steps <n>', 'cw-l2: binary-search steps over the constant c (default 9)')
     .option('--confidence <k>', 'cw-l2: margin κ in logits an adversarial example must reach (default 0)')
+    .option('--overshoot <f>', 'deepfool, deepfool-linf: step (1 + f) times past the linearised boundary (default 0.02)')
+    .option('--candidates <k>', 'deepfool, deepfool-linf: classes considered, the most likely ones (default 10)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -136,10 +140,12 @@ export function register(program: Command): void {
       setIf('version', o.autoattackVersion);
       setIf('searchSteps', num(o.searchSteps, '--search-steps'));
       setIf('confidence', num(o.confidence, '--confidence'));
+      setIf('overshoot', num(o.overshoot, '--overshoot'));
+      setIf('candidates', num(o.candidates, '--candidates'));
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
-        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence',
+        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
