@@ -108,12 +108,33 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         const y = tf.gather(labels, at) as tf.Tensor1D;
         const t = targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined;
         const cs = tf.tensor1d(todo.map((i) => consts[i]));
-        // Objective summed over images: each image's gradient is its own.
+        // The image of an iterate, its L2 distance and its gain: what the best-so-far bookkeeping reads.
+        const imageOf = (wv: tf.Tensor) => tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
+        const squaredDistance = (xa: tf.Tensor4D) => tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]) as tf.Tensor1D;
+        // Keep the smallest adversarial example among the iterate's images (pixels 0-1).
+        const note = (xa: tf.Tensor, dist: tf.Tensor, g: tf.Tensor) => {
+          const [ds, gains] = [dist.dataSync(), g.dataSync()];
+          let rows: Float32Array | null = null;
+          todo.forEach((i, j) => {
+            if (!succeeded(gains[j], spec.kappa)) return;
+            succeededAt[i] = 1;
+            if (!(ds[j] < bestNorm[i])) return;
+            rows ??= xa.dataSync() as Float32Array;
+            bestNorm[i] = ds[j];
+            best.set(rows.subarray(j * d, (j + 1) * d), i * d);
+          });
+        };
+        // Objective summed over images: each image's gradient is its own. Its forward pass also gives
+        // the iterate's image, distance and gain, kept out of the gradient's scope so each step runs the
+        // model once (tf.keep: freed by hand below).
+        let seen: { xa: tf.Tensor; sq: tf.Tensor; g: tf.Tensor } | null = null;
         const objective = (wv: tf.Tensor) => {
-          const xa = tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
-          const dist = tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]);
-          const hinge = tf.neg(tf.minimum(gain(fn(xa), y, t), spec.kappa));
-          return tf.sum(tf.add(dist, tf.mul(cs, hinge))) as tf.Scalar;
+          const xa = imageOf(wv);
+          const sq = squaredDistance(xa);
+          const g = gain(fn(xa), y, t);
+          seen = { xa: tf.keep(xa), sq: tf.keep(sq), g: tf.keep(g) };
+          const hinge = tf.neg(tf.minimum(g, spec.kappa));
+          return tf.sum(tf.add(sq, tf.mul(cs, hinge))) as tf.Scalar;
         };
         const valueAndGrad = tf.valueAndGrad(objective);
         // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
@@ -130,31 +151,26 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
             const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
             const stepSize = (spec.lr * Math.sqrt(1 - BETA2 ** k)) / (1 - BETA1 ** k);
             const w2 = tf.sub(wv, tf.div(tf.mul(m2, stepSize), tf.add(tf.sqrt(v2), ADAM_EPS)));
-            // Where this iterate stands: its image, L2 distance and gain, for the best-so-far bookkeeping.
-            const xa = tf.div(tf.add(tf.tanh(w2), 1), 2) as tf.Tensor4D;
-            const dist = tf.sqrt(tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]));
-            return { w2, m2, v2, xa, dist, g2: gain(fn(xa), y, t), value };
+            return { w2, m2, v2, value };
           });
-          tf.dispose([wv, m, v]);
+          // The objective just evaluated the previous iterate (the clean start at k = 1 is not a candidate).
+          const prev = seen!;
+          seen = null;
+          if (k > 1) tf.tidy(() => note(prev.xa, tf.sqrt(prev.sq), prev.g));
+          tf.dispose([prev.xa, prev.sq, prev.g, wv, m, v]);
           [wv, m, v] = [next.w2 as tf.Tensor4D, next.m2, next.v2];
-          const dist = next.dist.dataSync();
-          const gains = next.g2.dataSync();
-          let rows: Float32Array | null = null;
-          todo.forEach((i, j) => {
-            if (!succeeded(gains[j], spec.kappa)) return;
-            succeededAt[i] = 1;
-            if (!(dist[j] < bestNorm[i])) return;
-            rows ??= next.xa.dataSync() as Float32Array;
-            bestNorm[i] = dist[j];
-            best.set(rows.subarray(j * d, (j + 1) * d), i * d);
-          });
           const objectiveNow = next.value.dataSync()[0];
-          tf.dispose([next.xa, next.dist, next.g2, next.value]);
+          next.value.dispose();
           if (spec.abortEarly && k % every === 0) {
             if (!(objectiveNow <= 0.9999 * atCheck)) break;
             atCheck = objectiveNow;
           }
         }
+        // The last iterate has not been looked at yet.
+        tf.tidy(() => {
+          const xa = imageOf(wv);
+          note(xa, tf.sqrt(squaredDistance(xa)), gain(fn(xa), y, t));
+        });
         tf.dispose([wv, m, v]);
       });
       // Binary search on c, per image: smaller after a success, larger after a failure.

@@ -71,21 +71,27 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
   const candidates = [...new Set(clean.flatMap((z) => z.map((v, cls) => [v, cls]).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, cls]) => cls)))].sort((a, b) => a - b);
   let active = Array.from({ length: n }, (_, i) => i).filter((i) => norms[i] !== 0);
   const total = new Float32Array(n * d);
-  for (let it = 0; it < spec.steps && active.length > 0; it++) {
+  // `steps` steps, each checked at the next pass; the last pass only checks (no step follows it).
+  for (let it = 0; it <= spec.steps && active.length > 0; it++) {
     const idx = active;
+    const stepping = it < spec.steps;
+    const summed = new Float32Array(idx.length * d);
+    idx.forEach((i, j) => summed.set(total.subarray(i * d, (i + 1) * d), j * d));
     const out = tf.tidy(() => {
       const at = tf.tensor1d(idx, 'int32');
       const x0 = tf.gather(images, at) as tf.Tensor4D;
-      const yy = tf.gather(labels, at) as tf.Tensor1D;
-      const r = tf.tensor2d(idx.flatMap((i) => Array.from(total.subarray(i * d, (i + 1) * d))), [idx.length, d]);
-      const xi = tf.clipByValue(tf.add(x0, tf.reshape(tf.mul(r, 1 + spec.overshoot), x0.shape)), 0, 1) as tf.Tensor4D;
+      const xi = tf.clipByValue(tf.add(x0, tf.mul(tf.tensor4d(summed, x0.shape), 1 + spec.overshoot)), 0, 1) as tf.Tensor4D;
       const pred = tf.argMax(fn(xi), 1);
-      const { gap, grad } = linearise(fn, xi, yy, null, candidates, spec.norm);
-      // Exactly onto the linearised boundary: |gap| / ||grad||_dual along the norm's steepest direction.
-      const size = tf.div(tf.add(tf.abs(gap), PAST), tf.add(dualNorm(grad, spec.norm), 1e-12)).reshape([-1, 1]);
-      const dir = spec.norm === 'l2' ? tf.div(grad, tf.add(tf.norm(grad, 'euclidean', 1, true), 1e-12)) : tf.sign(grad);
       const distance = spec.norm === 'l2' ? tf.norm(tf.reshape(tf.sub(xi, x0), [idx.length, -1]), 'euclidean', 1) : tf.max(tf.abs(tf.sub(xi, x0)), [1, 2, 3]);
-      return { pred: pred.dataSync(), step: tf.mul(size, dir).dataSync() as Float32Array, xi: xi.dataSync() as Float32Array, distance: distance.dataSync() };
+      let step: Float32Array = new Float32Array(0);
+      if (stepping) {
+        const { gap, grad } = linearise(fn, xi, tf.gather(labels, at) as tf.Tensor1D, null, candidates, spec.norm);
+        // Exactly onto the linearised boundary: |gap| / ||grad||_dual along the norm's steepest direction.
+        const size = tf.div(tf.add(tf.abs(gap), PAST), tf.add(dualNorm(grad, spec.norm), 1e-12)).reshape([-1, 1]);
+        const dir = spec.norm === 'l2' ? tf.div(grad, tf.add(tf.norm(grad, 'euclidean', 1, true), 1e-12)) : tf.sign(grad);
+        step = tf.mul(size, dir).dataSync() as Float32Array;
+      }
+      return { pred: pred.dataSync(), step, xi: xi.dataSync() as Float32Array, distance: distance.dataSync() };
     });
     const still: number[] = [];
     idx.forEach((i, j) => {
@@ -95,32 +101,11 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         norms[i] = out.distance[j];
         return;
       }
+      if (!stepping) return;
       for (let q = 0; q < d; q++) total[i * d + q] += out.step[j * d + q];
       still.push(i);
     });
     active = still;
-  }
-  // The last step is taken but not yet checked: one more look at the images still running.
-  if (active.length > 0) {
-    tf.tidy(() => {
-      const at = tf.tensor1d(active, 'int32');
-      const x0 = tf.gather(images, at) as tf.Tensor4D;
-      const r = tf.tensor4d(active.flatMap((i) => Array.from(total.subarray(i * d, (i + 1) * d))), [active.length, h, w, c]);
-      const xi = tf.clipByValue(tf.add(x0, tf.mul(r, 1 + spec.overshoot)), 0, 1) as tf.Tensor4D;
-      const pred = tf.argMax(fn(xi), 1).dataSync();
-      const rows = xi.dataSync();
-      const x0s = x0.dataSync();
-      active.forEach((i, j) => {
-        if (pred[j] === y[i]) return;
-        best.set(rows.subarray(j * d, (j + 1) * d), i * d);
-        let size = 0;
-        for (let q = 0; q < d; q++) {
-          const v = rows[j * d + q] - x0s[j * d + q];
-          size = spec.norm === 'l2' ? size + v * v : Math.max(size, Math.abs(v));
-        }
-        norms[i] = spec.norm === 'l2' ? Math.sqrt(size) : size;
-      });
-    });
   }
   return { adversarial: tf.tensor4d(best, [n, h, w, c]), norms };
 }

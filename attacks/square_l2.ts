@@ -65,6 +65,15 @@ export function twoLobePattern(s: number, transpose: boolean): Float64Array {
   return t;
 }
 
+// Every query of every image draws one of two patterns of the current side: build each once (read-only).
+const patterns = new Map<string, Float64Array>();
+function cachedPattern(s: number, transpose: boolean): Float64Array {
+  const key = `${s}:${transpose}`;
+  let p = patterns.get(key);
+  if (!p) patterns.set(key, (p = twoLobePattern(s, transpose)));
+  return p;
+}
+
 /** Scale `delta` to L2 norm eps (left at zero when it is zero) and write x + delta into `adv` (the box clip is the caller's projection). */
 function writeAtRadius(adv: Float32Array, x: Float32Array, delta: Float64Array, eps: number): void {
   let sq = 0;
@@ -82,7 +91,7 @@ export function tilesStartL2(adv: Float32Array, x: Float32Array, h: number, w: n
   const delta = new Float64Array(h * w * c);
   for (let top = Math.max(0, Math.floor((h - 5 * s0) / 2)); top + s0 <= h; top += s0) {
     for (let left = Math.max(0, Math.floor((w - 5 * s0) / 2)); left + s0 <= w; left += s0) {
-      const pattern = twoLobePattern(s0, rng.next() < 0.5);
+      const pattern = cachedPattern(s0, rng.next() < 0.5);
       for (let ch = 0; ch < c; ch++) {
         const sign = rng.next() < 0.5 ? -1 : 1;
         for (let i = 0; i < s0; i++) {
@@ -126,7 +135,7 @@ export function proposeWindowsL2(adv: Float32Array, x: Float32Array, s: number, 
     }
   }
   const spare = Math.max(eps * eps - total, 0) / c;
-  const pattern = twoLobePattern(s, rng.next() < 0.5);
+  const pattern = cachedPattern(s, rng.next() < 0.5);
   const window = new Float64Array(s * s);
   const fresh: Float64Array[] = [];
   for (let ch = 0; ch < c; ch++) {

@@ -6,6 +6,15 @@ import { autoAttack, autoAttackL2, type AutoAttackReport } from '../../attacks/a
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
 
+/**
+ * Hard rounding (zero gradient): class 1 wins when 5 of the 16 pixels round to 1. Two extra classes
+ * that never win keep 4 classes, so APGD-T runs too.
+ */
+const rounding = (v: tf.Tensor4D) => tf.tidy(() => {
+  const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
+  return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5), tf.fill(ones.shape as [number, number], -50), tf.fill(ones.shape as [number, number], -60)], 1) as tf.Tensor2D;
+});
+
 const predict = (model: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D) => tf.tidy(() => Array.from(tf.argMax(model(x), 1).dataSync()));
 
 describe('autoAttack', () => {
@@ -59,11 +68,6 @@ describe('autoAttack', () => {
 
   it('runs APGD-T only with 4+ classes, and Square catches what gradient attacks miss (hard rounding)', () => {
     // Rounding model as in square.test.ts: zero gradient, 5 of 16 pixels must cross 0.5.
-    const rounding = (v: tf.Tensor4D) => tf.tidy(() => {
-      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
-      // Two extra classes that never win keep 4 classes, so APGD-T runs too.
-      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5), tf.fill(ones.shape as [number, number], -50), tf.fill(ones.shape as [number, number], -60)], 1) as tf.Tensor2D;
-    });
     const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
     const y = tf.zeros([8], 'int32') as tf.Tensor1D;
     let report: AutoAttackReport | undefined;
@@ -83,10 +87,6 @@ describe('autoAttack', () => {
   });
 
   it('L2: all four stages run in the L2 ball, and Square-L2 catches what the gradient stages miss (hard rounding)', () => {
-    const rounding = (v: tf.Tensor4D) => tf.tidy(() => {
-      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
-      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5), tf.fill(ones.shape as [number, number], -50), tf.fill(ones.shape as [number, number], -60)], 1) as tf.Tensor2D;
-    });
     const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
     const y = tf.zeros([8], 'int32') as tf.Tensor1D;
     let report: AutoAttackReport | undefined;

@@ -4,30 +4,17 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { cw, cwMinimal } from '../../attacks/cw.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { linearModel, perExampleDistances, randomImagesData, randomWeights } from './helpers.ts';
+import { affineSetting, perExampleDistances, planeDistances } from './helpers.ts';
 
-/** Exact L2 distance from each image to misclassification under an affine model (no box): min over k of |f_y - f_k| / ||w_y - w_k||. */
+/** Exact L2 distance from each image to misclassification under an affine model (no box): the nearest of the planes f_y = f_k. */
 function exactL2(xs: ArrayLike<number>, W: number[][], b: number[], labels: number[]): number[] {
-  const d = W.length;
-  return labels.map((y, i) => {
-    const z = b.map((bc, c) => W.reduce((s, row, j) => s + xs[i * d + j] * row[c], bc));
-    return Math.min(...b.map((_, k) => k).filter((k) => k !== y).map((k) => {
-      const gap = z[y] - z[k];
-      const nrm = Math.sqrt(W.reduce((s, row) => s + (row[y] - row[k]) ** 2, 0));
-      return gap / nrm;
-    }));
-  });
+  return planeDistances(xs, W, b, labels, 'l2').map((row) => Math.min(...row));
 }
 
-/** A 3-class affine model on 4x4x1 images and 6 images whose boundary lies well inside the box. */
+/** The shared affine setting with each image's exact distance. */
 function setting(seed: number) {
-  const W = randomWeights(seed, 16, 3, 5);
-  const b = [0, 0.2, -0.2];
-  const model = linearModel(W, b);
-  const xs = Float32Array.from(randomImagesData(seed + 1, 6 * 16), (v) => 0.4 + 0.2 * v);
-  const x = tf.tensor4d(xs, [6, 4, 4, 1]);
-  const labels = Array.from(tf.tidy(() => tf.argMax(model(x), 1).dataSync()));
-  return { W, b, model, xs, x, y: tf.tensor1d(labels, 'int32'), labels, exact: exactL2(xs, W, b, labels) };
+  const s = affineSetting(seed);
+  return { ...s, exact: exactL2(s.xs, s.W, s.b, s.labels) };
 }
 
 describe('cw-l2 on affine models (exact distances)', () => {
@@ -71,7 +58,7 @@ describe('cw-l2: budget, confidence, binary search, targets', () => {
     const { W, b, model, xs, x, y, labels } = setting(6);
     const kappa = 0.5;
     // Affine: distance to {max_k z_k - z_y >= κ} is min over k of (z_y - z_k + κ) / ||w_y - w_k||.
-    const exact = exactL2(xs, W, b.map((v, c) => v), labels).map((_, i) => {
+    const exact = labels.map((_, i) => {
       const z = b.map((bc, c) => W.reduce((s, row, j) => s + xs[i * 16 + j] * row[c], bc));
       return Math.min(...[0, 1, 2].filter((k) => k !== labels[i]).map((k) => (z[labels[i]] - z[k] + kappa) / Math.sqrt(W.reduce((s, row) => s + (row[labels[i]] - row[k]) ** 2, 0))));
     });

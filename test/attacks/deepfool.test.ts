@@ -4,31 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { deepfool, deepfoolLinf, deepfoolMinimal } from '../../attacks/deepfool.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { linearModel, perExampleDistances, randomImagesData, randomWeights } from './helpers.ts';
+import { affineSetting, perExampleDistances, planeDistances } from './helpers.ts';
 
-/** Per image and wrong class k: the exact distance to the hyperplane f_y = f_k in L2 (dual L2) or L-inf (dual L1). */
-function planeDistances(xs: ArrayLike<number>, W: number[][], b: number[], labels: number[], norm: 'l2' | 'linf'): number[][] {
-  const d = W.length;
-  return labels.map((y, i) => {
-    const z = b.map((bc, c) => W.reduce((s, row, j) => s + xs[i * d + j] * row[c], bc));
-    return b.map((_, k) => {
-      if (k === y) return Infinity;
-      const diff = W.map((row) => row[y] - row[k]);
-      const dual = norm === 'l2' ? Math.sqrt(diff.reduce((s, v) => s + v * v, 0)) : diff.reduce((s, v) => s + Math.abs(v), 0);
-      return (z[y] - z[k]) / dual;
-    });
-  });
-}
-
-function setting(seed: number) {
-  const W = randomWeights(seed, 16, 3, 5);
-  const b = [0, 0.2, -0.2];
-  const model = linearModel(W, b);
-  const xs = Float32Array.from(randomImagesData(seed + 1, 6 * 16), (v) => 0.4 + 0.2 * v);
-  const x = tf.tensor4d(xs, [6, 4, 4, 1]);
-  const labels = Array.from(tf.tidy(() => tf.argMax(model(x), 1).dataSync()));
-  return { W, b, model, xs, x, y: tf.tensor1d(labels, 'int32'), labels };
-}
+const setting = affineSetting;
 
 describe('deepfool on affine models', () => {
   for (const norm of ['l2', 'linf'] as const) {

@@ -108,3 +108,28 @@ export function accuracy(model: tf.LayersModel | ((x: tf.Tensor4D) => tf.Tensor2
     return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(y, 'int32')), 'float32')).dataSync()[0];
   });
 }
+
+/** Per image and wrong class k: the exact distance to the hyperplane f_y = f_k of an affine model, in L2 (dual L2) or L-inf (dual L1); Infinity for k = y. */
+export function planeDistances(xs: ArrayLike<number>, W: number[][], b: number[], labels: number[], norm: 'l2' | 'linf'): number[][] {
+  const d = W.length;
+  return labels.map((y, i) => {
+    const z = b.map((bc, c) => W.reduce((s, row, j) => s + xs[i * d + j] * row[c], bc));
+    return b.map((_, k) => {
+      if (k === y) return Infinity;
+      const diff = W.map((row) => row[y] - row[k]);
+      const dual = norm === 'l2' ? Math.sqrt(diff.reduce((s, v) => s + v * v, 0)) : diff.reduce((s, v) => s + Math.abs(v), 0);
+      return (z[y] - z[k]) / dual;
+    });
+  });
+}
+
+/** A 3-class affine model on 4x4x1 images and 6 images in [0.4, 0.6] labelled as the model predicts (boundaries well inside the box). */
+export function affineSetting(seed: number) {
+  const W = randomWeights(seed, 16, 3, 5);
+  const b = [0, 0.2, -0.2];
+  const model = linearModel(W, b);
+  const xs = Float32Array.from(randomImagesData(seed + 1, 6 * 16), (v) => 0.4 + 0.2 * v);
+  const x = tf.tensor4d(xs, [6, 4, 4, 1]);
+  const labels = Array.from(tf.tidy(() => tf.argMax(model(x), 1).dataSync()));
+  return { W, b, model, xs, x, y: tf.tensor1d(labels, 'int32'), labels };
+}
