@@ -1,4 +1,5 @@
 /** Joint-training configuration: the reference's CIFAR-100 recipe, scaled to any epoch count. */
+import { validateAdversarialConfig, type AdversarialTrainingConfig } from './adversarial.ts';
 
 /** Everything that fixes a training run (with the seed, the data order and augmentation). */
 export interface TrainConfig {
@@ -30,6 +31,8 @@ export interface TrainConfig {
   augment: boolean;
   /** Read the loss/accuracy back from the device once every this many batches (>= 1). */
   metricsEvery: number;
+  /** Adversarial training (src/train/adversarial.ts); absent = standard training. */
+  adversarial?: AdversarialTrainingConfig;
 }
 
 /** Reference milestones 150/180/210 of 240 epochs, as fractions, so shorter runs keep the shape. */
@@ -99,4 +102,5 @@ export function validateTrainConfig(c: TrainConfig): void {
     throw new Error(`jpegSchedule: must be "constant" or "step", got "${c.jpegSchedule}"`);
   }
   for (const m of c.milestones) int('milestones', m, 0);
+  if (c.adversarial !== undefined && c.adversarial !== null) validateAdversarialConfig(c.adversarial, 'adversarial');
 }

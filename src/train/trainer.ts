@@ -8,6 +8,7 @@ import { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { hasCheckpoint, readCheckpoint, saveCheckpoint, setModelWeightArrays } from './checkpoint.ts';
+import { adversarialSeed, craftPgdBatch, craftTrades, describeAdversarial, tradesLoss } from './adversarial.ts';
 import { stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
 import { evaluateCleanModes, type Batch } from './evaluate.ts';
 import type { EpochRecord } from './history.ts';
@@ -36,6 +37,9 @@ export class JointTrainer {
   readonly adam: Adam | null;
   private readonly backbone: tf.Variable[];
   private readonly jpeg: tf.Variable[];
+  /** Seed stream of the adversarial inner maximisation: (config.seed, epoch, batch within the epoch). */
+  private epoch = 0;
+  private batch = 0;
 
   constructor(
     readonly model: tf.LayersModel,
@@ -63,6 +67,8 @@ export class JointTrainer {
 
   /** Set both optimisers' learning rates for 0-based `epoch`. */
   setEpoch(epoch: number): void {
+    this.epoch = epoch;
+    this.batch = 0;
     const r = this.ratesAt(epoch);
     this.sgd.lr = r.lr;
     if (this.adam && r.jpegLr !== null) this.adam.lr = r.jpegLr;
@@ -71,16 +77,39 @@ export class JointTrainer {
   /**
    * One step on a batch (BatchNorm in training mode): gradients of the mean cross-entropy for all
    * trainable variables at once, then SGD on the backbone, Adam on the tables, tables clamped to
-   * [1e-5, 255]. Returns the batch loss and number correct (caller disposes); no device read.
+   * [1e-5, 255]. With config.adversarial the batch is first made adversarial (inference mode, seeded by
+   * epoch and batch; src/train/adversarial.ts) and the loss is taken on it (TRADES: clean cross-entropy
+   * plus beta times the KL to the adversarial logits). Returns the batch loss and number correct (on the
+   * images trained on; TRADES: the clean ones); caller disposes; no device read.
    */
   step(x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; correct: tf.Scalar } {
+    const adv = this.config.adversarial;
+    let input = x;
+    let tradesAdv: tf.Tensor4D | null = null;
+    if (adv) {
+      // Crafting runs the live model in inference mode: tfjs BatchNorm updates its moving statistics
+      // in training mode, which the attack's forward passes must not do.
+      const logitsFn = (t: tf.Tensor4D) => this.model.apply(t, { training: false }) as tf.Tensor2D;
+      const seed = adversarialSeed(this.config.seed, this.epoch, this.batch);
+      if (adv.method === 'trades') tradesAdv = craftTrades(logitsFn, x, adv, seed);
+      else input = craftPgdBatch(logitsFn, x, y, adv, seed);
+    }
+    this.batch++;
     let correct: tf.Scalar | undefined;
     const vars = [...this.backbone, ...this.jpeg];
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
-      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(y, 'int32')), 'float32')) as tf.Scalar);
-      return crossEntropy(logits, y);
-    }, vars);
+    let value: tf.Scalar;
+    let grads: tf.NamedTensorMap;
+    try {
+      ({ value, grads } = tf.variableGrads(() => {
+        const logits = this.model.apply(input, { training: true }) as tf.Tensor2D;
+        correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(y, 'int32')), 'float32')) as tf.Scalar);
+        if (tradesAdv && adv) return tradesLoss(logits, this.model.apply(tradesAdv, { training: true }) as tf.Tensor2D, y, adv.beta);
+        return crossEntropy(logits, y);
+      }, vars));
+    } finally {
+      if (input !== x) input.dispose();
+      tradesAdv?.dispose();
+    }
     const g = (v: tf.Variable) => {
       const t = grads[v.name];
       if (!t) throw new Error(`JointTrainer: no gradient for ${v.name} (is it connected to the loss?)`);
@@ -93,6 +122,11 @@ export class JointTrainer {
     }
     tf.dispose(grads);
     return { loss: value, correct: correct! };
+  }
+
+  /** What the step does, for logs: "standard training" or the adversarial recipe. */
+  describe(): string {
+    return this.config.adversarial ? describeAdversarial(this.config.adversarial) : 'standard training';
   }
 
   dispose(): void {
@@ -138,7 +172,7 @@ export interface TrainResult {
 }
 
 /** Fields whose change makes a checkpoint incompatible with a resumed run. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['epochs', 'batchSize', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma', 'jpegLr', 'jpegSchedule', 'seed', 'augment'];
+const RESUME_KEYS: (keyof TrainConfig)[] = ['epochs', 'batchSize', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma', 'jpegLr', 'jpegSchedule', 'seed', 'augment', 'adversarial'];
 
 function fmt(x: number, d = 4): string {
   return Number.isFinite(x) ? x.toFixed(d) : String(x);
@@ -159,8 +193,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     if (opts.resume && opts.checkpointDir && hasCheckpoint(opts.checkpointDir)) {
       const ck = readCheckpoint(opts.checkpointDir);
       for (const k of RESUME_KEYS) {
-        if (JSON.stringify(ck.state.config[k]) !== JSON.stringify(config[k])) {
-          throw new Error(`resume: checkpoint ${opts.checkpointDir} was made with ${k}=${JSON.stringify(ck.state.config[k])}, this run has ${JSON.stringify(config[k])}`);
+        // Absent and null mean the same (checkpoints from before a key existed).
+        const was = JSON.stringify(ck.state.config[k] ?? null);
+        const now = JSON.stringify(config[k] ?? null);
+        if (was !== now) {
+          throw new Error(`resume: checkpoint ${opts.checkpointDir} was made with ${k}=${was}, this run has ${now}`);
         }
       }
       setModelWeightArrays(model, ck.weights, `checkpoint ${opts.checkpointDir}`);
@@ -176,6 +213,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       startEpoch = ck.state.epoch;
       opts.log?.(`${label}: resumed from ${opts.checkpointDir} at epoch ${startEpoch}/${config.epochs}`);
     }
+    if (config.adversarial) opts.log?.(`${label}: ${trainer.describe()}`);
     const batchesPerEpoch = Math.ceil(data.size / config.batchSize);
     const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
