@@ -159,7 +159,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const outDir = resolve(opts.out ?? join('reports', `eval-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
 
   // 2. Models and data.
-  const loaded: { dir: string; variant: Variant; model: tf.LayersModel; seed: number; arch?: string }[] = [];
+  const loaded: { dir: string; variant: Variant; model: tf.LayersModel; seed: number; arch?: string; training?: string }[] = [];
   const created: tf.LayersModel[] = [];
   let images: tf.Tensor4D | undefined;
   let labels: tf.Tensor1D | undefined;
@@ -179,7 +179,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         const arch = typeof meta.model === 'string' ? meta.model : runCfg?.model;
         const hasJpeg = model.layers.some((l) => l.getClassName() === 'JpegLayer');
         if (variant === 'jpeg-dl' && !hasJpeg) throw new Error(`--jpeg-dl ${dir}: the model has no JpegLayer (is it a baseline checkpoint?)`);
-        loaded.push({ dir, variant, model, seed: mSeed, arch });
+        const training = typeof meta.training === 'string' ? meta.training : undefined;
+        loaded.push({ dir, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
       }
     }
     const seeds = (v: Variant) => loaded.filter((m) => m.variant === v).map((m) => m.seed);
@@ -239,7 +240,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       epsilons: epsilons.map((e) => e.label),
       norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
       attacks: attackSpecs,
-      models: loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined })),
+      models: loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
       seed,
       batchSize,
       command: opts.command,

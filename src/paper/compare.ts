@@ -50,6 +50,13 @@ function describe(p: PaperNumber): string {
 
 /** Compare a report with the paper's numbers for its dataset and architecture. */
 export function paperComparison(report: ReportLike): PaperComparison {
+  // The paper's numbers are for standard training; an adversarially trained pair is another experiment.
+  const adversarial = (report.config.train as { adversarial?: unknown } | undefined)?.adversarial
+    ? 'both models were trained adversarially'
+    : report.config.models.some((m) => m.training && m.training !== 'standard training')
+      ? `adversarially trained models (${[...new Set(report.config.models.map((m) => m.training ?? 'training not recorded'))].join('; ')})`
+      : null;
+  if (adversarial) return { matched: false, summary: `No paper comparison: ${adversarial}, and the paper reports standard (non-adversarial) training only.`, rows: [] };
   const dataset = report.config.dataset ? canonicalDataset(report.config.dataset) : undefined;
   if (!dataset) return { matched: false, summary: 'The run does not name its dataset; no paper setting to compare.', rows: [] };
   const archs = [...new Set(report.config.models.map((m) => (m.arch ?? '').toLowerCase()).filter(Boolean))];

@@ -19,7 +19,8 @@ export interface ReportConfig {
   epsilons: string[];
   norm: string;
   attacks: { name: string; params: Record<string, unknown> }[];
-  models: { name: string; variant: string; seed: number; arch?: string; checkpoint?: string; jpegModes?: string[] }[];
+  /** `training`: what the model's training did, from its saved metadata ("standard training", "PGD-10 adversarial training, ..."). */
+  models: { name: string; variant: string; seed: number; arch?: string; checkpoint?: string; jpegModes?: string[]; training?: string }[];
   seed: number;
   batchSize: number;
   /** Command line that produced the sweep, if known. */

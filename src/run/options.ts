@@ -1,6 +1,7 @@
 /** Command-line overrides of a preset, checked before any work starts. */
 import { DATASET_NAMES, type DatasetName } from '../data/types.ts';
 import { parseEpsilonList } from '../eps.ts';
+import { parseAdversarialSpec } from '../train/adversarial.ts';
 import { scaledMilestones } from '../train/config.ts';
 import { getPreset, type RunConfig } from './presets.ts';
 
@@ -21,6 +22,8 @@ export interface RunOverrides {
   seed?: string;
   jpegInit?: string;
   qMax?: string;
+  /** Adversarial training of both models, e.g. "pgd:eps=8/255" (src/train/adversarial.ts). */
+  adversarial?: string;
 }
 
 function int(name: string, v: string, min: number): number {
@@ -69,5 +72,6 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
     cfg.jpeg.method = o.jpegInit;
   }
   if (o.qMax !== undefined) cfg.jpeg.qMax = pos('q-max', o.qMax);
+  if (o.adversarial !== undefined) cfg.train.adversarial = parseAdversarialSpec(o.adversarial, '--adversarial');
   return cfg;
 }

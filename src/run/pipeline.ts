@@ -23,6 +23,7 @@ import { buildReport, type QuantTableView, type ReportConfig } from '../report/m
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport } from '../report/write.ts';
 import { evaluateCleanModes } from '../train/evaluate.ts';
+import { describeAdversarial, trainingMetadata } from '../train/adversarial.ts';
 import { readTables } from '../train/jpeg-params.ts';
 import { trainModel, trainPaths } from '../train/trainer.ts';
 import { channelStats, datasetTensors, evalBatchesOf, trainDataOf } from './data.ts';
@@ -168,7 +169,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     const baseline = buildModel(cfg.model, { inputShape, numClasses: train.numClasses, normalization, seed: cfg.modelSeed });
     created.push(baseline);
     const baseRes = await trainModel({ model: baseline, data, config: cfg.train, label: 'baseline', ...trainPaths(join(runDir, 'baseline')), resume: true, evalData, progress, log });
-    if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name });
+    if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
     if (baseRes.epochsCompleted > baseRes.startEpoch || !state.done.includes('baseline')) log(`baseline trained: ${baseRes.history.length} epochs`);
     if (finishPhase('baseline')) return unfinished(state.phaseSeconds);
 
@@ -206,7 +207,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     });
     created.push(jpegModel);
     const jpegRes = await trainModel({ model: jpegModel, data, config: cfg.train, label: 'jpeg-dl', ...trainPaths(join(runDir, 'jpeg-dl')), resume: true, evalData, progress, log });
-    if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name });
+    if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
     if (jpegRes.epochsCompleted > jpegRes.startEpoch || !state.done.includes('jpeg-dl')) log(`JPEG-DL trained: ${jpegRes.history.length} epochs`);
     if (finishPhase('jpeg-dl')) return unfinished(state.phaseSeconds);
 
@@ -291,7 +292,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       `VERDICT: ${verdict.headline}`,
       ...verdict.lines,
       `Clean accuracy on the full test split (${clean.n} images): baseline ${(100 * clean.baseline).toFixed(2)}%, JPEG-DL soft ${(100 * clean.soft).toFixed(2)}%, hard ${(100 * clean.hard).toFixed(2)}%.`,
-      `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'}); ${trainSeconds.toFixed(0)} s of training.`,
+      `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'})${cfg.train.adversarial ? `; both ${describeAdversarial(cfg.train.adversarial)} (crafted with BatchNorm in inference mode; JPEG-DL through its soft quantiser)` : ''}; ${trainSeconds.toFixed(0)} s of training.`,
       `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
     ];
     if (clean.soft - clean.hard > 0.1) {

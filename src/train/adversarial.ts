@@ -122,6 +122,11 @@ export function describeAdversarial(c: AdversarialTrainingConfig): string {
   return `${name} adversarial training, ${norm} eps ${c.epsLabel} (${step}${mix})`;
 }
 
+/** Metadata saved with a trained model: what its training did (for reports and the paper comparison). */
+export function trainingMetadata(c: AdversarialTrainingConfig | undefined | null): { training: string; adversarial?: AdversarialTrainingConfig } {
+  return c ? { training: describeAdversarial(c), adversarial: c } : { training: 'standard training' };
+}
+
 /** Images of a batch that get adversarial: the first round(ratio·n), at least one (batches are shuffled). */
 export function adversarialCount(c: AdversarialTrainingConfig, n: number): number {
   return c.method === 'trades' ? n : Math.max(1, Math.min(n, Math.round(c.ratio * n)));

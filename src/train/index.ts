@@ -6,3 +6,4 @@ export * from './checkpoint.ts';
 export * from './evaluate.ts';
 export * from './history.ts';
 export * from './trainer.ts';
+export * from './adversarial.ts';

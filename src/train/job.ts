@@ -12,6 +12,7 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import type { JpegLayerArgs } from '../jpeg/layer.ts';
 import { channelStats, evalBatchesOf, trainDataOf } from '../run/data.ts';
+import { trainingMetadata } from './adversarial.ts';
 import { validateTrainConfig, type TrainConfig } from './config.ts';
 import { trainModel, trainPaths, type TrainResult } from './trainer.ts';
 
@@ -61,7 +62,7 @@ export async function runTrainingJob(spec: TrainJobSpec, outDir: string, opts: {
       progress: opts.progress,
       log: opts.log,
     });
-    if (res.finished) await saveModel(model, join(dir, 'model'), { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model });
+    if (res.finished) await saveModel(model, join(dir, 'model'), { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial) });
     return { ...res, outDir: dir };
   } finally {
     model.dispose();

@@ -84,6 +84,20 @@ describe('paper vs this run', () => {
     expect(r.paper.rows.find((x) => x.paper.id === 'cifar100-resnet56-fgsm-gain-max')!.runText).toBe('+30.00 (at 4/255)');
   });
 
+  it('makes no paper comparison for adversarially trained models (run config or saved model metadata)', () => {
+    const input = fixedInput();
+    const cifar = { ...input.config, dataset: 'cifar100', models: input.config.models.map((m) => ({ ...m, arch: 'resnet56' })) };
+    input.config = { ...cifar, train: { epochs: 1, adversarial: { method: 'pgd', eps: 8 / 255 } } };
+    const run = buildReport(input).paper;
+    expect([run.matched, run.rows.length]).toEqual([false, 0]);
+    expect(run.summary).toBe('No paper comparison: both models were trained adversarially, and the paper reports standard (non-adversarial) training only.');
+    input.config = { ...cifar, models: cifar.models.map((m, i) => ({ ...m, training: i === 0 ? 'standard training' : 'TRADES (beta 6, 10 KL-ascent steps, step 0.00196), L-inf eps 2/255' })) };
+    expect(buildReport(input).paper.summary).toMatch(/^No paper comparison: adversarially trained models \(standard training; TRADES \(beta 6/);
+    // Standard training recorded as such keeps the comparison.
+    input.config = { ...cifar, models: cifar.models.map((m) => ({ ...m, training: 'standard training' })) };
+    expect(buildReport(input).paper.matched).toBe(true);
+  });
+
   it('empty comparison without a dataset', () => {
     const input = fixedInput();
     input.config = { ...input.config, dataset: undefined };

@@ -133,7 +133,26 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ dataset: 'mnist' })).toThrow(/--dataset/);
     expect(() => resolveRunConfig({ eps: '8' })).toThrow(/--eps/);
     expect(() => resolveRunConfig({ jpegInit: 'zeros' })).toThrow(/--jpeg-init/);
+    expect(resolveRunConfig({ preset: 'smoke', adversarial: 'trades:eps=2/255' }).train.adversarial).toMatchObject({ method: 'trades', epsLabel: '2/255', beta: 6 });
+    expect(getPreset('smoke').train.adversarial).toBeUndefined();
+    expect(() => resolveRunConfig({ adversarial: 'pgd:eps=8' })).toThrow(/--adversarial eps: "8".*8\/255/);
   });
+
+  it('--adversarial trains both models adversarially and says so in the models, the notes and the paper section', async () => {
+    const config = resolveRunConfig({ preset: 'smoke', adversarial: 'fgsm-rs:eps=4/255' });
+    const res = await runJob({ config, outRoot: tmp, name: 'smoke-adv', progress: false, log: quiet });
+    expect(res.finished).toBe(true);
+    const what = 'FGSM-RS adversarial training, L-inf eps 4/255 (step 0.0196)';
+    for (const m of ['baseline', 'jpeg-dl']) {
+      const meta = JSON.parse(readFileSync(join(res.runDir, 'models', m, 'model.json'), 'utf8')).userDefinedMetadata;
+      expect(meta.training).toBe(what);
+      expect(meta.adversarial).toMatchObject({ method: 'fgsm-rs', eps: 4 / 255, steps: 1 });
+      expect(readCheckpoint(join(res.runDir, m, 'checkpoint')).state.config.adversarial).toEqual(config.train.adversarial);
+    }
+    const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
+    expect(json.notes.find((n: string) => n.startsWith('Training:'))).toContain(`both ${what}`);
+    expect(json.paper.summary).toMatch(/^No paper comparison: both models were trained adversarially/);
+  }, 300_000);
 
   it('a bad model or a missing dataset fails before the run directory is claimed', async () => {
     await expect(runJob({ config: { ...getPreset('smoke'), model: 'nope' }, outRoot: tmp, name: 'bad-model', log: quiet })).rejects.toThrow(/unknown model 'nope'/);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { initBackend } from '../../backend.ts';
 import { DATASET_NAMES, type DatasetName } from '../../data/types.ts';
 import type { JpegLayerArgs } from '../../jpeg/layer.ts';
+import { parseAdversarialSpec } from '../../train/adversarial.ts';
 import { defaultTrainConfig, referenceLr, scaledMilestones } from '../../train/config.ts';
 import { runTrainingJob, type TrainJobSpec } from '../../train/job.ts';
 
@@ -30,6 +31,7 @@ interface TrainCliOptions {
   resume?: boolean;
   backend: string;
   progress: boolean;
+  adversarial?: string;
 }
 
 function num(name: string, v: string): number {
@@ -63,6 +65,7 @@ export function register(program: Command): void {
     .option('--momentum <x>', 'SGD momentum', '0.9')
     .option('--seed <n>', 'seed of init, data order and augmentation', '0')
     .option('--no-augment', 'no random crop / flip')
+    .option('--adversarial <spec>', 'adversarial training: pgd | fgsm-rs | trades, then :eps=8/255[,norm=l2][,steps=n][,stepSize=a][,ratio=r][,beta=b] (e.g. pgd:eps=8/255,steps=7)')
     .option('--resume', 'continue from --out/checkpoint')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar (one log line per epoch)')
@@ -80,6 +83,7 @@ export function register(program: Command): void {
         momentum: num('momentum', o.momentum),
         seed: num('seed', o.seed),
         augment: o.augment,
+        ...(o.adversarial !== undefined ? { adversarial: parseAdversarialSpec(o.adversarial, '--adversarial') } : {}),
       });
       let jpeg: false | JpegLayerArgs = false;
       if (o.jpeg) {

@@ -8,6 +8,7 @@ import { buildModel } from '../../../models/registry.ts';
 import { saveModel } from '../../../src/io/model-io.ts';
 import { loadRecords } from '../../../src/eval/records.ts';
 import { parseAttackSpec } from '../../../src/eval/evaluate.ts';
+import { parseAdversarialSpec, trainingMetadata } from '../../../src/train/adversarial.ts';
 
 let dir: string;
 
@@ -15,7 +16,7 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jpegdl-eval-cli-'));
   await saveModel(buildModel('small_cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 }), join(dir, 'baseline'), { variant: 'baseline', model: 'small_cnn' });
-  await saveModel(buildModel('small_cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1, jpeg: { quality: 50 } }), join(dir, 'jpeg'), { variant: 'jpeg-dl', model: 'small_cnn' });
+  await saveModel(buildModel('small_cnn', { inputShape: [28, 28, 1], numClasses: 10, seed: 1, jpeg: { quality: 50 } }), join(dir, 'jpeg'), { variant: 'jpeg-dl', model: 'small_cnn', ...trainingMetadata(parseAdversarialSpec('pgd:eps=2/255')) });
 });
 afterEach(() => { process.exitCode = undefined; });
 
@@ -35,6 +36,8 @@ describe('jpegdl-robust evaluate', () => {
     expect(report.config.epsilons).toEqual(['0', '8/255']);
     expect(report.tables.map((t: { channel: string }) => t.channel)).toEqual(['luma']);
     expect(report.tables[0].learned).toHaveLength(64);
+    // What each model's training did comes from its saved metadata (absent for models saved without it).
+    expect(report.config.models.map((m: { training?: string }) => m.training)).toEqual([undefined, 'PGD-10 adversarial training, L-inf eps 2/255 (step 0.00196)']);
     const again = await cli(...base(), '--out', o);
     expect(again.code).toBe(0);
     expect(again.text).toMatch(/0 cell\(s\) run, 6 already done/);
