@@ -96,6 +96,13 @@ export interface LabelledImages {
   channels: number;
 }
 
+/** Adversarial images kept for inspection: examples 0..k-1 of the dataset, pixels 0-1, NHWC row-major. */
+export interface AdversarialExamples {
+  images: Float32Array;
+  /** The model's predicted class on each kept image. */
+  predictions: Int32Array;
+}
+
 /** Per-epsilon outcome over a whole dataset. */
 export interface DatasetEpsilonResult {
   threat: ThreatModel;
@@ -104,6 +111,8 @@ export interface DatasetEpsilonResult {
   accuracy: number;
   /** Ensembles (AutoAttack): images each stage fooled first, summed over the batches. */
   stages?: Record<string, number>;
+  /** With `examples: k`: the adversarial images of the dataset's first k examples and the model's class for each. */
+  examples?: AdversarialExamples;
 }
 
 /**
@@ -118,12 +127,16 @@ export function evaluateAttackOnDataset(
   model: Classifier,
   data: LabelledImages,
   epsilons: Epsilon[],
-  { batchSize = 64, options = {}, onBatch, surrogate }: { batchSize?: number; options?: Omit<AttackOptions, 'eps'>; onBatch?: (done: number, total: number) => void; surrogate?: Classifier } = {},
+  { batchSize = 64, options = {}, onBatch, surrogate, examples = 0 }: { batchSize?: number; options?: Omit<AttackOptions, 'eps'>; onBatch?: (done: number, total: number) => void; surrogate?: Classifier; examples?: number } = {},
 ): DatasetEpsilonResult[] {
   const info = resolve(attack);
   checkEpsilons(epsilons);
   checkNormOption(info, options);
+  checkInteger(examples, 'examples', 0);
   const n = data.labels.length;
+  const pixels = data.height * data.width * data.channels;
+  const k = Math.min(examples, n);
+  const kept = epsilons.map(() => ({ images: new Float32Array(k * pixels), predictions: new Int32Array(k) }));
   const correct = epsilons.map(() => new Uint8Array(n));
   const stages: (Record<string, number> | undefined)[][] = epsilons.map(() => []);
   const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
@@ -134,6 +147,15 @@ export function evaluateAttackOnDataset(
     perEps.forEach((r, i) => {
       r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
       stages[i].push(r.stages);
+      // The images this very evaluation judged, not a re-run: same seeds, same batch.
+      const take = Math.min(k - start, r.adversarial.shape[0]);
+      if (take > 0) {
+        const part = r.adversarial.slice(0, take);
+        kept[i].images.set(part.dataSync(), start * pixels);
+        const pred = tf.tidy(() => tf.argMax(asLogitsFn(model)(part), 1));
+        kept[i].predictions.set(pred.dataSync(), start);
+        tf.dispose([part, pred]);
+      }
       r.adversarial.dispose();
     });
   }, onBatch);
@@ -144,6 +166,7 @@ export function evaluateAttackOnDataset(
       correct: correct[i],
       accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
       ...(merged ? { stages: merged } : {}),
+      ...(k > 0 ? { examples: kept[i] } : {}),
     };
   });
 }

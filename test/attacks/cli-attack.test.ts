@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { describeMinimalNorms } from '../../src/cli/commands/attack.ts';
 import { main } from '../../src/cli/main.ts';
@@ -68,6 +69,36 @@ describe('jpegdl-robust attack', () => {
     expect(res.results[1].accuracy).toBeLessThanOrEqual(res.results[0].accuracy);
     expect(res.results[2].accuracy).toBeLessThanOrEqual(res.results[1].accuracy);
     model.dispose();
+  });
+
+  it('--examples writes the attacked images as a PNG grid and a JSON that agrees with the results', async () => {
+    const outFile = join(dir, 'ex.json');
+    const exDir = join(dir, 'examples');
+    const r = await run(['attack', '--model', join(dir, 'model'), '--attack', 'pgd', '--eps', '0,0.1,0.3', '-n', '10', '--steps', '3', '--batch-size', '4', '--examples', exDir, '--examples-n', '6', '--out', outFile]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`wrote ${join(exDir, 'examples.png')}`);
+    const res = JSON.parse(readFileSync(outFile, 'utf8'));
+    const ex = JSON.parse(readFileSync(join(exDir, 'examples.json'), 'utf8'));
+    expect(ex).toMatchObject({ attack: 'pgd', norm: 'linf', dataset: 'fashion-mnist-embedded' });
+    expect(ex.rows.map((x: { kind: string; epsLabel?: string }) => `${x.kind}${x.epsLabel ? ' ' + x.epsLabel : ''}`)).toEqual(['clean', 'adversarial 0.1', 'perturbation 0.1', 'adversarial 0.3', 'perturbation 0.3']);
+    expect(ex.examples).toHaveLength(6);
+    ex.examples.forEach((e: { label: number; cleanPrediction: number; perEps: { fooled: boolean; linf: number; prediction: number }[] }, i: number) => {
+      // The pictured images are the judged ones: "fooled" is the negation of the recorded correctness.
+      e.perEps.forEach((p, k) => {
+        expect(p.fooled).toBe(res.results[k].correct[i] === 0);
+        expect(p.linf).toBeLessThanOrEqual([0, 0.1, 0.3][k] + 1e-6);
+      });
+      expect(e.cleanPrediction).toBe(e.perEps[0].prediction);
+    });
+    const png = PNG.sync.read(readFileSync(join(exDir, 'examples.png')));
+    // 28x28 images drawn at 3x: 6 columns, 5 rows, 2-pixel gaps.
+    expect([png.width, png.height]).toEqual([6 * 84 + 7 * 2, 5 * 84 + 6 * 2]);
+    const bad = await run(['attack', '--model', join(dir, 'model'), '--attack', 'fab', '--minimal', '--examples', exDir]);
+    expect(bad.code).toBe(1);
+    expect(bad.err + bad.out).toMatch(/--examples: not with --minimal/);
+    const bad2 = await run(['attack', '--model', join(dir, 'model'), '--examples', exDir, '--examples-n', '0']);
+    expect(bad2.err + bad2.out).toMatch(/--examples-n: must be an integer >= 1, got 0/);
   });
 
   it('runs the gradient-free Square attack on the hard-quantised model (no BPDA needed)', async () => {

@@ -61,6 +61,37 @@ describe('evaluateAttackOnDataset', () => {
     tf.dispose([x, y, ...whole.map((r) => r.adversarial)]);
   });
 
+  it('examples: k keeps exactly the images that were judged (across batches, seeded per batch) and the class on each', async () => {
+    const d = data(7, 5);
+    const eps = parseEpsilonList('0,8/255,0.2');
+    const res = evaluateAttackOnDataset('pgd', model, d, eps, { batchSize: 3, options: { steps: 3, seed: 4 }, examples: 5 });
+    // Batch b ran with seed 4 + b: the first 5 images are batch 0 (images 0-2) and the head of batch 1.
+    const parts = [0, 1].map((b) => {
+      const x = tf.tensor4d(d.images.slice(b * 36, (b + 1) * 36), [3, 2, 2, 3]);
+      const y = tf.tensor1d(d.labels.slice(b * 3, (b + 1) * 3), 'int32');
+      const out = attackOverEpsilons('pgd', model, x, y, eps, { steps: 3, seed: 4 + b });
+      tf.dispose([x, y]);
+      return out;
+    });
+    res.forEach((r, i) => {
+      const want = [...parts[0][i].adversarial.dataSync(), ...parts[1][i].adversarial.dataSync()].slice(0, 5 * 12);
+      expect(Array.from(r.examples!.images)).toEqual(want);
+      const pred = Array.from(tf.tidy(() => tf.argMax(model(tf.tensor4d(want, [5, 2, 2, 3])), 1).dataSync()));
+      expect(Array.from(r.examples!.predictions)).toEqual(pred);
+      // Consistent with the recorded correctness.
+      pred.forEach((p, j) => expect(p === d.labels[j]).toBe(r.correct[j] === 1));
+    });
+    expect(Array.from(res[0].examples!.images)).toEqual(Array.from(d.images.slice(0, 60)));
+    tf.dispose(parts.flat().map((r) => r.adversarial));
+    // More than the data holds: all of it; none asked: no examples field.
+    expect(evaluateAttackOnDataset('fgsm', model, d, eps, { examples: 50 })[1].examples!.predictions).toHaveLength(7);
+    expect(evaluateAttackOnDataset('fgsm', model, d, eps)[1].examples).toBeUndefined();
+    expect(() => evaluateAttackOnDataset('fgsm', model, d, eps, { examples: -1 })).toThrow(/examples: must be an integer >= 0/);
+    await assertNoTensorLeak(() => {
+      evaluateAttackOnDataset('pgd', model, d, eps, { batchSize: 3, options: { steps: 2 }, examples: 4 });
+    }, { label: 'evaluateAttackOnDataset with examples' });
+  });
+
   it('checks its inputs before the loop and leaks nothing', async () => {
     const d = data(5, 4);
     const eps = parseEpsilonList('0,4/255');

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
 import { table } from 'table';
 import { quantileSeq } from 'mathjs';
@@ -14,7 +15,8 @@ import type { DatasetName } from '../../data/types.ts';
 import { parseEpsilonList } from '../../eps.ts';
 import { writeJsonAtomic } from '../../io/atomic.ts';
 import { loadModel } from '../../io/model-io.ts';
-import type { Classifier } from '../../types.ts';
+import { writeAdversarialExamples } from '../../report/examples.ts';
+import { asLogitsFn, type Classifier } from '../../types.ts';
 
 interface AttackCliOptions {
   model: string;
@@ -47,6 +49,8 @@ interface AttackCliOptions {
   jpegMode?: string;
   minimal?: boolean;
   out?: string;
+  examples?: string;
+  examplesN: string;
   backend: string;
 }
 
@@ -102,6 +106,8 @@ export function register(program: Command): void {
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
     .option('--minimal', 'fab, fab-l2, cw-l2, deepfool, deepfool-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
+    .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
+    .option('--examples-n <k>', 'images in the --examples grid', '8')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .action(async (o: AttackCliOptions) => {
       // Check everything cheap before loading anything.
@@ -118,6 +124,9 @@ export function register(program: Command): void {
       if (o.minimal && !minimalFn) throw new Error(`--minimal: only the minimal-norm attacks ${Object.keys(MINIMAL_NORM_ATTACKS).join(', ')} take it, not ${info.name}`);
       if (o.surrogateJpegMode !== undefined && o.surrogateJpegMode !== 'soft' && o.surrogateJpegMode !== 'hard') throw new Error(`--surrogate-jpeg-mode: must be soft or hard, got "${o.surrogateJpegMode}"`);
       if (o.surrogateJpegMode !== undefined && o.surrogate === undefined) throw new Error('--surrogate-jpeg-mode: needs --surrogate');
+      const examplesN = num(o.examplesN, '--examples-n')!;
+      if (!Number.isInteger(examplesN) || examplesN < 1) throw new Error(`--examples-n: must be an integer >= 1, got ${o.examplesN}`);
+      if (o.examples !== undefined && o.minimal) throw new Error('--examples: not with --minimal (the least-norm runs keep sizes, not images)');
       if (o.surrogate !== undefined && (o.minimal || o.bpda)) throw new Error(`--surrogate: cannot be combined with ${o.minimal ? '--minimal' : '--bpda'} (wrap the surrogate yourself in the library)`);
       const options: Record<string, unknown> = { seed };
       const setIf = (key: string, v: unknown) => v !== undefined && (options[key] = v);
@@ -195,7 +204,7 @@ export function register(program: Command): void {
             batchSize, options: { ...options, eps: Math.max(...epsilons.map((e) => e.value)) }, seeded: 'seed' in info.defaults,
           })
         : undefined;
-      const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options, surrogate });
+      const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options, surrogate, examples: o.examples !== undefined ? examplesN : 0 });
       const seconds = (performance.now() - t0) / 1000;
       console.log(`backend: ${describeBackend(backendInfo() ?? backend)}`);
       console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}${surrogate ? `, crafted on ${o.surrogate}${o.surrogateJpegMode ? ` [${o.surrogateJpegMode}]` : ''}` : ''}, ${seconds.toFixed(1)} s`);
@@ -204,6 +213,20 @@ export function register(program: Command): void {
       // Ensembles: which stage fooled how many images, as AutoAttack prints it.
       for (const r of results) {
         if (r.stages) console.log(`${info.name} at ${r.threat.epsLabel}: ${Object.entries(r.stages).map(([k, v]) => `${k} fooled ${v}`).join(', ')}; ${Math.round(r.accuracy * data.labels.length)} still correct`);
+      }
+      if (o.examples !== undefined) {
+        const k = Math.min(examplesN, data.labels.length);
+        const pixels = data.height * data.width * data.channels;
+        const clean = data.images.slice(0, k * pixels);
+        const cleanPredictions = tf.tidy(() => {
+          const x = tf.tensor4d(clean, [k, data.height, data.width, data.channels]);
+          return Int32Array.from(tf.argMax(asLogitsFn(classifier)(x), 1).dataSync());
+        });
+        const paths = writeAdversarialExamples(o.examples, {
+          height: data.height, width: data.width, channels: data.channels, clean, labels: data.labels.slice(0, k), cleanPredictions, classNames: full.classNames,
+          perEps: results.map((r) => ({ epsLabel: r.threat.epsLabel, eps: r.threat.eps, ...r.examples! })),
+        }, { model: o.model, attack: info.name, norm: info.norm, options, dataset: full.name, split: o.split, seed });
+        console.log(`wrote ${paths.png} and ${paths.json}`);
       }
       if (o.out) {
         writeJsonAtomic(o.out, {
