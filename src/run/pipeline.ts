@@ -23,7 +23,7 @@ import { buildReport, type QuantTableView, type ReportConfig } from '../report/m
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport } from '../report/write.ts';
 import { evaluateCleanModes } from '../train/evaluate.ts';
-import { describeAdversarial, trainingMetadata } from '../train/adversarial.ts';
+import { describeAdversarial, ROBUST_EVAL_IMAGES, trainingMetadata } from '../train/adversarial.ts';
 import { readTables } from '../train/jpeg-params.ts';
 import { trainModel, trainPaths } from '../train/trainer.ts';
 import { channelStats, datasetTensors, evalBatchesOf, trainDataOf } from './data.ts';
@@ -150,6 +150,8 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
   const inputShape: [number, number, number] = [train.height, train.width, train.channels];
   const data = trainDataOf(train);
   const evalData = evalBatchesOf(test, cfg.eval.batchSize);
+  // Adversarial training is watched by robust accuracy on a fixed test subset after every epoch.
+  const robustEvalData = cfg.train.adversarial ? evalBatchesOf(subset(test, Math.min(ROBUST_EVAL_IMAGES, test.labels.length), cfg.train.seed), cfg.eval.batchSize) : undefined;
   const progress = opts.progress;
   const unfinished = (phaseSeconds: RunState['phaseSeconds']): RunResult => ({
     runDir,
@@ -168,7 +170,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
   try {
     const baseline = buildModel(cfg.model, { inputShape, numClasses: train.numClasses, normalization, seed: cfg.modelSeed });
     created.push(baseline);
-    const baseRes = await trainModel({ model: baseline, data, config: cfg.train, label: 'baseline', ...trainPaths(join(runDir, 'baseline')), resume: true, evalData, progress, log });
+    const baseRes = await trainModel({ model: baseline, data, config: cfg.train, label: 'baseline', ...trainPaths(join(runDir, 'baseline')), resume: true, evalData, robustEvalData, progress, log });
     if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
     if (baseRes.epochsCompleted > baseRes.startEpoch || !state.done.includes('baseline')) log(`baseline trained: ${baseRes.history.length} epochs`);
     if (finishPhase('baseline')) return unfinished(state.phaseSeconds);
@@ -206,7 +208,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       jpeg: { tables: init.tables, alpha: cfg.jpeg.alpha },
     });
     created.push(jpegModel);
-    const jpegRes = await trainModel({ model: jpegModel, data, config: cfg.train, label: 'jpeg-dl', ...trainPaths(join(runDir, 'jpeg-dl')), resume: true, evalData, progress, log });
+    const jpegRes = await trainModel({ model: jpegModel, data, config: cfg.train, label: 'jpeg-dl', ...trainPaths(join(runDir, 'jpeg-dl')), resume: true, evalData, robustEvalData, progress, log });
     if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
     if (jpegRes.epochsCompleted > jpegRes.startEpoch || !state.done.includes('jpeg-dl')) log(`JPEG-DL trained: ${jpegRes.history.length} epochs`);
     if (finishPhase('jpeg-dl')) return unfinished(state.phaseSeconds);
@@ -295,6 +297,22 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'})${cfg.train.adversarial ? `; both ${describeAdversarial(cfg.train.adversarial)} (crafted with BatchNorm in inference mode; JPEG-DL through its soft quantiser)` : ''}; ${trainSeconds.toFixed(0)} s of training.`,
       `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
     ];
+    if (cfg.train.adversarial) {
+      // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
+      const watch = (h: typeof baseRes.history) => {
+        const recs = h.filter((r) => r.testRobustAcc);
+        if (!recs.length) return null;
+        const best = recs.reduce((a, r) => (r.testRobustAcc!.accuracy > a.testRobustAcc!.accuracy ? r : a));
+        return { last: recs[recs.length - 1].testRobustAcc!, best: best.testRobustAcc!.accuracy, bestEpoch: best.epoch };
+      };
+      const [b, j] = [watch(baseRes.history), watch(jpegRes.history)];
+      const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+      if (b && j) {
+        notes.push(
+          `Robust test accuracy while training (${b.last.attack} at ${b.last.epsLabel} on ${b.last.n} test images, after every epoch; history.json): baseline ${pct(b.last.accuracy)} after the last epoch (best ${pct(b.best)}, epoch ${b.bestEpoch}), JPEG-DL ${pct(j.last.accuracy)} (best ${pct(j.best)}, epoch ${j.bestEpoch}).`,
+        );
+      }
+    }
     if (clean.soft - clean.hard > 0.1) {
       const minQ = Math.min(...tables.flatMap((t) => t.learned));
       notes.push(

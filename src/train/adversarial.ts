@@ -204,6 +204,39 @@ export function tradesLoss(cleanLogits: tf.Tensor2D, advLogits: tf.Tensor2D, lab
   });
 }
 
+/**
+ * Robust accuracy in [0,1] of `model` (inference mode) over `batches` under PGD in the config's threat
+ * model: `steps` steps of 2.5·eps/steps from a random start seeded by (seed, batch), so every epoch is
+ * judged on the same starts. What adversarial training is watched by (robust overfitting, Rice et al. 2020).
+ */
+export async function robustAccuracy(
+  model: tf.LayersModel,
+  batches: Iterable<{ x: tf.Tensor4D; y: tf.Tensor1D }>,
+  c: AdversarialTrainingConfig,
+  { steps = 10, seed = 0 }: { steps?: number; seed?: number } = {},
+): Promise<{ accuracy: number; correct: number; total: number }> {
+  const fn = (t: tf.Tensor4D) => model.apply(t, { training: false }) as tf.Tensor2D;
+  let correct = 0;
+  let total = 0;
+  let b = 0;
+  for (const { x, y } of batches) {
+    try {
+      const adv = runPgd(c.norm, fn, x, y, { eps: c.eps, steps, stepSize: (2.5 * c.eps) / steps, randomStart: true, seed: subSeed(seed, b++) });
+      const hit = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(fn(adv), 1), tf.cast(y, 'int32')), 'int32')));
+      correct += (await hit.data())[0];
+      total += y.shape[0];
+      tf.dispose([adv, hit]);
+    } finally {
+      tf.dispose([x, y]);
+    }
+  }
+  if (total === 0) throw new Error('robustAccuracy: the evaluation data yielded no images');
+  return { accuracy: correct / total, correct, total };
+}
+
+/** Test images adversarial training is watched on after every epoch (a seeded class-balanced subset). */
+export const ROBUST_EVAL_IMAGES = 500;
+
 /** Seed of the inner maximisation for batch `batch` of 0-based `epoch`: a pure function, so resumed runs match. */
 export function adversarialSeed(seed: number, epoch: number, batch: number): number {
   return subSeed(subSeed(seed, epoch), batch);

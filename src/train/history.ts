@@ -23,6 +23,8 @@ export interface EpochRecord {
   imagesPerSec: number;
   /** Clean test accuracy in [0,1] after the epoch, per JPEG mode ('plain' for models without a JPEG layer). */
   testAcc?: Partial<Record<'plain' | 'soft' | 'hard', number>>;
+  /** Adversarial training: test accuracy after the epoch under PGD at the training budget (JPEG-DL: soft mode). */
+  testRobustAcc?: { attack: string; epsLabel: string; n: number; accuracy: number };
   /** JPEG tables after the epoch. */
   tables: TableSnapshot;
 }

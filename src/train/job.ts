@@ -12,7 +12,8 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import type { JpegLayerArgs } from '../jpeg/layer.ts';
 import { channelStats, evalBatchesOf, trainDataOf } from '../run/data.ts';
-import { trainingMetadata } from './adversarial.ts';
+import { subset } from '../data/subset.ts';
+import { ROBUST_EVAL_IMAGES, trainingMetadata } from './adversarial.ts';
 import { validateTrainConfig, type TrainConfig } from './config.ts';
 import { trainModel, trainPaths, type TrainResult } from './trainer.ts';
 
@@ -59,6 +60,7 @@ export async function runTrainingJob(spec: TrainJobSpec, outDir: string, opts: {
       ...trainPaths(dir),
       resume: opts.resume,
       evalData: spec.evalBatchSize > 0 ? evalBatchesOf(test, spec.evalBatchSize) : undefined,
+      robustEvalData: spec.train.adversarial && spec.evalBatchSize > 0 ? evalBatchesOf(subset(test, Math.min(ROBUST_EVAL_IMAGES, test.labels.length), spec.train.seed), spec.evalBatchSize) : undefined,
       progress: opts.progress,
       log: opts.log,
     });

@@ -8,7 +8,7 @@ import { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { hasCheckpoint, readCheckpoint, saveCheckpoint, setModelWeightArrays } from './checkpoint.ts';
-import { adversarialSeed, craftPgdBatch, craftTrades, describeAdversarial, tradesLoss } from './adversarial.ts';
+import { adversarialSeed, craftPgdBatch, craftTrades, describeAdversarial, robustAccuracy, tradesLoss } from './adversarial.ts';
 import { stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
 import { evaluateCleanModes, type Batch } from './evaluate.ts';
 import type { EpochRecord } from './history.ts';
@@ -150,6 +150,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** Test batches for the clean accuracy after each epoch (soft and hard for JPEG-DL models). */
   evalData?: () => Iterable<Batch>;
+  /**
+   * Adversarial training only: test batches on which to measure robust accuracy after every epoch, under
+   * PGD-`steps` (default 10) at the training budget, with fixed random starts.
+   */
+  robustEvalData?: () => Iterable<Batch>;
+  robustEvalSteps?: number;
   /** Show a cli-progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
   /** One line per epoch (used when there is no progress bar). */
@@ -184,6 +190,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   validateTrainConfig(config);
   if (!Number.isInteger(data.size) || data.size < 1) throw new Error(`training data: size must be >= 1 image, got ${data.size}`);
   if (opts.resume && !opts.checkpointDir) throw new Error('resume: needs a checkpointDir');
+  if (opts.robustEvalData && !config.adversarial) throw new Error('robustEvalData: robust accuracy during training needs config.adversarial (its threat model)');
+  if (opts.robustEvalSteps !== undefined && !(Number.isInteger(opts.robustEvalSteps) && opts.robustEvalSteps >= 1)) throw new Error(`robustEvalSteps: must be an integer >= 1, got ${opts.robustEvalSteps}`);
   const label = opts.label ?? 'train';
   const t0 = Date.now();
   const trainer = new JointTrainer(model, config);
@@ -286,9 +294,15 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       };
       if (!Number.isFinite(rec.trainLoss)) throw new Error(`${label}: training diverged at epoch ${epoch + 1} (loss ${rec.trainLoss}); lower the learning rate`);
       if (opts.evalData) rec.testAcc = await evaluateCleanModes(model, opts.evalData);
+      if (opts.robustEvalData && config.adversarial) {
+        const steps = opts.robustEvalSteps ?? 10;
+        const r = await robustAccuracy(model, opts.robustEvalData(), config.adversarial, { steps, seed: config.seed });
+        rec.testRobustAcc = { attack: `pgd-${steps}`, epsLabel: config.adversarial.epsLabel, n: r.total, accuracy: r.accuracy };
+      }
       bar?.update(batchIndex, { loss: fmt(rec.trainLoss), acc: fmt(rec.trainAcc), ips: rec.imagesPerSec.toFixed(0) });
       bar?.stop();
-      const testStr = rec.testAcc ? ' | test ' + Object.entries(rec.testAcc).map(([k, v]) => `${k} ${fmt(v!)}`).join(' ') : '';
+      const testStr = (rec.testAcc ? ' | test ' + Object.entries(rec.testAcc).map(([k, v]) => `${k} ${fmt(v!)}`).join(' ') : '') +
+        (rec.testRobustAcc ? ` | robust (${rec.testRobustAcc.attack} at ${rec.testRobustAcc.epsLabel}) ${fmt(rec.testRobustAcc.accuracy)}` : '');
       if (!bar) opts.log?.(`${label} epoch ${epoch + 1}/${config.epochs} | lr ${rates.lr.toExponential(2)} | loss ${fmt(rec.trainLoss)} | acc ${fmt(rec.trainAcc)} | ${rec.imagesPerSec.toFixed(0)} img/s${testStr}`);
       else if (testStr) opts.log?.(`${label} epoch ${epoch + 1}${testStr}`);
       history = [...history, rec];

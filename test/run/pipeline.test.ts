@@ -152,6 +152,10 @@ describe('run options and presets', () => {
     const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
     expect(json.notes.find((n: string) => n.startsWith('Training:'))).toContain(`both ${what}`);
     expect(json.paper.summary).toMatch(/^No paper comparison: both models were trained adversarially/);
+    // Robust accuracy was watched after every epoch, on the same fixed test subset for both models.
+    expect(json.notes.find((n: string) => n.startsWith('Robust test accuracy while training'))).toMatch(/\(pgd-10 at 4\/255 on 48 test images.*baseline \d+\.\d% after the last epoch \(best .*epoch \d\), JPEG-DL/);
+    const hist = JSON.parse(readFileSync(join(res.runDir, 'jpeg-dl', 'history.json'), 'utf8'));
+    expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
   it('a bad model or a missing dataset fails before the run directory is claimed', async () => {

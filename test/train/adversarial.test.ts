@@ -13,6 +13,7 @@ import {
   describeAdversarial,
   klDivergence,
   parseAdversarialSpec,
+  robustAccuracy,
   tradesLoss,
   type AdversarialTrainingConfig,
 } from '../../src/train/adversarial.ts';
@@ -251,6 +252,55 @@ describe('TRADES', () => {
       tf.dispose([adv, start]);
     }
     x.dispose();
+    model.dispose();
+  });
+});
+
+describe('robustAccuracy', () => {
+  it('on a linear model counts exactly the images whose margin survives the L-inf worst case', async () => {
+    const model = linearLayersModel(31);
+    const { x, y, xs, labels } = interiorBatch(40, 32);
+    const W = model.layers[2].getWeights()[0].dataSync();
+    // Centre the logits on the images' mid-grey so margins are spread around 0.
+    const bias = [0, 1].map((k) => -0.5 * Array.from({ length: D }, (_, p) => W[p * 2 + k]).reduce((a, v) => a + v, 0));
+    model.layers[2].setWeights([model.layers[2].getWeights()[0], tf.tensor1d(bias)]);
+    const logits = tf.tidy(() => (model.predict(x) as tf.Tensor2D).arraySync());
+    const eps = 0.02;
+    // Margin at the worst case: m(x) - eps·||w_y - w_o||_1 (no pixel reaches the box at 0.35..0.65).
+    const expected = labels.filter((yl, i) => {
+      let l1 = 0;
+      for (let p = 0; p < D; p++) l1 += Math.abs(W[p * 2 + yl] - W[p * 2 + (1 - yl)]);
+      return logits[i][yl] - logits[i][1 - yl] - eps * l1 > 1e-4;
+    }).length;
+    const clean = labels.filter((yl, i) => logits[i][yl] > logits[i][1 - yl]).length;
+    expect(expected).toBeLessThan(clean); // the budget matters for some images
+    expect(expected).toBeGreaterThan(0); // and not for all
+    const batches = function* () {
+      for (let s = 0; s < 40; s += 16) yield { x: tf.tensor4d(xs.slice(s * D, Math.min(40, s + 16) * D), [Math.min(16, 40 - s), 4, 4, 1]), y: tf.tensor1d(labels.slice(s, s + 16), 'int32') };
+    };
+    const r = await robustAccuracy(model, batches(), parseAdversarialSpec(`pgd:eps=${eps}`));
+    expect(r).toEqual({ accuracy: expected / 40, correct: expected, total: 40 });
+    await assertNoTensorLeak(() => robustAccuracy(model, batches(), parseAdversarialSpec(`pgd:eps=${eps}`), { steps: 2 }), { label: 'robustAccuracy' });
+    await expect(robustAccuracy(model, [], parseAdversarialSpec('pgd:eps=0.1'))).rejects.toThrow(/yielded no images/);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('trainModel records it after every epoch for adversarial training only', async () => {
+    const model = tinyModel({ jpeg: true, seed: 4 });
+    const logs: string[] = [];
+    const config = advCfg('pgd:eps=4/255,steps=2', { epochs: 2 });
+    const res = await trainModel({ model, data: tinyTrainData(32), config, progress: false, robustEvalData: tinyEvalBatches(24, 3, 12), robustEvalSteps: 3, log: (l) => logs.push(l) });
+    expect(res.history.map((h) => h.testRobustAcc)).toEqual([
+      { attack: 'pgd-3', epsLabel: '4/255', n: 24, accuracy: expect.any(Number) },
+      { attack: 'pgd-3', epsLabel: '4/255', n: 24, accuracy: expect.any(Number) },
+    ]);
+    // The same figure as measuring the final model directly (same fixed starts).
+    const direct = await robustAccuracy(model, tinyEvalBatches(24, 3, 12)(), config.adversarial!, { steps: 3, seed: config.seed });
+    expect(res.history[1].testRobustAcc!.accuracy).toBe(direct.accuracy);
+    expect(logs.some((l) => /robust \(pgd-3 at 4\/255\) \d\.\d{4}/.test(l))).toBe(true);
+    await expect(trainModel({ model, data: tinyTrainData(32), config: { ...config, adversarial: undefined }, progress: false, robustEvalData: tinyEvalBatches(8) })).rejects.toThrow(/robustEvalData: robust accuracy during training needs config.adversarial/);
+    await expect(trainModel({ model, data: tinyTrainData(32), config, progress: false, robustEvalSteps: 0 })).rejects.toThrow(/robustEvalSteps: must be an integer >= 1, got 0/);
     model.dispose();
   });
 });
