@@ -1,7 +1,8 @@
 /**
  * One model trained from a plain spec (used by `jpegdl-robust train`): dataset, architecture,
  * optional JPEG layer, recipe. Writes <out>/train-config.json, <out>/checkpoint (every epoch),
- * <out>/history.json and, when finished, <out>/model (tfjs format, loadable by loadModel).
+ * <out>/history.json and, when finished, <out>/model (tfjs format, loadable by loadModel); with
+ * adversarial training also <out>/model-best, the epoch of highest robust test accuracy.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -61,6 +62,7 @@ export async function runTrainingJob(spec: TrainJobSpec, outDir: string, opts: {
       resume: opts.resume,
       evalData: spec.evalBatchSize > 0 ? evalBatchesOf(test, spec.evalBatchSize) : undefined,
       robustEvalData: spec.train.adversarial && spec.evalBatchSize > 0 ? evalBatchesOf(subset(test, Math.min(ROBUST_EVAL_IMAGES, test.labels.length), spec.train.seed), spec.evalBatchSize) : undefined,
+      ...(spec.train.adversarial && spec.evalBatchSize > 0 ? { bestModelDir: join(dir, 'model-best'), bestModelMeta: { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial) } } : {}),
       progress: opts.progress,
       log: opts.log,
     });

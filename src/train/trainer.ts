@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { saveModel } from '../io/model-io.ts';
 import { hasCheckpoint, readCheckpoint, saveCheckpoint, setModelWeightArrays } from './checkpoint.ts';
 import { adversarialSeed, craftPgdBatch, craftTrades, describeAdversarial, robustAccuracy, tradesLoss } from './adversarial.ts';
 import { stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
@@ -156,6 +157,13 @@ export interface TrainOptions {
    */
   robustEvalData?: () => Iterable<Batch>;
   robustEvalSteps?: number;
+  /**
+   * With robustEvalData: save the model here (tfjs format, atomically) whenever an epoch sets a new best
+   * robust accuracy, the early stopping against robust overfitting of Rice et al. 2020. `bestModelMeta`
+   * goes into its metadata next to the epoch and the accuracy.
+   */
+  bestModelDir?: string;
+  bestModelMeta?: Record<string, unknown>;
   /** Show a cli-progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
   /** One line per epoch (used when there is no progress bar). */
@@ -190,6 +198,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   validateTrainConfig(config);
   if (!Number.isInteger(data.size) || data.size < 1) throw new Error(`training data: size must be >= 1 image, got ${data.size}`);
   if (opts.resume && !opts.checkpointDir) throw new Error('resume: needs a checkpointDir');
+  if (opts.bestModelDir && !opts.robustEvalData) throw new Error('bestModelDir: needs robustEvalData (the best epoch is the one with the highest robust test accuracy)');
   if (opts.robustEvalData && !config.adversarial) throw new Error('robustEvalData: robust accuracy during training needs config.adversarial (its threat model)');
   if (opts.robustEvalSteps !== undefined && !(Number.isInteger(opts.robustEvalSteps) && opts.robustEvalSteps >= 1)) throw new Error(`robustEvalSteps: must be an integer >= 1, got ${opts.robustEvalSteps}`);
   const label = opts.label ?? 'train';
@@ -298,6 +307,12 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         const steps = opts.robustEvalSteps ?? 10;
         const r = await robustAccuracy(model, opts.robustEvalData(), config.adversarial, { steps, seed: config.seed });
         rec.testRobustAcc = { attack: `pgd-${steps}`, epsLabel: config.adversarial.epsLabel, n: r.total, accuracy: r.accuracy };
+        // Best so far over the history (a resumed run included); ties keep the earlier epoch.
+        const best = Math.max(-1, ...history.map((h) => h.testRobustAcc?.accuracy ?? -1));
+        if (opts.bestModelDir && r.accuracy > best) {
+          await saveModel(model, opts.bestModelDir, { ...opts.bestModelMeta, bestEpoch: rec.epoch, testRobustAcc: rec.testRobustAcc });
+          opts.log?.(`${label}: new best robust accuracy ${fmt(r.accuracy)} at epoch ${rec.epoch}, saved to ${opts.bestModelDir}`);
+        }
       }
       bar?.update(batchIndex, { loss: fmt(rec.trainLoss), acc: fmt(rec.trainAcc), ips: rec.imagesPerSec.toFixed(0) });
       bar?.stop();

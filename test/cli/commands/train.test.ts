@@ -20,12 +20,16 @@ describe('jpegdl-robust train --adversarial', () => {
     expect(text).toMatch(/finished: 1\/1 epochs/);
     const meta = JSON.parse(readFileSync(join(out, 'model', 'model.json'), 'utf8')).userDefinedMetadata;
     expect(meta).toMatchObject({ variant: 'jpeg-dl', training: 'PGD-2 adversarial training, L-inf eps 8/255 (step 0.0392)', adversarial: { method: 'pgd', epsLabel: '8/255', steps: 2 } });
+    // The best robust epoch is kept too (one epoch here: that one).
+    const best = JSON.parse(readFileSync(join(out, 'model-best', 'model.json'), 'utf8')).userDefinedMetadata;
+    expect(best).toMatchObject({ variant: 'jpeg-dl', bestEpoch: 1, testRobustAcc: { attack: 'pgd-10', epsLabel: '8/255', n: 16 } });
     const spec = JSON.parse(readFileSync(join(out, 'train-config.json'), 'utf8'));
     expect(spec.train.adversarial).toMatchObject({ method: 'pgd', eps: 8 / 255, stepSize: (2.5 * 8) / 255 / 2, ratio: 1 });
     // Standard training says so too.
     const plain = join(tmp, 'plain');
     await run(['--out', plain, ...tiny]);
     expect(JSON.parse(readFileSync(join(plain, 'model', 'model.json'), 'utf8')).userDefinedMetadata.training).toBe('standard training');
+    expect(existsSync(join(plain, 'model-best'))).toBe(false);
   }, 120_000);
 
   it('a bad spec fails before anything is written', async () => {
