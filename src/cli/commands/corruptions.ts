@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { initBackend } from '../../backend.ts';
+import { runCorruptionJob } from '../../corruptions/job.ts';
+import type { DatasetName } from '../../data/types.ts';
+import type { JpegMode } from '../../train/jpeg-params.ts';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Integer option with the flag's name in the error. */
+function int(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`${flag}: must be an integer, got "${v}"`);
+  return n;
+}
+
+/** `jpegdl-robust corruptions`: accuracy under common corruptions (CIFAR-10-C style), resumable. */
+export function register(program: Command): void {
+  program
+    .command('corruptions')
+    .description('accuracy of saved models under common corruptions (noise, blur, fog, contrast, JPEG, ...) at severities 1-5, generated here with CIFAR-10-C\'s constants; writes corruptions.{md,json,txt} (resumable)')
+    .option('--run <dir>', 'run directory of `jpegdl-robust run` (its models and dataset)')
+    .option('--baseline <dir>', 'baseline model directory (repeatable)', collect)
+    .option('--jpeg-dl <dir>', 'JPEG-DL model directory (repeatable)', collect)
+    .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic')
+    .option('--data-dir <dir>', 'directory holding the dataset files')
+    .option('--split <split>', 'test | train', 'test')
+    .option('-n, --n <n>', 'images (class-balanced seeded subset)', '1000')
+    .option('--corruptions <list>', 'comma-separated names (default: all available for the images)')
+    .option('--severities <list>', 'comma-separated severities 1-5', '1,2,3,4,5')
+    .option('--jpeg-modes <list>', 'modes for JPEG-DL models: soft, hard', 'soft,hard')
+    .option('--batch-size <n>', 'images per forward pass', '100')
+    .option('--seed <n>', 'seed of the subset and of the corruption noise', '0')
+    .requiredOption('--out <dir>', 'output directory (records.jsonl + corruptions.{md,json,txt}); rerun with the same --out to resume')
+    .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
+      const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+      const opts = {
+        run: o.run,
+        baseline: o.baseline,
+        jpegdl: o.jpegDl,
+        dataset: { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
+        split: o.split as 'test' | 'train',
+        n: int(o.n, '-n'),
+        corruptions: o.corruptions === undefined ? undefined : list(o.corruptions),
+        severities: list(o.severities).map((s) => int(s, '--severities')!),
+        jpegModes: list(o.jpegModes) as JpegMode[],
+        batchSize: int(o.batchSize, '--batch-size'),
+        seed: int(o.seed, '--seed'),
+        out: o.out,
+      };
+      await initBackend(o.backend);
+      const res = await runCorruptionJob(opts);
+      console.log(res.terminal);
+      console.log(`report: ${res.files.markdown}\n        ${res.files.json}\nrecords: ${res.files.records}`);
+    });
+}

@@ -1,0 +1,105 @@
+/**
+ * `jpegdl-robust corruptions` as a library call: saved checkpoints (or a run directory) on a seeded
+ * class-balanced subset under the common corruptions; records in <out>/records.jsonl (resumable) and
+ * the tables in <out>/corruptions.{json,md,txt}.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset, subset } from '../data/index.ts';
+import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import { loadModel, loadModelMetadata } from '../io/model-io.ts';
+import type { JpegMode } from '../train/jpeg-params.ts';
+import { evaluateCorruptions, resolveCorruptionOptions, type CorruptionModel, type CorruptionRecord } from './evaluate.ts';
+import { OMITTED_CORRUPTIONS } from './functions.ts';
+import { renderCorruptionTerminal, writeCorruptionReport } from './report.ts';
+
+/** What to evaluate and where to write it. */
+export interface CorruptionJobOptions {
+  /** A run directory of `jpegdl-robust run`: its models and dataset are the defaults. */
+  run?: string;
+  baseline?: string[];
+  jpegdl?: string[];
+  dataset?: DatasetSpec;
+  split?: 'test' | 'train';
+  /** Images (class-balanced seeded subset; default 1000). */
+  n?: number;
+  corruptions?: string[];
+  severities?: number[];
+  jpegModes?: JpegMode[];
+  batchSize?: number;
+  seed?: number;
+  out: string;
+  onCell?: (done: number, total: number) => void;
+}
+
+/** Run (or resume) the corruption evaluation and write its report; every argument is checked before loading. */
+export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ records: CorruptionRecord[]; files: { json: string; markdown: string; terminal: string; records: string }; terminal: string }> {
+  let runDataset: DatasetSpec | undefined;
+  let baselineDirs = o.baseline ?? [];
+  let jpegDirs = o.jpegdl ?? [];
+  if (o.run) {
+    const cfgPath = join(o.run, 'config.json');
+    if (!existsSync(cfgPath)) throw new Error(`--run: ${cfgPath} does not exist (not a run directory of \`jpegdl-robust run\`)`);
+    runDataset = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { run?: { dataset?: DatasetSpec } }).run?.dataset;
+    if (!baselineDirs.length && existsSync(join(o.run, 'models', 'baseline'))) baselineDirs = [join(o.run, 'models', 'baseline')];
+    if (!jpegDirs.length && existsSync(join(o.run, 'models', 'jpeg-dl'))) jpegDirs = [join(o.run, 'models', 'jpeg-dl')];
+  }
+  if (!baselineDirs.length && !jpegDirs.length) throw new Error('corruptions: give --run <dir> or at least one --baseline / --jpeg-dl model directory');
+  const metas = new Map<string, Record<string, unknown>>();
+  for (const [flag, dirs] of [['--baseline', baselineDirs], ['--jpeg-dl', jpegDirs]] as const) {
+    for (const d of dirs) {
+      try {
+        metas.set(d, loadModelMetadata(d));
+      } catch (err) {
+        throw new Error(`${flag} ${d}: ${(err as Error).message.replace(/^loadModel: /, '')}`);
+      }
+    }
+  }
+  const n = o.n ?? 1000;
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`-n: must be an integer >= 1, got ${o.n}`);
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed: must be an integer >= 0, got ${o.seed}`);
+  const split = o.split ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  const jpegModes = o.jpegModes ?? ['soft', 'hard'];
+  for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: corruptions run a model as it is deployed, soft or hard; got "${m}"`);
+  const dataset: DatasetSpec = { ...(runDataset ?? {}), ...(o.dataset ?? {}), seed };
+  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
+  // Names and severities are checked now; channel-dependent checks once the data is known.
+  resolveCorruptionOptions({ channels: 3 }, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize });
+
+  const splits = await loadDataset(dataset);
+  const full = split === 'test' ? splits.test : splits.train;
+  const data = subset(full, Math.min(n, full.labels.length), seed);
+  resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
+  const outDir = resolve(o.out);
+  const recordsPath = join(outDir, 'records.jsonl');
+  const loaded: tf.LayersModel[] = [];
+  try {
+    const models: CorruptionModel[] = [];
+    for (const [variant, dirs] of [['baseline', baselineDirs], ['jpeg-dl', jpegDirs]] as const) {
+      for (let i = 0; i < dirs.length; i++) {
+        const model = await loadModel(dirs[i]);
+        loaded.push(model);
+        const shape = model.inputs[0].shape.slice(1).join('x');
+        if (shape !== [data.height, data.width, data.channels].join('x')) throw new Error(`--${variant} ${dirs[i]}: the model takes ${shape} images, the data is ${data.height}x${data.width}x${data.channels}`);
+        const meta = metas.get(dirs[i]) ?? {};
+        const modelSeed = typeof meta.seed === 'number' ? meta.seed : dirs.length > 1 ? i : 0;
+        models.push({ name: variant, variant, modelSeed, model, jpegModes });
+      }
+    }
+    const records = await evaluateCorruptions(models, data, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize, seed, dataset: full.name, recordsPath, onCell: o.onCell });
+    const title = `Common corruptions: ${full.name} ${split}, ${data.labels.length} images`;
+    const omitted = Object.entries(OMITTED_CORRUPTIONS).map(([k, v]) => `${k} (${v})`).join('; ');
+    const notes = [
+      'Corruptions of Hendrycks & Dietterich (2019) with the CIFAR-10-C severity constants, generated here with seeded noise (the same corrupted images for every model) and stored as 8-bit values as CIFAR-10-C is; JPEG through jpeg-js (no chroma subsampling, PIL subsamples 4:2:0).',
+      `Not included: ${omitted}.`,
+      ...(metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : []),
+    ];
+    const files = writeCorruptionReport(outDir, records, { title, notes, dataset: full.name, split, n: data.labels.length, seed, models: [...metas.keys()] });
+    return { records, files: { ...files, records: recordsPath }, terminal: renderCorruptionTerminal(records, title) };
+  } finally {
+    for (const m of loaded) m.dispose();
+  }
+}

@@ -1,0 +1,54 @@
+/** Corruption results as tables (terminal, Markdown) and files, all rendered from the records. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { table } from 'table';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { mdTable } from '../report/format.ts';
+import { CLEAN, summarizeCorruptions, type CorruptionRecord } from './evaluate.ts';
+
+const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1) : '–');
+const pts = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}` : '–');
+
+/** Rows of the main table: clean, each corruption (mean over severities), the mean, relative corruption error. */
+export function corruptionRows(records: CorruptionRecord[]): string[][] {
+  const sum = summarizeCorruptions(records);
+  const ref = sum.series.find((s) => s.key === sum.reference);
+  const others = sum.series.filter((s) => s !== ref);
+  const header = ['corruption', ...sum.series.map((s) => s.label), ...(ref ? others.map((s) => `Δ ${s.label} (pts)`) : [])];
+  const row = (name: string, get: (s: (typeof sum.series)[number]) => number) => [
+    name, ...sum.series.map((s) => pct(get(s))), ...(ref ? others.map((s) => pts(get(s) - get(ref))) : []),
+  ];
+  const rows = [header, row(CLEAN, (s) => s.clean), ...sum.corruptions.map((c) => row(c, (s) => s.perCorruption[c])), row(`mean over ${sum.corruptions.length} corruptions`, (s) => s.mean)];
+  if (ref) rows.push(['relative corruption error (baseline = 1.00)', ...sum.series.map((s) => (s.relativeError === null ? '–' : s.relativeError.toFixed(2))), ...others.map(() => '')]);
+  return rows;
+}
+
+/** The terminal table (accuracy in %, mean over severities). */
+export function renderCorruptionTerminal(records: CorruptionRecord[], title: string): string {
+  return `${title}\naccuracy in %, mean over severities ${summarizeCorruptions(records).severities.join(', ')}; Δ in points vs the baseline\n${table(corruptionRows(records))}`;
+}
+
+/** Markdown: the main table and accuracy per severity (mean over corruptions). */
+export function renderCorruptionMarkdown(records: CorruptionRecord[], title: string, notes: string[] = []): string {
+  const sum = summarizeCorruptions(records);
+  const [head, ...rows] = corruptionRows(records);
+  const perSeverity = sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => pct(s.perSeverity[String(sv)]))]);
+  return [
+    `# ${title}`, '',
+    'Accuracy in %, mean over severities; Δ in percentage points against the baseline. Relative corruption error: Σ over severities of the error rate divided by the baseline\'s, averaged over corruptions (Hendrycks & Dietterich\'s CE with the baseline in place of AlexNet).', '',
+    mdTable(head, rows), '',
+    '## Per severity (mean over corruptions)', '',
+    mdTable(['severity', ...sum.series.map((s) => s.label)], perSeverity), '',
+    ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
+  ].join('\n');
+}
+
+/** Write corruptions.{json,md,txt} into `dir` (atomically); returns their paths. */
+export function writeCorruptionReport(dir: string, records: CorruptionRecord[], meta: Record<string, unknown> & { title: string; notes?: string[] }): { json: string; markdown: string; terminal: string } {
+  mkdirSync(dir, { recursive: true });
+  const files = { json: join(dir, 'corruptions.json'), markdown: join(dir, 'corruptions.md'), terminal: join(dir, 'corruptions.txt') };
+  writeJsonAtomic(files.json, { schema: 'jpegdl-robust-corruptions/1', ...meta, summary: summarizeCorruptions(records), records });
+  writeFileAtomic(files.markdown, renderCorruptionMarkdown(records, meta.title, meta.notes));
+  writeFileAtomic(files.terminal, renderCorruptionTerminal(records, meta.title) + '\n');
+  return files;
+}

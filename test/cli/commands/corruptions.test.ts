@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { saveModel } from '../../../src/io/model-io.ts';
+import { JpegLayer } from '../../../src/jpeg/layer.ts';
+import { cli } from '../helpers.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'jpegdl-corr-cli-'));
+  const make = (jpeg: boolean, seed: number) => tf.sequential({
+    layers: [
+      ...(jpeg ? [new JpegLayer({ inputShape: [28, 28, 1], quality: 50 })] : []),
+      tf.layers.flatten(jpeg ? {} : { inputShape: [28, 28, 1] }),
+      tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.randomNormal({ seed, stddev: 0.05 }) }),
+    ],
+  });
+  await saveModel(make(false, 1), join(dir, 'baseline'), { variant: 'baseline', training: 'standard training' });
+  await saveModel(make(true, 2), join(dir, 'jpeg'), { variant: 'jpeg-dl' });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = () => ['corruptions', '--baseline', join(dir, 'baseline'), '--jpeg-dl', join(dir, 'jpeg'), '-n', '20', '--corruptions', 'contrast,jpeg_compression', '--severities', '1,5', '--batch-size', '10'];
+
+describe('jpegdl-robust corruptions', () => {
+  it('writes records and the tables; a rerun finds every cell done and gives the same report', async () => {
+    const out = join(dir, 'out');
+    const r = await cli(...base(), '--out', out);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toMatch(/Common corruptions: fashion-mnist-embedded test, 20 images/);
+    expect(r.text).toMatch(/║ contrast\s+│/);
+    expect(r.text).toMatch(/relative corruption error \(baseline = 1\.00\)/);
+    for (const f of ['records.jsonl', 'corruptions.json', 'corruptions.md', 'corruptions.txt']) expect(existsSync(join(out, f)), f).toBe(true);
+    const json = JSON.parse(readFileSync(join(out, 'corruptions.json'), 'utf8'));
+    // clean + 2 corruptions x 2 severities for baseline, jpeg-dl soft and hard.
+    expect(json.records).toHaveLength(15);
+    expect(json.summary.series.map((s: { label: string }) => s.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]']);
+    expect(json.notes.join(' ')).toContain('(standard training)');
+    const md = readFileSync(join(out, 'corruptions.md'), 'utf8');
+    expect(md).toContain('## Per severity (mean over corruptions)');
+    const lines = readFileSync(join(out, 'records.jsonl'), 'utf8');
+    const again = await cli(...base(), '--out', out);
+    expect(again.code).toBe(0);
+    expect(readFileSync(join(out, 'records.jsonl'), 'utf8')).toBe(lines); // nothing recomputed
+    expect(readFileSync(join(out, 'corruptions.md'), 'utf8')).toBe(md);
+  });
+
+  it('refuses bad input with the flag and the reason, before any work', async () => {
+    const out = join(dir, 'bad');
+    const cases: [string[], RegExp][] = [
+      [['--corruptions', 'frost'], /corruption "frost": not available \(needs the frost photographs/],
+      [['--corruptions', 'saturate'], /saturate is defined for colour images only/],
+      [['--severities', '0,6'], /severities: each must be an integer 1-5, got 0/],
+      [['--severities', 'two'], /--severities: must be an integer, got "two"/],
+      [['-n', '0'], /-n: must be an integer >= 1, got 0/],
+      [['--jpeg-modes', 'bpda-identity'], /--jpeg-modes: corruptions run a model as it is deployed, soft or hard/],
+    ];
+    for (const [extra, msg] of cases) {
+      const r = await cli(...base(), ...extra, '--out', out);
+      expect(r.code, extra.join(' ')).toBe(1);
+      expect(r.text).toMatch(msg);
+    }
+    const none = await cli('corruptions', '--out', out);
+    expect(none.text).toMatch(/give --run <dir> or at least one --baseline/);
+    expect(existsSync(join(out, 'records.jsonl'))).toBe(false);
+  });
+});
