@@ -1,3 +1,4 @@
+import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { initBackend } from '../../backend.ts';
 import { runCorruptionJob } from '../../corruptions/job.ts';
@@ -33,7 +34,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the subset and of the corruption noise', '0')
     .requiredOption('--out <dir>', 'output directory (records.jsonl + corruptions.{md,json,txt}); rerun with the same --out to resume')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
-    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
+    .option('--no-progress', 'no progress bar')
+    .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
       const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
       const opts = {
         run: o.run,
@@ -50,7 +52,13 @@ export function register(program: Command): void {
         out: o.out,
       };
       await initBackend(o.backend);
-      const res = await runCorruptionJob(opts);
+      const bar = o.progress !== false && process.stderr.isTTY ? new SingleBar({ format: 'corruptions [{bar}] {value}/{total} cells', stream: process.stderr, hideCursor: true }) : null;
+      let res;
+      try {
+        res = await runCorruptionJob({ ...opts, onCell: (done, total) => (done === 1 ? bar?.start(total, done) : bar?.update(done)) });
+      } finally {
+        bar?.stop();
+      }
       console.log(res.terminal);
       console.log(`report: ${res.files.markdown}\n        ${res.files.json}\nrecords: ${res.files.records}`);
     });
