@@ -10,7 +10,7 @@ import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { subSeed } from '../../attacks/project.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
 import { withJpegMode, jpegLayersOf, type JpegMode } from '../train/jpeg-params.ts';
-import { corruptImage, getCorruption, type CorruptionInfo } from './functions.ts';
+import { corruptImages, getCorruption, type CorruptionInfo } from './functions.ts';
 import { Sampler } from './random.ts';
 
 /** The clean cell's corruption name (severity 0). */
@@ -80,9 +80,11 @@ export function corruptDataset(data: LabelledImages, info: CorruptionInfo, sever
   const pixels = data.height * data.width * data.channels;
   const out = new Float32Array(data.images.length);
   const base = subSeed(subSeed(seed, nameSeed(info.name)), severity);
-  for (let i = 0; i < data.labels.length; i++) {
-    const img = { data: data.images.subarray(i * pixels, (i + 1) * pixels), height: data.height, width: data.width, channels: data.channels };
-    out.set(corruptImage(info, img, severity, new Sampler(subSeed(base, i))), i * pixels);
+  // Chunks bound the memory of batched corruptions (one JPEG mosaic per chunk).
+  const chunk = 256;
+  for (let s = 0; s < data.labels.length; s += chunk) {
+    const imgs = Array.from({ length: Math.min(chunk, data.labels.length - s) }, (_, k) => ({ data: data.images.subarray((s + k) * pixels, (s + k + 1) * pixels), height: data.height, width: data.width, channels: data.channels }));
+    corruptImages(info, imgs, severity, (k) => new Sampler(subSeed(base, s + k))).forEach((o, k) => out.set(o, (s + k) * pixels));
   }
   return out;
 }

@@ -407,9 +407,49 @@ const pixelate: CorruptionFn = (img, sev) => {
   return boxResize(small, img.height, img.width).data.map(clip);
 };
 
+const JPEG_QUALITY = [80, 65, 58, 50, 40];
+
+/**
+ * Many images through one JPEG encode + decode: each is padded to whole 8x8 blocks by repeating its last
+ * row and column (exactly what jpeg-js does at an image's edge) and tiled into one mosaic. JPEG codes
+ * blocks independently (the DC difference coding is lossless), so every tile decodes exactly as its
+ * image alone would, while jpeg-js's ~50 ms fixed cost per encode is paid once per mosaic.
+ */
+export function jpegCompressMany(imgs: Image[], quality: number): Float32Array[] {
+  if (imgs.length === 0) return [];
+  const { height: h, width: w, channels: c } = imgs[0];
+  for (const im of imgs) if (im.height !== h || im.width !== w || im.channels !== c) throw new Error('jpegCompressMany: images must share one size');
+  const th = Math.ceil(h / 8) * 8;
+  const tw = Math.ceil(w / 8) * 8;
+  const cols = Math.max(1, Math.min(imgs.length, Math.floor(2048 / tw)));
+  const rows = Math.ceil(imgs.length / cols);
+  const W = cols * tw;
+  const rgba = new Uint8Array(rows * th * W * 4).fill(255);
+  imgs.forEach((im, k) => {
+    const oy = Math.floor(k / cols) * th;
+    const ox = (k % cols) * tw;
+    for (let y = 0; y < th; y++) {
+      for (let x = 0; x < tw; x++) {
+        const src = (Math.min(y, h - 1) * w + Math.min(x, w - 1)) * c;
+        const dst = ((oy + y) * W + ox + x) * 4;
+        for (let ch = 0; ch < 3; ch++) rgba[dst + ch] = Math.round(clip(im.data[src + (c === 1 ? 0 : ch)]) * 255);
+      }
+    }
+  });
+  const encoded = jpeg.encode({ data: rgba, width: W, height: rows * th }, quality);
+  const decoded = jpeg.decode(encoded.data, { useTArray: true, formatAsRGBA: true });
+  return imgs.map((_, k) => {
+    const oy = Math.floor(k / cols) * th;
+    const ox = (k % cols) * tw;
+    const out = new Float32Array(h * w * c);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[(y * w + x) * c + ch] = decoded.data[((oy + y) * W + ox + x) * 4 + ch] / 255;
+    return out;
+  });
+}
+
 /** JPEG at the severity's quality through jpeg-js (baseline, no chroma subsampling; grey as R = G = B). */
 const jpegCompression: CorruptionFn = (img, sev) => {
-  const quality = at([80, 65, 58, 50, 40], sev);
+  const quality = at(JPEG_QUALITY, sev);
   const { height: h, width: w, channels: c } = img;
   const rgba = new Uint8Array(h * w * 4);
   for (let p = 0; p < h * w; p++) {
@@ -432,6 +472,8 @@ export interface CorruptionInfo {
   colourOnly?: boolean;
   /** Draws random numbers (the others are deterministic). */
   random: boolean;
+  /** Same result as `fn` on each image, for many at once (deterministic corruptions with a fixed cost per call). */
+  many?: (imgs: Image[], severity: number) => Float32Array[];
 }
 
 /** The corruptions in CIFAR-10-C's order (its 15 first, then the 4 extras), those implemented here. */
@@ -446,7 +488,7 @@ export const CORRUPTIONS: readonly CorruptionInfo[] = [
   { name: 'brightness', family: 'weather', fn: brightness, random: false },
   { name: 'contrast', family: 'digital', fn: contrast, random: false },
   { name: 'pixelate', family: 'digital', fn: pixelate, random: false },
-  { name: 'jpeg_compression', family: 'digital', fn: jpegCompression, random: false },
+  { name: 'jpeg_compression', family: 'digital', fn: jpegCompression, random: false, many: (imgs, sev) => jpegCompressMany(imgs, at(JPEG_QUALITY, sev)) },
   { name: 'speckle_noise', family: 'noise', fn: speckleNoise, random: true },
   { name: 'gaussian_blur', family: 'blur', fn: gaussianBlur, random: false },
   { name: 'saturate', family: 'digital', fn: saturate, colourOnly: true, random: false },
@@ -475,8 +517,18 @@ export function getCorruption(name: string): CorruptionInfo {
 export function corruptImage(info: CorruptionInfo, img: Image, severity: number, rng: Sampler): Float32Array {
   if (!(Number.isInteger(severity) && severity >= 1 && severity <= 5)) throw new Error(`severity: must be an integer 1-5, got ${severity}`);
   if (info.colourOnly && img.channels !== 3) throw new Error(`corruption "${info.name}": defined for colour images only, these have ${img.channels} channel(s)`);
-  const out = info.fn(img, severity, rng);
-  // np.uint8 truncates; the tolerance keeps float32 round-off (e.g. 127.99999) from dropping a level.
+  return toBytes(info.fn(img, severity, rng));
+}
+
+/** Stored as 8 bits: np.uint8 truncates; the tolerance keeps float32 round-off (127.99999) from dropping a level. */
+function toBytes(out: Float32Array): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = Math.floor(clip(out[i]) * 255 + 1e-4) / 255;
   return out;
+}
+
+/** corruptImage over many images; uses the corruption's batched form when it has one (same results). */
+export function corruptImages(info: CorruptionInfo, imgs: Image[], severity: number, rngFor: (i: number) => Sampler): Float32Array[] {
+  if (!info.many) return imgs.map((im, i) => corruptImage(info, im, severity, rngFor(i)));
+  if (imgs.length) corruptImage(info, imgs[0], severity, rngFor(0)); // the same argument checks
+  return info.many(imgs, severity).map(toBytes);
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { boxResize, clippedZoom, CORRUPTIONS, corruptImage, diskKernel, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
+import { boxResize, clippedZoom, CORRUPTIONS, corruptImage, corruptImages, diskKernel, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
 import { Sampler } from '../../src/corruptions/random.ts';
 
 /** A seeded image with 8-bit pixel values (as datasets store them). */
@@ -176,6 +176,20 @@ describe('corruptions: closed forms', () => {
     const dark = image(3, 28, 28, 1);
     const fogged = getCorruption('fog').fn(dark, 5, new Sampler(2));
     expect(fogged.length).toBe(28 * 28);
+  });
+
+  it('JPEG of many images in one mosaic equals JPEG of each alone, bit for bit (grey and colour, rows of tiles)', () => {
+    const jpegInfo = getCorruption('jpeg_compression');
+    for (const [h, w, c, k] of [[28, 28, 1, 70], [12, 14, 3, 9], [8, 8, 3, 300]]) {
+      const imgs = Array.from({ length: k }, (_, i) => image(100 + i, h, w, c));
+      const many = corruptImages(jpegInfo, imgs, 4, () => new Sampler(0));
+      imgs.forEach((im, i) => expect(Array.from(many[i]), `${h}x${w}x${c} image ${i}`).toEqual(Array.from(corruptImage(jpegInfo, im, 4, new Sampler(0)))));
+    }
+    // Other corruptions go image by image with their own streams.
+    const imgs = [image(1, 8, 8, 1), image(2, 8, 8, 1)];
+    const noisy = corruptImages(getCorruption('shot_noise'), imgs, 2, (i) => new Sampler(i));
+    expect(Array.from(noisy[1])).toEqual(Array.from(corruptImage(getCorruption('shot_noise'), imgs[1], 2, new Sampler(1))));
+    expect(() => corruptImages(jpegInfo, imgs, 6, () => new Sampler(0))).toThrow(/severity: must be an integer 1-5, got 6/);
   });
 
   it('JPEG compression loses more at lower quality and keeps a grey image grey', () => {
