@@ -63,43 +63,55 @@ function checkGrid(g: ExampleGrid): number {
   return k;
 }
 
-/** The grid as PNG bytes; each image pixel becomes a `scale` x `scale` square (default: cells of at least 64 px). */
-export function exampleGridPng(g: ExampleGrid, scale?: number): Uint8Array {
-  const k = checkGrid(g);
-  const s = scale ?? Math.max(1, Math.ceil(64 / Math.min(g.height, g.width)));
+/**
+ * PNG bytes of a grid of images (cells[row][column], pixels 0-1, HWC, all one size); each image pixel
+ * becomes a `scale` x `scale` square (default: cells of at least 64 px), with 2-pixel white gaps.
+ */
+export function imageGridPng(cells: Float32Array[][], shape: { height: number; width: number; channels: number }, scale?: number): Uint8Array {
+  const { height: h, width: w, channels: c } = shape;
+  const s = scale ?? Math.max(1, Math.ceil(64 / Math.min(h, w)));
   if (!(Number.isInteger(s) && s >= 1)) throw new Error(`examples: scale must be an integer >= 1, got ${scale}`);
-  const rows = gridRows(g);
-  const cellW = g.width * s;
-  const cellH = g.height * s;
-  const png = new PNG({ width: k * cellW + (k + 1) * GAP, height: rows.length * cellH + (rows.length + 1) * GAP });
+  const cols = Math.max(0, ...cells.map((r) => r.length));
+  if (cells.length === 0 || cols === 0) throw new Error('examples: no images to draw');
+  const cellW = w * s;
+  const cellH = h * s;
+  const png = new PNG({ width: cols * cellW + (cols + 1) * GAP, height: cells.length * cellH + (cells.length + 1) * GAP });
   png.data.fill(255); // white background and gaps, opaque
-  const pixels = g.height * g.width * g.channels;
-  const byEps = new Map(g.perEps.map((e) => [e.epsLabel, e]));
-  rows.forEach((row, r) => {
-    const src = row.kind === 'clean' ? g.clean : byEps.get(row.epsLabel!)!.images;
-    for (let c = 0; c < k; c++) {
-      for (let y = 0; y < g.height; y++) {
-        for (let x = 0; x < g.width; x++) {
-          const rgb = [0, 1, 2].map((ch) => {
-            const at = c * pixels + (y * g.width + x) * g.channels + (g.channels === 1 ? 0 : ch);
-            const v = row.kind === 'perturbation' ? (row.scale! > 0 ? 0.5 + (src[at] - g.clean[at]) / (2 * row.scale!) : 0.5) : src[at];
-            return Math.round(255 * Math.min(1, Math.max(0, v)));
-          });
-          for (let dy = 0; dy < s; dy++) {
-            const py = GAP + r * (cellH + GAP) + y * s + dy;
-            for (let dx = 0; dx < s; dx++) {
-              const px = GAP + c * (cellW + GAP) + x * s + dx;
-              const o = (py * png.width + px) * 4;
-              png.data[o] = rgb[0];
-              png.data[o + 1] = rgb[1];
-              png.data[o + 2] = rgb[2];
-            }
+  cells.forEach((row, r) => row.forEach((img, col) => {
+    if (img.length !== h * w * c) throw new Error(`examples: image [${r}][${col}] holds ${img.length} values, ${h}x${w}x${c} needs ${h * w * c}`);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const at = (y * w + x) * c;
+        const rgb = [0, 1, 2].map((ch) => Math.round(255 * Math.min(1, Math.max(0, img[at + (c === 1 ? 0 : ch)]))));
+        for (let dy = 0; dy < s; dy++) {
+          const py = GAP + r * (cellH + GAP) + y * s + dy;
+          for (let dx = 0; dx < s; dx++) {
+            const o = (py * png.width + GAP + col * (cellW + GAP) + x * s + dx) * 4;
+            png.data[o] = rgb[0];
+            png.data[o + 1] = rgb[1];
+            png.data[o + 2] = rgb[2];
           }
         }
       }
     }
-  });
+  }));
   return new Uint8Array(PNG.sync.write(png));
+}
+
+/** The grid as PNG bytes; each image pixel becomes a `scale` x `scale` square (default: cells of at least 64 px). */
+export function exampleGridPng(g: ExampleGrid, scale?: number): Uint8Array {
+  const k = checkGrid(g);
+  const pixels = g.height * g.width * g.channels;
+  const byEps = new Map(g.perEps.map((e) => [e.epsLabel, e]));
+  const cells = gridRows(g).map((row) => Array.from({ length: k }, (_, col) => {
+    const clean = g.clean.subarray(col * pixels, (col + 1) * pixels);
+    if (row.kind === 'clean') return clean;
+    const adv = byEps.get(row.epsLabel!)!.images.subarray(col * pixels, (col + 1) * pixels);
+    if (row.kind === 'adversarial') return adv;
+    // Perturbation: grey is no change, white +scale, black -scale.
+    return Float32Array.from(adv, (v, i) => (row.scale! > 0 ? 0.5 + (v - clean[i]) / (2 * row.scale!) : 0.5));
+  }));
+  return imageGridPng(cells, g, scale);
 }
 
 /** Per example and eps: L-inf and L2 size of the perturbation (0-1 scale) and the predicted class. */
