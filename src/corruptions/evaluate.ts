@@ -75,16 +75,27 @@ function nameSeed(name: string): number {
   return h >>> 0;
 }
 
+/** Seed of image i's corruption noise: a function of (seed, corruption name, severity, i) only. */
+function imageSeed(seed: number, name: string, severity: number, i: number): number {
+  return subSeed(subSeed(subSeed(seed, nameSeed(name)), severity), i);
+}
+
+/** Image `index` of `data` under one corruption, exactly as corruptDataset makes it (for pictures). */
+export function corruptOne(data: LabelledImages, index: number, info: CorruptionInfo, severity: number, seed: number): Float32Array {
+  const pixels = data.height * data.width * data.channels;
+  const img = { data: data.images.subarray(index * pixels, (index + 1) * pixels), height: data.height, width: data.width, channels: data.channels };
+  return corruptImages(info, [img], severity, () => new Sampler(imageSeed(seed, info.name, severity, index)))[0];
+}
+
 /** Every image of `data` under one corruption at one severity (image i seeded by seed, name, severity, i). */
 export function corruptDataset(data: LabelledImages, info: CorruptionInfo, severity: number, seed: number): Float32Array {
   const pixels = data.height * data.width * data.channels;
   const out = new Float32Array(data.images.length);
-  const base = subSeed(subSeed(seed, nameSeed(info.name)), severity);
   // Chunks bound the memory of batched corruptions (one JPEG mosaic per chunk).
   const chunk = 256;
   for (let s = 0; s < data.labels.length; s += chunk) {
     const imgs = Array.from({ length: Math.min(chunk, data.labels.length - s) }, (_, k) => ({ data: data.images.subarray((s + k) * pixels, (s + k + 1) * pixels), height: data.height, width: data.width, channels: data.channels }));
-    corruptImages(info, imgs, severity, (k) => new Sampler(subSeed(base, s + k))).forEach((o, k) => out.set(o, (s + k) * pixels));
+    corruptImages(info, imgs, severity, (k) => new Sampler(imageSeed(seed, info.name, severity, s + k))).forEach((o, k) => out.set(o, (s + k) * pixels));
   }
   return out;
 }

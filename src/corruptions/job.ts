@@ -10,7 +10,9 @@ import { loadDataset, subset } from '../data/index.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
-import { evaluateCorruptions, resolveCorruptionOptions, type CorruptionModel, type CorruptionRecord } from './evaluate.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { imageGridPng } from '../report/examples.ts';
+import { corruptOne, evaluateCorruptions, resolveCorruptionOptions, type CorruptionModel, type CorruptionRecord } from './evaluate.ts';
 import { OMITTED_CORRUPTIONS } from './functions.ts';
 import { renderCorruptionTerminal, writeCorruptionReport } from './report.ts';
 
@@ -34,7 +36,7 @@ export interface CorruptionJobOptions {
 }
 
 /** Run (or resume) the corruption evaluation and write its report; every argument is checked before loading. */
-export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ records: CorruptionRecord[]; files: { json: string; markdown: string; terminal: string; records: string }; terminal: string }> {
+export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ records: CorruptionRecord[]; files: { json: string; markdown: string; terminal: string; html: string; records: string; examples: string }; terminal: string }> {
   let runDataset: DatasetSpec | undefined;
   let baselineDirs = o.baseline ?? [];
   let jpegDirs = o.jpegdl ?? [];
@@ -97,8 +99,15 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
       `Not included: ${omitted}.`,
       ...(metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : []),
     ];
-    const files = writeCorruptionReport(outDir, records, { title, notes, dataset: full.name, split, n: data.labels.length, seed, models: [...metas.keys()] });
-    return { records, files: { ...files, records: recordsPath }, terminal: renderCorruptionTerminal(records, title) };
+    // One picture of what was measured: image 0 under every corruption and severity, as the models saw it.
+    const { infos, severities } = resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
+    const pixels = data.height * data.width * data.channels;
+    const clean = data.images.slice(0, pixels);
+    const grid = infos.map((info) => [clean, ...severities.map((sev) => corruptOne(data, 0, info, sev, seed))]);
+    const examples = join(outDir, 'corruption-examples.png');
+    writeFileAtomic(examples, imageGridPng(grid, data));
+    const files = writeCorruptionReport(outDir, records, { title, notes, dataset: full.name, split, n: data.labels.length, seed, models: [...metas.keys()], examplesPng: 'corruption-examples.png' });
+    return { records, files: { ...files, records: recordsPath, examples }, terminal: renderCorruptionTerminal(records, title) };
   } finally {
     for (const m of loaded) m.dispose();
   }

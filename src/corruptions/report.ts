@@ -3,7 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { table } from 'table';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { mdTable } from '../report/format.ts';
+import { esc, mdTable } from '../report/format.ts';
+import { CSS, htmlTable } from '../report/html.ts';
+import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { CLEAN, summarizeCorruptions, type CorruptionRecord } from './evaluate.ts';
 
 const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1) : '–');
@@ -43,10 +45,57 @@ export function renderCorruptionMarkdown(records: CorruptionRecord[], title: str
   ].join('\n');
 }
 
-/** Write corruptions.{json,md,txt} into `dir` (atomically); returns their paths. */
-export function writeCorruptionReport(dir: string, records: CorruptionRecord[], meta: Record<string, unknown> & { title: string; notes?: string[] }): { json: string; markdown: string; terminal: string } {
+/** Accuracy vs severity (clean = 0) per series: the mean over corruptions, then one small plot per corruption. */
+export function corruptionPlotsSvg(records: CorruptionRecord[]): string[] {
+  const sum = summarizeCorruptions(records);
+  const xLabels = ['clean', ...sum.severities.map(String)];
+  const plot = (title: string, value: (s: (typeof sum.series)[number], sev: number) => number, small: boolean) => linePlotSvg({
+    title,
+    xLabels,
+    xTitle: 'severity',
+    yTitle: 'accuracy (%)',
+    width: small ? 300 : 480,
+    height: small ? 240 : 320,
+    series: sum.series.map((s, i) => ({
+      label: s.label,
+      values: [s.clean, ...sum.severities.map((sev) => value(s, sev))].map((v) => (Number.isFinite(v) ? 100 * v : null)),
+      dashed: s.variant === 'baseline',
+      color: PALETTE[i % PALETTE.length],
+    })),
+  });
+  const cell = (s: (typeof sum.series)[number], c: string, sev: number) => records.find((r) => `${r.model}#${r.modelSeed}${r.jpegMode ? ` [${r.jpegMode}]` : ''}` === s.key && r.corruption === c && r.severity === sev)?.accuracy ?? NaN;
+  return [
+    plot(`Mean over ${sum.corruptions.length} corruptions`, (s, sev) => s.perSeverity[String(sev)], false),
+    ...sum.corruptions.map((c) => plot(c, (s, sev) => cell(s, c, sev), true)),
+  ];
+}
+
+/** The corruption report as one self-contained HTML page (tables, plots, optional example image). */
+export function renderCorruptionHtml(records: CorruptionRecord[], title: string, notes: string[] = [], examplesPng?: string): string {
+  const sum = summarizeCorruptions(records);
+  const [head, ...rows] = corruptionRows(records);
+  const [main, ...perCorruption] = corruptionPlotsSvg(records);
+  return [
+    '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', `<title>${esc(title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>',
+    `<h1>${esc(title)}</h1>`,
+    '<h2>Accuracy under common corruptions (%)</h2>',
+    '<p class="muted">Mean over severities; Δ in percentage points against the baseline; relative corruption error: Σ over severities of the error rate divided by the baseline\'s, averaged over corruptions.</p>',
+    htmlTable(head, rows, 'main'),
+    ...(notes.length ? ['<h2>Notes</h2>', `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`] : []),
+    '<h2>Accuracy vs severity</h2>', '<div class="plots">', main, '</div>',
+    '<h2>Per corruption</h2>', '<div class="plots">', ...perCorruption, '</div>',
+    '<h2>Per severity (mean over corruptions, %)</h2>',
+    htmlTable(['severity', ...sum.series.map((s) => s.label)], sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => pct(s.perSeverity[String(sv)]))])),
+    ...(examplesPng ? ['<h2>What the corruptions look like</h2>', '<p class="muted">The first evaluated image; rows: corruptions, columns: clean, then severities.</p>', `<img alt="corrupted examples" src="${esc(examplesPng)}">`] : []),
+    '</body>', '</html>', '',
+  ].join('\n');
+}
+
+/** Write corruptions.{json,md,txt,html} into `dir` (atomically); returns their paths. */
+export function writeCorruptionReport(dir: string, records: CorruptionRecord[], meta: Record<string, unknown> & { title: string; notes?: string[]; examplesPng?: string }): { json: string; markdown: string; terminal: string; html: string } {
   mkdirSync(dir, { recursive: true });
-  const files = { json: join(dir, 'corruptions.json'), markdown: join(dir, 'corruptions.md'), terminal: join(dir, 'corruptions.txt') };
+  const files = { json: join(dir, 'corruptions.json'), markdown: join(dir, 'corruptions.md'), terminal: join(dir, 'corruptions.txt'), html: join(dir, 'corruptions.html') };
+  writeFileAtomic(files.html, renderCorruptionHtml(records, meta.title, meta.notes, meta.examplesPng));
   writeJsonAtomic(files.json, { schema: 'jpegdl-robust-corruptions/1', ...meta, summary: summarizeCorruptions(records), records });
   writeFileAtomic(files.markdown, renderCorruptionMarkdown(records, meta.title, meta.notes));
   writeFileAtomic(files.terminal, renderCorruptionTerminal(records, meta.title) + '\n');

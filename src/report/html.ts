@@ -7,7 +7,8 @@ import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
 
-function htmlTable(header: string[], rows: string[][], cls = ''): string {
+/** An HTML table; numeric cells right-aligned. */
+export function htmlTable(header: string[], rows: string[][], cls = ''): string {
   const num = (s: string) => /^[-+–]?[\d.]+( ± [\d.]+)?$|^–$/.test(s);
   return `<table${cls ? ` class="${cls}"` : ''}>\n<thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows
     .map((r) => `<tr>${r.map((c) => `<td${num(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
@@ -39,7 +40,8 @@ export function plotsSvg(report: Report): string[] {
   return out;
 }
 
-const CSS = `
+/** The stylesheet of every HTML page the suite writes. */
+export const CSS = `
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1100px; color: #111; padding: 0 16px; }
 h1 { font-size: 1.6em; margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.summary { color: #333; }

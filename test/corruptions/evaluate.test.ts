@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { corruptDataset, evaluateCorruptions, loadCorruptionRecords, summarizeCorruptions, type CorruptionRecord } from '../../src/corruptions/evaluate.ts';
+import { corruptDataset, corruptOne, evaluateCorruptions, loadCorruptionRecords, summarizeCorruptions, type CorruptionRecord } from '../../src/corruptions/evaluate.ts';
 import { getCorruption } from '../../src/corruptions/functions.ts';
 import { corruptionRows } from '../../src/corruptions/report.ts';
 import { unpackBits } from '../../src/eval/records.ts';
@@ -46,6 +46,8 @@ describe('evaluateCorruptions', () => {
     expect(recs).toHaveLength(5 * 3);
     const noisy = corruptDataset(data, getCorruption('gaussian_noise'), 5, 4);
     expect(Array.from(corruptDataset(data, getCorruption('gaussian_noise'), 5, 4))).toEqual(Array.from(noisy)); // seeded
+    // One image alone gets exactly its noise in the whole set (what the example picture shows).
+    expect(Array.from(corruptOne(data, 5, getCorruption('gaussian_noise'), 5, 4))).toEqual(Array.from(noisy.subarray(5 * 64, 6 * 64)));
     const cell = (m: string, mode: string | null, c: string, s: number) => recs.find((r) => r.model === m && r.jpegMode === mode && r.corruption === c && r.severity === s)!;
     expect(Array.from(unpackBits(cell('baseline', null, 'gaussian_noise', 5).correctBits, 24))).toEqual(direct(base, noisy));
     expect(Array.from(unpackBits(cell('baseline', null, 'clean', 0).correctBits, 24))).toEqual(direct(base, data.images));

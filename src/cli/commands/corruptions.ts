@@ -19,7 +19,7 @@ function int(v: string | undefined, flag: string): number | undefined {
 export function register(program: Command): void {
   program
     .command('corruptions')
-    .description('accuracy of saved models under common corruptions (noise, blur, fog, contrast, JPEG, ...) at severities 1-5, generated here with CIFAR-10-C\'s constants; writes corruptions.{md,json,txt} (resumable)')
+    .description('accuracy of saved models under common corruptions (noise, blur, fog, contrast, JPEG, ...) at severities 1-5, generated here with CIFAR-10-C\'s constants; writes corruptions.{md,html,json,txt} and an example picture (resumable)')
     .option('--run <dir>', 'run directory of `jpegdl-robust run` (its models and dataset)')
     .option('--baseline <dir>', 'baseline model directory (repeatable)', collect)
     .option('--jpeg-dl <dir>', 'JPEG-DL model directory (repeatable)', collect)
@@ -60,6 +60,6 @@ export function register(program: Command): void {
         bar?.stop();
       }
       console.log(res.terminal);
-      console.log(`report: ${res.files.markdown}\n        ${res.files.json}\nrecords: ${res.files.records}`);
+      console.log(`report: ${res.files.markdown}\n        ${res.files.html}\n        ${res.files.json}\nexamples: ${res.files.examples}\nrecords: ${res.files.records}`);
     });
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../../src/io/model-io.ts';
 import { JpegLayer } from '../../../src/jpeg/layer.ts';
@@ -32,7 +33,13 @@ describe('jpegdl-robust corruptions', () => {
     expect(r.text).toMatch(/Common corruptions: fashion-mnist-embedded test, 20 images/);
     expect(r.text).toMatch(/║ contrast\s+│/);
     expect(r.text).toMatch(/relative corruption error \(baseline = 1\.00\)/);
-    for (const f of ['records.jsonl', 'corruptions.json', 'corruptions.md', 'corruptions.txt']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['records.jsonl', 'corruptions.json', 'corruptions.md', 'corruptions.txt', 'corruptions.html', 'corruption-examples.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    const html = readFileSync(join(out, 'corruptions.html'), 'utf8');
+    expect(html.match(/<svg/g)).toHaveLength(3); // the mean plot and one per corruption
+    expect(html).toContain('<img alt="corrupted examples" src="corruption-examples.png">');
+    // Rows: the 2 corruptions; columns: clean + 2 severities; 28 px drawn at 3x with 2 px gaps.
+    const png = PNG.sync.read(readFileSync(join(out, 'corruption-examples.png')));
+    expect([png.width, png.height]).toEqual([3 * 84 + 4 * 2, 2 * 84 + 3 * 2]);
     const json = JSON.parse(readFileSync(join(out, 'corruptions.json'), 'utf8'));
     // clean + 2 corruptions x 2 severities for baseline, jpeg-dl soft and hard.
     expect(json.records).toHaveLength(15);
