@@ -126,7 +126,7 @@ export function resolveCorruptionOptions(data: Pick<LabelledImages, 'channels'>,
   const names = o.corruptions;
   let infos: CorruptionInfo[];
   if (names === undefined) {
-    infos = (['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'zoom_blur', 'fog', 'brightness', 'contrast', 'pixelate', 'jpeg_compression', 'speckle_noise', 'gaussian_blur', 'saturate'] as const)
+    infos = (['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'zoom_blur', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression', 'speckle_noise', 'gaussian_blur', 'saturate'] as const)
       .map(getCorruption)
       .filter((c) => !c.colourOnly || data.channels === 3);
   } else {

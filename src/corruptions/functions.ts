@@ -4,7 +4,7 @@
  * constants of the authors' make_cifar_c.py. Each works on one image (pixels 0-1, HWC row-major), is
  * seeded, and returns 8-bit values as the published datasets store them (truncated, as np.uint8 does).
  * Omitted: motion blur and snow (ImageMagick's motion blur), frost (photographs), spatter (OpenCV edge
- * and distance transforms), elastic transform; see docs/corruptions.md.
+ * and distance transforms); see docs/corruptions.md.
  */
 import jpeg from 'jpeg-js';
 import type { Sampler } from './random.ts';
@@ -70,7 +70,7 @@ function reflect101(i: number, n: number): number {
 const nearest = (i: number, n: number) => (i < 0 ? 0 : i >= n ? n - 1 : i);
 
 /** Normalised 1-D Gaussian of standard deviation sigma on -r..r. */
-function gaussianKernel(sigma: number, r: number): Float64Array {
+export function gaussianKernel(sigma: number, r: number): Float64Array {
   const k = new Float64Array(2 * r + 1);
   let s = 0;
   for (let i = -r; i <= r; i++) s += k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma));
@@ -79,7 +79,7 @@ function gaussianKernel(sigma: number, r: number): Float64Array {
 }
 
 /** Separable 1-D correlation along rows then columns, per channel, with the given border rule. */
-function separable(img: Image, k: Float64Array, border: (i: number, n: number) => number): Float32Array {
+export function separable(img: Image, k: Float64Array, border: (i: number, n: number) => number): Float32Array {
   const { height: h, width: w, channels: c } = img;
   const r = (k.length - 1) / 2;
   const tmp = new Float64Array(img.data.length);
@@ -241,6 +241,87 @@ const zoomBlur: CorruptionFn = (img, sev) => {
     for (let i = 0; i < sum.length; i++) sum[i] += z[i];
   }
   return Float32Array.from(sum, (v) => clip(v / (count + 1)));
+};
+
+/** Index into [0, n) by half-sample symmetric reflection (scipy 'reflect': ... b a | a b ... y z | z y ...). */
+export function reflectHalf(i: number, n: number): number {
+  while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - 1 - i;
+  return i;
+}
+
+/** Bilinear sample of channel `ch` at (y, x) with the given border rule for indices outside the image. */
+export function bilinear(img: Image, y: number, x: number, ch: number, border: (i: number, n: number) => number): number {
+  const { height: h, width: w, channels: c } = img;
+  const y0 = Math.floor(y);
+  const x0 = Math.floor(x);
+  const ty = y - y0;
+  const tx = x - x0;
+  const px = (yy: number, xx: number) => img.data[(border(yy, h) * w + border(xx, w)) * c + ch];
+  return (px(y0, x0) * (1 - tx) + px(y0, x0 + 1) * tx) * (1 - ty) + (px(y0 + 1, x0) * (1 - tx) + px(y0 + 1, x0 + 1) * tx) * ty;
+}
+
+/**
+ * The affine map [a, b, c, d, e, f] (x' = a·x + b·y + c, y' = d·x + e·y + f) taking three points to
+ * three others, as cv2.getAffineTransform (points as [x, y]).
+ */
+export function affineFromPoints(src: number[][], dst: number[][]): number[] {
+  const [[x1, y1], [x2, y2], [x3, y3]] = src;
+  const det = x1 * (y2 - y3) - y1 * (x2 - x3) + (x2 * y3 - x3 * y2);
+  if (Math.abs(det) < 1e-12) throw new Error('affineFromPoints: the source points are collinear');
+  // Cramer's rule for [x y 1]·[a b c]ᵀ = target, once per output coordinate.
+  const solve = (t1: number, t2: number, t3: number) => [
+    (t1 * (y2 - y3) - y1 * (t2 - t3) + (t2 * y3 - t3 * y2)) / det,
+    (x1 * (t2 - t3) - t1 * (x2 - x3) + (x2 * t3 - x3 * t2)) / det,
+    (x1 * (y2 * t3 - y3 * t2) - y1 * (x2 * t3 - x3 * t2) + t1 * (x2 * y3 - x3 * y2)) / det,
+  ];
+  return [...solve(dst[0][0], dst[1][0], dst[2][0]), ...solve(dst[0][1], dst[1][1], dst[2][1])];
+}
+
+/** cv2.warpAffine(src, M) with bilinear sampling and reflect-101 borders: out(p) = src(M⁻¹ p). */
+export function warpAffine(img: Image, m: number[]): Float32Array {
+  const [a, b, c0, d, e, f] = m;
+  const det = a * e - b * d;
+  // Inverse of the linear part, and the inverse translation.
+  const [ia, ib, id, ie] = [e / det, -b / det, -d / det, a / det];
+  const ic = -(ia * c0 + ib * f);
+  const iff = -(id * c0 + ie * f);
+  const out = new Float32Array(img.data.length);
+  for (let y = 0; y < img.height; y++) for (let x = 0; x < img.width; x++) {
+    const sx = ia * x + ib * y + ic;
+    const sy = id * x + ie * y + iff;
+    for (let ch = 0; ch < img.channels; ch++) out[(y * img.width + x) * img.channels + ch] = bilinear(img, sy, sx, ch, reflect101);
+  }
+  return out;
+}
+
+/**
+ * Elastic transform: a random affine warp (three points around the centre moved by up to `shift`
+ * pixels), then every pixel displaced by a Gaussian-smoothed (sigma `smooth`, 'reflect', truncated at
+ * 3 sigma) uniform(-1, 1) field times `alpha`, sampled bilinearly with 'reflect' borders. Constants in
+ * pixels of a 32-pixel image, as the reference (IMSIZE 32).
+ */
+const elasticTransform: CorruptionFn = (img, sev, rng) => {
+  const [alpha, smooth, shift] = at([[0, 0, 0.08], [0.05, 0.2, 0.07], [0.08, 0.06, 0.06], [0.1, 0.04, 0.05], [0.1, 0.03, 0.03]], sev).map((v) => 32 * v);
+  const { height: h, width: w, channels: c } = img;
+  const [cy, cx] = [Math.floor(h / 2), Math.floor(w / 2)];
+  const sq = Math.floor(Math.min(h, w) / 3);
+  // The reference builds the points from (rows, cols) and hands them to OpenCV as (x, y); kept as is.
+  const pts1 = [[cy + sq, cx + sq], [cy + sq, cx - sq], [cy - sq, cx - sq]];
+  const pts2 = pts1.map((p) => p.map((v) => v + (rng.uniform() * 2 - 1) * shift));
+  const warped: Image = { ...img, data: warpAffine(img, affineFromPoints(pts1, pts2)) };
+  const field = () => {
+    const u = Float32Array.from({ length: h * w }, () => rng.uniform() * 2 - 1);
+    if (smooth === 0) return u.map((v) => v * alpha);
+    const blurred = separable({ data: u, height: h, width: w, channels: 1 }, gaussianKernel(smooth, Math.floor(3 * smooth + 0.5)), reflectHalf);
+    return blurred.map((v) => v * alpha);
+  };
+  const dx = field();
+  const dy = field();
+  const out = new Float32Array(img.data.length);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
+    out[(y * w + x) * c + ch] = clip(bilinear(warped, y + dy[y * w + x], x + dx[y * w + x], ch, reflectHalf));
+  }
+  return out;
 };
 
 // ---------- weather ----------
@@ -487,6 +568,7 @@ export const CORRUPTIONS: readonly CorruptionInfo[] = [
   { name: 'fog', family: 'weather', fn: fog, random: true },
   { name: 'brightness', family: 'weather', fn: brightness, random: false },
   { name: 'contrast', family: 'digital', fn: contrast, random: false },
+  { name: 'elastic_transform', family: 'digital', fn: elasticTransform, random: true },
   { name: 'pixelate', family: 'digital', fn: pixelate, random: false },
   { name: 'jpeg_compression', family: 'digital', fn: jpegCompression, random: false, many: (imgs, sev) => jpegCompressMany(imgs, at(JPEG_QUALITY, sev)) },
   { name: 'speckle_noise', family: 'noise', fn: speckleNoise, random: true },
@@ -500,7 +582,6 @@ export const OMITTED_CORRUPTIONS: Readonly<Record<string, string>> = {
   snow: "needs ImageMagick's motion-blur kernel",
   frost: 'needs the frost photographs shipped with the reference code',
   spatter: 'needs OpenCV edge detection and distance transforms',
-  elastic_transform: 'not implemented yet',
 };
 
 /** The registry entry called `name`, with a clear error naming the known ones. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { boxResize, clippedZoom, CORRUPTIONS, corruptImage, corruptImages, diskKernel, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
+import { affineFromPoints, bilinear, boxResize, clippedZoom, CORRUPTIONS, corruptImage, corruptImages, diskKernel, reflectHalf, warpAffine, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
 import { Sampler } from '../../src/corruptions/random.ts';
 
 /** A seeded image with 8-bit pixel values (as datasets store them). */
@@ -48,8 +48,9 @@ describe('corruptions: every one', () => {
 
   it('moves the image further from the clean one as severity rises (averaged over images)', () => {
     // Exceptions by design: saturate's severities 1-2 desaturate and 3-5 oversaturate; glass blur's
-    // blur grows with severity and smooths away part of its pixel swaps (checked per iteration count below).
-    for (const info of CORRUPTIONS.filter((x) => x.name !== 'saturate' && x.name !== 'glass_blur')) {
+    // blur grows with severity and smooths away part of its pixel swaps (checked per iteration count below);
+    // elastic transform trades a global affine shift (largest at severity 1) for local displacement.
+    for (const info of CORRUPTIONS.filter((x) => !['saturate', 'glass_blur', 'elastic_transform'].includes(x.name))) {
       const dist = [1, 3, 5].map((sev) => {
         let d = 0;
         for (let k = 0; k < 6; k++) {
@@ -130,7 +131,7 @@ describe('corruptions: closed forms', () => {
   });
 
   it('blurs, zooms and resizes leave a constant image constant and are linear', () => {
-    for (const name of ['gaussian_blur', 'defocus_blur', 'zoom_blur', 'glass_blur', 'pixelate']) {
+    for (const name of ['gaussian_blur', 'defocus_blur', 'zoom_blur', 'glass_blur', 'pixelate', 'elastic_transform']) {
       for (const sev of [1, 5]) {
         const out = getCorruption(name).fn(constant(0.6), sev, new Sampler(1));
         for (const v of out) expect(v, `${name} ${sev}`).toBeCloseTo(0.6, 5);
@@ -165,6 +166,31 @@ describe('corruptions: closed forms', () => {
     // Growing by an integer factor repeats each pixel.
     const big = boxResize(small, 12, 8);
     expect(big.data[(11 * 8 + 7) * 3]).toBeCloseTo(small.data[(5 * 4 + 3) * 3], 6);
+  });
+
+  it('elastic transform: the affine fit maps its points, the identity warp and integer samples change nothing', () => {
+    fc.assert(
+      fc.property(fc.array(fc.float({ min: -20, max: 20, noNaN: true }), { minLength: 6, maxLength: 6 }), (t) => {
+        const src = [[23, 23], [23, 5], [5, 5]];
+        const dst = src.map((p, i) => [p[0] + t[2 * i], p[1] + t[2 * i + 1]]);
+        const [a, b, c, d, e, f] = affineFromPoints(src, dst);
+        src.forEach(([x, y], i) => {
+          expect(a * x + b * y + c).toBeCloseTo(dst[i][0], 4);
+          expect(d * x + e * y + f).toBeCloseTo(dst[i][1], 4);
+        });
+      }),
+      { numRuns: 100, seed: 6 },
+    );
+    expect(() => affineFromPoints([[0, 0], [1, 1], [2, 2]], [[0, 0], [1, 1], [2, 2]])).toThrow(/collinear/);
+    const img = image(14, 10, 12, 3);
+    expect(Array.from(warpAffine(img, [1, 0, 0, 0, 1, 0]))).toEqual(Array.from(img.data));
+    // A shift by one column samples the neighbour (reflect-101 at the edge).
+    const shifted = warpAffine(img, [1, 0, 1, 0, 1, 0]);
+    expect(shifted[(2 * 12 + 5) * 3 + 1]).toBeCloseTo(img.data[(2 * 12 + 4) * 3 + 1], 6);
+    expect(shifted[(2 * 12 + 0) * 3 + 1]).toBeCloseTo(img.data[(2 * 12 + 1) * 3 + 1], 6);
+    expect(bilinear(img, 3, 4, 2, reflectHalf)).toBeCloseTo(img.data[(3 * 12 + 4) * 3 + 2], 6);
+    // Half-sample reflection: -1 is 0, n is n-1.
+    expect([reflectHalf(-1, 5), reflectHalf(5, 5), reflectHalf(-6, 5), reflectHalf(2, 5)]).toEqual([0, 4, 4, 2]);
   });
 
   it('the plasma fractal spans [0,1] and is seeded; fog brightens dark images', () => {
