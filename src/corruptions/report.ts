@@ -27,7 +27,13 @@ export function corruptionRows(records: CorruptionRecord[]): string[][] {
 
 /** The terminal table (accuracy in %, mean over severities). */
 export function renderCorruptionTerminal(records: CorruptionRecord[], title: string): string {
-  return `${title}\naccuracy in %, mean over severities ${summarizeCorruptions(records).severities.join(', ')}; Δ in points vs the baseline\n${table(corruptionRows(records))}`;
+  const rows = corruptionRows(records);
+  // Rules under the header and around the summary rows, as the attack table.
+  const body = table(rows, {
+    columns: rows[0].map((_, j) => ({ alignment: j === 0 ? 'left' : 'right' })),
+    drawHorizontalLine: (i, size) => i === 0 || i === 1 || i === 2 || i === size || i === size - (rows.at(-1)![0].startsWith('relative') ? 2 : 1),
+  });
+  return `${title}\naccuracy in %, mean over severities ${summarizeCorruptions(records).severities.join(', ')}; Δ in points vs the baseline\n${body}`;
 }
 
 /** Markdown: the main table and accuracy per severity (mean over corruptions). */
