@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
-import { findCell, mainTable, runSummary, stageTableRows, type Report } from './model.ts';
+import { findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
@@ -13,6 +13,32 @@ export function htmlTable(header: string[], rows: string[][], cls = ''): string 
   return `<table${cls ? ` class="${cls}"` : ''}>\n<thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${rows
     .map((r) => `<tr>${r.map((c) => `<td${num(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
     .join('\n')}\n</tbody>\n</table>`;
+}
+
+/** Accuracy per epoch: training accuracy, then test accuracy per JPEG mode and robust accuracy when watched. */
+export function trainingPlotsSvg(training: TrainingView[]): string[] {
+  const epochs = Math.max(...training.map((t) => t.epochs.length));
+  // Label at most ~12 epochs so long schedules stay readable.
+  const every = Math.max(1, Math.ceil(epochs / 12));
+  const xLabels = Array.from({ length: epochs }, (_, i) => ((i + 1) % every === 0 || i === 0 ? String(i + 1) : ''));
+  const line = (t: TrainingView, label: string, get: (e: TrainingView['epochs'][number]) => number | undefined, i: number) => ({
+    label,
+    values: Array.from({ length: epochs }, (_, k) => {
+      const v = t.epochs[k] ? get(t.epochs[k]) : undefined;
+      return v === undefined ? null : 100 * v;
+    }),
+    dashed: t.variant === 'baseline',
+    color: PALETTE[i % PALETTE.length],
+  });
+  const plot = (title: string, series: ReturnType<typeof line>[]) => linePlotSvg({ title, xLabels, xTitle: 'epoch', yTitle: 'accuracy (%)', xName: 'epoch', markers: epochs <= 30, series: series.filter((s) => s.values.some((v) => v !== null)) });
+  const modes = ['plain', 'soft', 'hard'] as const;
+  const test = training.flatMap((t, i) => modes.filter((m) => t.epochs.some((e) => e.testAcc?.[m] !== undefined)).map((m, j) => line(t, `${t.model}${m === 'plain' ? '' : ` [${m}]`}`, (e) => e.testAcc?.[m], i * 3 + j)));
+  const out = [plot('Training accuracy (augmented batches, training mode)', training.map((t, i) => line(t, t.model, (e) => e.trainAcc, i * 3))), plot('Test accuracy after each epoch', test)];
+  if (training.some((t) => t.epochs.some((e) => e.testRobustAcc))) {
+    const r = training.find((t) => t.epochs.some((e) => e.testRobustAcc))!.epochs.find((e) => e.testRobustAcc)!.testRobustAcc!;
+    out.push(plot(`Robust test accuracy (${r.attack} at ${r.epsLabel}, ${r.n} images)`, training.map((t, i) => line(t, t.model, (e) => e.testRobustAcc?.accuracy, i * 3))));
+  }
+  return out;
 }
 
 /** One accuracy-vs-eps plot per attack (and the worst case), one line per series. */
@@ -87,6 +113,10 @@ export function renderHtml(report: Report): string {
       s.push('</div>', `<figcaption>${esc(`range ${fmtStep(min)} to ${fmtStep(max)}`)}${t.initial && t.initialLabel ? `; initial = ${esc(t.initialLabel)}` : ''}</figcaption>`, '</figure>');
     }
     s.push('</div>');
+  }
+  if (report.training?.length) {
+    const t = trainingTableRows(report.training);
+    s.push('<h2>Training</h2>', '<p class="muted">Last epoch of each model; the plots show every epoch.</p>', htmlTable(t.header, t.rows), '<div class="plots">', ...trainingPlotsSvg(report.training), '</div>');
   }
   s.push('<h2>Per-cell details</h2>', '<p class="muted">Success rate: share of clean-correct images the attack made wrong. Perturbation norms on the 0-1 scale.</p>');
   s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));

@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
-import { mainTable, runSummary, stageTableRows, type Report } from './model.ts';
+import { mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -63,6 +63,10 @@ export function renderMarkdown(report: Report): string {
       out.push(`### ${t.model}: ${t.channel}, learned`, '', quantTable(t.learned), '');
       if (t.initial) out.push(`### ${t.model}: ${t.channel}, initial${t.initialLabel ? ` (${t.initialLabel})` : ''}`, '', quantTable(t.initial), '');
     }
+  }
+  if (report.training?.length) {
+    const t = trainingTableRows(report.training);
+    out.push('## Training', '', 'Last epoch of each model; every epoch is in report.json (training) and the run\'s <model>/history.json.', '', mdTable(t.header, t.rows), '');
   }
   out.push(
     '## Run',

@@ -42,6 +42,53 @@ export interface QuantTableView {
   initialLabel?: string;
 }
 
+/** One trained model's per-epoch record, as the report shows it (history.json without the tables). */
+export interface TrainingView {
+  model: string;
+  variant: string;
+  /** What the training did ("standard training" or the adversarial recipe). */
+  training?: string;
+  epochs: {
+    epoch: number;
+    lr: number;
+    trainLoss: number;
+    trainAcc: number;
+    testAcc?: Partial<Record<'plain' | 'soft' | 'hard', number>>;
+    testRobustAcc?: { attack: string; epsLabel: string; n: number; accuracy: number };
+    seconds: number;
+    imagesPerSec: number;
+  }[];
+}
+
+/** The training summary table: one row per model with its last epoch (accuracies in %). */
+export function trainingTableRows(training: TrainingView[]): { header: string[]; rows: string[][] } {
+  const robust = training.some((t) => t.epochs.some((e) => e.testRobustAcc));
+  const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
+  const header = ['model', 'training', 'epochs', 'final train loss', 'final train acc %', 'final test acc %', ...(robust ? ['final robust acc %', 'best robust acc % (epoch)'] : []), 'mean s/epoch'];
+  const rows = training.map((t) => {
+    const last = t.epochs.at(-1);
+    const test = last?.testAcc ? Object.entries(last.testAcc).map(([k, v]) => `${k === 'plain' ? '' : `${k} `}${pct(v)}`).join(', ') : '–';
+    const withRobust = t.epochs.filter((e) => e.testRobustAcc);
+    const best = withRobust.reduce<(typeof withRobust)[number] | undefined>((a, e) => (!a || e.testRobustAcc!.accuracy > a.testRobustAcc!.accuracy ? e : a), undefined);
+    return [
+      t.model, t.training ?? '–', String(t.epochs.length), last ? last.trainLoss.toFixed(4) : '–', pct(last?.trainAcc), test,
+      ...(robust ? [last?.testRobustAcc ? `${pct(last.testRobustAcc.accuracy)} (${last.testRobustAcc.attack} at ${last.testRobustAcc.epsLabel})` : '–', best ? `${pct(best.testRobustAcc!.accuracy)} (${best.epoch})` : '–'] : []),
+      t.epochs.length ? (t.epochs.reduce((a, e) => a + e.seconds, 0) / t.epochs.length).toFixed(1) : '–',
+    ];
+  });
+  return { header, rows };
+}
+
+/** The per-epoch view of a training history (drops the tables, which the report shows on their own). */
+export function trainingView(model: string, variant: string, history: { epoch: number; lr: number; trainLoss: number; trainAcc: number; testAcc?: TrainingView['epochs'][number]['testAcc']; testRobustAcc?: TrainingView['epochs'][number]['testRobustAcc']; seconds: number; imagesPerSec: number }[], training?: string): TrainingView {
+  return {
+    model,
+    variant,
+    ...(training ? { training } : {}),
+    epochs: history.map((h) => ({ epoch: h.epoch, lr: h.lr, trainLoss: h.trainLoss, trainAcc: h.trainAcc, ...(h.testAcc ? { testAcc: h.testAcc } : {}), ...(h.testRobustAcc ? { testRobustAcc: h.testRobustAcc } : {}), seconds: h.seconds, imagesPerSec: h.imagesPerSec })),
+  };
+}
+
 export interface ReportInput {
   title?: string;
   records: CellRecord[];
@@ -52,6 +99,8 @@ export interface ReportInput {
   tables?: QuantTableView[];
   notes?: string[];
   createdAt?: string;
+  /** Per-epoch training records of the models (run reports); absent for sweeps of saved checkpoints. */
+  training?: TrainingView[];
 }
 
 /** Series as shown: identity, label, and whether it is the reference baseline for differences. */
@@ -85,6 +134,8 @@ export interface Report {
   robust: RobustCell[];
   timings: { totalCellMs: number; perSeriesMs: Record<string, number> };
   tables: QuantTableView[];
+  /** Per-epoch training records, when the report comes from a run that trained the models. */
+  training?: TrainingView[];
   paper: PaperComparison;
   notes: string[];
   /** Warnings about the evaluation itself (src/report/sanity.ts); reports written before they existed have none. */
@@ -167,6 +218,7 @@ export function buildReport(input: ReportInput): Report {
     robust,
     timings: { totalCellMs: total, perSeriesMs },
     tables: input.tables ?? [],
+    ...(input.training?.length ? { training: input.training } : {}),
     notes: input.notes ?? [],
     checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records) }),
     ...(stages ? { stages } : {}),

@@ -24,6 +24,10 @@ export interface LinePlot {
   series: PlotSeries[];
   width?: number;
   height?: number;
+  /** What x is, for point tooltips (default 'eps'). */
+  xName?: string;
+  /** Draw a dot at every point (default true; off for long per-epoch curves). */
+  markers?: boolean;
 }
 
 const f = (x: number) => (Math.round(x * 10) / 10).toString();
@@ -67,10 +71,10 @@ export function linePlotSvg(p: LinePlot): string {
     const pts = s.values.map((v, i) => (v === null ? null : `${f(x(i))},${f(y(v))}`)).filter((q): q is string => q !== null);
     if (pts.length > 1) parts.push(`<polyline class="series" fill="none" stroke="${c}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 3"' : ''} points="${pts.join(' ')}"/>`);
     s.values.forEach((v, i) => {
-      if (v === null) return;
+      if (v === null || p.markers === false) return;
       const e = s.errors?.[i];
       if (e) parts.push(`<line x1="${f(x(i))}" y1="${f(y(v - e))}" x2="${f(x(i))}" y2="${f(y(v + e))}" stroke="${c}" stroke-width="1.5"/>`);
-      parts.push(`<circle cx="${f(x(i))}" cy="${f(y(v))}" r="3.5" fill="${c}"><title>${esc(`${s.label}, eps ${p.xLabels[i]}: ${v.toFixed(1)}%${e ? ` ± ${e.toFixed(1)}` : ''}`)}</title></circle>`);
+      parts.push(`<circle cx="${f(x(i))}" cy="${f(y(v))}" r="3.5" fill="${c}"><title>${esc(`${s.label}, ${p.xName ?? 'eps'} ${p.xLabels[i]}: ${v.toFixed(1)}%${e ? ` ± ${e.toFixed(1)}` : ''}`)}</title></circle>`);
     });
   });
   parts.push('</svg>');

@@ -19,7 +19,7 @@ import { runSweep, RECORDS_FILE, type AttackFn, type SweepAttack, type SweepMode
 import { writeJsonAtomic, writeFileAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import { sensitivityTables, standardTables, type JpegTables } from '../jpeg/index.ts';
-import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
+import { buildReport, trainingView, type QuantTableView, type ReportConfig } from '../report/model.ts';
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport } from '../report/write.ts';
 import { evaluateCleanModes } from '../train/evaluate.ts';
@@ -329,6 +329,10 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       versions: { tfjs: tf.version_core },
       tables,
       notes,
+      training: [
+        trainingView('baseline', 'baseline', baseRes.history, trainingMetadata(cfg.train.adversarial).training),
+        trainingView('jpeg-dl', 'jpeg-dl', jpegRes.history, trainingMetadata(cfg.train.adversarial).training),
+      ],
     });
     const files = writeReport(runDir, report);
     const terminal = renderTerminal(report);

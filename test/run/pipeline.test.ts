@@ -38,6 +38,11 @@ describe('jpegdl-robust run --preset smoke', () => {
     // Learned tables (luma and the shared chroma table) are in the report next to their initial values.
     const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
     expect(json.tables.map((t: { channel: string }) => t.channel)).toEqual(['luma', 'chroma']);
+    // Both models' training, epoch by epoch, as history.json has it (tables aside).
+    const jpegHistory = JSON.parse(readFileSync(join(res.runDir, 'jpeg-dl', 'history.json'), 'utf8'));
+    expect(json.training.map((t: { model: string; training: string }) => `${t.model}: ${t.training}`)).toEqual(['baseline: standard training', 'jpeg-dl: standard training']);
+    expect(json.training[1].epochs.map((e: { trainLoss: number }) => e.trainLoss)).toEqual(jpegHistory.map((h: { trainLoss: number }) => h.trainLoss));
+    expect(readFileSync(res.files.html, 'utf8')).toContain('<title>Test accuracy after each epoch</title>');
     for (const t of json.tables) expect(t.learned).toHaveLength(64);
     // Every (series, attack, eps) cell: clean + 2 plain attacks x 3 eps on baseline/soft/hard, BPDA x 3 eps on hard.
     const recs = loadRecords(join(res.runDir, 'sweep', 'records.jsonl')).records;

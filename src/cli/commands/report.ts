@@ -29,6 +29,7 @@ export function register(program: Command): void {
         backend: old?.backend ?? records[0]?.backend ?? 'unknown',
         versions: old?.versions,
         tables: old?.tables,
+        training: old?.training,
         notes: old?.notes,
       });
       const files = writeReport(dir, report);

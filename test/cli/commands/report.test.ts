@@ -11,9 +11,10 @@ import { fixedInput } from '../../report/fixtures.ts';
 afterEach(() => { process.exitCode = undefined; });
 
 describe('jpegdl-robust report', () => {
-  it('re-renders md/html/json/txt from records, keeping title, config and tables, ignoring a torn line', async () => {
+  it('re-renders md/html/json/txt from records, keeping title, config, tables and training, ignoring a torn line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'jpegdl-rerender-'));
-    const input = fixedInput();
+    const training = [{ model: 'baseline', variant: 'baseline', epochs: [{ epoch: 1, lr: 0.05, trainLoss: 1.5, trainAcc: 0.4, testAcc: { plain: 0.45 }, seconds: 3, imagesPerSec: 100 }] }];
+    const input = { ...fixedInput(), training };
     writeReport(dir, buildReport(input));
     writeFileSync(join(dir, 'records.jsonl'), input.records.map((r) => JSON.stringify(r)).join('\n') + '\n');
     appendFileSync(join(dir, 'records.jsonl'), '{"schema":1,"mod');
@@ -27,6 +28,8 @@ describe('jpegdl-robust report', () => {
     expect(json.title).toBe('Test report');
     expect(json.config.command).toBe('jpegdl-robust evaluate --test');
     expect(json.tables).toHaveLength(1);
+    expect(json.training).toEqual(training);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<h2>Training</h2>');
     expect(json.records).toHaveLength(input.records.length);
   });
 
