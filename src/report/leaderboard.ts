@@ -1,0 +1,161 @@
+/**
+ * A leaderboard across reports (RobustBench style): every model x JPEG mode of every report.json given,
+ * with clean accuracy, worst-case robust accuracy per eps, what attacks that worst case rests on, how
+ * it was trained, and (when a corruption report sits next to it) its corruption accuracy. Ranked by
+ * robust accuracy at one eps; everything is read from the reports' data, nothing recomputed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { table } from 'table';
+import { CLEAN_ATTACK } from '../eval/records.ts';
+import { seriesKey, WORST_CASE } from '../eval/summary.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { describeAdversarial, type AdversarialTrainingConfig } from '../train/adversarial.ts';
+import { readReport } from './check.ts';
+import { esc, mdTable } from './format.ts';
+import { CSS, htmlTable } from './html.ts';
+import type { Report } from './model.ts';
+
+/** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it). */
+const NON_ADAPTIVE = new Set(['fgsm', 'pgd']);
+
+/** One row: a model in one JPEG mode, as one report measured it. */
+export interface LeaderboardEntry {
+  /** The report's directory (as given) and the series in it. */
+  source: string;
+  series: string;
+  variant: string;
+  /** How the model was trained ('standard training', an adversarial recipe, or null when unrecorded). */
+  training: string | null;
+  dataset: string | null;
+  n: number;
+  norm: string;
+  /** Clean accuracy (mean over seeds) in [0,1]. */
+  clean: number | null;
+  /** Worst case over the report's attacks per eps label, in [0,1]. */
+  robust: Record<string, number>;
+  /** Attacks run on this series (labels as in the report; transfer attacks included). */
+  attacks: string[];
+  /** True when the worst case rests on FGSM/PGD only (no adaptive or gradient-free attack). */
+  weak: boolean;
+  /** Mean corruption accuracy and relative corruption error, from a corruption report beside it. */
+  corruption?: { mean: number; relativeError: number | null };
+}
+
+/** The report.json of `dir` (or `dir` itself when it is a file). */
+function reportPath(dir: string): string {
+  if (dir.endsWith('.json')) return dir;
+  return join(dir, 'report.json');
+}
+
+/** What training the series' model had, from the report's config (run: train.adversarial; evaluate: per-model metadata). */
+function trainingOf(report: Report, model: string): string | null {
+  const train = report.config.train as { adversarial?: AdversarialTrainingConfig } | undefined;
+  if (train) return train.adversarial ? describeAdversarial(train.adversarial) : 'standard training';
+  const m = report.config.models.find((x) => x.name === model && typeof x.training === 'string');
+  return m?.training ?? null;
+}
+
+/** Corruption summary beside a report: <dir>/corruptions.json or <dir>/corruptions/corruptions.json. */
+function corruptionsOf(dir: string): Map<string, { mean: number; relativeError: number | null }> {
+  const out = new Map<string, { mean: number; relativeError: number | null }>();
+  if (dir.endsWith('.json')) return out;
+  const path = [join(dir, 'corruptions.json'), join(dir, 'corruptions', 'corruptions.json')].find((p) => existsSync(p));
+  if (!path) return out;
+  let data: { summary?: { series?: { label: string; mean: number; relativeError: number | null }[] } };
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
+  }
+  for (const s of data.summary?.series ?? []) out.set(s.label, { mean: s.mean, relativeError: s.relativeError });
+  return out;
+}
+
+/** Entries of every series in the reports of `dirs` (report directories or report.json files). */
+export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
+  if (dirs.length === 0) throw new Error('leaderboard: give at least one report directory');
+  const out: LeaderboardEntry[] = [];
+  for (const dir of dirs) {
+    const report = readReport(reportPath(dir));
+    const corruptions = corruptionsOf(dir);
+    const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
+    for (const s of report.series) {
+      const cells = report.cells.filter((c) => seriesKey(c) === s.key);
+      const attacks = [...new Set(cells.map((c) => c.attack))].filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
+      const robust: Record<string, number> = {};
+      for (const c of cells) if (c.attack === WORST_CASE && c.eps > 0) robust[c.epsLabel] = c.mean;
+      const white = attacks.filter((a) => !/ from /.test(a)).map((a) => a.split('(')[0].trim());
+      out.push({
+        source,
+        series: s.label,
+        variant: s.variant,
+        training: trainingOf(report, s.model),
+        dataset: report.config.dataset ?? null,
+        n: report.config.n,
+        norm: report.epsilons.find((e) => e.value > 0)?.norm ?? report.config.norm,
+        clean: cells.find((c) => c.attack === CLEAN_ATTACK)?.mean ?? null,
+        robust,
+        attacks,
+        weak: white.every((a) => NON_ADAPTIVE.has(a)),
+        ...(corruptions.has(s.label) ? { corruption: corruptions.get(s.label)! } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Eps labels present in any entry, in increasing order of value (labels like "4/255" or "0.5"). */
+export function leaderboardEpsilons(entries: LeaderboardEntry[]): string[] {
+  const value = (l: string) => (l.includes('/') ? Number(l.split('/')[0]) / Number(l.split('/')[1]) : Number(l));
+  return [...new Set(entries.flatMap((e) => Object.keys(e.robust)))].sort((a, b) => value(a) - value(b));
+}
+
+/** Entries ranked by robust accuracy at `eps` (default: the largest eps every entry has), best first; unmeasured last. */
+export function rankEntries(entries: LeaderboardEntry[], eps?: string): { eps: string | null; ranked: LeaderboardEntry[] } {
+  const all = leaderboardEpsilons(entries);
+  if (eps !== undefined && !all.includes(eps)) throw new Error(`--eps: no report has a worst case at "${eps}"; available: ${all.join(', ') || 'none'}`);
+  const common = all.filter((l) => entries.every((e) => l in e.robust));
+  const by = eps ?? common.at(-1) ?? all.at(-1) ?? null;
+  const key = (e: LeaderboardEntry) => (by !== null && by in e.robust ? e.robust[by] : -1);
+  return { eps: by, ranked: [...entries].sort((a, b) => key(b) - key(a) || (b.clean ?? -1) - (a.clean ?? -1)) };
+}
+
+const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
+
+/** Header and rows of the leaderboard (accuracies in %). */
+export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { header: string[]; rows: string[][]; eps: string | null; notes: string[] } {
+  const { eps: by, ranked } = rankEntries(entries, eps);
+  const epsList = leaderboardEpsilons(entries);
+  const withCorr = entries.some((e) => e.corruption);
+  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), 'attacks'];
+  const rows = ranked.map((e, i) => [
+    String(i + 1), e.series, e.source, e.training ?? '–', pct(e.clean), ...epsList.map((l) => pct(e.robust[l])),
+    ...(withCorr ? [pct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
+    `${e.attacks.join(', ')}${e.weak ? ' (weak: FGSM/PGD only)' : ''}`,
+  ]);
+  const notes: string[] = [];
+  const datasets = new Set(entries.map((e) => `${e.dataset ?? '?'} n=${e.n} ${e.norm}`));
+  if (datasets.size > 1) notes.push(`The reports differ in data or threat model (${[...datasets].join('; ')}): compare rows across them with care.`);
+  if (entries.some((e) => e.weak)) notes.push('Rows marked weak were attacked with FGSM/PGD only; their robust accuracy is an upper bound that adaptive attacks (APGD, Square, BPDA, AutoAttack) may lower a lot for a JPEG layer.');
+  return { header, rows, eps: by, notes };
+}
+
+/** Title line, the table and its notes, for the terminal. */
+export function renderLeaderboardTerminal(entries: LeaderboardEntry[], eps?: string): string {
+  const { header, rows, eps: by, notes } = leaderboardRows(entries, eps);
+  const body = table([header, ...rows], { drawHorizontalLine: (i, size) => i === 0 || i === 1 || i === size });
+  return `leaderboard: ${entries.length} model(s) ranked by worst-case robust accuracy at ${by ?? '–'} (accuracy in %)\n${body}${notes.map((n) => `note: ${n}`).join('\n')}`;
+}
+
+/** Write leaderboard.{md,html,json,txt} into `dir` (atomically); returns the paths. */
+export function writeLeaderboard(dir: string, entries: LeaderboardEntry[], eps?: string): { markdown: string; html: string; json: string; terminal: string } {
+  const { header, rows, eps: by, notes } = leaderboardRows(entries, eps);
+  const files = { markdown: join(dir, 'leaderboard.md'), html: join(dir, 'leaderboard.html'), json: join(dir, 'leaderboard.json'), terminal: join(dir, 'leaderboard.txt') };
+  const title = `Leaderboard: worst-case robust accuracy at ${by ?? '–'}`;
+  writeFileAtomic(files.markdown, [`# ${title}`, '', 'Accuracy in %; "robust" is the worst case per image over every attack each report ran.', '', mdTable(header, rows), '', ...notes.map((n) => `- ${n}`), ''].join('\n'));
+  writeFileAtomic(files.html, ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', `<title>${esc(title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>', `<h1>${esc(title)}</h1>`, '<p class="muted">Accuracy in %; "robust" is the worst case per image over every attack each report ran.</p>', htmlTable(header, rows, 'main'), ...(notes.length ? [`<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`] : []), '</body>', '</html>', ''].join('\n'));
+  writeJsonAtomic(files.json, { schema: 'jpegdl-robust-leaderboard/1', rankedBy: by, notes, entries: rankEntries(entries, eps).ranked });
+  writeFileAtomic(files.terminal, renderLeaderboardTerminal(entries, eps) + '\n');
+  return files;
+}

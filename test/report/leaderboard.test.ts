@@ -1,0 +1,88 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { packBits } from '../../src/eval/records.ts';
+import { WORST_CASE } from '../../src/eval/summary.ts';
+import { leaderboardEntries, leaderboardRows, rankEntries, writeLeaderboard } from '../../src/report/leaderboard.ts';
+import { buildReport, findCell } from '../../src/report/model.ts';
+import { writeReport } from '../../src/report/write.ts';
+import { parseAdversarialSpec } from '../../src/train/adversarial.ts';
+import { cli } from '../cli/helpers.ts';
+import { fixedInput, fixedRecords } from './fixtures.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Two report directories: the fixed sweep as an evaluate report, and a run report whose models were trained adversarially and whose JPEG-DL model gains 2 images everywhere, with a corruption report beside it. */
+function reports(): { plain: string; adv: string } {
+  const plain = join(tmp, 'plain');
+  const adv = join(tmp, 'adv');
+  writeReport(plain, buildReport(fixedInput()));
+  const better = fixedRecords().map((r) => {
+    if (r.variant !== 'jpeg-dl') return r;
+    const k = Math.min(10, r.correct + 2);
+    return { ...r, correct: k, accuracy: k / 10, cleanCorrect: Math.min(10, r.cleanCorrect + 2), correctBits: packBits(Array.from({ length: 10 }, (_, i) => (i < k ? 1 : 0))) };
+  });
+  const input = { ...fixedInput(), records: better, config: { ...fixedInput().config, train: { epochs: 2, adversarial: parseAdversarialSpec('pgd:eps=4/255') } } };
+  writeReport(adv, buildReport(input));
+  mkdirSync(join(adv, 'corruptions'), { recursive: true });
+  writeFileSync(join(adv, 'corruptions', 'corruptions.json'), JSON.stringify({ summary: { series: [{ label: 'baseline', mean: 0.5, relativeError: 1 }, { label: 'jpeg-dl [soft]', mean: 0.6, relativeError: 0.8 }] } }));
+  return { plain, adv };
+}
+
+describe('leaderboard', () => {
+  it('reads every series with its clean and worst-case accuracy, training, attacks and corruption summary', () => {
+    const { plain, adv } = reports();
+    const entries = leaderboardEntries([plain, adv]);
+    expect(entries.map((e) => `${e.source}/${e.series}`)).toEqual(['plain/baseline', 'plain/jpeg-dl [soft]', 'adv/baseline', 'adv/jpeg-dl [soft]']);
+    const report = buildReport(fixedInput());
+    const key = report.series.find((s) => s.label === 'baseline')!.key;
+    expect(entries[0].robust['4/255']).toBe(findCell(report, key, WORST_CASE, '4/255')!.mean);
+    expect(entries[0].clean).toBe(findCell(report, key, 'clean', '0')!.mean);
+    expect(entries[0]).toMatchObject({ training: null, weak: true, n: 10, norm: 'linf', dataset: 'fashion-mnist-embedded' });
+    expect(entries[0].attacks).toEqual(['fgsm', 'pgd']);
+    expect(entries[2].training).toBe('PGD-10 adversarial training, L-inf eps 4/255 (step 0.00392)');
+    expect(entries[3].corruption).toEqual({ mean: 0.6, relativeError: 0.8 });
+    expect(entries[0].corruption).toBeUndefined();
+  });
+
+  it('ranks by robust accuracy at the chosen eps (default: the largest all have), best first', () => {
+    const entries = leaderboardEntries(Object.values(reports()));
+    const { eps, ranked } = rankEntries(entries);
+    expect(eps).toBe('4/255');
+    for (let i = 1; i < ranked.length; i++) expect(ranked[i - 1].robust['4/255']).toBeGreaterThanOrEqual(ranked[i].robust['4/255']);
+    expect(`${ranked[0].source}/${ranked[0].series}`).toBe('adv/jpeg-dl [soft]');
+    // Two more images right under every attack: two more in the worst case.
+    const plainJpeg = entries.find((e) => e.source === 'plain' && e.series === 'jpeg-dl [soft]')!;
+    expect(ranked[0].robust['4/255'] - plainJpeg.robust['4/255']).toBeCloseTo(0.2, 12);
+    expect(rankEntries(entries, '1/255').eps).toBe('1/255');
+    expect(() => rankEntries(entries, '3/255')).toThrow(/--eps: no report has a worst case at "3\/255"; available: 1\/255, 4\/255/);
+    const { header, rows, notes } = leaderboardRows(entries);
+    expect(header).toEqual(['rank', 'model', 'report', 'training', 'clean', 'robust 1/255', 'robust 4/255 (ranked)', 'corruptions', 'rel. corruption error', 'attacks']);
+    expect(rows[0].slice(0, 3)).toEqual(['1', 'jpeg-dl [soft]', 'adv']);
+    expect(rows[0].at(-1)).toBe('fgsm, pgd (weak: FGSM/PGD only)');
+    expect(notes.join(' ')).toMatch(/attacked with FGSM\/PGD only/);
+  });
+
+  it('writes md/html/json/txt and runs from the command line; a bad directory is named', async () => {
+    const { plain, adv } = reports();
+    const out = join(tmp, 'board');
+    const r = await cli('leaderboard', plain, adv, '--out', out, '--eps', '1/255');
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toMatch(/4 model\(s\) ranked by worst-case robust accuracy at 1\/255/);
+    const json = JSON.parse(readFileSync(join(out, 'leaderboard.json'), 'utf8'));
+    expect(json.rankedBy).toBe('1/255');
+    expect(json.entries).toHaveLength(4);
+    expect(readFileSync(join(out, 'leaderboard.md'), 'utf8')).toContain('| rank | model |');
+    expect(readFileSync(join(out, 'leaderboard.html'), 'utf8')).toContain('<table class="main">');
+    const bad = await cli('leaderboard', join(tmp, 'nope'));
+    expect(bad.code).toBe(1);
+    expect(bad.text).toMatch(/report: file .*nope\/report.json does not exist/);
+    // Reports of different data are listed with a warning.
+    const other = join(tmp, 'other');
+    writeReport(other, buildReport({ ...fixedInput(), config: { ...fixedInput().config, dataset: 'cifar10' } }));
+    expect(leaderboardRows(leaderboardEntries([plain, other])).notes[0]).toMatch(/differ in data or threat model/);
+    writeLeaderboard(out, leaderboardEntries([plain]));
+  });
+});
