@@ -3,6 +3,7 @@ import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
 import { findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
+import { pairedTableRows } from './paired.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
@@ -101,6 +102,10 @@ export function renderHtml(report: Report): string {
   if (report.stages) {
     const st = stageTableRows(report.stages);
     s.push('<h2>Ensemble stages</h2>', '<p class="muted">Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).</p>', htmlTable(st.header, st.rows));
+  }
+  if (ref && report.paired?.length) {
+    const t = pairedTableRows(report.paired, ref.label);
+    s.push(`<h2>Paired comparison with ${esc(ref.label)}</h2>`, `<p class="muted">Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.</p>`, htmlTable(t.header, t.rows, 'paired'));
   }
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.tables.length) {

@@ -3,6 +3,7 @@ import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
 import { mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
+import { pairedTableRows } from './paired.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -42,6 +43,9 @@ export function renderMarkdown(report: Report): string {
     '',
     ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
     ...(report.checks?.length ? ['## Evaluation checks', '', ...report.checks.map((n) => `- ${n}`), ''] : []),
+    ...(ref && report.paired?.length
+      ? [`## Paired comparison with ${ref.label}`, '', 'Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.', '', mdTable(pairedTableRows(report.paired, ref.label).header, pairedTableRows(report.paired, ref.label).rows), '']
+      : []),
     ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
     '## Per-cell details',
     '',

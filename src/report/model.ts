@@ -2,6 +2,7 @@
  * A report is data built from sweep records: every rendering (terminal, Markdown, HTML, JSON)
  * reads this one object, so they can never disagree.
  */
+import { pairedComparisons, type PairedRow } from './paired.ts';
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
 import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
@@ -136,6 +137,8 @@ export interface Report {
   tables: QuantTableView[];
   /** Per-epoch training records, when the report comes from a run that trained the models. */
   training?: TrainingView[];
+  /** Each model against the reference on the same images: discordant pairs and exact McNemar p (src/report/paired.ts). */
+  paired?: PairedRow[];
   paper: PaperComparison;
   notes: string[];
   /** Warnings about the evaluation itself (src/report/sanity.ts); reports written before they existed have none. */
@@ -219,6 +222,7 @@ export function buildReport(input: ReportInput): Report {
     timings: { totalCellMs: total, perSeriesMs },
     tables: input.tables ?? [],
     ...(input.training?.length ? { training: input.training } : {}),
+    paired: pairedComparisons(records, reference),
     notes: input.notes ?? [],
     checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records) }),
     ...(stages ? { stages } : {}),
