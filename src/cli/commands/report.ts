@@ -31,6 +31,8 @@ export function register(program: Command): void {
         tables: old?.tables,
         training: old?.training,
         notes: old?.notes,
+        // The sweep's date, not the rendering's.
+        createdAt: old?.createdAt,
       });
       const files = writeReport(dir, report);
       const terminal = renderTerminal(report);

@@ -29,6 +29,7 @@ describe('jpegdl-robust report', () => {
     expect(json.config.command).toBe('jpegdl-robust evaluate --test');
     expect(json.tables).toHaveLength(1);
     expect(json.training).toEqual(training);
+    expect(json.createdAt).toBe('2026-01-01T00:00:00Z'); // the sweep's date survives re-rendering
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<h2>Training</h2>');
     expect(json.records).toHaveLength(input.records.length);
   });
