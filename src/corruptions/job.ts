@@ -4,7 +4,8 @@
  * the tables in <out>/corruptions.{json,md,txt}.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
 import { loadDataset, subset } from '../data/index.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
@@ -33,6 +34,35 @@ export interface CorruptionJobOptions {
   seed?: number;
   out: string;
   onCell?: (done: number, total: number) => void;
+}
+
+/**
+ * Write the corruption report of `records` into `outDir`: corruptions.{json,md,txt,html} and
+ * corruption-examples.png (image 0 of `data` under every corruption and severity, with the seeds the
+ * evaluation used). Returns the title and paths.
+ */
+export function writeCorruptionOutputs(
+  outDir: string,
+  data: LabelledImages,
+  records: CorruptionRecord[],
+  o: { datasetName: string; split: string; seed: number; corruptions?: string[]; severities?: number[]; notes?: string[]; meta?: Record<string, unknown> },
+): { title: string; files: { json: string; markdown: string; terminal: string; html: string }; examples: string } {
+  const title = `Common corruptions: ${o.datasetName} ${o.split}, ${data.labels.length} images`;
+  const omitted = Object.entries(OMITTED_CORRUPTIONS).map(([k, v]) => `${k} (${v})`).join('; ');
+  const notes = [
+    'Corruptions of Hendrycks & Dietterich (2019) with the CIFAR-10-C severity constants, generated here with seeded noise (the same corrupted images for every model) and stored as 8-bit values as CIFAR-10-C is; JPEG through jpeg-js (no chroma subsampling, PIL subsamples 4:2:0).',
+    `Not included: ${omitted}.`,
+    ...(o.notes ?? []),
+  ];
+  const { infos, severities } = resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
+  const pixels = data.height * data.width * data.channels;
+  const clean = data.images.slice(0, pixels);
+  const grid = infos.map((info) => [clean, ...severities.map((sev) => corruptOne(data, 0, info, sev, o.seed))]);
+  mkdirSync(outDir, { recursive: true });
+  const examples = join(outDir, 'corruption-examples.png');
+  writeFileAtomic(examples, imageGridPng(grid, data));
+  const files = writeCorruptionReport(outDir, records, { title, notes, dataset: o.datasetName, split: o.split, n: data.labels.length, seed: o.seed, ...o.meta, examplesPng: 'corruption-examples.png' });
+  return { title, files, examples };
 }
 
 /** Run (or resume) the corruption evaluation and write its report; every argument is checked before loading. */
@@ -92,21 +122,8 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
       }
     }
     const records = await evaluateCorruptions(models, data, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize, seed, dataset: full.name, recordsPath, onCell: o.onCell });
-    const title = `Common corruptions: ${full.name} ${split}, ${data.labels.length} images`;
-    const omitted = Object.entries(OMITTED_CORRUPTIONS).map(([k, v]) => `${k} (${v})`).join('; ');
-    const notes = [
-      'Corruptions of Hendrycks & Dietterich (2019) with the CIFAR-10-C severity constants, generated here with seeded noise (the same corrupted images for every model) and stored as 8-bit values as CIFAR-10-C is; JPEG through jpeg-js (no chroma subsampling, PIL subsamples 4:2:0).',
-      `Not included: ${omitted}.`,
-      ...(metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : []),
-    ];
-    // One picture of what was measured: image 0 under every corruption and severity, as the models saw it.
-    const { infos, severities } = resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
-    const pixels = data.height * data.width * data.channels;
-    const clean = data.images.slice(0, pixels);
-    const grid = infos.map((info) => [clean, ...severities.map((sev) => corruptOne(data, 0, info, sev, seed))]);
-    const examples = join(outDir, 'corruption-examples.png');
-    writeFileAtomic(examples, imageGridPng(grid, data));
-    const files = writeCorruptionReport(outDir, records, { title, notes, dataset: full.name, split, n: data.labels.length, seed, models: [...metas.keys()], examplesPng: 'corruption-examples.png' });
+    const modelNotes = metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : [];
+    const { title, files, examples } = writeCorruptionOutputs(outDir, data, records, { datasetName: full.name, split, seed, corruptions: o.corruptions, severities: o.severities, notes: modelNotes, meta: { models: [...metas.keys()] } });
     return { records, files: { ...files, records: recordsPath, examples }, terminal: renderCorruptionTerminal(records, title) };
   } finally {
     for (const m of loaded) m.dispose();

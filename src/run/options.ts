@@ -24,6 +24,10 @@ export interface RunOverrides {
   qMax?: string;
   /** Adversarial training of both models, e.g. "pgd:eps=8/255" (src/train/adversarial.ts). */
   adversarial?: string;
+  /** Evaluate both models under the common corruptions too. */
+  corruptions?: boolean;
+  /** Test images for the corruptions (default 1000, capped at the test set). */
+  corruptionN?: string;
 }
 
 function int(name: string, v: string, min: number): number {
@@ -73,5 +77,7 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   }
   if (o.qMax !== undefined) cfg.jpeg.qMax = pos('q-max', o.qMax);
   if (o.adversarial !== undefined) cfg.train.adversarial = parseAdversarialSpec(o.adversarial, '--adversarial');
+  if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');
+  if (o.corruptions) cfg.corruptions = { n: o.corruptionN !== undefined ? int('corruption-n', o.corruptionN, 1) : 1000, severities: [1, 2, 3, 4, 5] };
   return cfg;
 }

@@ -4,6 +4,8 @@
  * eps list, and write the report. Every phase is resumable: training from per-epoch checkpoints,
  * the sweep from its per-cell records; finished phases are not recomputed.
  */
+import { evaluateCorruptions, resolveCorruptionOptions, summarizeCorruptions } from '../corruptions/evaluate.ts';
+import { writeCorruptionOutputs } from '../corruptions/job.ts';
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -52,7 +54,7 @@ export interface RunOptions {
 }
 
 /** Phases in order. */
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'report'] as const;
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -94,6 +96,11 @@ export function validateRunConfig(cfg: RunConfig): void {
     throw new Error(`jpeg.sensitivitySamples: must be an integer >= 1, got ${cfg.jpeg.sensitivitySamples}`);
   }
   runEpsilons(cfg);
+  if (cfg.corruptions) {
+    const c = cfg.corruptions;
+    if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`corruptions.n: must be an integer >= 1, got ${c.n}`);
+    resolveCorruptionOptions({ channels: 3 }, { corruptions: c.names, severities: c.severities });
+  }
 }
 
 /** A registry attack for the sweep: its function, norm, and whether it takes a per-batch seed. */
@@ -259,7 +266,33 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('sweep')) return unfinished(state.phaseSeconds);
 
-    // 6. Report.
+    // 6. Common corruptions (opt-in): both models on the same corrupted test images; resumable records.
+    startPhase();
+    let corruptionNote: string | null = null;
+    if (cfg.corruptions) {
+      const c = cfg.corruptions;
+      const data = subset(test, Math.min(c.n, test.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'corruptions');
+      log(`corruptions: ${data.labels.length} test images x ${c.names?.length ?? 'all'} corruptions x severities ${c.severities.join(',')}`);
+      const corr = await evaluateCorruptions(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'] },
+        ],
+        data,
+        { corruptions: c.names, severities: c.severities, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, dataset: test.name, recordsPath: join(dir, 'records.jsonl') },
+      );
+      writeCorruptionOutputs(dir, data, corr, { datasetName: test.name, split: 'test', seed: cfg.eval.seed, corruptions: c.names, severities: c.severities, notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial).training}).`] });
+      const sum = summarizeCorruptions(corr);
+      const mean = (label: string) => sum.series.find((s) => s.label === label);
+      const [b, soft, hard] = [mean('baseline'), mean('jpeg-dl [soft]'), mean('jpeg-dl [hard]')];
+      const f = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+      corruptionNote = `Common corruptions (${data.labels.length} test images, ${sum.corruptions.length} corruptions x severities ${sum.severities.join(', ')}; corruptions/corruptions.md): mean accuracy baseline ${f(b?.mean)}, JPEG-DL soft ${f(soft?.mean)} (relative corruption error ${soft?.relativeError?.toFixed(2) ?? '–'}), hard ${f(hard?.mean)}.`;
+      log(corruptionNote);
+    }
+    if (finishPhase('corruptions')) return unfinished(state.phaseSeconds);
+
+    // 7. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -297,6 +330,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'})${cfg.train.adversarial ? `; both ${describeAdversarial(cfg.train.adversarial)} (crafted with BatchNorm in inference mode; JPEG-DL through its soft quantiser)` : ''}; ${trainSeconds.toFixed(0)} s of training.`,
       `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
     ];
+    if (corruptionNote) notes.push(corruptionNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
       const watch = (h: typeof baseRes.history) => {

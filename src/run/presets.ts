@@ -55,6 +55,14 @@ export interface RunConfig {
      */
     jpegModes: ('soft' | 'hard')[];
   };
+  /** Common corruptions of both models after the attacks (`run --corruptions`); absent = skipped. */
+  corruptions?: {
+    /** Test images (class-balanced subset seeded by eval.seed). */
+    n: number;
+    severities: number[];
+    /** Names (default: every one the images allow). */
+    names?: string[];
+  };
 }
 
 /** PGD as in the reference's robustness_JPEG.py: L-inf, 5 steps, step 2.5*eps/5, random start. */

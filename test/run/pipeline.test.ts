@@ -139,6 +139,11 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ eps: '8' })).toThrow(/--eps/);
     expect(() => resolveRunConfig({ jpegInit: 'zeros' })).toThrow(/--jpeg-init/);
     expect(resolveRunConfig({ preset: 'smoke', adversarial: 'trades:eps=2/255' }).train.adversarial).toMatchObject({ method: 'trades', epsLabel: '2/255', beta: 6 });
+    expect(resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '20' }).corruptions).toEqual({ n: 20, severities: [1, 2, 3, 4, 5] });
+    expect(getPreset('smoke').corruptions).toBeUndefined();
+    expect(() => resolveRunConfig({ corruptionN: '20' })).toThrow(/--corruption-n: only with --corruptions/);
+    expect(() => resolveRunConfig({ corruptions: true, corruptionN: '0' })).toThrow(/--corruption-n: must be an integer >= 1/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), corruptions: { n: 10, severities: [1], names: ['frost'] } })).toThrow(/corruption "frost": not available/);
     expect(getPreset('smoke').train.adversarial).toBeUndefined();
     expect(() => resolveRunConfig({ adversarial: 'pgd:eps=8' })).toThrow(/--adversarial eps: "8".*8\/255/);
   });
@@ -157,10 +162,26 @@ describe('run options and presets', () => {
     const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
     expect(json.notes.find((n: string) => n.startsWith('Training:'))).toContain(`both ${what}`);
     expect(json.paper.summary).toMatch(/^No paper comparison: both models were trained adversarially/);
+    expect(existsSync(join(res.runDir, 'corruptions'))).toBe(false); // not asked for
     // Robust accuracy was watched after every epoch, on the same fixed test subset for both models.
     expect(json.notes.find((n: string) => n.startsWith('Robust test accuracy while training'))).toMatch(/\(pgd-10 at 4\/255 on 48 test images.*baseline \d+\.\d% after the last epoch \(best .*epoch \d\), JPEG-DL/);
     const hist = JSON.parse(readFileSync(join(res.runDir, 'jpeg-dl', 'history.json'), 'utf8'));
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
+  }, 300_000);
+
+  it('--corruptions measures both models on the same corrupted test images and notes it in the report', async () => {
+    const config = { ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16' }), corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] } };
+    const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
+    expect(res.finished).toBe(true);
+    const dir = join(res.runDir, 'corruptions');
+    for (const f of ['records.jsonl', 'corruptions.md', 'corruptions.html', 'corruptions.json', 'corruption-examples.png']) expect(existsSync(join(dir, f)), f).toBe(true);
+    const corr = JSON.parse(readFileSync(join(dir, 'corruptions.json'), 'utf8'));
+    // clean + 2 corruptions x 2 severities, for baseline, jpeg-dl soft and hard.
+    expect(corr.records).toHaveLength(15);
+    expect(corr.summary.series.map((s: { label: string }) => s.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]']);
+    const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
+    expect(json.notes.find((n: string) => n.startsWith('Common corruptions'))).toMatch(/^Common corruptions \(16 test images, 2 corruptions x severities 1, 5; corruptions\/corruptions.md\): mean accuracy baseline \d+\.\d%, JPEG-DL soft \d+\.\d% \(relative corruption error \d\.\d\d\), hard \d+\.\d%\.$/);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'report']);
   }, 300_000);
 
   it('a bad model or a missing dataset fails before the run directory is claimed', async () => {
