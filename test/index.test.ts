@@ -1,0 +1,18 @@
+// The public library entry (src/index.ts): what the README's library section uses is there and typed.
+import { describe, expect, it } from 'vitest';
+import * as lib from '../src/index.ts';
+
+describe('library entry', () => {
+  it('exports the attacks, training (adversarial included), corruptions, reports and the main job', () => {
+    const fns = [
+      lib.initBackend, lib.buildModel, lib.loadDataset, lib.parseEpsilon, lib.attacks.pgd, lib.attacks.bpdaModel, lib.attacks.autoAttack,
+      lib.train.trainModel, lib.train.defaultTrainConfig, lib.train.parseAdversarialSpec, lib.train.robustAccuracy,
+      lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
+      lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
+      lib.evaluate, lib.runJob, lib.checkReport,
+    ];
+    for (const f of fns) expect(typeof f).toBe('function');
+    expect(lib.train.parseAdversarialSpec('pgd:eps=8/255,steps=7')).toMatchObject({ method: 'pgd', steps: 7, epsLabel: '8/255' });
+    expect(lib.corruptions.CORRUPTIONS.map((c) => c.name)).toContain('jpeg_compression');
+  });
+});
