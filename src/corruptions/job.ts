@@ -96,7 +96,9 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
   if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
   const jpegModes = o.jpegModes ?? ['soft', 'hard'];
   for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: corruptions run a model as it is deployed, soft or hard; got "${m}"`);
-  const dataset: DatasetSpec = { ...(runDataset ?? {}), ...(o.dataset ?? {}), seed };
+  // The dataset spec (its seed included) is the run's: it fixes synthetic images, folder splits and size subsets;
+  // --seed picks the evaluated subset and the noise.
+  const dataset: DatasetSpec = { ...(runDataset ?? {}), ...(o.dataset ?? {}) };
   if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
   // Names and severities are checked now; channel-dependent checks once the data is known.
   resolveCorruptionOptions({ channels: 3 }, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize });
