@@ -154,8 +154,8 @@ export function loadCorruptionRecords(path: string, expect?: { dataset: string; 
     try {
       r = JSON.parse(line);
     } catch {
-      // A kill mid-append leaves at most a partial last line: drop it, that cell reruns.
-      if (i >= lines.length - 2) return;
+      // A kill mid-append leaves a partial last line without its newline: drop it, that cell reruns.
+      if (i === lines.length - 1 && !text.endsWith('\n')) return;
       throw new Error(`${path}:${i + 1}: not a JSON record`);
     }
     if (r.kind !== 'corruption') throw new Error(`${path}:${i + 1}: not a corruption record (kind ${String(r.kind)})`);

@@ -121,6 +121,9 @@ describe('corruption records on disk', () => {
     const p = join(tmp, 'bad.jsonl');
     writeFileSync(p, 'nope\n{"kind":"corruption"}\n{"kind":"corruption"}\n');
     expect(() => loadCorruptionRecords(p)).toThrow(/bad.jsonl:1: not a JSON record/);
+    // A complete (newline-ended) garbled last line is damage, not a torn append.
+    writeFileSync(p, '{"kind":"corruption"}\nnope\n');
+    expect(() => loadCorruptionRecords(p)).toThrow(/bad.jsonl:2: not a JSON record/);
     writeFileSync(p, '{"kind":"cell"}\n');
     expect(() => loadCorruptionRecords(p)).toThrow(/bad.jsonl:1: not a corruption record/);
     expect(existsSync(p)).toBe(true);
