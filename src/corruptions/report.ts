@@ -5,6 +5,7 @@ import { table } from 'table';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { esc, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
+import type { Report } from '../report/model.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { CLEAN, summarizeCorruptions, type CorruptionRecord } from './evaluate.ts';
 
@@ -97,12 +98,51 @@ export function renderCorruptionHtml(records: CorruptionRecord[], title: string,
   ].join('\n');
 }
 
+export const CORRUPTIONS_SCHEMA = 'jpegdl-robust-corruptions/1';
+
+/**
+ * A corruptions.json seen as a report for `check` (regression baselines): one cell per model x mode x
+ * corruption x severity with attack "corruption:<name>" and eps label "severity <s>" (mean over seeds),
+ * plus the clean cell; the config is the images, the corruptions and the severities.
+ */
+export function corruptionsAsReport(data: { records: CorruptionRecord[]; dataset?: string; split?: string; n?: number }): Report {
+  const records = data.records;
+  if (!Array.isArray(records) || records.length === 0) throw new Error('corruptions report: no records');
+  const groups = new Map<string, CorruptionRecord[]>();
+  for (const r of records) {
+    const k = JSON.stringify([r.model, r.variant, r.jpegMode, r.corruption, r.severity]);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const cells = [...groups.values()].map((rs) => {
+    const r = rs[0];
+    const values = rs.map((x) => x.accuracy);
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    return {
+      model: r.model, variant: r.variant as 'baseline' | 'jpeg-dl', jpegMode: r.jpegMode, attack: r.severity === 0 ? CLEAN : `corruption:${r.corruption}`,
+      norm: 'corruption', eps: r.severity, epsLabel: r.severity === 0 ? '0' : `severity ${r.severity}`, mean, std: null, seeds: rs.map((x) => x.modelSeed), values, n: r.n,
+      successRate: null, meanNorm: null, maxNorm: null, wallTimeMs: null,
+    };
+  });
+  const series = [...new Map(records.map((r) => [`${r.model}|${r.jpegMode}`, { model: r.model, variant: r.variant, jpegMode: r.jpegMode, key: `${r.model}|${r.jpegMode}`, label: `${r.model}${r.jpegMode ? ` [${r.jpegMode}]` : ''}`, seeds: [] as number[] }])).values()];
+  const severities = [...new Set(records.filter((r) => r.severity > 0).map((r) => r.severity))].sort((a, b) => a - b);
+  return {
+    schema: 'jpegdl-robust-report/1', title: 'corruptions', createdAt: '', backend: 'unknown', versions: {}, seeds: [], jpegModes: [], series, reference: null, attacks: [], epsilons: [],
+    config: {
+      dataset: data.dataset ?? records[0].dataset, split: data.split ?? 'test', n: data.n ?? records[0].n, norm: 'corruption',
+      epsilons: severities.map((s) => `severity ${s}`), attacks: [...new Set(records.filter((r) => r.severity > 0).map((r) => r.corruption))].map((name) => ({ name: `corruption:${name}`, params: {} })),
+      models: [], seed: records[0].seed, batchSize: 0,
+    },
+    cells: cells as unknown as Report['cells'], robust: [], timings: { totalCellMs: 0, perSeriesMs: {} }, tables: [], notes: [], records: [],
+    paper: { matched: false, summary: '', rows: [] },
+  } as unknown as Report;
+}
+
 /** Write corruptions.{json,md,txt,html} into `dir` (atomically); returns their paths. */
 export function writeCorruptionReport(dir: string, records: CorruptionRecord[], meta: Record<string, unknown> & { title: string; notes?: string[]; examplesPng?: string }): { json: string; markdown: string; terminal: string; html: string } {
   mkdirSync(dir, { recursive: true });
   const files = { json: join(dir, 'corruptions.json'), markdown: join(dir, 'corruptions.md'), terminal: join(dir, 'corruptions.txt'), html: join(dir, 'corruptions.html') };
   writeFileAtomic(files.html, renderCorruptionHtml(records, meta.title, meta.notes, meta.examplesPng));
-  writeJsonAtomic(files.json, { schema: 'jpegdl-robust-corruptions/1', ...meta, summary: summarizeCorruptions(records), records });
+  writeJsonAtomic(files.json, { schema: CORRUPTIONS_SCHEMA, ...meta, summary: summarizeCorruptions(records), records });
   writeFileAtomic(files.markdown, renderCorruptionMarkdown(records, meta.title, meta.notes));
   writeFileAtomic(files.terminal, renderCorruptionTerminal(records, meta.title) + '\n');
   return files;

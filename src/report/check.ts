@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalParams } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
+import { CORRUPTIONS_SCHEMA, corruptionsAsReport } from '../corruptions/report.ts';
 import { REPORT_SCHEMA, type Report } from './model.ts';
 
 export const BASELINE_SCHEMA = 'jpegdl-robust-baseline/1';
@@ -92,6 +93,7 @@ export function readBaseline(path: string, tolerance = 0.02): Baseline {
     throw new Error(`--baseline: ${path} is not valid JSON (${(err as Error).message})`);
   }
   if (data.schema === REPORT_SCHEMA) return makeBaseline(data as Report, { tolerance, source: path });
+  if (data.schema === CORRUPTIONS_SCHEMA) return makeBaseline(corruptionsAsReport(data as unknown as Parameters<typeof corruptionsAsReport>[0]), { tolerance, source: path });
   if (data.schema !== BASELINE_SCHEMA) throw new Error(`--baseline: ${path} has schema ${JSON.stringify(data.schema)}; expected ${BASELINE_SCHEMA} or a report.json`);
   const b = data as Baseline;
   if (!Array.isArray(b.cells) || !b.config) throw new Error(`--baseline: ${path} lacks cells or config`);
@@ -108,7 +110,9 @@ export function readReport(path: string): Report {
   } catch (err) {
     throw new Error(`report: ${path} is not valid JSON (${(err as Error).message})`);
   }
-  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA}`);
+  // A corruption report is checked the same way, corruption x severity as its cells.
+  if ((data as { schema?: string }).schema === CORRUPTIONS_SCHEMA) return corruptionsAsReport(data as unknown as Parameters<typeof corruptionsAsReport>[0]);
+  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA} (or ${CORRUPTIONS_SCHEMA})`);
   return data;
 }
 
