@@ -27,6 +27,28 @@ export function fmtSeconds(ms: number | null | undefined): string {
 }
 
 /** A fraction as percent with one decimal, or "–". */
+/**
+ * 95% Wilson score interval of a proportion k/n (fractions in [0,1]); the sampling uncertainty of an
+ * accuracy measured on n images. Returns [0, 1] for n = 0.
+ */
+export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [number, number] {
+  if (!(n > 0)) return [0, 1];
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const centre = (p + (z * z) / (2 * n)) / d;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  // At k = 0 and k = n the bound is exactly 0 or 1; keep it so, not 1 - 1e-16.
+  return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)];
+}
+
+/** The Wilson interval of an accuracy over all its images (seeds pooled), as "46.1-59.8" in %. */
+export function fmtInterval(c: { values: number[]; n: number }): string {
+  const total = c.values.length * c.n;
+  const k = Math.round(c.values.reduce((a, v) => a + v * c.n, 0));
+  const [lo, hi] = wilsonInterval(k, total);
+  return `${(100 * lo).toFixed(1)}-${(100 * hi).toFixed(1)}`;
+}
+
 export function fmtPct(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(1);
 }

@@ -1,7 +1,7 @@
 /** report.html: one self-contained page (inline CSS and SVG, no scripts, no network). */
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
-import { esc, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
+import { esc, fmtInterval, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
 import { findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
@@ -89,7 +89,7 @@ export function renderHtml(report: Report): string {
   const details = report.cells
     .filter((c) => c.attack !== WORST_CASE && (c.attack === CLEAN_ATTACK || c.eps > 0))
     .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
-    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]);
+    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]);
   const s: string[] = [];
   s.push('<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">', `<title>${esc(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>');
   s.push(`<h1>${esc(report.title)}</h1>`, `<p class="summary">${esc(runSummary(report))}.</p>`, `<p class="muted">Created ${esc(report.createdAt)}${report.config.command ? ` by <code>${esc(report.config.command)}</code>` : ''}.</p>`);
@@ -124,7 +124,7 @@ export function renderHtml(report: Report): string {
     s.push('<h2>Training</h2>', '<p class="muted">Last epoch of each model; the plots show every epoch.</p>', htmlTable(t.header, t.rows), '<div class="plots">', ...trainingPlotsSvg(report.training), '</div>');
   }
   s.push('<h2>Per-cell details</h2>', '<p class="muted">Success rate: share of clean-correct images the attack made wrong. Perturbation norms on the 0-1 scale.</p>');
-  s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));
+  s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', '95% CI (images)', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));
   s.push('<h2>Paper vs this run</h2>', `<p>${esc(report.paper.summary)}</p>`);
   if (report.paper.rows.length) s.push(htmlTable(['quantity', 'paper', 'this run', 'status', 'source'], report.paper.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')]), 'paper'));
   s.push('<h2>Run</h2>', '<ul>', ...(report.config.dataset ? [`<li>Data: ${esc(report.config.dataset)}${report.config.split ? `, split ${esc(report.config.split)}` : ''}, ${esc(report.config.n)} images per cell</li>`] : []), `<li>Backend: ${esc(report.backend)}</li>`, `<li>Seeds: ${esc(report.seeds.join(', '))}; sweep seed ${esc(report.config.seed)}; batch size ${esc(report.config.batchSize)}</li>`, `<li>Total cell time: ${esc(fmtSeconds(report.timings.totalCellMs))}</li>`, ...Object.entries(report.versions).map(([k, v]) => `<li>${esc(k)} ${esc(v)}</li>`), '</ul>');

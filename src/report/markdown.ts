@@ -1,7 +1,7 @@
 /** report.md: Markdown tables rendered from the report object. */
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
-import { fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
+import { fmtInterval, fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
 import { mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 
@@ -52,11 +52,11 @@ export function renderMarkdown(report: Report): string {
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',
     '',
     mdTable(
-      ['model', 'attack', 'eps', 'accuracy %', 'success %', 'mean norm', 'max norm', 'time'],
+      ['model', 'attack', 'eps', 'accuracy %', '95% CI (images)', 'success %', 'mean norm', 'max norm', 'time'],
       report.cells
         .filter((c) => c.attack !== 'worst-case' && (c.attack === CLEAN_ATTACK || c.eps > 0))
         .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
-        .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]),
+        .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]),
     ),
     '',
     renderPaperMarkdown(report),

@@ -95,7 +95,7 @@ describe('renderers', () => {
     const html = renderHtml(r);
     expect((html.match(/<svg [^>]*class="plot"/g) ?? []).length).toBe(3);
     expect((html.match(/<svg [^>]*class="heatmap"/g) ?? []).length).toBe(2);
-    expect((html.match(/<table/g) ?? []).length).toBe(2); // main + details (no paper setting matches fashion-mnist)
+    expect((html.match(/<table/g) ?? []).length).toBe(3); // main + paired comparison + details (no paper setting matches fashion-mnist)
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     checkBalanced(html);
     // each plot has one polyline per series with as many points as eps
