@@ -78,6 +78,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   const out: LeaderboardEntry[] = [];
   for (const dir of dirs) {
     const report = readReport(reportPath(dir));
+    if (report.config.norm === 'corruption') throw new Error(`leaderboard: ${reportPath(dir)} is a corruption report; give the attack report (run or evaluate directory): corruptions are picked up from <report>/corruptions/`);
     const corruptions = corruptionsOf(dir);
     const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
     for (const s of report.series) {

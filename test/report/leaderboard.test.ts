@@ -84,5 +84,9 @@ describe('leaderboard', () => {
     writeReport(other, buildReport({ ...fixedInput(), config: { ...fixedInput().config, dataset: 'cifar10' } }));
     expect(leaderboardRows(leaderboardEntries([plain, other])).notes[0]).toMatch(/differ in data or threat model/);
     writeLeaderboard(out, leaderboardEntries([plain]));
+    // A corruption report is not an attack report.
+    const corr = join(tmp, 'corr.json');
+    writeFileSync(corr, JSON.stringify({ schema: 'jpegdl-robust-corruptions/1', records: [{ kind: 'corruption', model: 'baseline', variant: 'baseline', modelSeed: 0, jpegMode: null, corruption: 'clean', severity: 0, dataset: 'd', n: 10, seed: 0, correct: 5, accuracy: 0.5, correctBits: '', seconds: 0, schema: 1 }] }));
+    expect(() => leaderboardEntries([corr])).toThrow(/corr.json is a corruption report; give the attack report/);
   });
 });
