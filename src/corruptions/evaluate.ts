@@ -10,7 +10,7 @@ import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { subSeed } from '../../attacks/project.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
 import { withJpegMode, jpegLayersOf, type JpegMode } from '../train/jpeg-params.ts';
-import { corruptImages, getCorruption, type CorruptionInfo } from './functions.ts';
+import { CORRUPTIONS, corruptImages, getCorruption, type CorruptionInfo } from './functions.ts';
 import { Sampler } from './random.ts';
 
 /** The clean cell's corruption name (severity 0). */
@@ -126,8 +126,7 @@ export function resolveCorruptionOptions(data: Pick<LabelledImages, 'channels'>,
   const names = o.corruptions;
   let infos: CorruptionInfo[];
   if (names === undefined) {
-    infos = (['gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 'glass_blur', 'zoom_blur', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression', 'speckle_noise', 'gaussian_blur', 'saturate'] as const)
-      .map(getCorruption)
+    infos = CORRUPTIONS
       .filter((c) => !c.colourOnly || data.channels === 3);
   } else {
     if (names.length === 0) throw new Error('corruptions: the list is empty');

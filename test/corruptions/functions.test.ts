@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { affineFromPoints, bilinear, boxResize, clippedZoom, CORRUPTIONS, corruptImage, corruptImages, diskKernel, reflectHalf, warpAffine, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
+import { affineFromPoints, bilinear, motionBlur, boxResize, clippedZoom, CORRUPTIONS, corruptImage, corruptImages, diskKernel, reflectHalf, warpAffine, gaussianFilter, getCorruption, hsvToRgb, plasmaFractal, rgbToHsv, type Image } from '../../src/corruptions/functions.ts';
 import { Sampler } from '../../src/corruptions/random.ts';
 
 /** A seeded image with 8-bit pixel values (as datasets store them). */
@@ -131,7 +131,7 @@ describe('corruptions: closed forms', () => {
   });
 
   it('blurs, zooms and resizes leave a constant image constant and are linear', () => {
-    for (const name of ['gaussian_blur', 'defocus_blur', 'zoom_blur', 'glass_blur', 'pixelate', 'elastic_transform']) {
+    for (const name of ['gaussian_blur', 'defocus_blur', 'zoom_blur', 'glass_blur', 'pixelate', 'elastic_transform', 'motion_blur']) {
       for (const sev of [1, 5]) {
         const out = getCorruption(name).fn(constant(0.6), sev, new Sampler(1));
         for (const v of out) expect(v, `${name} ${sev}`).toBeCloseTo(0.6, 5);
@@ -191,6 +191,34 @@ describe('corruptions: closed forms', () => {
     expect(bilinear(img, 3, 4, 2, reflectHalf)).toBeCloseTo(img.data[(3 * 12 + 4) * 3 + 2], 6);
     // Half-sample reflection: -1 is 0, n is n-1.
     expect([reflectHalf(-1, 5), reflectHalf(5, 5), reflectHalf(-6, 5), reflectHalf(2, 5)]).toEqual([0, 4, 4, 2]);
+  });
+
+  it('motion blur: a one-sided Gaussian trail along the angle; snow only lightens', () => {
+    // One bright pixel; at angle 0 output(x) gathers input(x + i), so the pixel trails to its left.
+    const img: Image = { data: new Float32Array(9 * 15), height: 9, width: 15, channels: 1 };
+    img.data[4 * 15 + 10] = 1;
+    const out = motionBlur(img, 3, 1.5, 0);
+    const k = [0, 1, 2, 3, 4, 5, 6].map((i) => Math.exp(-(i * i) / (2 * 1.5 * 1.5)));
+    const norm = k.reduce((a, v) => a + v, 0);
+    for (let i = 0; i < 7; i++) expect(Math.round(out[4 * 15 + 10 - i] * 255)).toBe(Math.floor(Math.round((k[i] / norm) * 65535) / 257));
+    expect(out[4 * 15 + 11]).toBe(0); // nothing ahead of the pixel
+    expect(out[3 * 15 + 10]).toBe(0); // nothing off the line
+    // At 90 degrees the trail runs up the column.
+    const up = motionBlur(img, 3, 1.5, 90);
+    expect(up[3 * 15 + 10]).toBeCloseTo(out[4 * 15 + 9], 6);
+    // Snow: every value at least the lightened image blend·x + (1 - blend)·max(x, 1.5·grey + 0.5).
+    const colour = smooth(3);
+    for (const sev of [1, 5]) {
+      const blend = [0.95, 0.9, 0.9, 0.85, 0.8][sev - 1];
+      const snowed = getCorruption('snow').fn(colour, sev, new Sampler(sev));
+      for (let p = 0; p < 256; p++) {
+        const grey = 0.299 * colour.data[p * 3] + 0.587 * colour.data[p * 3 + 1] + 0.114 * colour.data[p * 3 + 2];
+        for (let ch = 0; ch < 3; ch++) {
+          const v = colour.data[p * 3 + ch];
+          expect(snowed[p * 3 + ch]).toBeGreaterThanOrEqual(Math.min(1, blend * v + (1 - blend) * Math.max(v, 1.5 * grey + 0.5)) - 1e-6);
+        }
+      }
+    }
   });
 
   it('the plasma fractal spans [0,1] and is seeded; fog brightens dark images', () => {
