@@ -198,7 +198,7 @@ export async function evaluateCorruptions(models: CorruptionModel[], data: Label
           schema: 1, kind: 'corruption', model: s.name, variant: s.variant, modelSeed: s.modelSeed, jpegMode: s.mode,
           corruption: name, severity: cell.severity, dataset, n, seed, correct, accuracy: correct / n, correctBits: packBits(bits), seconds: (performance.now() - t0) / 1000,
         };
-        if (o.recordsPath) appendRecord(o.recordsPath, rec as never);
+        if (o.recordsPath) appendRecord(o.recordsPath, rec);
       }
       records.push(rec);
       o.onCell?.(++count, total, rec);

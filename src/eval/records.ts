@@ -152,7 +152,7 @@ export function loadRecords(path: string, { repair = false }: { repair?: boolean
 }
 
 /** Append one record as a line and fsync, so a finished cell survives a kill right after. */
-export function appendRecord(path: string, record: CellRecord): void {
+export function appendRecord(path: string, record: CellRecord | object): void {
   mkdirSync(dirname(path), { recursive: true });
   const fd = openSync(path, 'a');
   try {
