@@ -1,5 +1,7 @@
 /** The plain-language answer of a run: did JPEG-DL come out more robust than the baseline? */
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
+import { seriesKey } from '../eval/summary.ts';
+import { pairedComparisons } from '../report/paired.ts';
 
 /** One attack's comparison over the eps > 0 cells. */
 export interface AttackComparison {
@@ -115,6 +117,16 @@ export function computeVerdict(records: CellRecord[]): Verdict {
       `With n = ${n} attacked images, differences smaller than about ${(100 * noise).toFixed(0)} pts are within sampling noise (95%)` +
         (small.length ? `; that includes ${small.map((c) => `${c.attack}${c.jpegMode === 'hard' ? ' [hard]' : ''}`).join(', ')}.` : '.'),
     );
+  }
+  // The same images for both models: the paired (McNemar) test at the largest eps says more than the noise bound.
+  const base = records.find((r) => r.variant === 'baseline');
+  const top = epsLabels.at(-1);
+  if (base && top && soft.length) {
+    const rows = pairedComparisons(records, seriesKey(base)).filter((r) => r.series === 'jpeg-dl [soft]' && r.epsLabel === top && soft.some((c) => c.attack === r.attack));
+    if (rows.length) {
+      const p = (v: number) => (v < 0.001 ? 'p < 0.001' : `p = ${v.toFixed(3)}`);
+      parts.push(`Paired on the same images at ${top} (exact McNemar): ${rows.map((r) => `${r.attack} ${pts(r.diff)} (${r.modelOnly} vs ${r.referenceOnly} images, ${p(r.p)})`).join(', ')}.`);
+    }
   }
   const headline = parts.length ? parts.join(' ') : 'No attack results to compare.';
   return { moreRobust, headline, lines, comparisons, clean };
