@@ -229,7 +229,8 @@ export function summarizeCorruptions(records: CorruptionRecord[]): { series: Cor
   const keys = [...new Set(records.map(keyOf))];
   const corruptions = [...new Set(records.filter((r) => r.severity > 0).map((r) => r.corruption))];
   const severities = [...new Set(records.filter((r) => r.severity > 0).map((r) => r.severity))].sort((a, b) => a - b);
-  const cell = (k: string, c: string, s: number) => records.find((r) => keyOf(r) === k && r.corruption === c && r.severity === s);
+  const byCell = new Map(records.map((r) => [`${keyOf(r)}|${r.corruption}|${r.severity}`, r]));
+  const cell = (k: string, c: string, s: number) => byCell.get(`${k}|${c}|${s}`);
   const refKey = keys.find((k) => records.find((r) => keyOf(r) === k)!.variant === 'baseline') ?? null;
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, v) => a + v, 0) / xs.length : NaN);
   const seedsOf = (model: string) => new Set(records.filter((r) => r.model === model).map((r) => r.modelSeed)).size;

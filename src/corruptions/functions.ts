@@ -591,20 +591,7 @@ export function jpegCompressMany(imgs: Image[], quality: number): Float32Array[]
 }
 
 /** JPEG at the severity's quality through jpeg-js (baseline, no chroma subsampling; grey as R = G = B). */
-const jpegCompression: CorruptionFn = (img, sev) => {
-  const quality = at(JPEG_QUALITY, sev);
-  const { height: h, width: w, channels: c } = img;
-  const rgba = new Uint8Array(h * w * 4);
-  for (let p = 0; p < h * w; p++) {
-    for (let k = 0; k < 3; k++) rgba[p * 4 + k] = Math.round(clip(img.data[p * c + (c === 1 ? 0 : k)]) * 255);
-    rgba[p * 4 + 3] = 255;
-  }
-  const encoded = jpeg.encode({ data: rgba, width: w, height: h }, quality);
-  const decoded = jpeg.decode(encoded.data, { useTArray: true, formatAsRGBA: true });
-  const out = new Float32Array(img.data.length);
-  for (let p = 0; p < h * w; p++) for (let k = 0; k < c; k++) out[p * c + k] = decoded.data[p * 4 + k] / 255;
-  return out;
-};
+const jpegCompression: CorruptionFn = (img, sev) => jpegCompressMany([img], at(JPEG_QUALITY, sev))[0];
 
 /** A corruption as the registry lists it. */
 export interface CorruptionInfo {
@@ -656,10 +643,15 @@ export function getCorruption(name: string): CorruptionInfo {
   return c;
 }
 
+/** Refuse a severity outside 1-5 and a colour-only corruption on grey images. */
+function checkCorruptionArgs(info: CorruptionInfo, channels: number, severity: number): void {
+  if (!(Number.isInteger(severity) && severity >= 1 && severity <= 5)) throw new Error(`severity: must be an integer 1-5, got ${severity}`);
+  if (info.colourOnly && channels !== 3) throw new Error(`corruption "${info.name}": defined for colour images only, these have ${channels} channel(s)`);
+}
+
 /** Corrupt one image (pixels 0-1, HWC) at severity 1-5; the result is stored as 8 bits like CIFAR-10-C. */
 export function corruptImage(info: CorruptionInfo, img: Image, severity: number, rng: Sampler): Float32Array {
-  if (!(Number.isInteger(severity) && severity >= 1 && severity <= 5)) throw new Error(`severity: must be an integer 1-5, got ${severity}`);
-  if (info.colourOnly && img.channels !== 3) throw new Error(`corruption "${info.name}": defined for colour images only, these have ${img.channels} channel(s)`);
+  checkCorruptionArgs(info, img.channels, severity);
   return toBytes(info.fn(img, severity, rng));
 }
 
@@ -672,6 +664,6 @@ function toBytes(out: Float32Array): Float32Array {
 /** corruptImage over many images; uses the corruption's batched form when it has one (same results). */
 export function corruptImages(info: CorruptionInfo, imgs: Image[], severity: number, rngFor: (i: number) => Sampler): Float32Array[] {
   if (!info.many) return imgs.map((im, i) => corruptImage(info, im, severity, rngFor(i)));
-  if (imgs.length) corruptImage(info, imgs[0], severity, rngFor(0)); // the same argument checks
+  if (imgs.length) checkCorruptionArgs(info, imgs[0].channels, severity);
   return info.many(imgs, severity).map(toBytes);
 }

@@ -3,13 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { table } from 'table';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { esc, mdTable } from '../report/format.ts';
+import { esc, fmtPct, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
 import type { Report } from '../report/model.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { CLEAN, summarizeCorruptions, type CorruptionRecord } from './evaluate.ts';
 
-const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1) : '–');
 const pts = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}` : '–');
 
 /** Rows of the main table: clean, each corruption (mean over severities), the mean, relative corruption error. */
@@ -19,7 +18,7 @@ export function corruptionRows(records: CorruptionRecord[]): string[][] {
   const others = sum.series.filter((s) => s !== ref);
   const header = ['corruption', ...sum.series.map((s) => s.label), ...(ref ? others.map((s) => `Δ ${s.label} (pts)`) : [])];
   const row = (name: string, get: (s: (typeof sum.series)[number]) => number) => [
-    name, ...sum.series.map((s) => pct(get(s))), ...(ref ? others.map((s) => pts(get(s) - get(ref))) : []),
+    name, ...sum.series.map((s) => fmtPct(get(s))), ...(ref ? others.map((s) => pts(get(s) - get(ref))) : []),
   ];
   const rows = [header, row(CLEAN, (s) => s.clean), ...sum.corruptions.map((c) => row(c, (s) => s.perCorruption[c])), row(`mean over ${sum.corruptions.length} corruptions`, (s) => s.mean)];
   if (ref) rows.push(['relative corruption error (baseline = 1.00)', ...sum.series.map((s) => (s.relativeError === null ? '–' : s.relativeError.toFixed(2))), ...others.map(() => '')]);
@@ -41,7 +40,7 @@ export function renderCorruptionTerminal(records: CorruptionRecord[], title: str
 export function renderCorruptionMarkdown(records: CorruptionRecord[], title: string, notes: string[] = []): string {
   const sum = summarizeCorruptions(records);
   const [head, ...rows] = corruptionRows(records);
-  const perSeverity = sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => pct(s.perSeverity[String(sv)]))]);
+  const perSeverity = sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => fmtPct(s.perSeverity[String(sv)]))]);
   return [
     `# ${title}`, '',
     'Accuracy in %, mean over severities; Δ in percentage points against the baseline. Relative corruption error: Σ over severities of the error rate divided by the baseline\'s, averaged over corruptions (Hendrycks & Dietterich\'s CE with the baseline in place of AlexNet).', '',
@@ -92,7 +91,7 @@ export function renderCorruptionHtml(records: CorruptionRecord[], title: string,
     '<h2>Accuracy vs severity</h2>', '<div class="plots">', main, '</div>',
     '<h2>Per corruption</h2>', '<div class="plots">', ...perCorruption, '</div>',
     '<h2>Per severity (mean over corruptions, %)</h2>',
-    htmlTable(['severity', ...sum.series.map((s) => s.label)], sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => pct(s.perSeverity[String(sv)]))])),
+    htmlTable(['severity', ...sum.series.map((s) => s.label)], sum.severities.map((sv) => [String(sv), ...sum.series.map((s) => fmtPct(s.perSeverity[String(sv)]))])),
     ...(examplesPng ? ['<h2>What the corruptions look like</h2>', '<p class="muted">The first evaluated image; rows: corruptions, columns: clean, then severities.</p>', `<img alt="corrupted examples" src="${esc(examplesPng)}">`] : []),
     '</body>', '</html>', '',
   ].join('\n');

@@ -26,7 +26,6 @@ export function fmtSeconds(ms: number | null | undefined): string {
   return ms === null || ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** A fraction as percent with one decimal, or "–". */
 /**
  * 95% Wilson score interval of a proportion k/n (fractions in [0,1]); the sampling uncertainty of an
  * accuracy measured on n images. Returns [0, 1] for n = 0.
@@ -49,6 +48,7 @@ export function fmtInterval(c: { values: number[]; n: number }): string {
   return `${(100 * lo).toFixed(1)}-${(100 * hi).toFixed(1)}`;
 }
 
+/** A fraction as percent with one decimal, or "–". */
 export function fmtPct(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(1);
 }

@@ -12,7 +12,7 @@ import { seriesKey, WORST_CASE } from '../eval/summary.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { describeAdversarial, type AdversarialTrainingConfig } from '../train/adversarial.ts';
 import { readReport } from './check.ts';
-import { esc, mdTable } from './format.ts';
+import { esc, fmtPct, mdTable } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
 import type { Report } from './model.ts';
 
@@ -122,7 +122,6 @@ export function rankEntries(entries: LeaderboardEntry[], eps?: string): { eps: s
   return { eps: by, ranked: [...entries].sort((a, b) => key(b) - key(a) || (b.clean ?? -1) - (a.clean ?? -1)) };
 }
 
-const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
 
 /** Header and rows of the leaderboard (accuracies in %). */
 export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { header: string[]; rows: string[][]; eps: string | null; notes: string[] } {
@@ -131,8 +130,8 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   const withCorr = entries.some((e) => e.corruption);
   const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), 'attacks'];
   const rows = ranked.map((e, i) => [
-    String(i + 1), e.series, e.source, e.training ?? '–', pct(e.clean), ...epsList.map((l) => pct(e.robust[l])),
-    ...(withCorr ? [pct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
+    String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
+    ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
     `${e.attacks.join(', ')}${e.weak ? ' (weak: FGSM/PGD only)' : ''}`,
   ]);
   const notes: string[] = [];

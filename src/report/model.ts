@@ -2,6 +2,8 @@
  * A report is data built from sweep records: every rendering (terminal, Markdown, HTML, JSON)
  * reads this one object, so they can never disagree.
  */
+import { fmtPct } from './format.ts';
+import { robustSummary } from '../train/history.ts';
 import { pairedComparisons, type PairedRow } from './paired.ts';
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
 import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
@@ -64,16 +66,14 @@ export interface TrainingView {
 /** The training summary table: one row per model with its last epoch (accuracies in %). */
 export function trainingTableRows(training: TrainingView[]): { header: string[]; rows: string[][] } {
   const robust = training.some((t) => t.epochs.some((e) => e.testRobustAcc));
-  const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : (100 * v).toFixed(1));
   const header = ['model', 'training', 'epochs', 'final train loss', 'final train acc %', 'final test acc %', ...(robust ? ['final robust acc %', 'best robust acc % (epoch)'] : []), 'mean s/epoch'];
   const rows = training.map((t) => {
     const last = t.epochs.at(-1);
-    const test = last?.testAcc ? Object.entries(last.testAcc).map(([k, v]) => `${k === 'plain' ? '' : `${k} `}${pct(v)}`).join(', ') : '–';
-    const withRobust = t.epochs.filter((e) => e.testRobustAcc);
-    const best = withRobust.reduce<(typeof withRobust)[number] | undefined>((a, e) => (!a || e.testRobustAcc!.accuracy > a.testRobustAcc!.accuracy ? e : a), undefined);
+    const test = last?.testAcc ? Object.entries(last.testAcc).map(([k, v]) => `${k === 'plain' ? '' : `${k} `}${fmtPct(v)}`).join(', ') : '–';
+    const watched = robustSummary(t.epochs);
     return [
-      t.model, t.training ?? '–', String(t.epochs.length), last ? last.trainLoss.toFixed(4) : '–', pct(last?.trainAcc), test,
-      ...(robust ? [last?.testRobustAcc ? `${pct(last.testRobustAcc.accuracy)} (${last.testRobustAcc.attack} at ${last.testRobustAcc.epsLabel})` : '–', best ? `${pct(best.testRobustAcc!.accuracy)} (${best.epoch})` : '–'] : []),
+      t.model, t.training ?? '–', String(t.epochs.length), last ? last.trainLoss.toFixed(4) : '–', fmtPct(last?.trainAcc), test,
+      ...(robust ? [last?.testRobustAcc ? `${fmtPct(last.testRobustAcc.accuracy)} (${last.testRobustAcc.attack} at ${last.testRobustAcc.epsLabel})` : '–', watched ? `${fmtPct(watched.best.accuracy)} (${watched.bestEpoch})` : '–'] : []),
       t.epochs.length ? (t.epochs.reduce((a, e) => a + e.seconds, 0) / t.epochs.length).toFixed(1) : '–',
     ];
   });

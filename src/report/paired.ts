@@ -43,20 +43,20 @@ function bitsByCell(records: CellRecord[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const key = (series: string, seed: number, attack: string, eps: string) => JSON.stringify([series, seed, attack, eps]);
   const clean = new Map<string, Uint8Array>();
+  const attacked: { r: CellRecord; bits: Uint8Array }[] = [];
   for (const r of records) {
     const bits = unpackBits(r.correctBits, r.n);
     if (r.attack === CLEAN_ATTACK) {
       clean.set(JSON.stringify([seriesKey(r), r.modelSeed]), bits);
       out.set(key(seriesKey(r), r.modelSeed, CLEAN_ATTACK, '0'), bits);
-      continue;
+    } else {
+      out.set(key(seriesKey(r), r.modelSeed, labels.get(attackKey(r)) ?? r.attack, r.threat.epsLabel), bits);
+      attacked.push({ r, bits });
     }
-    out.set(key(seriesKey(r), r.modelSeed, labels.get(attackKey(r)) ?? r.attack, r.threat.epsLabel), bits);
   }
   // Worst case: right clean and under every attack at that eps (as robustAccuracy counts it).
-  for (const r of records) {
-    if (r.attack === CLEAN_ATTACK) continue;
+  for (const { r, bits } of attacked) {
     const k = key(seriesKey(r), r.modelSeed, WORST_CASE, r.threat.epsLabel);
-    const bits = unpackBits(r.correctBits, r.n);
     const acc = out.get(k) ?? Uint8Array.from(clean.get(JSON.stringify([seriesKey(r), r.modelSeed])) ?? new Uint8Array(r.n).fill(1));
     for (let i = 0; i < r.n; i++) acc[i] &= bits[i];
     out.set(k, acc);

@@ -26,6 +26,7 @@ import { renderTerminal } from '../report/terminal.ts';
 import { writeReport } from '../report/write.ts';
 import { evaluateCleanModes } from '../train/evaluate.ts';
 import { describeAdversarial, ROBUST_EVAL_IMAGES, trainingMetadata } from '../train/adversarial.ts';
+import { robustSummary } from '../train/history.ts';
 import { readTables } from '../train/jpeg-params.ts';
 import { trainModel, trainPaths } from '../train/trainer.ts';
 import { channelStats, datasetTensors, evalBatchesOf, trainDataOf } from './data.ts';
@@ -333,17 +334,11 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     if (corruptionNote) notes.push(corruptionNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
-      const watch = (h: typeof baseRes.history) => {
-        const recs = h.filter((r) => r.testRobustAcc);
-        if (!recs.length) return null;
-        const best = recs.reduce((a, r) => (r.testRobustAcc!.accuracy > a.testRobustAcc!.accuracy ? r : a));
-        return { last: recs[recs.length - 1].testRobustAcc!, best: best.testRobustAcc!.accuracy, bestEpoch: best.epoch };
-      };
-      const [b, j] = [watch(baseRes.history), watch(jpegRes.history)];
+      const [b, j] = [robustSummary(baseRes.history), robustSummary(jpegRes.history)];
       const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
       if (b && j) {
         notes.push(
-          `Robust test accuracy while training (${b.last.attack} at ${b.last.epsLabel} on ${b.last.n} test images, after every epoch; history.json): baseline ${pct(b.last.accuracy)} after the last epoch (best ${pct(b.best)}, epoch ${b.bestEpoch}), JPEG-DL ${pct(j.last.accuracy)} (best ${pct(j.best)}, epoch ${j.bestEpoch}).`,
+          `Robust test accuracy while training (${b.last.attack} at ${b.last.epsLabel} on ${b.last.n} test images, after every epoch; history.json): baseline ${pct(b.last.accuracy)} after the last epoch (best ${pct(b.best.accuracy)}, epoch ${b.bestEpoch}), JPEG-DL ${pct(j.last.accuracy)} (best ${pct(j.best.accuracy)}, epoch ${j.bestEpoch}).`,
         );
       }
     }

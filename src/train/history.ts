@@ -28,3 +28,14 @@ export interface EpochRecord {
   /** JPEG tables after the epoch. */
   tables: TableSnapshot;
 }
+
+/** Robust accuracy of an epoch under adversarial training (history.json `testRobustAcc`). */
+export type RobustRecord = NonNullable<EpochRecord['testRobustAcc']>;
+
+/** The last and the best (earliest on ties) robust accuracy over the epochs that measured one, or null when none did. */
+export function robustSummary(epochs: { epoch: number; testRobustAcc?: RobustRecord }[]): { last: RobustRecord; best: RobustRecord; bestEpoch: number } | null {
+  const measured = epochs.filter((e) => e.testRobustAcc);
+  if (!measured.length) return null;
+  const best = measured.reduce((a, e) => (e.testRobustAcc!.accuracy > a.testRobustAcc!.accuracy ? e : a));
+  return { last: measured[measured.length - 1].testRobustAcc!, best: best.testRobustAcc!, bestEpoch: best.epoch };
+}
