@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { dualNorm, linearise } from './linearise.ts';
-import { project } from './project.ts';
+import { projectOrClean } from './project.ts';
 import { argMax } from './targets.ts';
 import { checkInteger, checkNonNegative, validateAttack } from './validate.ts';
 
@@ -119,14 +119,11 @@ function budgeted(name: string, model: Classifier, images: tf.Tensor4D, labels: 
   const spec = prepare(name, model, images, labels, options);
   if (options.eps === 0) return tf.clone(images);
   const found = search(spec, model, images, labels);
-  const fn = asLogitsFn(model);
-  return tf.tidy(() => {
-    const inBall = project(found.adversarial, images, { norm: spec.norm, eps: options.eps });
+  try {
+    return projectOrClean(asLogitsFn(model), found.adversarial, images, labels, { norm: spec.norm, eps: options.eps });
+  } finally {
     found.adversarial.dispose();
-    // Success is judged on the point as returned (the projection may undo it): else the clean image.
-    const ok = tf.reshape(tf.notEqual(tf.argMax(fn(inBall), 1), tf.cast(labels, 'int32')), [-1, 1, 1, 1]);
-    return tf.where(tf.broadcastTo(ok, images.shape), inBall, images) as tf.Tensor4D;
-  });
+  }
 }
 
 /** DeepFool adversarial images [batch,h,w,c] in [0,1] within the `norm` ball (L2 by default) of radius eps; the rest clean. Caller disposes. */

@@ -7,6 +7,7 @@ import { cw } from './cw.ts';
 import { deepfool, deepfoolLinf } from './deepfool.ts';
 import { fab, fabL2 } from './fab.ts';
 import { fgsm } from './fgsm.ts';
+import { hsja, hsjaLinf } from './hsja.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
 import { square, squareL2 } from './square.ts';
@@ -36,6 +37,7 @@ const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, tar
 const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 };
 const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
 const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02, candidates: 10 };
+const HSJA_DEFAULTS = { steps: 40, initEvals: 100, maxEvals: 10000, gamma: 1, initTries: 100, queries: 'no cap', seed: 0 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -102,6 +104,16 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Square Attack in the L2 ball: random search moving perturbation mass between square windows, no gradients',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  hsja: {
+    name: 'hsja', run: hsja as AttackFn, norm: 'l2', defaults: HSJA_DEFAULTS,
+    description: 'HopSkipJump: decision-based (top-1 labels only, no scores or gradients) minimal-norm attack by boundary binary searches and Monte-Carlo normal estimates; budgeted: kept if within eps',
+    paper: 'Chen, Jordan, Wainwright 2020, HopSkipJumpAttack: A Query-Efficient Decision-Based Attack',
+  },
+  'hsja-linf': {
+    name: 'hsja-linf', run: hsjaLinf as AttackFn, norm: 'linf', defaults: HSJA_DEFAULTS,
+    description: 'HopSkipJump in L-inf (sign steps, projections by clipping)',
+    paper: 'Chen, Jordan, Wainwright 2020, HopSkipJumpAttack: A Query-Efficient Decision-Based Attack',
+  },
   autoattack: {
     name: 'autoattack', run: autoAttack as unknown as AttackFn, norm: 'linf', defaults: AUTOATTACK_DEFAULTS,
     description: 'AutoAttack ensemble (standard version: APGD-CE, APGD-T (DLR, 9 targets), FAB-T (9 targets), Square; version plus or rand as the reference), each on the images still robust; robust images returned clean',
@@ -133,6 +145,7 @@ export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } f
 export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
+export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
 export { pgdL2 } from './pgd_l2.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';

@@ -49,6 +49,19 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
   });
 }
 
+/**
+ * Budgeted form of a minimal-norm attack: each found point projected onto the `budget` ball around x,
+ * kept where the model still misclassifies it (judged on the point as returned, since the projection
+ * may undo it), else the clean image. Returns a new tensor; the inputs are not disposed.
+ */
+export function projectOrClean(fn: (x: tf.Tensor4D) => tf.Tensor2D, found: tf.Tensor4D, x: tf.Tensor4D, labels: tf.Tensor1D, budget: Budget): tf.Tensor4D {
+  return tf.tidy(() => {
+    const inBall = project(found, x, budget);
+    const ok = tf.reshape(tf.notEqual(tf.argMax(fn(inBall), 1), tf.cast(labels, 'int32')), [-1, 1, 1, 1]);
+    return tf.where(tf.broadcastTo(ok, x.shape), inBall, x) as tf.Tensor4D;
+  });
+}
+
 /** A uniform random point of the budget ball around x (then clipped to [0,1]); seeded, deterministic. */
 export function randomStart(x: tf.Tensor4D, budget: Budget, seed: number): tf.Tensor4D {
   return tf.tidy(() => {

@@ -11,9 +11,11 @@ import { fmtPct } from './format.ts';
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
 const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
-const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'autoattack', 'autoattack-l2', 'bpda-pgd']);
-/** The gradient-free attacks, each compared with the gradient attacks of its own norm. */
-const SCORE_ATTACKS = ['square', 'square-l2'];
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']);
+/** The gradient-free attacks (Square on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
+const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'hsja', 'hsja-linf']);
+/** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */
+const PLAIN_NAMES: Record<string, string> = { square: 'Square', hsja: 'HopSkipJump' };
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
@@ -62,14 +64,16 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
       }
     }
     for (const e of positive) {
-      for (const sq of SCORE_ATTACKS.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined)) {
+      // By base name, so "square(queries=1000)" is Square too; a transfer run is not this model's own.
+      const gradientFree = attacked.filter((a) => GRADIENT_FREE_ATTACKS.has(a.split('(')[0]) && !transfer.has(a));
+      for (const sq of gradientFree.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined)) {
         const grads = whiteBoxGradient.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
         if (grads.length === 0) continue;
         const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
         // At least 1 point and 2 images, so one image of sampling luck is not called masking.
         const images = Math.round((best.mean - sq.mean) * sq.n);
         if (best.mean - sq.mean >= MASKING_POINTS / 100 && images >= 2) {
-          out.push(`${s.label} at ${e.label}: ${sq.attack === 'square' ? 'Square' : sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
+          out.push(`${s.label} at ${e.label}: ${PLAIN_NAMES[sq.attack] ?? sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
         }
       }
     }

@@ -170,7 +170,7 @@ describe('jpegdl-robust attack', () => {
     expect(m.minimalNorms).toHaveLength(12);
     expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
     m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
-    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2, deepfool, deepfool-linf take it, not pgd/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
@@ -208,6 +208,25 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--search-steps', 'x'])).err).toMatch(/--search-steps: "x" is not a number/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--confidence', '1'])).err).toMatch(/--confidence: pgd has no such option/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--restarts', '2'])).err).toMatch(/--restarts: cw-l2 has no such option/);
+  });
+
+  it('runs HopSkipJump (labels only), budgeted and --minimal, and they agree image by image', async () => {
+    const common = ['--model', join(dir, 'other'), '--attack', 'hsja', '--eps', '0,1,3', '-n', '30', '--batch-size', '10', '--steps', '3'];
+    const out = join(dir, 'hsja.json');
+    const mo = join(dir, 'hsja-min.json');
+    const r = await run(['attack', ...common, '--out', out]);
+    expect(r.err).toBe('');
+    const rm = await run(['attack', ...common, '--minimal', '--out', mo]);
+    expect(rm.err).toBe('');
+    expect(rm.out).toMatch(/least-norm perturbation \(l2\)/);
+    const [h, m] = [out, mo].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(h.options).toEqual({ seed: 0, steps: 3 });
+    expect(h.results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
+    expect(h.results[2].accuracy).toBeLessThanOrEqual(h.results[1].accuracy);
+    expect(h.results[2].accuracy).toBeLessThan(h.results[0].accuracy);
+    // The same seeded search per batch: the budgeted run fools exactly the images found within eps.
+    m.results.forEach((x: { correct: number[] }, i: number) => expect(x.correct).toEqual(h.results[i].correct));
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'hsja', '--restarts', '2'])).err).toMatch(/^jpegdl-robust: --restarts: hsja has no such option \(it takes: steps, initEvals, maxEvals, gamma, initTries, queries, seed\)/);
   });
 
   it('runs FGSM (deterministic: no per-batch seed is passed to it)', async () => {

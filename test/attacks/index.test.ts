@@ -4,7 +4,7 @@ import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
 
 describe('attack registry', () => {
   it('lists every attack with its norm, defaults and paper', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'autoattack', 'autoattack-l2']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2']);
     for (const info of Object.values(ATTACKS)) {
       expect(typeof info.run).toBe('function');
       expect(['linf', 'l2']).toContain(info.norm);
@@ -19,7 +19,7 @@ describe('attack registry', () => {
     expect(getAttack('autoattack-l2')).toMatchObject({ norm: 'l2', defaults: getAttack('autoattack').defaults });
   });
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, fab, fab-l2, cw-l2, deepfool, deepfool-linf, square, square-l2, autoattack, autoattack-l2/);
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, apgd, apgd-l2, fab, fab-l2, cw-l2, deepfool, deepfool-linf, square, square-l2, hsja, hsja-linf, autoattack, autoattack-l2/);
     expect(() => getAttack('toString')).toThrow(/unknown attack/);
   });
 });

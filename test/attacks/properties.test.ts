@@ -10,6 +10,7 @@ import { cw } from '../../attacks/cw.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
+import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
@@ -62,6 +63,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'square', norm: 'linf', run: (m, x, y, eps, seed) => square(m, x, y, { eps, queries: 8, seed }) },
   { name: 'square targeted ce', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => square(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t })) },
   { name: 'square eot', norm: 'linf', run: (m, x, y, eps, seed) => square(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 5, seed, eotSamples: 2, pInit: 0.3 }) },
+  { name: 'hsja', norm: 'l2', run: (m, x, y, eps, seed) => hsja(m, x, y, { eps, steps: 2, initEvals: 8, initTries: 5, seed }) },
+  { name: 'hsja-linf', norm: 'linf', run: (m, x, y, eps, seed) => hsjaLinf(m, x, y, { eps, steps: 2, initEvals: 8, initTries: 5, seed }) },
   { name: 'autoattack', norm: 'linf', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, steps: 3, targetClasses: 2, queries: 5, seed }) },
   { name: 'square-l2', norm: 'l2', run: (m, x, y, eps, seed) => squareL2(m, x, y, { eps, queries: 8, seed }) },
   { name: 'square-l2 targeted ce', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => squareL2(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, pInit: 0.3 })) },
@@ -161,9 +164,10 @@ describe('seeded determinism', () => {
       const x = randomImages(21, [3, 4, 4, 1]);
       const model = randomMlp(23, 16, 3);
       // Square returns images the model already gets wrong untouched: label them as predicted.
-      const [isSquare, isAuto] = [info.name.startsWith('square'), info.name.startsWith('autoattack')];
-      const y = isSquare || isAuto ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
-      const iterations = isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
+      const [isSquare, isAuto, isHsja] = [info.name.startsWith('square'), info.name.startsWith('autoattack'), info.name.startsWith('hsja')];
+      const y = isSquare || isAuto || isHsja ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
+      // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
+      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
       const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, ...iterations };
       // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
       const seeded = 'seed' in info.defaults;
@@ -175,7 +179,8 @@ describe('seeded determinism', () => {
         // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
         // (Square's first query is its seeded stripes.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
-        const short = isSquare ? { queries: 1 } : isAuto ? { steps: 1, queries: 0, targetClasses: 0 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
+        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : isAuto ? { steps: 1, queries: 0, targetClasses: 0 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

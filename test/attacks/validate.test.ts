@@ -44,6 +44,11 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
           return;
         }
+        if (info.name.startsWith('hsja')) {
+          // HopSkipJump sees labels only: no loss, no EOT (a label has no expectation), untargeted only.
+          for (const k of ['loss', 'eotSamples', 'targeted', 'restarts']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
+          return;
+        }
         if (info.name.startsWith('deepfool')) {
           // DeepFool steps to the linearised boundary: no loss, no EOT, untargeted only.
           for (const k of ['loss', 'eotSamples', 'targeted']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
@@ -85,6 +90,18 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2)?: eta: must be a finite number > 0, got -1/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
           if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
+        });
+      } else if (info.name.startsWith('hsja')) {
+        it('rejects steps, initEvals, maxEvals, initTries or queries < 1, gamma <= 0, a bad norm and a negative seed', () => {
+          const name = info.name;
+          for (const k of ['steps', 'initEvals', 'maxEvals', 'initTries', 'queries']) {
+            expect(() => run({ eps: 0.1, [k]: 0 })).toThrow(`${name}: ${k}: must be an integer >= 1, got 0`);
+          }
+          expect(() => run({ eps: 0.1, queries: 2.5 })).toThrow(`${name}: queries: must be an integer >= 1, got 2.5`);
+          expect(() => run({ eps: 0.1, gamma: 0 })).toThrow(`${name}: gamma: must be a finite number > 0, got 0`);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+          if (name === 'hsja') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow('hsja: norm must be "linf" or "l2", got l1');
+          else expect(() => run({ eps: 0.1, norm: 'l2' })).toThrow('hsja-linf: do not pass norm (it is always linf)');
         });
       } else if (info.name.startsWith('deepfool')) {
         it('rejects steps < 1, a negative overshoot and fewer than 2 candidate classes', () => {

@@ -18,7 +18,7 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
     expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
-    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
   });
 
   it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
@@ -66,6 +66,9 @@ describe('evaluation checks', () => {
     expect(run([cell('pgd', 50), cell('apgd from baseline', 55)], ['apgd from baseline'])[0]).toMatch(/^m: only pgd, apgd from baseline were run\./);
     // "apgd(steps=50)" is APGD: adaptive, and a white-box gradient attack for the Square comparison.
     expect(run([cell('pgd', 50), cell('apgd(steps=50)', 50)], [])).toEqual([]);
+    // Gradient-free attacks by base name too: Square with parameters, HopSkipJump (labels only).
+    expect(run([cell('apgd', 50), cell('square(queries=1000)', 45)], [])[0]).toMatch(/^m at 1\/255: square\(queries=1000\), which uses no gradients, leaves 10 fewer images correct/);
+    expect(run([cell('pgd', 50), cell('hsja-linf', 44)], [])).toEqual(['m at 1/255: hsja-linf, which uses no gradients, leaves 12 fewer images correct (44.0%) than the best gradient attack (pgd, 50.0%). The gradients may be masked; judge this model on the worst case.']);
     expect(run([cell('apgd(steps=50)', 50), cell('square', 40)], [])[0]).toMatch(/Square, which uses no gradients, leaves 20 fewer images correct \(40.0%\) than the best gradient attack \(apgd\(steps=50\), 50.0%\)/);
   });
 

@@ -5,6 +5,7 @@ import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../../attacks/epsilons.ts';
 import { cwMinimal } from '../../../attacks/cw.ts';
 import { deepfoolMinimal } from '../../../attacks/deepfool.ts';
+import { hsjaMinimal } from '../../../attacks/hsja.ts';
 import { fabMinimal } from '../../../attacks/fab.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
@@ -69,6 +70,8 @@ const MINIMAL_NORM_ATTACKS: Record<string, MinimalNormAttack> = {
   'cw-l2': (m, x, y, opts) => cwMinimal(m, x, y, opts as Parameters<typeof cwMinimal>[3]),
   deepfool: (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof deepfoolMinimal>[3]),
   'deepfool-linf': (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof deepfoolMinimal>[3]),
+  hsja: (m, x, y, opts) => hsjaMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof hsjaMinimal>[3]),
+  'hsja-linf': (m, x, y, opts) => hsjaMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof hsjaMinimal>[3]),
 };
 
 /** `jpegdl-robust attack`: attack a saved model on a dataset subset over a list of eps and print accuracy per eps. */
@@ -86,10 +89,10 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train', 'test')
     .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
     .option('--batch-size <n>', 'images per attack batch', '50')
-    .option('--steps <n>', 'attack iterations (pgd default 10, apgd and fab default 100)')
+    .option('--steps <n>', 'attack iterations (pgd default 10, apgd and fab default 100, hsja default 40)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
-    .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000)')
+    .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
     .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
     .option('--search-steps <n>', 'cw-l2: binary-search steps over the constant c (default 9)')
@@ -104,7 +107,7 @@ export function register(program: Command): void {
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
-    .option('--minimal', 'fab, fab-l2, cw-l2, deepfool, deepfool-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
+    .option('--minimal', 'fab, fab-l2, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
     .option('--examples-n <k>', 'images in the --examples grid', '8')
