@@ -3,11 +3,12 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
 import { autoAttack, autoAttackL2 } from './autoattack.ts';
-import { cw } from './cw.ts';
-import { deepfool, deepfoolLinf } from './deepfool.ts';
-import { fab, fabL2 } from './fab.ts';
+import { cw, cwMinimal } from './cw.ts';
+import { deepfool, deepfoolLinf, deepfoolMinimal } from './deepfool.ts';
+import type { MinimalNormAttack } from './epsilons.ts';
+import { fab, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
-import { hsja, hsjaLinf } from './hsja.ts';
+import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
 import { pgd } from './pgd.ts';
 import { pgdL2 } from './pgd_l2.ts';
 import { square, squareL2 } from './square.ts';
@@ -30,7 +31,18 @@ export interface AttackInfo {
   defaults: Record<string, unknown>;
   description: string;
   paper: string;
+  /** Minimal-norm attacks: the least-norm search itself (examples and sizes in the entry's norm), as `attack --minimal` runs it. */
+  minimal?: MinimalNormAttack;
+  /**
+   * The budgeted attack is `projectOrClean` of `minimal`'s points and the search never reads eps, so one
+   * search per batch answers every eps of a sweep (bit for bit what the budgeted attack gives with the same seed).
+   */
+  sharedSearch?: boolean;
 }
+
+/** `minimal` of an entry: the search with its norm fixed to the entry's. */
+const minimalIn = <O>(search: (m: Classifier, x: tf.Tensor4D, y: tf.Tensor1D, o: O) => { adversarial: tf.Tensor4D; norms: Float64Array }, norm: Norm | null): MinimalNormAttack =>
+  (m, x, y, o) => search(m, x, y, (norm ? { ...o, norm } : o) as O);
 
 const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
@@ -69,28 +81,28 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     paper: 'Croce & Hein 2020 (L2 variant as in AutoAttack)',
   },
   fab: {
-    name: 'fab', run: fab as AttackFn, norm: 'linf', defaults: FAB_DEFAULTS,
+    name: 'fab', run: fab as AttackFn, norm: 'linf', defaults: FAB_DEFAULTS, minimal: minimalIn(fabMinimal, 'linf'),
     description: 'FAB: minimal-norm boundary attack (linearised boundary, projections inside the box); targetClasses k > 0 is FAB-T',
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
   'fab-l2': {
-    name: 'fab-l2', run: fabL2 as AttackFn, norm: 'l2', defaults: FAB_DEFAULTS,
+    name: 'fab-l2', run: fabL2 as AttackFn, norm: 'l2', defaults: FAB_DEFAULTS, minimal: minimalIn(fabMinimal, 'l2'),
     description: 'FAB minimising the L2 norm',
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
   'cw-l2': {
-    name: 'cw-l2', run: cw as AttackFn, norm: 'l2',
+    name: 'cw-l2', run: cw as AttackFn, norm: 'l2', minimal: minimalIn(cwMinimal, null),
     defaults: { steps: 1000, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, abortEarly: true, targeted: false },
     description: 'Carlini-Wagner L2: least-norm example by Adam in tanh space, binary search over the constant; budgeted: kept if within eps',
     paper: 'Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks',
   },
   deepfool: {
-    name: 'deepfool', run: deepfool as AttackFn, norm: 'l2', defaults: DEEPFOOL_DEFAULTS,
+    name: 'deepfool', run: deepfool as AttackFn, norm: 'l2', defaults: DEEPFOOL_DEFAULTS, minimal: minimalIn(deepfoolMinimal, 'l2'), sharedSearch: true,
     description: 'DeepFool: steps onto the closest linearised boundary until misclassified (minimal norm); budgeted: kept if within eps',
     paper: 'Moosavi-Dezfooli, Fawzi, Frossard 2016, DeepFool: a simple and accurate method to fool deep neural networks',
   },
   'deepfool-linf': {
-    name: 'deepfool-linf', run: deepfoolLinf as AttackFn, norm: 'linf', defaults: DEEPFOOL_DEFAULTS,
+    name: 'deepfool-linf', run: deepfoolLinf as AttackFn, norm: 'linf', defaults: DEEPFOOL_DEFAULTS, minimal: minimalIn(deepfoolMinimal, 'linf'), sharedSearch: true,
     description: 'DeepFool in L-inf (sign steps onto the closest boundary)',
     paper: 'Moosavi-Dezfooli, Fawzi, Frossard 2016, DeepFool: a simple and accurate method to fool deep neural networks',
   },
@@ -105,12 +117,12 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
   hsja: {
-    name: 'hsja', run: hsja as AttackFn, norm: 'l2', defaults: HSJA_DEFAULTS,
+    name: 'hsja', run: hsja as AttackFn, norm: 'l2', defaults: HSJA_DEFAULTS, minimal: minimalIn(hsjaMinimal, 'l2'), sharedSearch: true,
     description: 'HopSkipJump: decision-based (top-1 labels only, no scores or gradients) minimal-norm attack by boundary binary searches and Monte-Carlo normal estimates; budgeted: kept if within eps',
     paper: 'Chen, Jordan, Wainwright 2020, HopSkipJumpAttack: A Query-Efficient Decision-Based Attack',
   },
   'hsja-linf': {
-    name: 'hsja-linf', run: hsjaLinf as AttackFn, norm: 'linf', defaults: HSJA_DEFAULTS,
+    name: 'hsja-linf', run: hsjaLinf as AttackFn, norm: 'linf', defaults: HSJA_DEFAULTS, minimal: minimalIn(hsjaMinimal, 'linf'), sharedSearch: true,
     description: 'HopSkipJump in L-inf (sign steps, projections by clipping)',
     paper: 'Chen, Jordan, Wainwright 2020, HopSkipJumpAttack: A Query-Efficient Decision-Based Attack',
   },

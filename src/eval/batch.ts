@@ -1,5 +1,6 @@
 /** One batch of a sweep cell, as the sweep thread and its worker threads both run it. */
 import * as tf from '@tensorflow/tfjs';
+import { projectOrClean } from '../../attacks/project.ts';
 import type { Norm } from '../types.ts';
 
 /** Per-example results of one batch: 1 = classified correctly; norm of the perturbation (0-1 pixel scale). */
@@ -8,6 +9,8 @@ export interface BatchResult {
   norms: Float32Array;
   /** For ensembles (AutoAttack): images each stage fooled first, as the attack reported them. */
   stages?: Record<string, number>;
+  /** A shared minimal-norm search (evalBatchShared): the result at each of its budgets, in order. */
+  perEps?: BatchResult[];
 }
 
 /** How an ensemble attack reports which stage fooled how many images (AutoAttack's report has this shape). */
@@ -37,4 +40,26 @@ export function evalBatch(
   const out: BatchResult = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()), ...(stages ? { stages } : {}) };
   tf.dispose([c, d]);
   return out;
+}
+
+/**
+ * One minimal-norm search answering several budgets: `search` finds each image's least-norm example
+ * once, and each eps > 0 gets what the budgeted attack returns from those points (projected onto the
+ * eps ball, kept where still misclassified, else the clean image), evaluated as `evalBatch` does.
+ * Returns the results in `epsilons` order under `perEps`.
+ */
+export function evalBatchShared(
+  logitsFn: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, norm: Norm,
+  search: (x: tf.Tensor4D, y: tf.Tensor1D) => tf.Tensor4D, epsilons: number[], what: string,
+): BatchResult {
+  const found = search(x, y);
+  try {
+    const perEps = epsilons.map((eps) => {
+      if (!(eps > 0)) throw new Error(`${what}: a shared search answers budgets > 0, got ${eps}`);
+      return evalBatch(logitsFn, x, y, norm, () => projectOrClean(logitsFn, found, x, y, { norm, eps }), what);
+    });
+    return { correct: new Uint8Array(0), norms: new Float32Array(0), perEps };
+  } finally {
+    found.dispose();
+  }
 }

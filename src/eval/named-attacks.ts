@@ -24,5 +24,5 @@ export function findNamedAttack(name: string): NamedAttack | undefined {
   if (Object.prototype.hasOwnProperty.call(EXTRA_ATTACKS, name)) return EXTRA_ATTACKS[name];
   if (!ATTACK_NAMES.includes(name)) return undefined;
   const info = getAttack(name);
-  return { run: info.run as unknown as AttackFn, norm: info.norm, defaults: info.defaults };
+  return { run: info.run as unknown as AttackFn, norm: info.norm, defaults: info.defaults, ...(info.minimal ? { minimal: info.minimal } : {}), ...(info.sharedSearch ? { sharedSearch: true } : {}) };
 }

@@ -10,7 +10,8 @@ import { initBackend } from '../backend.ts';
 import { setBatchNormFolding } from '../inference/model.ts';
 import { modelFromMemory, type ModelInMemory } from '../io/model-io.ts';
 import { asLogitsFn, type Norm } from '../types.ts';
-import { evalBatch, type BatchResult } from './batch.ts';
+import type { AttackOptions } from '../../attacks/index.ts';
+import { evalBatch, evalBatchShared, type BatchResult } from './batch.ts';
 import { findNamedAttack } from './named-attacks.ts';
 import { defaultSetMode, onSurrogate, type AttackFn } from './sweep.ts';
 
@@ -39,6 +40,8 @@ export interface SweepJob {
   shape: [number, number, number, number];
   y: Float32Array | Int32Array;
   yDtype: 'float32' | 'int32';
+  /** A shared minimal-norm search (the attack's `sharedSearch`): run it once and evaluate at each of these budgets (result under `perEps`). */
+  epsilons?: number[];
   /** Benchmark only (src/bench): instead of evaluating, take this many attack gradient steps on the batch. */
   gradientSteps?: number;
 }
@@ -53,11 +56,12 @@ export interface SweepJobRunner {
 export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRunner> {
   await initBackend(init.backend);
   setBatchNormFolding(init.foldBatchNorm);
-  const attacks: AttackFn[] = init.attacks.map((name) => {
+  const named = init.attacks.map((name) => {
     const a = findNamedAttack(name);
     if (!a) throw new Error(`unknown attack "${name}"`);
-    return a.run;
+    return a;
   });
+  const attacks: AttackFn[] = named.map((a) => a.run);
   const models = await Promise.all(init.models.map(modelFromMemory));
   const logits = models.map((m) => asLogitsFn(m));
   return {
@@ -76,6 +80,11 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
             tf.dispose([g.grad, g.objective, g.success]);
           }
           return { correct: new Uint8Array(0), norms: new Float32Array(0) };
+        }
+        if (job.epsilons) {
+          const search = named[job.attack]?.sharedSearch ? named[job.attack].minimal : undefined;
+          if (!search) throw new Error(`${job.what}: attack ${init.attacks[job.attack]} has no shared minimal-norm search`);
+          return evalBatchShared(logits[job.model], x, y, job.norm, (xx, yy) => search(model, xx, yy, job.options as AttackOptions).adversarial, job.epsilons, job.what);
         }
         const fn = job.attack >= 0 ? attacks[job.attack] : null;
         const s = job.surrogate;

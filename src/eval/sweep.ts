@@ -14,8 +14,9 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { modelToMemory } from '../io/model-io.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
-import { mergeStages } from '../../attacks/epsilons.ts';
-import { evalBatch, type BatchResult, type StageReport } from './batch.ts';
+import { mergeStages, type MinimalNormAttack } from '../../attacks/epsilons.ts';
+import type { AttackOptions } from '../../attacks/index.ts';
+import { evalBatch, evalBatchShared, type BatchResult, type StageReport } from './batch.ts';
 
 export { mergeStages, TRANSFER_PARAMS, attackOptions };
 import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
@@ -125,6 +126,10 @@ export interface RegistryEntry {
   norm?: Norm;
   /** Defaults of optional options; a 'seed' key means the attack takes a seed. */
   defaults?: Record<string, unknown>;
+  /** Minimal-norm attacks: the least-norm search (examples and sizes). */
+  minimal?: MinimalNormAttack;
+  /** The budgeted attack is the search's points projected onto the ball, and the search ignores eps: one search per batch answers every eps. */
+  sharedSearch?: boolean;
 }
 
 /** What a resolver may return: the function itself or a registry entry. */
@@ -251,7 +256,7 @@ async function workerInit(models: SweepModel[], attacks: SweepAttack[]): Promise
 async function runOnWorkers<J extends { lo: number; sz: number }>(
   pool: WorkerPool, images: tf.Tensor4D, labels: tf.Tensor1D,
   jobs: Iterable<J>, onResult: (job: J, r: BatchResult) => void,
-  describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options' | 'surrogate'>,
+  describe: (job: J) => Pick<SweepJob, 'model' | 'mode' | 'attack' | 'norm' | 'what' | 'options' | 'surrogate' | 'epsilons'>,
 ): Promise<void> {
   let ok = false;
   try {
@@ -331,6 +336,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const fns = new Map<SweepAttack, AttackFn>();
   const seeded = new Map<SweepAttack, boolean>();
   const norms = new Map<SweepAttack, Norm>();
+  /** Registry attacks whose one least-norm search per batch answers every eps (not transfer runs: the surrogate would judge). */
+  const shared = new Map<SweepAttack, MinimalNormAttack>();
   let resolver = opts.resolveAttack;
   for (const a of attacks) {
     let resolved: ResolvedAttack | undefined = a.fn;
@@ -353,6 +360,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       throw new Error(`attack "${a.name}": params.norm is ${String(a.params.norm)} but the attack's records are ${attackNorm}; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)`);
     }
     norms.set(a, attackNorm);
+    if (entry?.sharedSearch && entry.minimal && a.params?.surrogate === undefined) shared.set(a, entry.minimal);
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 
@@ -437,6 +445,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     stages: (Record<string, number> | undefined)[];
     remaining: number;
     t0: number;
+    /** Cells of a shared minimal-norm search (one per eps still to compute, in eps order): its batches run once for all of them. */
+    group?: Cell[];
+    /** Seed base of that search: the cell key with every eps, so it is the same whichever eps are still missing. */
+    groupSeedBase?: number;
   }
   const threatOf = (e: Epsilon, nrm: Norm): ThreatModel => ({ norm: nrm, eps: e.value, epsLabel: e.label, bounds: [0, 1] });
   const cells: Cell[] = [];
@@ -450,7 +462,13 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   for (const plan of plans) {
     cells.push(cell(plan, null, -1, null, threatOf({ value: 0, label: '0' }, norm)));
     attacks.forEach((a, ai) => {
-      for (const e of epsilons) cells.push(cell(plan, a, ai, e, threatOf(e, norms.get(a)!)));
+      const own = epsilons.map((e) => cell(plan, a, ai, e, threatOf(e, norms.get(a)!)));
+      cells.push(...own);
+      const group = own.filter((c) => c.jobs > 0);
+      if (shared.has(a) && group.length > 0) {
+        const groupSeedBase = cellSeed(seed, cellKey({ ...plan.base, attack: a.name, attackParams: a.params ?? {}, threat: { ...threatOf({ value: 0, label: '*' }, norms.get(a)!) } }));
+        for (const c of group) Object.assign(c, { group, groupSeedBase });
+      }
     });
   }
 
@@ -507,6 +525,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     results.push(rec);
     ran++;
   };
+  const groupWhat = (c: Cell) => `${c.plan.series} ${c.attack!.name} (one search for ${c.group!.map((g) => g.eps!.label).join(', ')})`;
   const advance = () => {
     while (next < cells.length && cells[next].remaining === 0) finalize(cells[next++]);
   };
@@ -515,22 +534,29 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   interface Job { cell: Cell; b: number; lo: number; sz: number; options: Record<string, unknown> }
   function* jobs(): Generator<Job> {
     for (const c of cells) {
+      // A shared search's batches are yielded once, at its first cell, and fill every cell of it.
+      if (c.group && c.group[0] !== c) continue;
       for (let b = 0; b < c.jobs; b++) {
-        if (b === 0) c.t0 = performance.now();
+        if (b === 0) for (const g of c.group ?? [c]) g.t0 = performance.now();
         const lo = b * batchSize, sz = Math.min(batchSize, n - lo);
-        const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps: c.eps!.value } : {};
-        if (c.attack && seeded.get(c.attack)) options.seed = (c.seedBase + b) & 0x7fffffff;
+        // A shared search validates against the largest eps it answers (it never reads it).
+        const eps = c.group ? Math.max(...c.group.map((g) => g.eps!.value)) : c.eps?.value;
+        const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps } : {};
+        if (c.attack && seeded.get(c.attack)) options.seed = ((c.group ? c.groupSeedBase! : c.seedBase) + b) & 0x7fffffff;
         yield { cell: c, b, lo, sz, options };
       }
     }
   }
   const onResult = (job: Job, r: BatchResult) => {
-    const c = job.cell;
-    c.bits.set(r.correct, job.lo);
-    c.stages[job.b] = r.stages;
-    for (const v of r.norms) { c.sumNorm += v; if (v > c.maxNorm) c.maxNorm = v; }
-    c.remaining--;
-    tick(c.what);
+    const parts = job.cell.group ? job.cell.group.map((c, k) => [c, r.perEps?.[k]] as const) : [[job.cell, r] as const];
+    for (const [c, part] of parts) {
+      if (!part) throw new Error(`${c.what}: the shared search returned no result for this eps`);
+      c.bits.set(part.correct, job.lo);
+      c.stages[job.b] = part.stages;
+      for (const v of part.norms) { c.sumNorm += v; if (v > c.maxNorm) c.maxNorm = v; }
+      c.remaining--;
+      tick(c.what);
+    }
     advance();
   };
 
@@ -559,7 +585,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: StageReport) => si === null
           ? fn!(plan.m.model, xx, yy, job.options, report)
           : onSurrogate(models[si].model, models[si].name, surrogateMode.get(a!)!, () => fn!(models[si].model, xx, yy, job.options, report), models[si].setJpegMode);
-        r = evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? craft : null, job.cell.what);
+        const group = job.cell.group;
+        r = group
+          ? evalBatchShared(logitsFns[plan.index], x, y, job.cell.threat.norm, (xx, yy) => shared.get(a!)!(plan.m.model, xx, yy, job.options as AttackOptions).adversarial, group.map((g) => g.eps!.value), groupWhat(job.cell))
+          : evalBatch(logitsFns[plan.index], x, y, job.cell.threat.norm, fn ? craft : null, job.cell.what);
       } finally {
         tf.dispose([x, y]);
       }
@@ -590,7 +619,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     if (pool) {
       const counted = (job: Job, r: BatchResult) => { batchesOnWorkers++; onResult(job, r); };
       await runOnWorkers(pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
-        model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.what, options: job.options,
+        model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.group ? groupWhat(job.cell) : job.cell.what, options: job.options,
+        ...(job.cell.group ? { epsilons: job.cell.group.map((g) => g.eps!.value) } : {}),
         ...(job.cell.attack && surrogateMode.has(job.cell.attack) ? { surrogate: { model: surrogateIndex(job.cell.attack, job.cell.plan.m)!, mode: surrogateMode.get(job.cell.attack)! } } : {}),
       }));
     }

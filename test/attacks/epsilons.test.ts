@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { accuracyFromMinimalNorms, attackOverEpsilons, correctness, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../attacks/epsilons.ts';
 import { fab, fabMinimal } from '../../attacks/fab.ts';
+import { getAttack } from '../../attacks/index.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, perExampleDistances, randomImagesData, randomWeights, rng } from './helpers.ts';
@@ -39,6 +40,32 @@ describe('attackOverEpsilons', () => {
     expect(() => attackOverEpsilons('pgd', model, x, y, eps, { eps: 0.1 })).toThrow(/do not pass eps/);
     expect(() => attackOverEpsilons('nope', model, x, y, eps)).toThrow(/unknown attack "nope"; known attacks: fgsm, pgd/);
     expect(() => attackOverEpsilons('fgsm', model, x, y, [{ value: -1, label: '-1' }])).toThrow(/epsilons\[0\] \(-1\): must be a finite number >= 0/);
+    tf.dispose([x, y]);
+  });
+
+  it('runs a search that ignores eps (HopSkipJump, DeepFool) once, and gives bit for bit what the budgeted attack gives at each eps', () => {
+    const d = data(6, 3);
+    const x = tf.tensor4d(d.images, [6, 2, 2, 3]);
+    // Labelled as the model predicts, so every image has a boundary to find.
+    const y = tf.tidy(() => tf.argMax(model(x), 1).toInt()) as tf.Tensor1D;
+    const eps = parseEpsilonList('0,0.05,0.2,1');
+    for (const [name, opts] of [['hsja', { steps: 3, initEvals: 10, seed: 4 }], ['deepfool-linf', { steps: 4 }]] as const) {
+      let calls = 0;
+      const counting = (v: tf.Tensor4D) => (calls++, model(v));
+      const res = attackOverEpsilons(name, counting, x, y, eps, opts);
+      const sharedCalls = calls;
+      calls = 0;
+      eps.forEach((e, i) => {
+        const alone = e.value === 0 ? tf.clone(x) : getAttack(name).run(counting, x, y, { ...opts, eps: e.value });
+        expect(Array.from(res[i].adversarial.dataSync())).toEqual(Array.from(alone.dataSync()));
+        alone.dispose();
+      });
+      // The per-eps runs searched three times.
+      expect(sharedCalls).toBeLessThan(calls / 2);
+      // Not vacuous: the budget changes the outcome.
+      expect(new Set(res.map((r) => r.accuracy)).size).toBeGreaterThan(2);
+      tf.dispose(res.map((r) => r.adversarial));
+    }
     tf.dispose([x, y]);
   });
 });

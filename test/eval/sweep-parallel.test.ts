@@ -42,6 +42,8 @@ function setup() {
       { name: 'fab', params: { steps: 3, targetClasses: 2 } },
       { name: 'cw-l2', params: { steps: 3, searchSteps: 2 } },
       { name: 'autoattack', params: { steps: 1, targetClasses: 1, queries: 2 } },
+      // A shared minimal-norm search: one job per batch answers both eps.
+      { name: 'hsja', params: { steps: 2, initEvals: 10 } },
       // Transfer: FGSM crafted on the JPEG-DL model in soft mode, evaluated on every column.
       { name: 'fgsm', params: { surrogate: 'jpeg-dl', surrogateMode: 'soft' } },
     ],
@@ -51,7 +53,7 @@ function setup() {
   return { opts, dispose, jpeg };
 }
 
-// A serial and a parallel sweep of eight attacks: about a minute alone, several when other jobs share
+// A serial and a parallel sweep of nine attacks: about a minute alone, several when other jobs share
 // the two cores; a timeout would leave a sweep running on the shared worker pool under the next test.
 const LONG = 600_000;
 
@@ -76,7 +78,8 @@ describe('runSweep with worker processes', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(par.ran).toBe(serial.ran);
     // The workers run every batch (this process only hands out jobs and writes records).
-    expect(par.batchesOnWorkers).toBe(3 * (1 + 8 * 2) * 4);
+    // (HopSkipJump: one job per batch for both of its eps.)
+    expect(par.batchesOnWorkers).toBe(3 * (1 + 8 * 2 + 1) * 4);
     // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
     expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
     expect(serial.batchesOnWorkers).toBe(0);
@@ -86,7 +89,7 @@ describe('runSweep with worker processes', () => {
     expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
     // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
     expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-    expect(progress.at(-1)).toBe(3 * (1 + 8 * 2) * 4); // 3 series x (clean + 8 attacks x 2 eps > 0) x 4 batches
+    expect(progress.at(-1)).toBe(3 * (1 + 9 * 2) * 4); // 3 series x (clean + 9 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
   }, LONG);

@@ -4,7 +4,8 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSweep, cellSeed, mergeStages, type AttackFn, type SweepOptions } from '../../src/eval/sweep.ts';
-import { loadRecords, unpackBits } from '../../src/eval/records.ts';
+import { getAttack } from '../../attacks/index.ts';
+import { loadRecords, unpackBits, type CellRecord } from '../../src/eval/records.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
@@ -206,6 +207,44 @@ describe('runSweep', () => {
     // PGD is at least as strong as FGSM on a linear model up to ties: never more than 1 image better
     for (const r of p) expect(r.correct).toBeLessThanOrEqual(viaRegistry.records.find((q) => q.attack === 'fgsm' && q.threat.epsLabel === r.threat.epsLabel)!.correct + 1);
     await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsmm' }] }))).rejects.toThrow(/unknown attack "fgsmm".*known attacks: fgsm, pgd/);
+    tf.dispose([x, y]);
+  });
+
+  it('minimal-norm attacks (DeepFool) run one search per batch for every eps, with the records of the budgeted attack run per eps', async () => {
+    const { x, y } = data(12);
+    let calls = 0;
+    const counting = (v: tf.Tensor4D) => (calls++, linear(v));
+    const eps = parseEpsilonList('0,0.1,0.3,1', 'l2');
+    const run = async (attack: SweepOptions['attacks'][number]) => {
+      calls = 0;
+      const res = await runSweep(options({ images: x, labels: y, epsilons: eps, models: [{ name: 'lin', variant: 'baseline', model: counting }], attacks: [attack] }));
+      return { res, calls };
+    };
+    const sharedRun = await run({ name: 'deepfool', params: { steps: 5 } });
+    // The same registry function passed as a custom one: the sweep runs it per eps, as any attack.
+    const perEps = await run({ name: 'deepfool', params: { steps: 5 }, fn: getAttack('deepfool').run as AttackFn, norm: 'l2' });
+    const essence = (r: CellRecord) => [r.threat.epsLabel, r.threat.norm, r.correctBits, r.meanNorm, r.maxNorm, r.successRate];
+    expect(sharedRun.res.records.map(essence)).toEqual(perEps.res.records.map(essence));
+    // Not vacuous: the budget matters, and the search ran once instead of three times.
+    expect(new Set(sharedRun.res.records.map((r) => r.correct)).size).toBeGreaterThan(2);
+    expect(sharedRun.calls).toBeLessThan(perEps.calls / 2);
+    tf.dispose([x, y]);
+  });
+
+  it('a shared search (HopSkipJump) resumed with more eps computes only the new ones, with the numbers of a sweep that had them all', async () => {
+    const { x, y } = data(12);
+    const attacks = [{ name: 'hsja', params: { steps: 3, initEvals: 10 } }];
+    const outDir = tmp();
+    const first = await runSweep(options({ images: x, labels: y, attacks, epsilons: parseEpsilonList('0,0.2', 'l2'), outDir }));
+    const resumed = await runSweep(options({ images: x, labels: y, attacks, epsilons: parseEpsilonList('0,0.2,1', 'l2'), outDir }));
+    const whole = await runSweep(options({ images: x, labels: y, attacks, epsilons: parseEpsilonList('0,0.2,1', 'l2') }));
+    expect(first.ran).toBe(3);
+    expect(resumed.ran).toBe(1);
+    const bits = (res: typeof whole) => res.records.map((r) => [r.attack, r.threat.epsLabel, r.correctBits, r.maxNorm]);
+    // The search's seed does not depend on which eps are still missing.
+    expect(bits(resumed)).toEqual(bits(whole));
+    for (const r of whole.records) expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-6);
+    expect(whole.records.at(-1)!.correct).toBeLessThan(whole.records[0].correct);
     tf.dispose([x, y]);
   });
 

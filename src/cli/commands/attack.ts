@@ -2,11 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
 import { table } from 'table';
 import { quantileSeq } from 'mathjs';
-import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from '../../../attacks/epsilons.ts';
-import { cwMinimal } from '../../../attacks/cw.ts';
-import { deepfoolMinimal } from '../../../attacks/deepfool.ts';
-import { hsjaMinimal } from '../../../attacks/hsja.ts';
-import { fabMinimal } from '../../../attacks/fab.ts';
+import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
 import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
@@ -63,16 +59,6 @@ function num(value: string | undefined, flag: string): number | undefined {
   return v;
 }
 
-/** The minimal-norm attacks `--minimal` runs, by registry name: least-norm examples and their sizes in the entry's norm. */
-const MINIMAL_NORM_ATTACKS: Record<string, MinimalNormAttack> = {
-  fab: (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof fabMinimal>[3]),
-  'fab-l2': (m, x, y, opts) => fabMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof fabMinimal>[3]),
-  'cw-l2': (m, x, y, opts) => cwMinimal(m, x, y, opts as Parameters<typeof cwMinimal>[3]),
-  deepfool: (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof deepfoolMinimal>[3]),
-  'deepfool-linf': (m, x, y, opts) => deepfoolMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof deepfoolMinimal>[3]),
-  hsja: (m, x, y, opts) => hsjaMinimal(m, x, y, { ...opts, norm: 'l2' } as Parameters<typeof hsjaMinimal>[3]),
-  'hsja-linf': (m, x, y, opts) => hsjaMinimal(m, x, y, { ...opts, norm: 'linf' } as Parameters<typeof hsjaMinimal>[3]),
-};
 
 /** `jpegdl-robust attack`: attack a saved model on a dataset subset over a list of eps and print accuracy per eps. */
 export function register(program: Command): void {
@@ -123,8 +109,8 @@ export function register(program: Command): void {
       if (o.bpda !== undefined && o.bpda !== 'identity' && o.bpda !== 'soft') throw new Error(`--bpda: must be identity or soft, got "${o.bpda}"`);
       if (o.jpegMode !== undefined && o.jpegMode !== 'soft' && o.jpegMode !== 'hard') throw new Error(`--jpeg-mode: must be soft or hard, got "${o.jpegMode}"`);
       if (o.split !== 'test' && o.split !== 'train') throw new Error(`--split: must be test or train, got "${o.split}"`);
-      const minimalFn = MINIMAL_NORM_ATTACKS[info.name];
-      if (o.minimal && !minimalFn) throw new Error(`--minimal: only the minimal-norm attacks ${Object.keys(MINIMAL_NORM_ATTACKS).join(', ')} take it, not ${info.name}`);
+      const minimalFn = info.minimal;
+      if (o.minimal && !minimalFn) throw new Error(`--minimal: only the minimal-norm attacks ${ATTACK_NAMES.filter((a) => getAttack(a).minimal).join(', ')} take it, not ${info.name}`);
       if (o.surrogateJpegMode !== undefined && o.surrogateJpegMode !== 'soft' && o.surrogateJpegMode !== 'hard') throw new Error(`--surrogate-jpeg-mode: must be soft or hard, got "${o.surrogateJpegMode}"`);
       if (o.surrogateJpegMode !== undefined && o.surrogate === undefined) throw new Error('--surrogate-jpeg-mode: needs --surrogate');
       const examplesN = num(o.examplesN, '--examples-n')!;
