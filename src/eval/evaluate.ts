@@ -11,6 +11,7 @@ import { subset } from '../data/subset.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
 import { parseEpsilonList } from '../eps.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { jpegDefended } from '../defences/jpeg.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
@@ -75,8 +76,13 @@ export interface EvaluateOptions {
   eps?: string;
   /** Attack specs "name:key=value,..." (default: the run's, else fgsm, pgd). */
   attacks?: string[];
-  /** Quantiser modes evaluated for JPEG-DL models (default soft, hard). */
+  /** Quantiser modes evaluated for JPEG-DL models and JPEG defences (default soft, hard). */
   jpegModes?: string[];
+  /**
+   * IJG qualities of the classic JPEG-compression defence: each baseline checkpoint is also evaluated
+   * behind a frozen JPEG layer at each quality (model `jpeg-q<q>`, variant jpeg-defence; src/defences/jpeg.ts).
+   */
+  jpegDefence?: number[];
   seed?: number;
   batchSize?: number;
   /** Output directory (records + report); default reports/eval-<timestamp>. */
@@ -156,11 +162,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
   const jpegModes = opts.jpegModes?.length ? opts.jpegModes : ['soft', 'hard'];
   for (const m of jpegModes) if (!['soft', 'hard', 'bpda-identity', 'bpda-soft'].includes(m)) throw new Error(`--jpeg-modes: unknown mode "${m}" (soft, hard, bpda-identity, bpda-soft)`);
+  const defenceQualities = opts.jpegDefence ?? [];
+  for (const q of defenceQualities) if (!Number.isInteger(q) || q < 1 || q > 100) throw new Error(`--jpeg-defence: qualities must be integers in 1..100, got ${String(q)}`);
+  if (new Set(defenceQualities).size !== defenceQualities.length) throw new Error(`--jpeg-defence: quality listed twice (${defenceQualities.join(', ')})`);
+  if (defenceQualities.length > 0 && !baselineDirs.length) throw new Error('--jpeg-defence: needs a baseline checkpoint to put behind JPEG (--baseline or a run with one)');
   const outDir = resolve(opts.out ?? join('reports', `eval-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
 
   // 2. Models and data.
-  const loaded: { dir: string; variant: Variant; model: tf.LayersModel; seed: number; arch?: string; training?: string }[] = [];
+  const loaded: { dir: string; name: string; variant: Variant; model: tf.LayersModel; seed: number; arch?: string; training?: string }[] = [];
   const created: tf.LayersModel[] = [];
+  const defended: tf.LayersModel[] = [];
   let images: tf.Tensor4D | undefined;
   let labels: tf.Tensor1D | undefined;
   try {
@@ -180,10 +191,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         const hasJpeg = model.layers.some((l) => l.getClassName() === 'JpegLayer');
         if (variant === 'jpeg-dl' && !hasJpeg) throw new Error(`--jpeg-dl ${dir}: the model has no JpegLayer (is it a baseline checkpoint?)`);
         const training = typeof meta.training === 'string' ? meta.training : undefined;
-        loaded.push({ dir, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
+        loaded.push({ dir, name: variant, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
       }
     }
-    const seeds = (v: Variant) => loaded.filter((m) => m.variant === v).map((m) => m.seed);
+    // The JPEG defence of each baseline: a new model sharing its weights (disposed with the wrapper's own layer).
+    for (const b of loaded.filter((m) => m.variant === 'baseline')) {
+      for (const quality of defenceQualities) {
+        const model = jpegDefended(b.model, { quality });
+        defended.push(model);
+        loaded.push({ ...b, dir: `${b.dir} behind JPEG q${quality}`, name: `jpeg-q${quality}`, variant: 'jpeg-defence', model });
+      }
+    }
+    const seeds = (v: Variant) => loaded.filter((m) => m.variant === v && m.name === v).map((m) => m.seed);
     for (const v of ['baseline', 'jpeg-dl'] as const) if (new Set(seeds(v)).size !== seeds(v).length) throw new Error(`two ${v} checkpoints have the same seed ${seeds(v).join(', ')}; give checkpoints of separately trained seeds`);
 
     const splits = await loadDataset(dataset);
@@ -202,7 +221,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
-    const models: SweepModel[] = loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined }));
+    const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant !== 'baseline' ? jpegModes : undefined }));
     const attacks: SweepAttack[] = attackSpecs.map((a) => {
       const e = lookupAttack(a.name);
       return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
@@ -240,7 +259,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       epsilons: epsilons.map((e) => e.label),
       norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
       attacks: attackSpecs,
-      models: loaded.map((m) => ({ name: m.variant, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
+      models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant !== 'baseline' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
       seed,
       batchSize,
       command: opts.command,
@@ -263,6 +282,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   } finally {
     images?.dispose();
     labels?.dispose();
-    for (const m of created) m.dispose();
+    // The wrappers first: each disposes its own JPEG layer and releases the baseline it shares.
+    for (const m of [...defended, ...created]) m.dispose();
   }
 }

@@ -10,7 +10,8 @@ import type { ThreatModel } from '../types.ts';
 export const RECORD_SCHEMA = 1;
 
 /** Baseline model or its JPEG-DL twin. */
-export type Variant = 'baseline' | 'jpeg-dl';
+/** baseline: undefended; jpeg-dl: trained with its JPEG layer; jpeg-defence: a baseline behind fixed real JPEG (src/defences/jpeg.ts). */
+export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence';
 
 /** The attack name used for the clean (unattacked) evaluation cell. */
 export const CLEAN_ATTACK = 'clean';

@@ -221,7 +221,7 @@ function validate(opts: SweepOptions): void {
   const ids = new Set<string>();
   for (const m of models) {
     if (!m.name) throw new Error('runSweep: a model has no name');
-    if (m.variant !== 'baseline' && m.variant !== 'jpeg-dl') throw new Error(`runSweep: model "${m.name}" has variant "${String(m.variant)}"; expected baseline or jpeg-dl`);
+    if (m.variant !== 'baseline' && m.variant !== 'jpeg-dl' && m.variant !== 'jpeg-defence') throw new Error(`runSweep: model "${m.name}" has variant "${String(m.variant)}"; expected baseline, jpeg-dl or jpeg-defence`);
     const id = `${m.name}/${m.variant}/${m.seed ?? 0}`;
     if (ids.has(id)) throw new Error(`runSweep: model "${m.name}" (${m.variant}, seed ${m.seed ?? 0}) is listed twice`);
     ids.add(id);

@@ -1,8 +1,9 @@
 /**
  * Evaluation checks a report makes on its own numbers, after the usual advice for evaluating
  * defences (Carlini et al. 2019, "On Evaluating Adversarial Robustness"): a bigger budget never helps
- * the defender, an attack without gradients should not beat the gradient attacks, and one attack
- * alone should not be read as the robust accuracy when others break more images.
+ * the defender, an attack without gradients should not beat the gradient attacks, an iterative attack
+ * should not lose to one FGSM step, and one attack alone should not be read as the robust accuracy
+ * when others break more images.
  */
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
@@ -16,6 +17,8 @@ const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', '
 const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'hsja', 'hsja-linf']);
 /** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */
 const PLAIN_NAMES: Record<string, string> = { square: 'Square', hsja: 'HopSkipJump' };
+/** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */
+const ITERATIVE_ATTACKS = new Set(['pgd', 'apgd', 'bpda-pgd']);
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
@@ -88,6 +91,21 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
         const images = Math.round((best.mean - tc.mean) * tc.n);
         if (best.mean - tc.mean >= MASKING_POINTS / 100 && images >= 2) {
           out.push(`${s.label} at ${e.label}: ${t}, crafted on another model, leaves ${images} fewer images correct (${pct(tc.mean)}) than the best white-box gradient attack (${best.attack}, ${pct(best.mean)}). This model's own gradients are likely masked; judge it on the worst case.`);
+        }
+      }
+    }
+    // An iterative attack that one FGSM step beats is not doing its job (Carlini et al.: iterative
+    // attacks must beat single-step ones): a step size or step count off, or a gradient that misleads.
+    for (const e of positive) {
+      const f = attacked.filter((a) => a.split('(')[0] === 'fgsm' && !transfer.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined);
+      if (f.length === 0) continue;
+      const fg = f.reduce((m, c) => (c.mean < m.mean ? c : m));
+      for (const a of attacked.filter((x) => ITERATIVE_ATTACKS.has(x.split('(')[0]) && !transfer.has(x))) {
+        const c = cell(a, e.label);
+        if (!c || c.norm !== fg.norm) continue;
+        const images = Math.round((c.mean - fg.mean) * c.n);
+        if (c.mean - fg.mean >= MASKING_POINTS / 100 && images >= 2) {
+          out.push(`${s.label} at ${e.label}: ${a} leaves ${images} more images correct (${pct(c.mean)}) than a single FGSM step (${pct(fg.mean)}). An iterative attack should do at least as well: it is not converging (more steps, another step size, or APGD) or the gradient it follows misleads it.`);
         }
       }
     }

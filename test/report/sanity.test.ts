@@ -72,6 +72,16 @@ describe('evaluation checks', () => {
     expect(run([cell('apgd(steps=50)', 50), cell('square', 40)], [])[0]).toMatch(/Square, which uses no gradients, leaves 20 fewer images correct \(40.0%\) than the best gradient attack \(apgd\(steps=50\), 50.0%\)/);
   });
 
+  it('flags an iterative attack that one FGSM step beats by at least 1 point and 2 images, at the same eps', () => {
+    const out = checks({ fgsm: { '1/255': 40, '4/255': 30 }, 'pgd(steps=5)': { '1/255': 40.5, '4/255': 35 }, apgd: { '1/255': 39, '4/255': 29 } });
+    expect(out.filter((c) => c.includes('single FGSM step'))).toEqual([
+      'm [soft] at 4/255: pgd(steps=5) leaves 10 more images correct (35.0%) than a single FGSM step (30.0%). An iterative attack should do at least as well: it is not converging (more steps, another step size, or APGD) or the gradient it follows misleads it.',
+    ]);
+    // Without FGSM, or with the iterative attack at or below it, nothing to say.
+    expect(checks({ pgd: { '1/255': 40 }, apgd: { '1/255': 39 } }).filter((c) => c.includes('FGSM'))).toEqual([]);
+    expect(checks({ fgsm: { '1/255': 45 }, pgd: { '1/255': 43.5 }, apgd: { '1/255': 45 } }).filter((c) => c.includes('FGSM'))).toEqual([]);
+  });
+
   it('flags an attack (not FGSM) 5+ points above the worst case, once, at its largest gap', () => {
     const out = checks({ fgsm: { '1/255': 70, '4/255': 60 }, pgd: { '1/255': 52, '4/255': 53 }, autoattack: { '1/255': 50, '4/255': 35.5 }, 'worst-case': { '1/255': 50, '4/255': 35.5 } });
     expect(out.filter((c) => c.includes('above the worst case'))).toEqual([

@@ -6,6 +6,15 @@ import { parseWorkers } from '../../parallel/workers.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** A comma-separated list of JPEG qualities, each checked to be a number (the range is checked by evaluate). */
+function parseQualities(list: string): number[] {
+  return list.split(',').map((s) => {
+    const v = Number(s.trim());
+    if (s.trim() === '' || !Number.isFinite(v)) throw new Error(`--jpeg-defence: "${s.trim()}" is not a number (give IJG qualities 1-100, e.g. 75 or 50,75)`);
+    return v;
+  });
+}
+
 /** `jpegdl-robust evaluate`: sweep checkpoints over attacks x eps and write the report. */
 export function register(program: Command): void {
   program
@@ -20,7 +29,8 @@ export function register(program: Command): void {
     .option('-n, --n <n>', 'images to evaluate (class-balanced seeded subset; default 500 or the run\'s)')
     .option('--eps <list>', `comma-separated eps on the 0-1 scale (default ${DEFAULT_EPSILONS})`)
     .option('--attack <spec>', `attack as name[:key=value,...], repeatable (default fgsm, pgd); known: ${evaluateAttackNames().join(', ')}`, collect)
-    .option('--jpeg-modes <list>', 'quantiser modes for JPEG-DL models', 'soft,hard')
+    .option('--jpeg-modes <list>', 'quantiser modes for JPEG-DL models (and JPEG defences)', 'soft,hard')
+    .option('--jpeg-defence <qualities>', 'also evaluate each baseline behind fixed real JPEG compression at these IJG qualities (the classic input-transformation defence; model jpeg-q<q>), e.g. 75 or 50,75')
     .option('--seed <n>', 'seed of the image subset and attack randomness')
     .option('--batch-size <n>', 'images per attack batch')
     .option('--out <dir>', 'output directory (records.jsonl + report); rerun with the same --out to resume')
@@ -28,7 +38,7 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core within free memory (1 GB each; 1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; jpegDefence?: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
       const info = await initBackend(o.backend);
       const workers = parseWorkers(o.workers, info.name);
       const dataset = { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
@@ -42,6 +52,7 @@ export function register(program: Command): void {
         eps: o.eps,
         attacks: o.attack,
         jpegModes: o.jpegModes.split(',').map((s) => s.trim()).filter(Boolean),
+        jpegDefence: o.jpegDefence === undefined ? undefined : parseQualities(o.jpegDefence),
         seed: o.seed === undefined ? undefined : Number(o.seed),
         batchSize: o.batchSize === undefined ? undefined : Number(o.batchSize),
         out: o.out,

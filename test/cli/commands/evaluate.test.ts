@@ -98,6 +98,28 @@ describe('jpegdl-robust evaluate', () => {
     expect(essence('w1')).toHaveLength(2 * (1 + 2 * 2)); // 2 series x (clean + 2 attacks x 2 eps)
   });
 
+  it('--jpeg-defence puts each baseline behind fixed JPEG at each quality, as a model of its own, on workers too', async () => {
+    const args = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--eps', '0,8/255', '--attack', 'pgd:steps=2', '--attack', 'bpda-pgd:steps=2', '--batch-size', '10', '--no-progress', '--jpeg-modes', 'hard', '--jpeg-defence', '75,30'];
+    const r = await cli(...args, '--out', join(dir, 'def1'), '--workers', '1');
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toMatch(/jpeg-q75 \[hard\]/);
+    const recs = loadRecords(join(dir, 'def1', 'records.jsonl')).records;
+    expect([...new Set(recs.map((x) => `${x.model}/${x.variant}/${x.jpegMode}`))]).toEqual(['baseline/baseline/null', 'jpeg-q75/jpeg-defence/hard', 'jpeg-q30/jpeg-defence/hard']);
+    const report = JSON.parse(readFileSync(join(dir, 'def1', 'report.json'), 'utf8'));
+    expect(report.config.models.map((m: { name: string; checkpoint: string }) => m.name)).toEqual(['baseline', 'jpeg-q75', 'jpeg-q30']);
+    expect(report.config.models[1].checkpoint).toMatch(/baseline behind JPEG q75$/);
+    // Worker processes rebuild the wrapped model and write the same records.
+    const two = await cli(...args, '--out', join(dir, 'def2'), '--workers', '2');
+    expect(two.code, two.text).toBe(0);
+    const essence = (o: string) => loadRecords(join(dir, o, 'records.jsonl')).records.map((x) => [x.model, x.jpegMode, x.attack, x.threat.epsLabel, x.correctBits, x.meanNorm]);
+    expect(essence('def2')).toEqual(essence('def1'));
+    // Checked before anything runs.
+    expect((await cli(...args.slice(0, -1), '75,101', '--out', join(dir, 'def3'))).text).toMatch(/--jpeg-defence: qualities must be integers in 1\.\.100, got 101/);
+    expect((await cli(...args.slice(0, -1), '75,x', '--out', join(dir, 'def3'))).text).toMatch(/--jpeg-defence: "x" is not a number/);
+    expect((await cli('evaluate', '--jpeg-dl', join(dir, 'jpeg'), '--jpeg-defence', '75', '--out', join(dir, 'def3'))).text).toMatch(/--jpeg-defence: needs a baseline checkpoint/);
+    expect(existsSync(join(dir, 'def3'))).toBe(false);
+  });
+
   it('takes models, dataset, eval settings and initial tables from a run directory', async () => {
     const run = join(dir, 'run');
     cpSync(join(dir, 'baseline'), join(run, 'models', 'baseline'), { recursive: true });
