@@ -360,7 +360,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       throw new Error(`attack "${a.name}": params.norm is ${String(a.params.norm)} but the attack's records are ${attackNorm}; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)`);
     }
     norms.set(a, attackNorm);
-    if (entry?.sharedSearch && entry.minimal && a.params?.surrogate === undefined) shared.set(a, entry.minimal);
+    // By name, also when the caller passes the registry's own function (evaluate and run do); a custom function is run as given.
+    const named = findNamedAttack(a.name);
+    const search = entry?.sharedSearch ? entry.minimal : named?.sharedSearch && fn === named.run ? named.minimal : undefined;
+    if (search && a.params?.surrogate === undefined) shared.set(a, search);
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 

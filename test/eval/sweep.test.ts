@@ -221,8 +221,11 @@ describe('runSweep', () => {
       return { res, calls };
     };
     const sharedRun = await run({ name: 'deepfool', params: { steps: 5 } });
-    // The same registry function passed as a custom one: the sweep runs it per eps, as any attack.
-    const perEps = await run({ name: 'deepfool', params: { steps: 5 }, fn: getAttack('deepfool').run as AttackFn, norm: 'l2' });
+    // The registry's own function passed with its name (as evaluate and run pass it) is shared too.
+    const passed = await run({ name: 'deepfool', params: { steps: 5 }, fn: getAttack('deepfool').run as AttackFn, norm: 'l2' });
+    expect(passed.calls).toBe(sharedRun.calls);
+    // Another function under that name is run as given, per eps, as any attack.
+    const perEps = await run({ name: 'deepfool', params: { steps: 5 }, fn: ((m, xx, yy, o) => getAttack('deepfool').run(m, xx, yy, o as { eps: number })) as AttackFn, norm: 'l2' });
     const essence = (r: CellRecord) => [r.threat.epsLabel, r.threat.norm, r.correctBits, r.meanNorm, r.maxNorm, r.successRate];
     expect(sharedRun.res.records.map(essence)).toEqual(perEps.res.records.map(essence));
     // Not vacuous: the budget matters, and the search ran once instead of three times.
