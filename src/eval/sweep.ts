@@ -450,7 +450,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     t0: number;
     /** Cells of a shared minimal-norm search (one per eps still to compute, in eps order): its batches run once for all of them. */
     group?: Cell[];
-    /** Seed base of that search: the cell key with every eps, so it is the same whichever eps are still missing. */
+    /** Seed base of that search: the cell key with eps "*", so it is the same whichever eps are still missing. */
     groupSeedBase?: number;
   }
   const threatOf = (e: Epsilon, nrm: Norm): ThreatModel => ({ norm: nrm, eps: e.value, epsLabel: e.label, bounds: [0, 1] });
@@ -469,7 +469,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       cells.push(...own);
       const group = own.filter((c) => c.jobs > 0);
       if (shared.has(a) && group.length > 0) {
-        const groupSeedBase = cellSeed(seed, cellKey({ ...plan.base, attack: a.name, attackParams: a.params ?? {}, threat: { ...threatOf({ value: 0, label: '*' }, norms.get(a)!) } }));
+        const groupSeedBase = cellSeed(seed, cellKey({ ...plan.base, attack: a.name, attackParams: a.params ?? {}, threat: threatOf({ value: 0, label: '*' }, norms.get(a)!) }));
         for (const c of group) Object.assign(c, { group, groupSeedBase });
       }
     });
