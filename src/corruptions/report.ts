@@ -5,7 +5,7 @@ import { table } from 'table';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { esc, fmtPct, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
-import type { Report } from '../report/model.ts';
+import { REPORT_SCHEMA, type Report } from '../report/model.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { CLEAN, summarizeCorruptions, type CorruptionRecord } from './evaluate.ts';
 
@@ -125,7 +125,7 @@ export function corruptionsAsReport(data: { records: CorruptionRecord[]; dataset
   const series = [...new Map(records.map((r) => [`${r.model}|${r.jpegMode}`, { model: r.model, variant: r.variant, jpegMode: r.jpegMode, key: `${r.model}|${r.jpegMode}`, label: `${r.model}${r.jpegMode ? ` [${r.jpegMode}]` : ''}`, seeds: [] as number[] }])).values()];
   const severities = [...new Set(records.filter((r) => r.severity > 0).map((r) => r.severity))].sort((a, b) => a - b);
   return {
-    schema: 'jpegdl-robust-report/1', title: 'corruptions', createdAt: '', backend: 'unknown', versions: {}, seeds: [], jpegModes: [], series, reference: null, attacks: [], epsilons: [],
+    schema: REPORT_SCHEMA, title: 'corruptions', createdAt: '', backend: 'unknown', versions: {}, seeds: [], jpegModes: [], series, reference: null, attacks: [], epsilons: [],
     config: {
       dataset: data.dataset ?? records[0].dataset, split: data.split ?? 'test', n: data.n ?? records[0].n, norm: 'corruption',
       epsilons: severities.map((s) => `severity ${s}`), attacks: [...new Set(records.filter((r) => r.severity > 0).map((r) => r.corruption))].map((name) => ({ name: `corruption:${name}`, params: {} })),

@@ -194,7 +194,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         loaded.push({ dir, name: variant, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
       }
     }
-    // The JPEG defence of each baseline: a new model sharing its weights (disposed with the wrapper's own layer).
+    // The JPEG defence of each baseline: a new model sharing the baseline's weights (its dispose frees only its JPEG layer).
     for (const b of loaded.filter((m) => m.variant === 'baseline')) {
       for (const quality of defenceQualities) {
         const model = jpegDefended(b.model, { quality });
@@ -282,7 +282,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   } finally {
     images?.dispose();
     labels?.dispose();
-    // The wrappers first: each disposes its own JPEG layer and releases the baseline it shares.
+    // The defence wrappers free only their JPEG layers; the loaded checkpoints free the rest.
     for (const m of [...defended, ...created]) m.dispose();
   }
 }

@@ -9,7 +9,6 @@ import type { ThreatModel } from '../types.ts';
 /** Bump when the record layout changes incompatibly. */
 export const RECORD_SCHEMA = 1;
 
-/** Baseline model or its JPEG-DL twin. */
 /** baseline: undefended; jpeg-dl: trained with its JPEG layer; jpeg-defence: a baseline behind fixed real JPEG (src/defences/jpeg.ts). */
 export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence';
 

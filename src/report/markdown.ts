@@ -26,6 +26,7 @@ export function renderMarkdown(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
   const { header, rows } = mainTable(report);
   const stages = report.stages ? stageTableRows(report.stages) : undefined;
+  const paired = ref && report.paired?.length ? pairedTableRows(report.paired, ref.label) : null;
   const out: string[] = [
     `# ${report.title}`,
     '',
@@ -43,8 +44,8 @@ export function renderMarkdown(report: Report): string {
     '',
     ...(report.notes.length ? ['## Notes', '', ...report.notes.map((n) => `- ${n}`), ''] : []),
     ...(report.checks?.length ? ['## Evaluation checks', '', ...report.checks.map((n) => `- ${n}`), ''] : []),
-    ...(ref && report.paired?.length
-      ? [`## Paired comparison with ${ref.label}`, '', 'Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.', '', mdTable(pairedTableRows(report.paired, ref.label).header, pairedTableRows(report.paired, ref.label).rows), '']
+    ...(ref && paired
+      ? [`## Paired comparison with ${ref.label}`, '', 'Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.', '', mdTable(paired.header, paired.rows), '']
       : []),
     ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
     '## Per-cell details',

@@ -31,9 +31,9 @@ export function mcnemarExact(b: number, c: number): number {
   const m = b + c;
   if (m === 0) return 1;
   const k = Math.min(b, c);
-  const logHalf = m * Math.log(0.5);
+  const logTop = lgamma(m + 1) + m * Math.log(0.5);
   let tail = 0;
-  for (let i = 0; i <= k; i++) tail += Math.exp(lgamma(m + 1) - lgamma(i + 1) - lgamma(m - i + 1) + logHalf);
+  for (let i = 0; i <= k; i++) tail += Math.exp(logTop - lgamma(i + 1) - lgamma(m - i + 1));
   return Math.min(1, 2 * tail);
 }
 
