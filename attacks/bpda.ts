@@ -2,11 +2,13 @@
  * BPDA, Backward Pass Differentiable Approximation (Athalye, Carlini, Wagner 2018): run the true,
  * non-differentiable preprocessing forward, and back-propagate through a differentiable surrogate.
  * `bpdaModel` does this for models containing JpegLayers (hard quantiser forward, identity or
- * soft-quantiser backward); `bpda` does it for any preprocessing function.
+ * soft-quantiser backward) or feature-squeezing layers (bit depth, median filter: identity backward);
+ * `bpda` does it for any preprocessing function.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { findJpegLayers } from '../src/jpeg/layer.ts';
+import { SQUEEZE_LAYER_CLASSES, type SqueezeMode } from '../src/layers/squeeze.ts';
 
 /** A differentiable surrogate of a preprocessing step; 'identity' is the straight-through estimator. */
 export type Surrogate = 'identity' | ((x: tf.Tensor4D) => tf.Tensor4D);
@@ -45,32 +47,58 @@ export function bpda(preprocess: (x: tf.Tensor4D) => tf.Tensor4D, approx: Surrog
 /** Every JpegLayer of `model`, recursing into nested models (the layer module's own finder). */
 export const jpegLayersOf = findJpegLayers;
 
+/** Every feature-squeezing layer (BitDepthReduction, MedianSmoothing) of `model`, recursing into nested models. */
+export function squeezeLayersOf(model: tf.LayersModel): (tf.layers.Layer & { mode: SqueezeMode })[] {
+  const out: (tf.layers.Layer & { mode: SqueezeMode })[] = [];
+  const visit = (layers: tf.layers.Layer[]) => {
+    for (const l of layers) {
+      if (SQUEEZE_LAYER_CLASSES.includes(l.getClassName())) out.push(l as tf.layers.Layer & { mode: SqueezeMode });
+      else if (l instanceof tf.LayersModel) visit(l.layers);
+    }
+  };
+  visit(model.layers);
+  return out;
+}
+
+/** Whether BPDA has anything to approximate in `model`: a JpegLayer or a feature-squeezing layer. */
+export function hasBpdaLayers(model: tf.LayersModel): boolean {
+  return jpegLayersOf(model).length > 0 || squeezeLayersOf(model).length > 0;
+}
+
 /** Options of bpdaModel. */
 export interface BpdaModelOptions {
-  /** Backward pass through the quantiser: 'identity' (straight-through) or 'soft' (soft quantiser Q_d). */
+  /**
+   * Backward pass through the JPEG quantiser: 'identity' (straight-through) or 'soft' (soft quantiser Q_d).
+   * Feature-squeezing layers have no soft surrogate: they always take the identity backward.
+   */
   backward: 'identity' | 'soft';
 }
 
 /**
  * Classifier running `model` with every JpegLayer in mode 'bpda-identity' or 'bpda-soft' (hard rounding
- * forward, surrogate gradient backward) for the duration of each call, restoring the previous modes after.
- * The surrogate gradient is fixed when the forward runs, so restoring before the backward pass is safe.
- * Throws if the model has no JpegLayer (BPDA would silently be a plain attack otherwise).
+ * forward, surrogate gradient backward) and every squeezing layer in 'bpda-identity' for the duration of
+ * each call, restoring the previous modes after. The surrogate gradient is fixed when the forward runs,
+ * so restoring before the backward pass is safe. Throws if the model has neither (BPDA would silently
+ * be a plain attack otherwise).
  */
 export function bpdaModel(model: tf.LayersModel, options: BpdaModelOptions): (x: tf.Tensor4D) => tf.Tensor2D {
   if (!(model instanceof tf.LayersModel)) throw new Error('bpdaModel: model must be a tf.LayersModel containing JpegLayers');
   const backward = options?.backward;
   if (backward !== 'identity' && backward !== 'soft') throw new Error(`bpdaModel: backward must be "identity" or "soft", got ${String(backward)}`);
   const layers = jpegLayersOf(model);
-  if (layers.length === 0) throw new Error(`bpdaModel: model "${model.name}" has no JpegLayer; BPDA through JPEG needs one`);
+  const squeezers = squeezeLayersOf(model);
+  if (layers.length === 0 && squeezers.length === 0) throw new Error(`bpdaModel: model "${model.name}" has no JpegLayer or feature-squeezing layer; BPDA needs one to approximate`);
   const mode = backward === 'identity' ? 'bpda-identity' : 'bpda-soft';
   return (x) => {
     const saved = layers.map((l) => l.mode);
+    const savedSqueeze = squeezers.map((l) => l.mode);
     try {
       for (const l of layers) l.mode = mode;
+      for (const l of squeezers) l.mode = 'bpda-identity';
       return model.apply(x, { training: false }) as tf.Tensor2D;
     } finally {
       layers.forEach((l, i) => (l.mode = saved[i]));
+      squeezers.forEach((l, i) => (l.mode = savedSqueeze[i]));
     }
   };
 }

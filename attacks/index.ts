@@ -150,7 +150,7 @@ export function getAttack(name: string): AttackInfo {
 
 export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
 export { autoAttack, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
-export { bpda, bpdaModel, straightThrough, jpegLayersOf } from './bpda.ts';
+export { bpda, bpdaModel, straightThrough, jpegLayersOf, squeezeLayersOf, hasBpdaLayers } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
 export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } from './deepfool.ts';

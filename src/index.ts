@@ -18,6 +18,7 @@ export * as train from './train/index.ts';
 export { buildModel, listModels, getModelInfo, countTrainableParams, MODEL_NAMES, type BuildModelOptions, type ModelInfo } from '../models/registry.ts';
 export * as attacks from '../attacks/index.ts';
 export * as corruptions from './corruptions/index.ts';
+export * as defences from './defences/index.ts';
 export { closeSweepWorkers, runSweep } from './eval/sweep.ts';
 export { evaluate, parseAttackSpec, DEFAULT_EPSILONS, DEFAULT_ATTACKS } from './eval/evaluate.ts';
 export { robustAccuracy, aggregate, meanStd } from './eval/summary.ts';

@@ -11,7 +11,7 @@ import { subset } from '../data/subset.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
 import { parseEpsilonList } from '../eps.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { jpegDefended } from '../defences/jpeg.ts';
+import { defenceName, defended as defendedModel, defenceVariant, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
@@ -83,6 +83,12 @@ export interface EvaluateOptions {
    * behind a frozen JPEG layer at each quality (model `jpeg-q<q>`, variant jpeg-defence; src/defences/jpeg.ts).
    */
   jpegDefence?: number[];
+  /**
+   * Input defences put in front of each baseline checkpoint, each a model of its own (src/defences):
+   * JPEG at a quality (jpeg-q<q>), colour bit depth (bits-<b>) and median smoothing (median-<k>x<k>),
+   * the last two of variant feature-squeezing. Joined with `jpegDefence`.
+   */
+  defences?: DefenceSpec[];
   seed?: number;
   batchSize?: number;
   /** Output directory (records + report); default reports/eval-<timestamp>. */
@@ -166,6 +172,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   for (const q of defenceQualities) if (!Number.isInteger(q) || q < 1 || q > 100) throw new Error(`--jpeg-defence: qualities must be integers in 1..100, got ${String(q)}`);
   if (new Set(defenceQualities).size !== defenceQualities.length) throw new Error(`--jpeg-defence: quality listed twice (${defenceQualities.join(', ')})`);
   if (defenceQualities.length > 0 && !baselineDirs.length) throw new Error('--jpeg-defence: needs a baseline checkpoint to put behind JPEG (--baseline or a run with one)');
+  const defenceSpecs: DefenceSpec[] = [...defenceQualities.map((quality) => ({ kind: 'jpeg' as const, quality })), ...(opts.defences ?? [])];
+  const defenceNames = defenceSpecs.map(defenceName);
+  const twice = defenceNames.find((d, i) => defenceNames.indexOf(d) !== i);
+  if (twice) throw new Error(`--defence: ${twice} is listed twice (--jpeg-defence and --defence together count once)`);
+  if (defenceSpecs.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline checkpoint to put behind the defence (--baseline or a run with one)');
   const outDir = resolve(opts.out ?? join('reports', `eval-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
 
   // 2. Models and data.
@@ -194,12 +205,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         loaded.push({ dir, name: variant, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
       }
     }
-    // The JPEG defence of each baseline: a new model sharing the baseline's weights (its dispose frees only its JPEG layer).
+    // The input defences of each baseline: new models sharing the baseline's weights (disposing one frees only its JPEG layer, if any).
     for (const b of loaded.filter((m) => m.variant === 'baseline')) {
-      for (const quality of defenceQualities) {
-        const model = jpegDefended(b.model, { quality });
+      for (const spec of defenceSpecs) {
+        const model = defendedModel(b.model, spec);
         defended.push(model);
-        loaded.push({ ...b, dir: `${b.dir} behind JPEG q${quality}`, name: `jpeg-q${quality}`, variant: 'jpeg-defence', model });
+        loaded.push({ ...b, dir: `${b.dir} behind ${spec.kind === 'jpeg' ? `JPEG q${spec.quality}` : defenceName(spec)}`, name: defenceName(spec), variant: defenceVariant(spec), model });
       }
     }
     const seeds = (v: Variant) => loaded.filter((m) => m.variant === v && m.name === v).map((m) => m.seed);
@@ -221,7 +232,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
-    const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant !== 'baseline' ? jpegModes : undefined }));
+    const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : undefined }));
     const attacks: SweepAttack[] = attackSpecs.map((a) => {
       const e = lookupAttack(a.name);
       return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
@@ -259,7 +270,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       epsilons: epsilons.map((e) => e.label),
       norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
       attacks: attackSpecs,
-      models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant !== 'baseline' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
+      models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
       seed,
       batchSize,
       command: opts.command,

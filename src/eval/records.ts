@@ -9,8 +9,14 @@ import type { ThreatModel } from '../types.ts';
 /** Bump when the record layout changes incompatibly. */
 export const RECORD_SCHEMA = 1;
 
-/** baseline: undefended; jpeg-dl: trained with its JPEG layer; jpeg-defence: a baseline behind fixed real JPEG (src/defences/jpeg.ts). */
-export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence';
+/**
+ * baseline: undefended; jpeg-dl: trained with its JPEG layer; jpeg-defence: a baseline behind fixed real
+ * JPEG (src/defences/jpeg.ts); feature-squeezing: a baseline behind bit-depth reduction or a median filter
+ * (src/defences/squeeze.ts).
+ */
+export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence' | 'feature-squeezing';
+/** Every variant a record may carry. */
+export const VARIANTS: readonly Variant[] = ['baseline', 'jpeg-dl', 'jpeg-defence', 'feature-squeezing'];
 
 /** The attack name used for the clean (unattacked) evaluation cell. */
 export const CLEAN_ATTACK = 'clean';

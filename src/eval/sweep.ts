@@ -23,7 +23,7 @@ import { findNamedAttack, namedAttackNames } from './named-attacks.ts';
 import type { SweepJob, SweepWorkerInit } from './sweep-job.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../types.ts';
 import {
-  CLEAN_ATTACK, RECORD_SCHEMA, TRANSFER_PARAMS, appendRecord, attackOptions, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
+  CLEAN_ATTACK, RECORD_SCHEMA, TRANSFER_PARAMS, VARIANTS, appendRecord, attackOptions, cellKey, dedupeRecords, loadRecords, packBits, unpackBits,
   type CellRecord, type Variant,
 } from './records.ts';
 
@@ -221,7 +221,7 @@ function validate(opts: SweepOptions): void {
   const ids = new Set<string>();
   for (const m of models) {
     if (!m.name) throw new Error('runSweep: a model has no name');
-    if (m.variant !== 'baseline' && m.variant !== 'jpeg-dl' && m.variant !== 'jpeg-defence') throw new Error(`runSweep: model "${m.name}" has variant "${String(m.variant)}"; expected baseline, jpeg-dl or jpeg-defence`);
+    if (!VARIANTS.includes(m.variant)) throw new Error(`runSweep: model "${m.name}" has variant "${String(m.variant)}"; expected ${VARIANTS.join(', ')}`);
     const id = `${m.name}/${m.variant}/${m.seed ?? 0}`;
     if (ids.has(id)) throw new Error(`runSweep: model "${m.name}" (${m.variant}, seed ${m.seed ?? 0}) is listed twice`);
     ids.add(id);

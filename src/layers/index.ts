@@ -1,3 +1,4 @@
 /** Every custom layer of the model zoo; importing this file registers them for (de)serialisation. */
 export { Normalize, validateNormalization, type NormalizeArgs } from './normalize.ts';
 export { ChannelSlice, ChannelShuffle } from './channel-ops.ts';
+export { BitDepthReduction, MedianSmoothing, medianFilter, SQUEEZE_LAYER_CLASSES, SQUEEZE_MODES, type BitDepthArgs, type MedianArgs, type SqueezeMode } from './squeeze.ts';

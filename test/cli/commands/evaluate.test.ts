@@ -120,6 +120,28 @@ describe('jpegdl-robust evaluate', () => {
     expect(existsSync(join(dir, 'def3'))).toBe(false);
   });
 
+  it('--defence puts each baseline behind JPEG, bit-depth reduction and a median filter, each a model of its own, on workers too', async () => {
+    const args = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--eps', '0,8/255', '--attack', 'pgd:steps=2', '--attack', 'bpda-pgd:steps=2', '--batch-size', '10', '--no-progress', '--jpeg-modes', 'hard', '--defence', 'bits:3,median:2,jpeg:50'];
+    const r = await cli(...args, '--out', join(dir, 'sq1'), '--workers', '1');
+    expect(r.code, r.text).toBe(0);
+    const recs = loadRecords(join(dir, 'sq1', 'records.jsonl')).records;
+    expect([...new Set(recs.map((x) => `${x.model}/${x.variant}/${x.jpegMode}`))]).toEqual(['baseline/baseline/null', 'bits-3/feature-squeezing/null', 'median-2x2/feature-squeezing/null', 'jpeg-q50/jpeg-defence/hard']);
+    const report = JSON.parse(readFileSync(join(dir, 'sq1', 'report.json'), 'utf8'));
+    expect(report.config.models[1].checkpoint).toMatch(/baseline behind bits-3$/);
+    // Worker processes rebuild the squeezing layers and write the same records.
+    const two = await cli(...args, '--out', join(dir, 'sq2'), '--workers', '2');
+    expect(two.code, two.text).toBe(0);
+    const essence = (o: string) => loadRecords(join(dir, o, 'records.jsonl')).records.map((x) => [x.model, x.jpegMode, x.attack, x.threat.epsLabel, x.correctBits, x.meanNorm]);
+    expect(essence('sq2')).toEqual(essence('sq1'));
+    // Checked before anything runs.
+    const bad = async (...extra: string[]) => (await cli(...args.slice(0, -2), ...extra, '--out', join(dir, 'sq3'))).text;
+    expect(await bad('--defence', 'bits:9')).toMatch(/--defence: bits needs an integer in 1\.\.8, got "9"/);
+    expect(await bad('--defence', 'blur:3')).toMatch(/--defence: "blur:3" is not a defence/);
+    expect(await bad('--defence', 'jpeg:75', '--jpeg-defence', '75')).toMatch(/--defence: jpeg-q75 is listed twice/);
+    expect((await cli('evaluate', '--jpeg-dl', join(dir, 'jpeg'), '--defence', 'bits:4', '--out', join(dir, 'sq3'))).text).toMatch(/--defence: needs a baseline checkpoint/);
+    expect(existsSync(join(dir, 'sq3'))).toBe(false);
+  });
+
   it('takes models, dataset, eval settings and initial tables from a run directory', async () => {
     const run = join(dir, 'run');
     cpSync(join(dir, 'baseline'), join(run, 'models', 'baseline'), { recursive: true });
