@@ -14,7 +14,8 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { defenceName, defended as defendedModel, defenceVariant, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
-import { buildReport, type QuantTableView, type ReportConfig } from '../report/model.ts';
+import { buildReport, type QuantTableView, type ReportConfig, type ReportExample } from '../report/model.ts';
+import { writeEvaluationExamples } from './examples.ts';
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport, type ReportFiles } from '../report/write.ts';
 import { readTables } from '../train/jpeg-params.ts';
@@ -89,6 +90,11 @@ export interface EvaluateOptions {
    * the last two of variant feature-squeezing. Joined with `jpegDefence`.
    */
   defences?: DefenceSpec[];
+  /**
+   * Draw adversarial examples of each evaluated model (first seed, each JPEG mode) on the first k images:
+   * examples/<model>/examples.{png,json} beside the report, shown in report.html and report.md (default 0: none).
+   */
+  examples?: number;
   seed?: number;
   batchSize?: number;
   /** Output directory (records + report); default reports/eval-<timestamp>. */
@@ -177,6 +183,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const twice = defenceNames.find((d, i) => defenceNames.indexOf(d) !== i);
   if (twice) throw new Error(`--defence: ${twice} is listed twice (--jpeg-defence and --defence together count once)`);
   if (defenceSpecs.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline checkpoint to put behind the defence (--baseline or a run with one)');
+  const examplesK = opts.examples ?? 0;
+  if (!Number.isInteger(examplesK) || examplesK < 0) throw new Error(`--examples: must be a non-negative integer (images per picture), got ${String(opts.examples)}`);
   const outDir = resolve(opts.out ?? join('reports', `eval-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
 
   // 2. Models and data.
@@ -277,6 +285,29 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       datasetSpec: dataset,
       ...(opts.run ? { run: opts.run } : {}),
     };
+    // Pictures: crafted again in this process (cheap next to the sweep), so any worker count draws the same.
+    let examples: ReportExample[] | undefined;
+    if (examplesK > 0) {
+      const firstSeeds = loaded.filter((m, i) => loaded.findIndex((o) => o.name === m.name) === i);
+      const series = firstSeeds.flatMap((m) => {
+        const modes = m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : [null];
+        return modes.map((mode) => ({ label: mode ? `${m.name} [${mode}]` : m.name, model: m.model, jpegMode: mode, name: m.name, modelSeed: m.seed }));
+      });
+      examples = writeEvaluationExamples({
+        outDir,
+        k: examplesK,
+        series,
+        attacks: attacks.map((a) => ({ name: a.name, params: a.params ?? {}, fn: a.fn!, norm: a.norm ?? 'linf', seeded: a.seeded ?? false })),
+        epsilons,
+        records,
+        images: images!,
+        labels: labels!,
+        seed,
+        classNames: ds.classNames,
+        meta: { dataset: ds.name, split },
+      });
+      log(`drew adversarial examples of ${examples.length} model(s) in ${join(outDir, 'examples')}`);
+    }
     const report = buildReport({
       title: opts.title ?? `JPEG-DL robustness evaluation${archs.length === 1 ? `: ${archs[0]}` : ''} on ${ds.name}`,
       records,
@@ -284,6 +315,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       backend,
       versions: { tfjs: tf.version_core, node: process.version },
       tables,
+      examples,
     });
     const files = writeReport(outDir, report);
     const terminal = renderTerminal(report);

@@ -80,9 +80,16 @@ tr:nth-child(even) td { background: #fafafa; }
 .pair { border: 1px solid #eee; padding: 8px; margin: 0; max-width: 620px; } .pair .maps { display: flex; gap: 8px; } figcaption { font-size: 12px; color: #555; }
 pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 12px; }
 .muted { color: #666; font-size: 13px; }
+figure.examples { margin: 8px 0 16px; } figure.examples img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; }
 `;
 
-/** The whole report as a self-contained HTML page. */
+/** "pgd (steps=10)" */
+function attackLabel(e: { attack: string; attackParams: Record<string, unknown> }): string {
+  const p = Object.entries(e.attackParams ?? {});
+  return p.length ? `${e.attack} (${p.map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : e.attack;
+}
+
+/** The whole report as a self-contained HTML page (example pictures, when drawn, are files beside it). */
 export function renderHtml(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
   const { header, rows } = mainTable(report);
@@ -108,6 +115,10 @@ export function renderHtml(report: Report): string {
     s.push(`<h2>Paired comparison with ${esc(ref.label)}</h2>`, `<p class="muted">Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.</p>`, htmlTable(t.header, t.rows, 'paired'));
   }
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
+  if (report.examples?.length) {
+    s.push('<h2>Adversarial examples</h2>', '<p class="muted">Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set: a column per image; rows: clean, then per eps the adversarial image and its perturbation (grey is 0, amplified to the largest change). Labels, predictions and norms are in each picture\'s JSON.</p>');
+    for (const e of report.examples) s.push(`<figure class="examples"><img src="${esc(e.png)}" alt="${esc(`adversarial examples of ${e.series} under ${e.attack}`)}"><figcaption>${esc(e.series)}: ${esc(attackLabel(e))} (<a href="${esc(e.json)}">details</a>)</figcaption></figure>`);
+  }
   if (report.tables.length) {
     s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');
     for (const t of report.tables) {

@@ -102,6 +102,17 @@ export interface ReportInput {
   createdAt?: string;
   /** Per-epoch training records of the models (run reports); absent for sweeps of saved checkpoints. */
   training?: TrainingView[];
+  /** Adversarial-example pictures beside the report (evaluate --examples; src/eval/examples.ts). */
+  examples?: ReportExample[];
+}
+
+/** One picture of adversarial examples, paths relative to the report's directory. */
+export interface ReportExample {
+  series: string;
+  attack: string;
+  attackParams: Record<string, unknown>;
+  png: string;
+  json: string;
 }
 
 /** Series as shown: identity, label, and whether it is the reference baseline for differences. */
@@ -145,6 +156,8 @@ export interface Report {
   checks?: string[];
   /** Ensemble cells (AutoAttack) with what each stage fooled; absent when no record has stages. */
   stages?: StageTable;
+  /** Adversarial-example pictures beside the report, when they were drawn. */
+  examples?: ReportExample[];
   /** The raw records (with per-example bitmaps): every number above is derived from these. */
   records: CellRecord[];
 }
@@ -226,6 +239,7 @@ export function buildReport(input: ReportInput): Report {
     notes: input.notes ?? [],
     checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records) }),
     ...(stages ? { stages } : {}),
+    ...(input.examples?.length ? { examples: input.examples } : {}),
     records,
   };
   return { ...partial, paper: paperComparison(partial) };

@@ -33,6 +33,7 @@ export function register(program: Command): void {
     .option('--jpeg-modes <list>', 'quantiser modes for JPEG-DL models (and JPEG defences)', 'soft,hard')
     .option('--jpeg-defence <qualities>', 'also evaluate each baseline behind fixed real JPEG compression at these IJG qualities (the classic input-transformation defence; model jpeg-q<q>), e.g. 75 or 50,75')
     .option('--defence <list>', 'also evaluate each baseline behind input defences, comma-separated: jpeg:<quality 1-100>, bits:<1-8> (colour bit-depth reduction), median:<2-5> (k x k median filter); models jpeg-q75, bits-5, median-2x2; e.g. jpeg:75,bits:5,median:2')
+    .option('--examples <k>', 'draw adversarial examples of each model on the first k images (the attack that left the fewest correct at the largest eps), shown in the report', '0')
     .option('--seed <n>', 'seed of the image subset and attack randomness')
     .option('--batch-size <n>', 'images per attack batch')
     .option('--out <dir>', 'output directory (records.jsonl + report); rerun with the same --out to resume')
@@ -40,9 +41,10 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core within free memory (1 GB each; 1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; jpegDefence?: string; defence?: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; attack?: string[]; jpegModes: string; jpegDefence?: string; defence?: string; examples: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
       // Parsed before the backend loads: a typo costs nothing.
       const defences = o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence');
+      if (!/^\s*\d+\s*$/.test(o.examples)) throw new Error(`--examples: must be a non-negative integer (images per picture), got "${o.examples}"`);
       const info = await initBackend(o.backend);
       const workers = parseWorkers(o.workers, info.name);
       const dataset = { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) };
@@ -58,6 +60,7 @@ export function register(program: Command): void {
         jpegModes: o.jpegModes.split(',').map((s) => s.trim()).filter(Boolean),
         jpegDefence: o.jpegDefence === undefined ? undefined : parseQualities(o.jpegDefence),
         defences,
+        examples: Number(o.examples),
         seed: o.seed === undefined ? undefined : Number(o.seed),
         batchSize: o.batchSize === undefined ? undefined : Number(o.batchSize),
         out: o.out,

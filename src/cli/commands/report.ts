@@ -31,6 +31,7 @@ export function register(program: Command): void {
         tables: old?.tables,
         training: old?.training,
         notes: old?.notes,
+        examples: old?.examples,
         // The sweep's date, not the rendering's.
         createdAt: old?.createdAt,
       });

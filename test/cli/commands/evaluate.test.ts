@@ -120,6 +120,26 @@ describe('jpegdl-robust evaluate', () => {
     expect(existsSync(join(dir, 'def3'))).toBe(false);
   });
 
+  it('--examples k draws each model on the first k images and shows the pictures in the report, kept by a re-render', async () => {
+    const o = join(dir, 'ex1');
+    const r = await cli(...base(), '--examples', '3', '--out', o);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toMatch(/drew adversarial examples of 2 model\(s\)/);
+    for (const s of ['baseline', 'jpeg-dl-soft']) for (const f of ['examples.png', 'examples.json']) expect(existsSync(join(o, 'examples', s, f)), `${s}/${f}`).toBe(true);
+    const meta = JSON.parse(readFileSync(join(o, 'examples', 'jpeg-dl-soft', 'examples.json'), 'utf8'));
+    expect([meta.series, meta.attack, meta.examples.length]).toEqual(['jpeg-dl [soft]', 'fgsm', 3]);
+    const html = () => readFileSync(join(o, 'report.html'), 'utf8');
+    expect(html()).toContain('<img src="examples/baseline/examples.png"');
+    expect(readFileSync(join(o, 'report.md'), 'utf8')).toContain('![jpeg-dl [soft]: fgsm](examples/jpeg-dl-soft/examples.png)');
+    expect((await cli('report', o)).code).toBe(0);
+    expect(html()).toContain('<img src="examples/jpeg-dl-soft/examples.png"');
+    for (const bad of ['-1', 'x', '1.5']) {
+      const b = await cli(...base(), '--examples', bad, '--out', join(dir, 'ex2'));
+      expect(b.text).toContain(`--examples: must be a non-negative integer (images per picture), got "${bad}"`);
+    }
+    expect(existsSync(join(dir, 'ex2'))).toBe(false);
+  });
+
   it('--defence puts each baseline behind JPEG, bit-depth reduction and a median filter, each a model of its own, on workers too', async () => {
     const args = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--eps', '0,8/255', '--attack', 'pgd:steps=2', '--attack', 'bpda-pgd:steps=2', '--batch-size', '10', '--no-progress', '--jpeg-modes', 'hard', '--defence', 'bits:3,median:2,jpeg:50'];
     const r = await cli(...args, '--out', join(dir, 'sq1'), '--workers', '1');
