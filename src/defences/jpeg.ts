@@ -10,12 +10,29 @@
 import * as tf from '@tensorflow/tfjs';
 import { JpegLayer } from '../jpeg/layer.ts';
 
+/** What tf.LayersModel.dispose returns. */
+type DisposeResult = ReturnType<tf.LayersModel['dispose']>;
+
 /** Options of `jpegDefended`. */
 export interface JpegDefenceOptions {
   /** IJG quality 1-100 of the fixed tables. */
   quality: number;
   /** Quantiser mode at the start (default 'hard': real rounding; switchable through the layer, as JPEG-DL's). */
   mode?: 'soft' | 'hard';
+}
+
+/**
+ * A wrapper's dispose: `free` once, and give back the reference the wrapper took on `model` when it
+ * applied it (tfjs counts them), so that the caller's own model.dispose() still frees its weights.
+ */
+export function releaseOnce(model: tf.LayersModel, free: () => DisposeResult): () => DisposeResult {
+  let done: DisposeResult | null = null;
+  return () => {
+    if (done) return done;
+    (model as unknown as { _refCount: number })._refCount -= 1;
+    done = free();
+    return done;
+  };
 }
 
 /** `model` (pixels 0-1 in, logits out) behind a frozen JPEG layer at `quality`: a new tf.LayersModel sharing the model's weights. */
@@ -30,6 +47,6 @@ export function jpegDefended(model: tf.LayersModel, { quality, mode = 'hard' }: 
   const logits = model.apply(jpeg.apply(input)) as tf.SymbolicTensor;
   const defended = tf.model({ inputs: input, outputs: logits, name: `${model.name}_jpeg${quality}` });
   // Disposing the wrapper frees its JPEG layer only: the model inside belongs to the caller.
-  defended.dispose = () => jpeg.dispose();
+  defended.dispose = releaseOnce(model, () => jpeg.dispose());
   return defended;
 }

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BitDepthReduction, MedianSmoothing, type SqueezeMode } from '../layers/squeeze.ts';
+import { releaseOnce } from './jpeg.ts';
 
 /** Which squeezer: `bits` per colour channel (1..8) or a `median` filter window side (2..5). */
 export type Squeezer = { kind: 'bits'; bits: number } | { kind: 'median'; window: number };
@@ -24,6 +25,6 @@ export function squeezeDefended(model: tf.LayersModel, squeezer: Squeezer, mode:
   const tag = squeezer.kind === 'bits' ? `bits${squeezer.bits}` : `median${squeezer.window}`;
   const defended = tf.model({ inputs: input, outputs: logits, name: `${model.name}_${tag}` });
   // The squeezer has no weights; disposing the wrapper must not free the caller's model.
-  defended.dispose = () => ({ refCountAfterDispose: 0, numDisposedVariables: 0 });
+  defended.dispose = releaseOnce(model, () => ({ refCountAfterDispose: 0, numDisposedVariables: 0 }));
   return defended;
 }

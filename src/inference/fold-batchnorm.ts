@@ -136,18 +136,25 @@ function makeFoldedConv(conv: Layer, relu: boolean): Layer {
 /**
  * Fold every inference-mode BatchNormalization that is the only consumer of a (depthwise) conv's
  * output into that conv, and a plain ReLU that is the only consumer of the BN output into the conv's
- * activation. Returns null when the model has nothing to fold (or a structure this does not handle,
- * e.g. nested models), so callers keep the original. Weights are read now: refold after they change.
+ * activation, in nested models too (each folded by its own walk). Returns null when the model has
+ * nothing to fold, so callers keep the original. Weights are read now: refold after they change.
  */
 export function foldBatchNorm(model: tf.LayersModel): FoldedModel | null {
   const nodes = nodesOf(model);
   const outputIds = new Set(model.outputs.map((t) => t.id));
   const consumers = new Map<number, GraphNode[]>();
-  for (const node of nodes) {
-    if (node.outboundLayer.getClassName() === 'InputLayer') continue;
-    // Nested models would need their own walk; leave such models alone.
-    if ((node.outboundLayer as unknown as { layers?: unknown }).layers !== undefined) return null;
-    for (const t of node.inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), node]);
+  // Nested models (a classifier inside an input-defence wrapper) are folded by their own walk and
+  // applied in their place; their BN layers are never the sole consumer of an outer conv.
+  const nested = new Map<Layer, FoldedModel | null>();
+  try {
+    for (const node of nodes) {
+      if (node.outboundLayer.getClassName() === 'InputLayer') continue;
+      if (node.outboundLayer instanceof tf.LayersModel && !nested.has(node.outboundLayer)) nested.set(node.outboundLayer, foldBatchNorm(node.outboundLayer));
+      for (const t of node.inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), node]);
+    }
+  } catch (err) {
+    for (const f of nested.values()) for (const l of f?.ownLayers ?? []) if (l.built) l.dispose();
+    throw err;
   }
   const soleConsumer = (t: SymbolicTensor): GraphNode | undefined => {
     const list = consumers.get(t.id);
@@ -167,12 +174,17 @@ export function foldBatchNorm(model: tf.LayersModel): FoldedModel | null {
     absorbed.add(bn);
     if (relu) absorbed.add(relu);
   }
-  if (plan.size === 0) return null;
+  const innerFolds = [...nested.values()].filter((f): f is FoldedModel => f !== null);
+  if (plan.size === 0 && innerFolds.length === 0) return null;
 
   const mapped = new Map<number, SymbolicTensor>();
   for (const input of model.inputs) mapped.set(input.id, input);
-  const ownLayers: Layer[] = [];
-  const summary: FoldSummary = { foldedBatchNorms: 0, fusedRelus: 0 };
+  // The nested folds' layers are this fold's to free.
+  const ownLayers: Layer[] = innerFolds.flatMap((f) => f.ownLayers);
+  const summary: FoldSummary = {
+    foldedBatchNorms: innerFolds.reduce((a, f) => a + f.summary.foldedBatchNorms, 0),
+    fusedRelus: innerFolds.reduce((a, f) => a + f.summary.fusedRelus, 0),
+  };
   const pending: Array<{ layer: Layer; weights: tf.Tensor[] }> = [];
   // Layers of the original reused here: each symbolic apply raises a layer's dispose ref count,
   // which is undone below so that the original model alone still owns (and frees) them.
@@ -198,6 +210,14 @@ export function foldBatchNorm(model: tf.LayersModel): FoldedModel | null {
           mapped.set(fold.relu.outputTensors[0].id, out);
           summary.fusedRelus += 1;
         }
+        continue;
+      }
+      const inner = nested.get(node.outboundLayer);
+      if (inner) {
+        // The folded copy is a container of shared and own layers: never disposed as a whole.
+        const out = inner.model.apply(inputs.length === 1 ? inputs[0] : inputs, node.callArgs ?? {}) as SymbolicTensor | SymbolicTensor[];
+        const outs = Array.isArray(out) ? out : [out];
+        node.outputTensors.forEach((t, i) => mapped.set(t.id, outs[i]));
         continue;
       }
       const out = node.outboundLayer.apply(inputs.length === 1 ? inputs[0] : inputs, node.callArgs ?? {}) as SymbolicTensor | SymbolicTensor[];

@@ -106,6 +106,24 @@ describe('squeezeDefended', () => {
   });
 });
 
+describe('defence wrappers and the model they wrap', () => {
+  it("disposing the wrapper (twice even) and then the model frees every tensor: the wrapper gives back its reference", () => {
+    const before = tf.memory().numTensors;
+    const model = buildModel('small_cnn', { inputShape: [8, 8, 3], numClasses: 4, seed: 1 });
+    for (const spec of parseDefenceList('jpeg:75,bits:4,median:2')) {
+      const d = defended(model, spec);
+      d.dispose();
+      d.dispose();
+    }
+    // Still whole after its wrappers are gone.
+    const z = tf.zeros([1, 8, 8, 3]);
+    expect(predict(model, z)).toHaveLength(4);
+    z.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('defence specs', () => {
   it('parse jpeg, bits and median with their ranges, name each model and variant', () => {
     expect(parseDefenceList('jpeg:75, bits:5 ,median:2')).toEqual([{ kind: 'jpeg', quality: 75 }, { kind: 'bits', bits: 5 }, { kind: 'median', window: 2 }]);

@@ -7,6 +7,9 @@ import { buildModel } from '../../models/registry.ts';
 import { foldBatchNorm } from '../../src/inference/fold-batchnorm.ts';
 import { inferenceModel, setBatchNormFolding } from '../../src/inference/model.ts';
 import { JpegLayer } from '../../src/jpeg/layer.ts';
+import { bpdaModel } from '../../attacks/bpda.ts';
+import { jpegDefended } from '../../src/defences/jpeg.ts';
+import { squeezeDefended } from '../../src/defences/squeeze.ts';
 import { asLogitsFn } from '../../src/types.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
@@ -136,6 +139,41 @@ describe('inferenceModel cache', () => {
     }
     tf.dispose([x, a, b]);
     model.dispose();
+  });
+
+  it('folds the classifier nested in an input-defence wrapper: same logits and gradients, the wrapper\'s dispose frees the folded layers', async () => {
+    const before = tf.memory().numTensors;
+    const inner = buildModel('resnet8', { inputShape: [16, 16, 3], numClasses: 10, seed: 5 });
+    randomiseBatchNorms(inner, 3);
+    const alone = foldBatchNorm(inner)!;
+    const x = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 3], 'int32');
+    for (const wrap of [(m: tf.LayersModel) => jpegDefended(m, { quality: 75 }), (m: tf.LayersModel) => squeezeDefended(m, { kind: 'median', window: 2 })]) {
+      const wrapper = wrap(inner);
+      const folded = foldBatchNorm(wrapper)!;
+      expect(folded.summary).toEqual(alone.summary);
+      // Not vacuous: no BatchNormalization is left on the folded path.
+      const bnsOf = (m: tf.LayersModel): number => m.layers.reduce((k, l) => k + (l instanceof tf.LayersModel ? bnsOf(l) : l.getClassName() === 'BatchNormalization' ? 1 : 0), 0);
+      expect(bnsOf(folded.model)).toBe(bnsOf(wrapper) - alone.summary.foldedBatchNorms);
+      const original = (t: tf.Tensor4D) => wrapper.apply(t, { training: false }) as tf.Tensor2D;
+      const fast = (t: tf.Tensor4D) => folded.model.apply(t, { training: false }) as tf.Tensor2D;
+      const [a, b] = [original(x), fast(x)];
+      expect(maxRelDiff(b, a)).toBeLessThan(2e-5);
+      // Through BPDA (the wrapper's preprocessing switched to the identity backward) the gradients agree.
+      const [ga, gb] = [inputGrad(bpdaModel(wrapper, { backward: 'identity' }), x, labels), inputGrad(bpdaModel(folded.model, { backward: 'identity' }), x, labels)];
+      expect(tf.tidy(() => tf.max(tf.abs(ga)).dataSync()[0])).toBeGreaterThan(0);
+      expect(maxRelDiff(gb, ga)).toBeLessThan(1e-3);
+      tf.dispose([a, b, ga, gb]);
+      for (const l of folded.ownLayers) l.dispose();
+      // The model as attacks see it is the folded one, freed with the wrapper.
+      const fn = asLogitsFn(wrapper);
+      await assertNoTensorLeak(() => inputGrad(fn, x, labels), { label: 'folded defence gradient' });
+      wrapper.dispose();
+    }
+    for (const l of alone.ownLayers) l.dispose();
+    tf.dispose([x, labels]);
+    inner.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('model.dispose() also frees the folded weights; repeated attack-style calls leak nothing', async () => {
