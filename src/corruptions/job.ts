@@ -9,6 +9,7 @@ import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
 import { loadDataset, subset } from '../data/index.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import { defenceName, defended, defenceVariant, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -30,6 +31,8 @@ export interface CorruptionJobOptions {
   corruptions?: string[];
   severities?: number[];
   jpegModes?: JpegMode[];
+  /** Input defences in front of each baseline, each a model of its own (src/defences): JPEG, bit depth, median filter. */
+  defences?: DefenceSpec[];
   batchSize?: number;
   seed?: number;
   out: string;
@@ -88,6 +91,11 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
       }
     }
   }
+  const defences = o.defences ?? [];
+  const defenceNames = defences.map(defenceName);
+  const twice = defenceNames.find((d, i) => defenceNames.indexOf(d) !== i);
+  if (twice) throw new Error(`--defence: ${twice} is listed twice`);
+  if (defences.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline model to put behind the defence (--baseline or a run with one)');
   const n = o.n ?? 1000;
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`-n: must be an integer >= 1, got ${o.n}`);
   const seed = o.seed ?? 0;
@@ -110,6 +118,7 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
   const outDir = resolve(o.out);
   const recordsPath = join(outDir, 'records.jsonl');
   const loaded: tf.LayersModel[] = [];
+  const wrappers: tf.LayersModel[] = [];
   try {
     const models: CorruptionModel[] = [];
     for (const [variant, dirs] of [['baseline', baselineDirs], ['jpeg-dl', jpegDirs]] as const) {
@@ -123,11 +132,19 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
         models.push({ name: variant, variant, modelSeed, model, jpegModes });
       }
     }
+    // Each baseline behind each input defence: new models sharing its weights (disposing one frees only its JPEG layer, if any).
+    for (const b of models.filter((m) => m.variant === 'baseline')) {
+      for (const spec of defences) {
+        const model = defended(b.model, spec);
+        wrappers.push(model);
+        models.push({ name: defenceName(spec), variant: defenceVariant(spec), modelSeed: b.modelSeed, model, jpegModes });
+      }
+    }
     const records = await evaluateCorruptions(models, data, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize, seed, dataset: full.name, recordsPath, onCell: o.onCell });
     const modelNotes = metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : [];
     const { title, files, examples } = writeCorruptionOutputs(outDir, data, records, { datasetName: full.name, split, seed, corruptions: o.corruptions, severities: o.severities, notes: modelNotes, meta: { models: [...metas.keys()] } });
     return { records, files: { ...files, records: recordsPath, examples }, terminal: renderCorruptionTerminal(records, title) };
   } finally {
-    for (const m of loaded) m.dispose();
+    for (const m of [...wrappers, ...loaded]) m.dispose();
   }
 }

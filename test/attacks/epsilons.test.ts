@@ -68,6 +68,17 @@ describe('attackOverEpsilons', () => {
     }
     tf.dispose([x, y]);
   });
+
+  it('leaks no tensor over repeated shared searches', async () => {
+    const d = data(4, 5);
+    const x = tf.tensor4d(d.images, [4, 2, 2, 3]);
+    const y = tf.tidy(() => tf.argMax(model(x), 1).toInt()) as tf.Tensor1D;
+    const eps = parseEpsilonList('0,0.05,0.2');
+    for (const [name, opts] of [['hsja', { steps: 2, initEvals: 5, seed: 1 }], ['deepfool', { steps: 3 }]] as const) {
+      await assertNoTensorLeak(() => attackOverEpsilons(name, model, x, y, eps, opts).map((r) => r.adversarial), { label: `attackOverEpsilons ${name}` });
+    }
+    tf.dispose([x, y]);
+  });
 });
 
 describe('evaluateAttackOnDataset', () => {

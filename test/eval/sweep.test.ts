@@ -274,6 +274,9 @@ describe('runSweep', () => {
   it('leaks no tensors per sweep', async () => {
     const { x, y } = data(10);
     await assertNoTensorLeak(() => runSweep(options({ images: x, labels: y })).then(() => undefined), { reps: 2, label: 'runSweep' });
+    // The shared-search path (one HopSkipJump search for every eps) too.
+    const shared = { attacks: [{ name: 'hsja', params: { steps: 2, initEvals: 5 } }], epsilons: parseEpsilonList('0,0.2,1', 'l2') };
+    await assertNoTensorLeak(() => runSweep(options({ images: x, labels: y, ...shared })).then(() => undefined), { reps: 2, label: 'runSweep (shared search)' });
     tf.dispose([x, y]);
   });
 });

@@ -2,6 +2,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { initBackend } from '../../backend.ts';
 import { runCorruptionJob } from '../../corruptions/job.ts';
+import { parseDefenceList } from '../../defences/index.ts';
 import type { DatasetName } from '../../data/types.ts';
 import type { JpegMode } from '../../train/jpeg-params.ts';
 
@@ -30,12 +31,13 @@ export function register(program: Command): void {
     .option('--corruptions <list>', 'comma-separated names (default: all available for the images)')
     .option('--severities <list>', 'comma-separated severities 1-5', '1,2,3,4,5')
     .option('--jpeg-modes <list>', 'modes for JPEG-DL models: soft, hard', 'soft,hard')
+    .option('--defence <list>', 'also evaluate each baseline behind input defences: jpeg:<quality 1-100>, bits:<1-8>, median:<2-5>, comma-separated (as evaluate --defence)')
     .option('--batch-size <n>', 'images per forward pass', '100')
     .option('--seed <n>', 'seed of the subset and of the corruption noise', '0')
     .requiredOption('--out <dir>', 'output directory (records.jsonl + corruptions.{md,json,txt}); rerun with the same --out to resume')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
+    .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; defence?: string; batchSize: string; seed: string; out: string; backend: string }) => {
       const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
       const opts = {
         run: o.run,
@@ -47,6 +49,7 @@ export function register(program: Command): void {
         corruptions: o.corruptions === undefined ? undefined : list(o.corruptions),
         severities: list(o.severities).map((s) => int(s, '--severities')!),
         jpegModes: list(o.jpegModes) as JpegMode[],
+        defences: o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence'),
         batchSize: int(o.batchSize, '--batch-size'),
         seed: int(o.seed, '--seed'),
         out: o.out,

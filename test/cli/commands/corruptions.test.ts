@@ -54,6 +54,27 @@ describe('jpegdl-robust corruptions', () => {
     expect(readFileSync(join(out, 'corruptions.md'), 'utf8')).toBe(md);
   });
 
+  it('--defence adds each baseline behind input defences; 8-bit squeezing of 8-bit images changes no answer', async () => {
+    const out = join(dir, 'def');
+    const r = await cli(...base(), '--jpeg-modes', 'hard', '--defence', 'bits:8,bits:1,median:3,jpeg:50', '--out', out);
+    expect(r.code, r.text).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'corruptions.json'), 'utf8'));
+    expect(json.summary.series.map((x: { label: string }) => x.label)).toEqual(['baseline', 'jpeg-dl [hard]', 'bits-8', 'bits-1', 'median-3x3', 'jpeg-q50 [hard]']);
+    type Rec = { model: string; variant: string; corruption: string; severity: number; correctBits: string };
+    const recs: Rec[] = json.records;
+    expect([...new Set(recs.map((x) => `${x.model}/${x.variant}`))]).toEqual(['baseline/baseline', 'jpeg-dl/jpeg-dl', 'bits-8/feature-squeezing', 'bits-1/feature-squeezing', 'median-3x3/feature-squeezing', 'jpeg-q50/jpeg-defence']);
+    // The corrupted images are stored as 8-bit values: rounding to 256 levels is the identity on them.
+    const bitsOf = (m: string) => recs.filter((x) => x.model === m).map((x) => `${x.corruption}/${x.severity}:${x.correctBits}`);
+    expect(bitsOf('bits-8')).toHaveLength(5);
+    expect(bitsOf('bits-8')).toEqual(bitsOf('baseline'));
+    expect(bitsOf('bits-1')).not.toEqual(bitsOf('baseline'));
+    const bad = await cli(...base(), '--defence', 'median:9', '--out', join(dir, 'def2'));
+    expect(bad.text).toMatch(/--defence: median needs an integer in 2\.\.5, got "9"/);
+    const noBase = await cli('corruptions', '--jpeg-dl', join(dir, 'jpeg'), '--defence', 'bits:4', '--out', join(dir, 'def2'));
+    expect(noBase.text).toMatch(/--defence: needs a baseline model/);
+    expect(existsSync(join(dir, 'def2'))).toBe(false);
+  });
+
   it('refuses bad input with the flag and the reason, before any work', async () => {
     const out = join(dir, 'bad');
     const cases: [string[], RegExp][] = [
