@@ -8,21 +8,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { writeAdversarialExamples, type ExampleGrid } from '../report/examples.ts';
+import type { ReportExample } from '../report/model.ts';
 import type { Epsilon } from '../eps.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../types.ts';
 import { CLEAN_ATTACK, TRANSFER_PARAMS, attackOptions, canonicalParams, cellKey, type CellRecord } from './records.ts';
 import { cellSeed, currentJpegMode, defaultSetMode, type AttackFn } from './sweep.ts';
 
-/** One picture file of a report, paths relative to the report's directory. */
-export interface ExampleFile {
-  /** Series label as the tables show it, e.g. "jpeg-dl [soft]". */
-  series: string;
-  /** Attack name and its parameters as in the records. */
-  attack: string;
-  attackParams: Record<string, unknown>;
-  png: string;
-  json: string;
-}
+/** One picture file of a report (series, attack, png and json paths relative to the report's directory). */
+export type ExampleFile = ReportExample;
 
 /** A series to draw: the model instance and the JPEG mode its records were made in (null: none). */
 export interface ExampleSeries {

@@ -262,6 +262,26 @@ describe('jpegdl-robust attack', () => {
     expect(describeMinimalNorms(Float64Array.from([Infinity]), 'l2')).toBe('least-norm perturbation (l2): no image fooled; 0 misclassified clean, 1 with none found');
   });
 
+  it('--defence attacks the model behind an input defence: PGD is stuck on 2-bit colour, BPDA moves it', async () => {
+    const common = ['attack', '--model', join(dir, 'other'), '--attack', 'pgd', '--eps', '0,0.3', '-n', '40', '--steps', '5', '--no-random-start', '--defence', 'bits:2'];
+    const stuck = await run([...common, '--out', join(dir, 'def1.json')]);
+    expect(stuck.code, stuck.err).toBe(0);
+    expect(stuck.out).toMatch(/behind bits:2/);
+    const a = JSON.parse(readFileSync(join(dir, 'def1.json'), 'utf8'));
+    expect(a.defence).toBe('bits:2');
+    // Rounding's gradient is zero: without a random start PGD leaves every image as it was.
+    expect(a.results[0].accuracy).toBeGreaterThan(0);
+    expect(a.results[1].correct).toEqual(a.results[0].correct);
+    const moved = await run([...common, '--bpda', 'identity', '--out', join(dir, 'def2.json')]);
+    expect(moved.code, moved.err).toBe(0);
+    const b = JSON.parse(readFileSync(join(dir, 'def2.json'), 'utf8'));
+    expect(b.results[0].accuracy).toBe(a.results[0].accuracy);
+    expect(b.results[1].accuracy).toBeLessThan(b.results[0].accuracy);
+    expect((await run(['attack', '--model', join(dir, 'model'), '--defence', 'jpeg:75'])).err).toMatch(/--defence: the model in .* already has a JpegLayer/);
+    expect((await run([...common.slice(0, -2), '--defence', 'blur:3'])).err).toMatch(/--defence: "blur:3" is not a defence/);
+    expect((await run([...common, '--jpeg-mode', 'hard'])).err).toMatch(/--jpeg-mode: the model in .*other behind bits:2 has no JpegLayer/);
+  });
+
   it('rejects bad flags with a message naming them', async () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);

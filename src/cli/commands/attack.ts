@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { table } from 'table';
 import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
-import { bpdaModel, jpegLayersOf } from '../../../attacks/bpda.ts';
+import { bpdaModel, hasBpdaLayers, jpegLayersOf } from '../../../attacks/bpda.ts';
+import { defended, parseDefenceSpec } from '../../defences/index.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
 import { backendInfo, describeBackend, initBackend } from '../../backend.ts';
@@ -42,6 +43,7 @@ interface AttackCliOptions {
   surrogate?: string;
   surrogateJpegMode?: string;
   seed: string;
+  defence?: string;
   bpda?: string;
   jpegMode?: string;
   minimal?: boolean;
@@ -89,7 +91,8 @@ export function register(program: Command): void {
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
-    .option('--bpda <backward>', 'identity | soft: run JpegLayers hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
+    .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
+    .option('--bpda <backward>', 'identity | soft: run JpegLayers (and --defence squeezers) hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
@@ -117,6 +120,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(examplesN) || examplesN < 1) throw new Error(`--examples-n: must be an integer >= 1, got ${o.examplesN}`);
       if (o.examples !== undefined && o.minimal) throw new Error('--examples: not with --minimal (the least-norm runs keep sizes, not images)');
       if (o.surrogate !== undefined && (o.minimal || o.bpda)) throw new Error(`--surrogate: cannot be combined with ${o.minimal ? '--minimal' : '--bpda'} (wrap the surrogate yourself in the library)`);
+      const defence = o.defence === undefined ? undefined : parseDefenceSpec(o.defence, '--defence');
       const options: Record<string, unknown> = { seed };
       const setIf = (key: string, v: unknown) => v !== undefined && (options[key] = v);
       if (info.name !== 'fgsm') {
@@ -152,9 +156,13 @@ export function register(program: Command): void {
       }
 
       const backend = await initBackend(o.backend);
-      const model = await loadModel(o.model);
+      const loaded = await loadModel(o.model);
+      if (defence && jpegLayersOf(loaded).length > 0) throw new Error(`--defence: the model in ${o.model} already has a JpegLayer (it is a JPEG-DL model, not an undefended one)`);
+      // The defended model is a wrapper sharing the loaded model's weights.
+      const model = defence ? defended(loaded, defence) : loaded;
       const jpegLayers = jpegLayersOf(model);
-      if ((o.bpda || o.jpegMode) && jpegLayers.length === 0) throw new Error(`--bpda/--jpeg-mode: the model in ${o.model} has no JpegLayer`);
+      if (o.jpegMode && jpegLayers.length === 0) throw new Error(`--jpeg-mode: the model in ${o.model}${defence ? ` behind ${o.defence}` : ''} has no JpegLayer`);
+      if (o.bpda && !hasBpdaLayers(model)) throw new Error(`--bpda: the model in ${o.model} has no JpegLayer (give --defence to put one in front of it)`);
       if (o.jpegMode && !o.bpda) for (const l of jpegLayers) l.mode = o.jpegMode;
       const classifier: Classifier = o.bpda ? bpdaModel(model, { backward: o.bpda as 'identity' | 'soft' }) : model;
       // Transfer: a second model crafts, --model judges; both must take the same images and classes.
@@ -196,7 +204,7 @@ export function register(program: Command): void {
       const results = minimalNorms ? accuracyFromMinimalNorms(minimalNorms, epsilons, info.norm) : evaluateAttackOnDataset(info, classifier, data, epsilons, { batchSize, options, surrogate, examples: o.examples !== undefined ? examplesN : 0 });
       const seconds = (performance.now() - t0) / 1000;
       console.log(`backend: ${describeBackend(backendInfo() ?? backend)}`);
-      console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.bpda ? `, BPDA ${o.bpda}` : ''}${surrogate ? `, crafted on ${o.surrogate}${o.surrogateJpegMode ? ` [${o.surrogateJpegMode}]` : ''}` : ''}, ${seconds.toFixed(1)} s`);
+      console.log(`${info.name} (${info.norm}) on ${data.labels.length} ${full.name} ${o.split} images, options ${JSON.stringify(options)}${o.defence ? `, behind ${o.defence}` : ''}${o.bpda ? `, BPDA ${o.bpda}` : ''}${surrogate ? `, crafted on ${o.surrogate}${o.surrogateJpegMode ? ` [${o.surrogateJpegMode}]` : ''}` : ''}, ${seconds.toFixed(1)} s`);
       console.log(table([['eps', 'value', 'accuracy'], ...results.map((r) => [r.threat.epsLabel, r.threat.eps.toPrecision(4), `${(100 * r.accuracy).toFixed(2)}%`])]));
       if (minimalNorms) console.log(describeMinimalNorms(minimalNorms, info.norm));
       // Ensembles: which stage fooled how many images, as AutoAttack prints it.
@@ -220,7 +228,7 @@ export function register(program: Command): void {
       if (o.out) {
         writeJsonAtomic(o.out, {
           model: o.model, dataset: full.name, split: o.split, n: data.labels.length, seed,
-          attack: info.name, norm: info.norm, options, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
+          attack: info.name, norm: info.norm, options, defence: o.defence ?? null, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
           surrogate: o.surrogate ?? null, surrogateJpegMode: o.surrogateJpegMode ?? null,
           backend: describeBackend(backend), seconds,
           results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct), ...('stages' in r && r.stages ? { stages: r.stages } : {}) })),
@@ -229,7 +237,8 @@ export function register(program: Command): void {
         });
         console.log(`wrote ${o.out}`);
       }
-      model.dispose();
+      if (model !== loaded) model.dispose();
+      loaded.dispose();
       surrogate?.dispose();
     });
 }
