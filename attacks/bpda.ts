@@ -2,7 +2,7 @@
  * BPDA, Backward Pass Differentiable Approximation (Athalye, Carlini, Wagner 2018): run the true,
  * non-differentiable preprocessing forward, and back-propagate through a differentiable surrogate.
  * `bpdaModel` does this for models containing JpegLayers (hard quantiser forward, identity or
- * soft-quantiser backward) or feature-squeezing layers (bit depth, median filter: identity backward);
+ * soft-quantiser backward) or feature-squeezing layers (bit depth, median filter: identity or smooth backward);
  * `bpda` does it for any preprocessing function.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -68,15 +68,15 @@ export function hasBpdaLayers(model: tf.LayersModel): boolean {
 /** Options of bpdaModel. */
 export interface BpdaModelOptions {
   /**
-   * Backward pass through the JPEG quantiser: 'identity' (straight-through) or 'soft' (soft quantiser Q_d).
-   * Feature-squeezing layers have no soft surrogate: they always take the identity backward.
+   * Backward pass through the JPEG quantiser: 'identity' (straight-through) or 'soft' (soft quantiser Q_d);
+   * through feature squeezers: 'identity', or 'soft' (bit depth's sigmoid staircase, the median's own gradient).
    */
   backward: 'identity' | 'soft';
 }
 
 /**
  * Classifier running `model` with every JpegLayer in mode 'bpda-identity' or 'bpda-soft' (hard rounding
- * forward, surrogate gradient backward) and every squeezing layer in 'bpda-identity' for the duration of
+ * forward, surrogate gradient backward) and every squeezing layer in the same mode for the duration of
  * each call, restoring the previous modes after. The surrogate gradient is fixed when the forward runs,
  * so restoring before the backward pass is safe. Throws if the model has neither (BPDA would silently
  * be a plain attack otherwise).
@@ -94,7 +94,7 @@ export function bpdaModel(model: tf.LayersModel, options: BpdaModelOptions): (x:
     const savedSqueeze = squeezers.map((l) => l.mode);
     try {
       for (const l of layers) l.mode = mode;
-      for (const l of squeezers) l.mode = 'bpda-identity';
+      for (const l of squeezers) l.mode = mode;
       return model.apply(x, { training: false }) as tf.Tensor2D;
     } finally {
       layers.forEach((l, i) => (l.mode = saved[i]));

@@ -2,7 +2,8 @@
  * BPDA-PGD: PGD through the JPEG layer in BPDA mode (hard rounding forward, a surrogate backward:
  * identity or the soft quantiser), the adaptive attack a non-differentiable JPEG defence needs
  * (Athalye, Carlini, Wagner 2018). Feature-squeezing layers (bit depth, median filter) run exactly forward
- * with the identity backward. A model with neither gets plain PGD.
+ * with the identity backward, or with `backward: 'soft'` bit depth's sigmoid staircase and the median's own
+ * gradient. A model with neither gets plain PGD.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Classifier } from '../src/types.ts';

@@ -5,14 +5,22 @@
  * (src/defences/squeeze.ts), they are the comparison points a JPEG defence is usually measured
  * against, and like JPEG's rounding they hide gradients: bit-depth reduction has a zero gradient
  * almost everywhere. Each layer has a run-time `mode`: 'hard' (the exact transform with whatever
- * gradient autodiff gives it) or 'bpda-identity' (the same forward, the identity backward: BPDA's
- * straight-through estimator, Athalye, Carlini, Wagner 2018).
+ * gradient autodiff gives it), 'bpda-identity' (the same forward, the identity backward: BPDA's
+ * straight-through estimator, Athalye, Carlini, Wagner 2018) or 'bpda-soft' (the same forward, the
+ * gradient of a smooth stand-in backward: a sigmoid staircase for bit depth, the median's own
+ * subgradient for the median filter).
  */
 import * as tf from '@tensorflow/tfjs';
 
 /** Run-time modes of a squeezing layer. */
-export type SqueezeMode = 'hard' | 'bpda-identity';
-export const SQUEEZE_MODES: readonly SqueezeMode[] = ['hard', 'bpda-identity'];
+export type SqueezeMode = 'hard' | 'bpda-identity' | 'bpda-soft';
+export const SQUEEZE_MODES: readonly SqueezeMode[] = ['hard', 'bpda-identity', 'bpda-soft'];
+/**
+ * Steepness of bit depth's soft staircase (in levels): round(v) ~ floor(v) + sigmoid(T (frac(v) - 1/2)),
+ * whose slope is T/4 at a rounding threshold and about 0.07 on a level, so the gradient points at the
+ * pixels a small change can move to another level.
+ */
+export const SOFT_STAIRCASE_STEEPNESS = 10;
 /** Class names of the squeezing layers (what BPDA looks for, with JpegLayer). */
 export const SQUEEZE_LAYER_CLASSES: readonly string[] = ['BitDepthReduction', 'MedianSmoothing'];
 
@@ -63,7 +71,7 @@ export class BitDepthReduction extends tf.layers.Layer {
     this.currentMode = checkMode(args.mode ?? 'hard', 'BitDepthReduction');
   }
 
-  /** 'hard' or 'bpda-identity'; setting it changes no weight. */
+  /** 'hard', 'bpda-identity' or 'bpda-soft'; setting it changes no weight. */
   get mode(): SqueezeMode {
     return this.currentMode;
   }
@@ -85,7 +93,21 @@ export class BitDepthReduction extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const levels = 2 ** this.bits - 1;
     const squeeze = (v: tf.Tensor) => tf.tidy(() => tf.div(tf.round(tf.mul(v, levels)), levels));
-    return this.currentMode === 'hard' ? squeeze(x) : straightThrough(squeeze)(x);
+    if (this.currentMode === 'hard') return squeeze(x);
+    if (this.currentMode === 'bpda-identity') return straightThrough(squeeze)(x);
+    // bpda-soft: d/dx of floor(xL)/L + sigmoid(T (frac(xL) - 1/2))/L = T s (1 - s), s the sigmoid.
+    return customGrad((v: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([v]);
+      return {
+        value: squeeze(v),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.tidy(() => {
+            const u = tf.mul(saved[0], levels);
+            const s = tf.sigmoid(tf.mul(tf.sub(tf.sub(u, tf.floor(u)), 0.5), SOFT_STAIRCASE_STEEPNESS));
+            return tf.mul(dy, tf.mul(tf.mul(s, tf.sub(1, s)), SOFT_STAIRCASE_STEEPNESS));
+          }),
+      };
+    })(x);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -120,7 +142,7 @@ export class MedianSmoothing extends tf.layers.Layer {
     this.currentMode = checkMode(args.mode ?? 'hard', 'MedianSmoothing');
   }
 
-  /** 'hard' or 'bpda-identity'; setting it changes no weight. */
+  /** 'hard', 'bpda-identity' or 'bpda-soft'; setting it changes no weight. */
   get mode(): SqueezeMode {
     return this.currentMode;
   }
@@ -145,7 +167,8 @@ export class MedianSmoothing extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-    return this.currentMode === 'hard' ? medianFilter(x, this.window) : straightThrough((v) => tf.tidy(() => medianFilter(v as tf.Tensor4D, this.window)))(x);
+    // bpda-soft: the median's own subgradient is already the smooth stand-in (hard mode's backward).
+    return this.currentMode === 'bpda-identity' ? straightThrough((v) => tf.tidy(() => medianFilter(v as tf.Tensor4D, this.window)))(x) : medianFilter(x, this.window);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -55,10 +55,23 @@ describe('squeezeDefended', () => {
     expect(tf.tidy(() => tf.min(adv).dataSync()[0])).toBeGreaterThanOrEqual(0);
     expect(tf.tidy(() => tf.max(adv).dataSync()[0])).toBeLessThanOrEqual(1);
     expect(fooledCount(d, adv, y)).toBeGreaterThan(0);
-    // bpdaModel restores the layer's mode after each call.
+    // bpdaModel sets the layer's mode for the call (soft backward: the staircase) and restores it after.
     const layer = d.layers.find((l) => l instanceof BitDepthReduction) as BitDepthReduction;
-    tf.dispose(bpdaModel(d, { backward: 'identity' })(x));
-    expect(layer.mode).toBe('hard');
+    let seen = '';
+    for (const backward of ['identity', 'soft'] as const) {
+      const logits = bpdaModel(d, { backward });
+      const apply = layer.call.bind(layer);
+      layer.call = (inputs) => ((seen = layer.mode), apply(inputs));
+      tf.dispose(logits(x));
+      layer.call = apply;
+      expect(seen).toBe(`bpda-${backward}`);
+      expect(layer.mode).toBe('hard');
+    }
+    // The soft backward breaks it too.
+    const soft = bpdaPgd(d, x, y, { eps, steps: 10, randomStart: false, backward: 'soft' });
+    expect(linf(soft, x)).toBeLessThanOrEqual(eps + 1e-6);
+    expect(fooledCount(d, soft, y)).toBeGreaterThan(0);
+    soft.dispose();
     tf.dispose([x, y, stuck, adv]);
     model.dispose();
   });

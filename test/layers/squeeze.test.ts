@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { modelFromMemory, modelToMemory } from '../../src/io/model-io.ts';
-import { BitDepthReduction, MedianSmoothing, medianFilter } from '../../src/layers/squeeze.ts';
+import { BitDepthReduction, MedianSmoothing, medianFilter, SOFT_STAIRCASE_STEEPNESS } from '../../src/layers/squeeze.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 /** numpy's rint on float32: round half to even. */
@@ -114,6 +114,30 @@ describe('BitDepthReduction', () => {
   });
 });
 
+describe('BitDepthReduction bpda-soft', () => {
+  it("keeps the forward and takes the sigmoid staircase's slope T s (1 - s) backward, largest at the rounding thresholds", () => {
+    const layer = new BitDepthReduction({ bits: 2, mode: 'bpda-soft' });
+    const hard = new BitDepthReduction({ bits: 2 });
+    // Levels 0, 1/3, 2/3, 1: thresholds at 1/6, 1/2, 5/6.
+    const px = [0, 1 / 6, 0.25, 1 / 3, 0.5, 0.9];
+    const x = tf.tensor4d(px, [1, 1, 6, 1]);
+    const w = tf.tensor4d([1, 2, -1, 3, 0.5, 1], [1, 1, 6, 1]);
+    expect(Array.from(tf.tidy(() => (layer.apply(x) as tf.Tensor).dataSync()))).toEqual(Array.from(tf.tidy(() => (hard.apply(x) as tf.Tensor).dataSync())));
+    const g = inputGrad((v) => layer.apply(v) as tf.Tensor, x, w);
+    const T = SOFT_STAIRCASE_STEEPNESS;
+    const want = px.map((p, i) => {
+      const u = Math.fround(p) * 3;
+      const s = 1 / (1 + Math.exp(-T * (u - Math.floor(u) - 0.5)));
+      return w.dataSync()[i] * T * s * (1 - s);
+    });
+    g.forEach((v, i) => expect(v).toBeCloseTo(want[i], 4));
+    // At a threshold the slope is T/4; on a level about 0.07.
+    expect(g[1] / 2).toBeCloseTo(T / 4, 3);
+    expect(Math.abs(g[0])).toBeLessThan(0.07);
+    tf.dispose([x, w]);
+  });
+});
+
 describe('MedianSmoothing', () => {
   it("matches scipy.ndimage.median_filter(size=k, mode='reflect') on a worked example (upper median for even k)", () => {
     // Expected values computed once with scipy 1.x on this array (float32).
@@ -207,7 +231,7 @@ describe('squeezing layers: serialisation, errors, leaks', () => {
     expect(() => new BitDepthReduction({ bits: 9 })).toThrow(/got 9/);
     expect(() => new MedianSmoothing({ window: 1 })).toThrow('MedianSmoothing: window must be an integer in 2..5, got 1');
     expect(() => new MedianSmoothing({ window: 6 })).toThrow(/got 6/);
-    expect(() => new BitDepthReduction({ bits: 4, mode: 'soft' as never })).toThrow('BitDepthReduction: mode must be one of hard, bpda-identity, got "soft"');
+    expect(() => new BitDepthReduction({ bits: 4, mode: 'soft' as never })).toThrow('BitDepthReduction: mode must be one of hard, bpda-identity, bpda-soft, got "soft"');
     const m = new MedianSmoothing({ window: 3 });
     expect(() => (m.mode = 'soft' as never)).toThrow(/MedianSmoothing: mode must be one of/);
     expect(() => new MedianSmoothing({ window: 5 }).apply(tf.input({ shape: [2, 8, 1] }))).toThrow('MedianSmoothing: height 2 is too small for a 5x5 window');
@@ -219,7 +243,7 @@ describe('squeezing layers: serialisation, errors, leaks', () => {
     const med = new MedianSmoothing({ window: 3 });
     const x = tf.randomUniform([2, 6, 6, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
     const w = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 7);
-    for (const mode of ['hard', 'bpda-identity'] as const) {
+    for (const mode of ['hard', 'bpda-identity', 'bpda-soft'] as const) {
       bits.mode = mode;
       med.mode = mode;
       await assertNoTensorLeak(() => {
