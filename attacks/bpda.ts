@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { findJpegLayers } from '../src/jpeg/layer.ts';
+import { findLayers } from '../src/layers/internals.ts';
 import { SQUEEZE_LAYER_CLASSES, type SqueezeMode } from '../src/layers/squeeze.ts';
 
 /** A differentiable surrogate of a preprocessing step; 'identity' is the straight-through estimator. */
@@ -49,15 +50,7 @@ export const jpegLayersOf = findJpegLayers;
 
 /** Every feature-squeezing layer (BitDepthReduction, MedianSmoothing) of `model`, recursing into nested models. */
 export function squeezeLayersOf(model: tf.LayersModel): (tf.layers.Layer & { mode: SqueezeMode })[] {
-  const out: (tf.layers.Layer & { mode: SqueezeMode })[] = [];
-  const visit = (layers: tf.layers.Layer[]) => {
-    for (const l of layers) {
-      if (SQUEEZE_LAYER_CLASSES.includes(l.getClassName())) out.push(l as tf.layers.Layer & { mode: SqueezeMode });
-      else if (l instanceof tf.LayersModel) visit(l.layers);
-    }
-  };
-  visit(model.layers);
-  return out;
+  return findLayers(model, (l): l is tf.layers.Layer & { mode: SqueezeMode } => SQUEEZE_LAYER_CLASSES.includes(l.getClassName()));
 }
 
 /** Whether BPDA has anything to approximate in `model`: a JpegLayer or a feature-squeezing layer. */

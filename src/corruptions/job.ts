@@ -9,7 +9,7 @@ import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
 import { loadDataset, subset } from '../data/index.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
-import { defenceName, defended, defenceVariant, type DefenceSpec } from '../defences/index.ts';
+import { defenceName, defended, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -92,8 +92,7 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
     }
   }
   const defences = o.defences ?? [];
-  const defenceNames = defences.map(defenceName);
-  const twice = defenceNames.find((d, i) => defenceNames.indexOf(d) !== i);
+  const twice = repeatedDefence(defences);
   if (twice) throw new Error(`--defence: ${twice} is listed twice`);
   if (defences.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline model to put behind the defence (--baseline or a run with one)');
   const n = o.n ?? 1000;

@@ -29,10 +29,15 @@ export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec 
 /** Parse a comma-separated list of defence specs; throws on a repeated one. */
 export function parseDefenceList(text: string, what = '--defence'): DefenceSpec[] {
   const specs = text.split(',').map((s) => parseDefenceSpec(s, what));
-  const names = specs.map(defenceName);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  const dup = repeatedDefence(specs);
   if (dup) throw new Error(`${what}: ${dup} is listed twice`);
   return specs;
+}
+
+/** The model name of the first defence listed twice in `specs`, if any. */
+export function repeatedDefence(specs: DefenceSpec[]): string | undefined {
+  const names = specs.map(defenceName);
+  return names.find((n, i) => names.indexOf(n) !== i);
 }
 
 /** The evaluated model's name: jpeg-q75, bits-5, median-2x2. */

@@ -11,7 +11,7 @@ import { subset } from '../data/subset.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
 import { parseEpsilonList } from '../eps.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { defenceName, defended as defendedModel, defenceVariant, type DefenceSpec } from '../defences/index.ts';
+import { defenceName, defended as defendedModel, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig, type ReportExample } from '../report/model.ts';
@@ -179,8 +179,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   if (new Set(defenceQualities).size !== defenceQualities.length) throw new Error(`--jpeg-defence: quality listed twice (${defenceQualities.join(', ')})`);
   if (defenceQualities.length > 0 && !baselineDirs.length) throw new Error('--jpeg-defence: needs a baseline checkpoint to put behind JPEG (--baseline or a run with one)');
   const defenceSpecs: DefenceSpec[] = [...defenceQualities.map((quality) => ({ kind: 'jpeg' as const, quality })), ...(opts.defences ?? [])];
-  const defenceNames = defenceSpecs.map(defenceName);
-  const twice = defenceNames.find((d, i) => defenceNames.indexOf(d) !== i);
+  const twice = repeatedDefence(defenceSpecs);
   if (twice) throw new Error(`--defence: ${twice} is listed twice (--jpeg-defence and --defence together count once)`);
   if (defenceSpecs.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline checkpoint to put behind the defence (--baseline or a run with one)');
   const examplesK = opts.examples ?? 0;
@@ -240,7 +239,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
-    const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : undefined }));
+    // Models with a JPEG layer run in each JPEG mode; the others (baselines, squeezers) as they are.
+    const modesOf = (v: Variant) => (v === 'jpeg-dl' || v === 'jpeg-defence' ? jpegModes : undefined);
+    const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: modesOf(m.variant) }));
     const attacks: SweepAttack[] = attackSpecs.map((a) => {
       const e = lookupAttack(a.name);
       return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
@@ -278,7 +279,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       epsilons: epsilons.map((e) => e.label),
       norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
       attacks: attackSpecs,
-      models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : undefined, ...(m.training ? { training: m.training } : {}) })),
+      models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: modesOf(m.variant), ...(m.training ? { training: m.training } : {}) })),
       seed,
       batchSize,
       command: opts.command,
@@ -290,7 +291,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     if (examplesK > 0) {
       const firstSeeds = loaded.filter((m, i) => loaded.findIndex((o) => o.name === m.name) === i);
       const series = firstSeeds.flatMap((m) => {
-        const modes = m.variant === 'jpeg-dl' || m.variant === 'jpeg-defence' ? jpegModes : [null];
+        const modes = modesOf(m.variant) ?? [null];
         return modes.map((mode) => ({ label: mode ? `${m.name} [${mode}]` : m.name, model: m.model, jpegMode: mode, name: m.name, modelSeed: m.seed }));
       });
       examples = writeEvaluationExamples({

@@ -12,7 +12,7 @@ import type { ReportExample } from '../report/model.ts';
 import type { Epsilon } from '../eps.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../types.ts';
 import { CLEAN_ATTACK, TRANSFER_PARAMS, attackOptions, canonicalParams, cellKey, type CellRecord } from './records.ts';
-import { cellSeed, currentJpegMode, defaultSetMode, type AttackFn } from './sweep.ts';
+import { cellSeed, onSurrogate, type AttackFn } from './sweep.ts';
 
 /** One picture file of a report (series, attack, png and json paths relative to the report's directory). */
 export type ExampleFile = ReportExample;
@@ -55,9 +55,14 @@ export interface ExampleOptions {
   meta?: Record<string, unknown>;
 }
 
+/** Whether record `r` was made by attack `a` (same name and parameters, transfer keys aside). */
+function madeBy(a: Pick<ExampleAttack, 'name' | 'params'>, r: CellRecord): boolean {
+  return a.name === r.attack && canonicalParams(attackOptions(a.params)) === canonicalParams(attackOptions(r.attackParams));
+}
+
 /** The record of `s` that decides which attack to draw: lowest accuracy at the largest eps, first attack on ties; null when none. */
 export function strongestAttackRecord(records: CellRecord[], s: Pick<ExampleSeries, 'name' | 'modelSeed' | 'jpegMode'>, attacks: Pick<ExampleAttack, 'name' | 'params'>[]): CellRecord | null {
-  const order = (r: CellRecord) => attacks.findIndex((a) => a.name === r.attack && canonicalParams(attackOptions(a.params)) === canonicalParams(attackOptions(r.attackParams)));
+  const order = (r: CellRecord) => attacks.findIndex((a) => madeBy(a, r));
   // Transfer cells are crafted on another model: they picture the surrogate, not this model's weakness.
   const mine = records.filter((r) => r.model === s.name && r.modelSeed === s.modelSeed && (r.jpegMode ?? null) === s.jpegMode && r.attack !== CLEAN_ATTACK && !TRANSFER_PARAMS.some((k) => r.attackParams?.[k] !== undefined) && order(r) >= 0);
   if (!mine.length) return null;
@@ -85,11 +90,9 @@ export function writeEvaluationExamples(o: ExampleOptions): ExampleFile[] {
     for (const s of o.series) {
       const rec = strongestAttackRecord(o.records, s, o.attacks);
       if (!rec) continue;
-      const attack = o.attacks.find((a) => a.name === rec.attack && canonicalParams(attackOptions(a.params)) === canonicalParams(attackOptions(rec.attackParams)))!;
-      const set = s.jpegMode === null ? null : defaultSetMode(s.model, s.label);
-      const before = s.jpegMode === null ? null : currentJpegMode(s.model);
-      if (set) set(s.jpegMode!);
-      try {
+      const attack = o.attacks.find((a) => madeBy(a, rec))!;
+      // In the JPEG mode of the series' records, restored after (as a sweep's surrogate is).
+      const file = onSurrogate(s.model, s.label, s.jpegMode, (): ExampleFile | null => {
         const predict = (v: tf.Tensor4D) => tf.tidy(() => Int32Array.from(tf.argMax(asLogitsFn(s.model)(v), 1).dataSync()));
         const perEps: ExampleGrid['perEps'] = [];
         for (const e of o.epsilons) {
@@ -106,8 +109,9 @@ export function writeEvaluationExamples(o: ExampleOptions): ExampleFile[] {
             adv.dispose();
           }
         }
-        if (!perEps.length) continue;
-        const dir = join(o.outDir, 'examples', seriesSlug(s.label));
+        if (!perEps.length) return null;
+        const rel = join('examples', seriesSlug(s.label));
+        const dir = join(o.outDir, rel);
         writeAdversarialExamples(dir, { height: h, width: w, channels: c, clean, labels, cleanPredictions: predict(x), perEps, indices: Array.from({ length: k }, (_, i) => i), ...(o.classNames ? { classNames: o.classNames } : {}) }, {
           ...(o.meta ?? {}),
           series: s.label,
@@ -117,11 +121,9 @@ export function writeEvaluationExamples(o: ExampleOptions): ExampleFile[] {
           chosenBecause: `lowest accuracy at the largest eps (${rec.threat.epsLabel}: ${(100 * rec.accuracy).toFixed(1)}%) among this series' attacks`,
           note: 'crafted again for the picture on the first k evaluated images with the seed of the cell\'s first batch; a batch of k draws other random starts than the sweep\'s batch',
         });
-        const rel = join('examples', seriesSlug(s.label));
-        out.push({ series: s.label, attack: attack.name, attackParams: attack.params, png: join(rel, 'examples.png'), json: join(rel, 'examples.json') });
-      } finally {
-        if (set && before !== null) set(before);
-      }
+        return { series: s.label, attack: attack.name, attackParams: attack.params, png: join(rel, 'examples.png'), json: join(rel, 'examples.json') };
+      });
+      if (file) out.push(file);
     }
   } finally {
     tf.dispose([x, y]);

@@ -4,6 +4,7 @@
  * chroma table shared by Cb and Cr ('chroma_q'); rounds after the first add the suffix _r<k>.
  */
 import * as tf from '@tensorflow/tfjs';
+import { findLayers } from '../layers/internals.ts';
 import { jpegForward, type RoundTables } from './forward.ts';
 import { Q_MAX, Q_MIN, QUANT_MODES, resolveQuantizer, type QuantMode, type SoftGradient } from './quantize.ts';
 import { checkQuality, checkTable, standardTables, type JpegTables } from './tables.ts';
@@ -213,13 +214,5 @@ tf.serialization.registerClass(JpegLayer);
 
 /** Every JpegLayer in a model, including inside nested models, in layer order. */
 export function findJpegLayers(model: tf.LayersModel): JpegLayer[] {
-  const out: JpegLayer[] = [];
-  const visit = (layers: tf.layers.Layer[]) => {
-    for (const l of layers) {
-      if (l instanceof JpegLayer) out.push(l);
-      else if (l instanceof tf.LayersModel) visit(l.layers);
-    }
-  };
-  visit(model.layers);
-  return out;
+  return findLayers(model, (l): l is JpegLayer => l instanceof JpegLayer);
 }

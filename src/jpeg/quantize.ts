@@ -12,13 +12,10 @@
  * 'soft' can also be differentiated in closed form (softGradient: 'analytic'); same numbers, less memory.
  */
 import * as tf from '@tensorflow/tfjs';
+import { customGrad } from '../layers/internals.ts';
 
 /** Quantiser variant. */
 export type QuantMode = 'soft' | 'hard' | 'bpda-identity' | 'bpda-soft';
-// tf.customGrad's typing wants variadic (Tensor | save) parameters; ours name them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
-  tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
 
 /** Every mode, for validation and CLI choices. */
 export const QUANT_MODES: readonly QuantMode[] = ['soft', 'hard', 'bpda-identity', 'bpda-soft'];

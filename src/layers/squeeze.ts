@@ -11,6 +11,7 @@
  * subgradient for the median filter).
  */
 import * as tf from '@tensorflow/tfjs';
+import { customGrad } from './internals.ts';
 
 /** Run-time modes of a squeezing layer. */
 export type SqueezeMode = 'hard' | 'bpda-identity' | 'bpda-soft';
@@ -24,10 +25,6 @@ export const SOFT_STAIRCASE_STEEPNESS = 10;
 /** Class names of the squeezing layers (what BPDA looks for, with JpegLayer). */
 export const SQUEEZE_LAYER_CLASSES: readonly string[] = ['BitDepthReduction', 'MedianSmoothing'];
 
-// tf.customGrad's typing wants variadic (Tensor | save) parameters; ours name them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
-  tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
 
 /** f(x) forward, dy backward (the straight-through estimator); f's own ops are not taped. */
 function straightThrough(f: (x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {

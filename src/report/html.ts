@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtInterval, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
-import { findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
+import { exampleAttackLabel, findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
@@ -83,12 +83,6 @@ pre { background: #f6f8fa; padding: 12px; overflow-x: auto; font-size: 12px; }
 figure.examples { margin: 8px 0 16px; } figure.examples img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; }
 `;
 
-/** "pgd (steps=10)" */
-function attackLabel(e: { attack: string; attackParams: Record<string, unknown> }): string {
-  const p = Object.entries(e.attackParams ?? {});
-  return p.length ? `${e.attack} (${p.map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : e.attack;
-}
-
 /** The whole report as a self-contained HTML page (example pictures, when drawn, are files beside it). */
 export function renderHtml(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
@@ -117,7 +111,7 @@ export function renderHtml(report: Report): string {
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.examples?.length) {
     s.push('<h2>Adversarial examples</h2>', '<p class="muted">Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set: a column per image; rows: clean, then per eps the adversarial image and its perturbation (grey is 0, amplified to the largest change). Labels, predictions and norms are in each picture\'s JSON.</p>');
-    for (const e of report.examples) s.push(`<figure class="examples"><img src="${esc(e.png)}" alt="${esc(`adversarial examples of ${e.series} under ${e.attack}`)}"><figcaption>${esc(e.series)}: ${esc(attackLabel(e))} (<a href="${esc(e.json)}">details</a>)</figcaption></figure>`);
+    for (const e of report.examples) s.push(`<figure class="examples"><img src="${esc(e.png)}" alt="${esc(`adversarial examples of ${e.series} under ${e.attack}`)}"><figcaption>${esc(e.series)}: ${esc(exampleAttackLabel(e))} (<a href="${esc(e.json)}">details</a>)</figcaption></figure>`);
   }
   if (report.tables.length) {
     s.push('<h2>Quantisation tables</h2>', '<p class="muted">8x8 steps in raster order [u][v] (row u = vertical frequency), 0-255 DCT scale; colour on a log scale shared within each pair (yellow = fine, blue = coarse).</p>', '<div class="heatmaps">');

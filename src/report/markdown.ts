@@ -2,7 +2,7 @@
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { fmtInterval, fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
-import { mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
+import { exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
@@ -49,7 +49,7 @@ export function renderMarkdown(report: Report): string {
       : []),
     ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
     ...(report.examples?.length
-      ? ['## Adversarial examples', '', 'Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set (rows: clean, then per eps the adversarial image and its amplified perturbation; details in each JSON).', '', ...report.examples.flatMap((e) => [`![${e.series}: ${e.attack}](${e.png})`, '', `${e.series}: ${e.attack}${Object.keys(e.attackParams ?? {}).length ? ` (${Object.entries(e.attackParams).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : ''}, [details](${e.json})`, ''])]
+      ? ['## Adversarial examples', '', 'Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set (rows: clean, then per eps the adversarial image and its amplified perturbation; details in each JSON).', '', ...report.examples.flatMap((e) => [`![${e.series}: ${e.attack}](${e.png})`, '', `${e.series}: ${exampleAttackLabel(e)}, [details](${e.json})`, ''])]
       : []),
     '## Per-cell details',
     '',

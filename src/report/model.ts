@@ -115,6 +115,12 @@ export interface ReportExample {
   json: string;
 }
 
+/** An example picture's attack as captions show it: "pgd (steps=10)". */
+export function exampleAttackLabel(e: Pick<ReportExample, 'attack' | 'attackParams'>): string {
+  const p = Object.entries(e.attackParams ?? {});
+  return p.length ? `${e.attack} (${p.map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : e.attack;
+}
+
 /** Series as shown: identity, label, and whether it is the reference baseline for differences. */
 export interface SeriesView extends SeriesId {
   key: string;
