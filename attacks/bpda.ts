@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { findJpegLayers } from '../src/jpeg/layer.ts';
+import { findJpegModeLayers } from '../src/jpeg/modes.ts';
 import { findLayers } from '../src/layers/internals.ts';
 import { SQUEEZE_LAYER_CLASSES, type SqueezeMode } from '../src/layers/squeeze.ts';
 
@@ -53,9 +54,9 @@ export function squeezeLayersOf(model: tf.LayersModel): (tf.layers.Layer & { mod
   return findLayers(model, (l): l is tf.layers.Layer & { mode: SqueezeMode } => SQUEEZE_LAYER_CLASSES.includes(l.getClassName()));
 }
 
-/** Whether BPDA has anything to approximate in `model`: a JpegLayer or a feature-squeezing layer. */
+/** Whether BPDA has anything to approximate in `model`: a JPEG layer (JPEG-DL's or randomised JPEG) or a feature-squeezing layer. */
 export function hasBpdaLayers(model: tf.LayersModel): boolean {
-  return jpegLayersOf(model).length > 0 || squeezeLayersOf(model).length > 0;
+  return findJpegModeLayers(model).length > 0 || squeezeLayersOf(model).length > 0;
 }
 
 /** Options of bpdaModel. */
@@ -68,7 +69,7 @@ export interface BpdaModelOptions {
 }
 
 /**
- * Classifier running `model` with every JpegLayer in mode 'bpda-identity' or 'bpda-soft' (hard rounding
+ * Classifier running `model` with every JPEG layer (JpegLayer, RandomJpegLayer) in mode 'bpda-identity' or 'bpda-soft' (hard rounding
  * forward, surrogate gradient backward) and every squeezing layer in the same mode for the duration of
  * each call, restoring the previous modes after. The surrogate gradient is fixed when the forward runs,
  * so restoring before the backward pass is safe. Throws if the model has neither (BPDA would silently
@@ -78,7 +79,7 @@ export function bpdaModel(model: tf.LayersModel, options: BpdaModelOptions): (x:
   if (!(model instanceof tf.LayersModel)) throw new Error('bpdaModel: model must be a tf.LayersModel containing JpegLayers');
   const backward = options?.backward;
   if (backward !== 'identity' && backward !== 'soft') throw new Error(`bpdaModel: backward must be "identity" or "soft", got ${String(backward)}`);
-  const layers = jpegLayersOf(model);
+  const layers = findJpegModeLayers(model);
   const squeezers = squeezeLayersOf(model);
   if (layers.length === 0 && squeezers.length === 0) throw new Error(`bpdaModel: model "${model.name}" has no JpegLayer or feature-squeezing layer; BPDA needs one to approximate`);
   const mode = backward === 'identity' ? 'bpda-identity' : 'bpda-soft';

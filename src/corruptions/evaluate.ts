@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, truncateSync } from 'node:fs';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { subSeed } from '../../attacks/project.ts';
+import { keySeed } from '../data/rng.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
+import { reseedRandomLayers } from '../layers/random.ts';
 import { withJpegMode, jpegLayersOf, type JpegMode } from '../train/jpeg-params.ts';
 import { CORRUPTIONS, corruptImages, getCorruption, type CorruptionInfo } from './functions.ts';
 import { Sampler } from './random.ts';
@@ -191,6 +193,8 @@ export async function evaluateCorruptions(models: CorruptionModel[], data: Label
       let rec = done.get(key);
       if (!rec) {
         const t0 = performance.now();
+        // A randomised model (random JPEG) draws from its cell's own seed, so a resumed run draws what an unbroken one would.
+        reseedRandomLayers(s.model, keySeed(seed, key));
         const run = async () => correctness(s.model, images!, data, batchSize);
         const bits = s.mode ? await withJpegMode(s.model, s.mode, run) : await run();
         const correct = bits.reduce((a, v) => a + v, 0);

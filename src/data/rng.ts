@@ -100,3 +100,13 @@ function hashSeed(seed: number): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** A 31-bit seed from a base seed and a string key (FNV-1a), e.g. one per sweep or corruption cell. */
+export function keySeed(seed: number, key: string): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h & 0x7fffffff;
+}

@@ -1,24 +1,40 @@
 /**
  * Input-transformation defences evaluated beside JPEG-DL: each wraps a trained, undefended
  * classifier in a preprocessing step. Specs as the command line takes them: `jpeg:<quality>`
- * (real JPEG at an IJG quality), `bits:<1-8>` (colour bit depth), `median:<2-5>` (k x k median filter).
+ * (real JPEG at an IJG quality), `rjpeg:<lo>-<hi>` (JPEG at a random quality per image; add
+ * `:block` for one per 8x8 block), `bits:<1-8>` (colour bit depth), `median:<2-5>` (k x k median filter).
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { RandomJpegUnit } from '../jpeg/random.ts';
 import { jpegDefended } from './jpeg.ts';
+import { randomJpegDefended } from './random-jpeg.ts';
 import { squeezeDefended, type Squeezer } from './squeeze.ts';
 
 export { jpegDefended, type JpegDefenceOptions } from './jpeg.ts';
 export { squeezeDefended, type Squeezer } from './squeeze.ts';
+export { randomJpegDefended, type RandomJpegDefenceOptions } from './random-jpeg.ts';
 
 /** One input defence. */
-export type DefenceSpec = { kind: 'jpeg'; quality: number } | Squeezer;
+export type DefenceSpec = { kind: 'jpeg'; quality: number } | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit } | Squeezer;
 
 const RANGES = { jpeg: [1, 100], bits: [1, 8], median: [2, 5] } as const;
 
-/** Parse `jpeg:75`, `bits:5` or `median:2`; throws naming `what` (the option) and the bad part. */
+/** Parse `jpeg:75`, `rjpeg:50-90`, `rjpeg:50-90:block`, `bits:5` or `median:2`; throws naming `what` (the option) and the bad part. */
 export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec {
+  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,bits:5,median:2)';
+  const r = /^\s*rjpeg\s*:\s*(\S+?)\s*-\s*(\S+?)\s*(?::\s*(\S+))?\s*$/.exec(text);
+  if (r) {
+    const [lo, hi] = [Number(r[1]), Number(r[2])];
+    for (const [v, raw] of [[lo, r[1]], [hi, r[2]]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 100) throw new Error(`${what}: rjpeg needs integer qualities in 1..100, got "${raw}"`);
+    }
+    if (hi < lo) throw new Error(`${what}: rjpeg:${r[1]}-${r[2]} has its highest quality below its lowest; give rjpeg:<lo>-<hi>`);
+    if (r[3] !== undefined && r[3] !== 'block' && r[3] !== 'image') throw new Error(`${what}: rjpeg's unit must be "image" (default) or "block", got "${r[3]}"`);
+    return { kind: 'rjpeg', minQuality: lo, maxQuality: hi, per: (r[3] ?? 'image') as RandomJpegUnit };
+  }
+  if (/^\s*rjpeg\b/.test(text)) throw new Error(`${what}: "${text}" is not a randomised JPEG defence; give rjpeg:<lo>-<hi> or rjpeg:<lo>-<hi>:block (e.g. rjpeg:50-90)`);
   const m = /^\s*(jpeg|bits|median)\s*:\s*(\S+)\s*$/.exec(text);
-  if (!m) throw new Error(`${what}: "${text}" is not a defence; give jpeg:<quality 1-100>, bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,bits:5,median:2)`);
+  if (!m) throw new Error(`${what}: "${text}" is not a defence; ${usage}`);
   const kind = m[1] as keyof typeof RANGES;
   const v = Number(m[2]);
   const [lo, hi] = RANGES[kind];
@@ -40,17 +56,26 @@ export function repeatedDefence(specs: DefenceSpec[]): string | undefined {
   return names.find((n, i) => names.indexOf(n) !== i);
 }
 
-/** The evaluated model's name: jpeg-q75, bits-5, median-2x2. */
+/** The evaluated model's name: jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), bits-5, median-2x2. */
 export function defenceName(spec: DefenceSpec): string {
-  return spec.kind === 'jpeg' ? `jpeg-q${spec.quality}` : spec.kind === 'bits' ? `bits-${spec.bits}` : `median-${spec.window}x${spec.window}`;
+  switch (spec.kind) {
+    case 'jpeg': return `jpeg-q${spec.quality}`;
+    case 'rjpeg': return `rjpeg-q${spec.minQuality}-${spec.maxQuality}${spec.per === 'block' ? '-block' : ''}`;
+    case 'bits': return `bits-${spec.bits}`;
+    case 'median': return `median-${spec.window}x${spec.window}`;
+  }
 }
 
-/** The record variant: jpeg-defence for JPEG, feature-squeezing for bit depth and median smoothing. */
-export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'feature-squeezing' {
-  return spec.kind === 'jpeg' ? 'jpeg-defence' : 'feature-squeezing';
+/** The record variant: jpeg-defence for JPEG, random-jpeg for randomised JPEG, feature-squeezing for bit depth and median smoothing. */
+export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg' | 'feature-squeezing' {
+  return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : 'feature-squeezing';
 }
 
 /** `model` behind the defence (a new model sharing its weights; its dispose never frees `model`). */
 export function defended(model: tf.LayersModel, spec: DefenceSpec): tf.LayersModel {
-  return spec.kind === 'jpeg' ? jpegDefended(model, { quality: spec.quality }) : squeezeDefended(model, spec);
+  switch (spec.kind) {
+    case 'jpeg': return jpegDefended(model, { quality: spec.quality });
+    case 'rjpeg': return randomJpegDefended(model, { minQuality: spec.minQuality, maxQuality: spec.maxQuality, per: spec.per });
+    default: return squeezeDefended(model, spec);
+  }
 }

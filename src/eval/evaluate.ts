@@ -240,7 +240,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
     // Models with a JPEG layer run in each JPEG mode; the others (baselines, squeezers) as they are.
-    const modesOf = (v: Variant) => (v === 'jpeg-dl' || v === 'jpeg-defence' ? jpegModes : undefined);
+    const modesOf = (v: Variant) => (v === 'jpeg-dl' || v === 'jpeg-defence' || v === 'random-jpeg' ? jpegModes : undefined);
     const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: modesOf(m.variant) }));
     const attacks: SweepAttack[] = attackSpecs.map((a) => {
       const e = lookupAttack(a.name);

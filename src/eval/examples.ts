@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { writeAdversarialExamples, type ExampleGrid } from '../report/examples.ts';
 import type { ReportExample } from '../report/model.ts';
 import type { Epsilon } from '../eps.ts';
+import { reseedRandomLayers } from '../layers/random.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../types.ts';
 import { CLEAN_ATTACK, TRANSFER_PARAMS, attackOptions, canonicalParams, cellKey, type CellRecord } from './records.ts';
 import { cellSeed, onSurrogate, type AttackFn } from './sweep.ts';
@@ -98,10 +99,11 @@ export function writeEvaluationExamples(o: ExampleOptions): ExampleFile[] {
         for (const e of o.epsilons) {
           if (e.value === 0) continue;
           const options: Record<string, unknown> = { ...attackOptions(attack.params), eps: e.value };
-          if (attack.seeded) {
-            const key = cellKey({ model: s.name, variant: rec.variant, modelSeed: s.modelSeed, jpegMode: s.jpegMode, attack: attack.name, attackParams: attack.params, threat: { norm: attack.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] } });
-            options.seed = cellSeed(o.seed, key) & 0x7fffffff;
-          }
+          const key = cellKey({ model: s.name, variant: rec.variant, modelSeed: s.modelSeed, jpegMode: s.jpegMode, attack: attack.name, attackParams: attack.params, threat: { norm: attack.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] } });
+          const firstBatchSeed = cellSeed(o.seed, key) & 0x7fffffff;
+          if (attack.seeded) options.seed = firstBatchSeed;
+          // A randomised model draws as in the cell's first batch.
+          reseedRandomLayers(s.model, firstBatchSeed);
           const adv = attack.fn(s.model, x, y, options);
           try {
             perEps.push({ epsLabel: e.label, eps: e.value, images: Float32Array.from(adv.dataSync()), predictions: predict(adv) });

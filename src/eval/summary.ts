@@ -64,6 +64,20 @@ export function transferAttackLabels(records: Pick<CellRecord, 'attack' | 'attac
   return new Set(records.filter((r) => r.attackParams?.surrogate !== undefined).map((r) => labels.get(attackKey(r))!));
 }
 
+/**
+ * Labels (as attackLabels gives them) of the attacks that average gradients over several calls of a
+ * randomised model (EOT): eotSamples > 1, or AutoAttack's 'rand' version (20 calls unless told otherwise).
+ */
+export function eotAttackLabels(records: Pick<CellRecord, 'attack' | 'attackParams'>[]): Set<string> {
+  const labels = attackLabels(records);
+  const samples = (p: Record<string, unknown> | undefined) => {
+    const k = p?.eotSamples;
+    if (typeof k === 'number') return k;
+    return p?.version === 'rand' ? 20 : 1;
+  };
+  return new Set(records.filter((r) => samples(r.attackParams) > 1).map((r) => labels.get(attackKey(r))!));
+}
+
 /** Worst case over attacks at one eps for one model instance. */
 export interface RobustCell extends SeriesId {
   modelSeed: number;

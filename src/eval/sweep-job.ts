@@ -9,6 +9,7 @@ import { objectiveGradient } from '../../attacks/gradient.ts';
 import { initBackend } from '../backend.ts';
 import { setBatchNormFolding } from '../inference/model.ts';
 import { modelFromMemory, type ModelInMemory } from '../io/model-io.ts';
+import { reseedRandomLayers } from '../layers/random.ts';
 import { asLogitsFn, type Norm } from '../types.ts';
 import type { AttackOptions } from '../../attacks/index.ts';
 import { evalBatch, evalBatchShared, type BatchResult } from './batch.ts';
@@ -32,6 +33,8 @@ export interface SweepJob {
   /** Index into init.attacks; -1 for the clean cell. */
   attack: number;
   options: Record<string, unknown>;
+  /** Seed the randomised layers of the model (and surrogate) restart from before the batch (default: left as they are). */
+  noiseSeed?: number;
   /** Transfer attack: craft on this model (index) in this JPEG mode (null: as it is), evaluate on `model`. */
   surrogate?: { model: number; mode: string | null };
   norm: Norm;
@@ -69,6 +72,10 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
       const model = models[job.model];
       if (!model) throw new Error(`${job.what}: no model ${job.model} in this sweep`);
       if (job.mode !== null) defaultSetMode(model, job.what)(job.mode);
+      if (job.noiseSeed !== undefined) {
+        reseedRandomLayers(model, job.noiseSeed);
+        if (job.surrogate && models[job.surrogate.model] !== model) reseedRandomLayers(models[job.surrogate.model], job.noiseSeed);
+      }
       const x = tf.tensor4d(job.x, job.shape);
       const y = tf.tensor1d(job.y, job.yDtype);
       try {

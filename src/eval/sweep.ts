@@ -9,6 +9,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { backendInfo, describeBackend } from '../backend.ts';
+import { keySeed } from '../data/rng.ts';
+import { findJpegModeLayers, JPEG_MODE_LAYER_CLASSES } from '../jpeg/modes.ts';
+import { reseedRandomLayers } from '../layers/random.ts';
+import type { QuantMode } from '../jpeg/quantize.ts';
 import type { Epsilon } from '../eps.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { modelToMemory } from '../io/model-io.ts';
@@ -169,23 +173,20 @@ export function dataFingerprint(images: tf.Tensor4D, labels: tf.Tensor1D): strin
   return h.digest('hex');
 }
 
-/** Classes of layers this suite treats as JPEG layers. */
-const JPEG_LAYER_CLASS = 'JpegLayer';
-
-/** Current quantiser mode of a LayersModel's JPEG layers (null when it has none). */
+/** Current quantiser mode of a LayersModel's JPEG layers (JPEG-DL's or the randomised JPEG defence's; null when it has none). */
 export function currentJpegMode(model: Classifier): string | null {
   if (typeof model === 'function') return null;
-  const layers = model.layers.filter((l) => l.getClassName() === JPEG_LAYER_CLASS) as unknown as { mode?: string }[];
+  const layers = findJpegModeLayers(model);
   return layers.length ? String(layers[0].mode ?? 'soft') : null;
 }
 
-/** Sets the quantiser mode of every JpegLayer of `model` (named `name` in errors). */
+/** Sets the quantiser mode of every JPEG layer (JpegLayer, RandomJpegLayer) of `model` (named `name` in errors). */
 export function defaultSetMode(model: Classifier, name: string): (mode: string) => void {
   return (mode: string) => {
     if (typeof model === 'function') throw new Error(`model "${name}": jpegModes given for a plain function; pass setJpegMode`);
-    const layers = model.layers.filter((l) => l.getClassName() === JPEG_LAYER_CLASS) as unknown as { mode?: string }[];
-    if (!layers.length) throw new Error(`model "${name}": jpegModes given but the model has no ${JPEG_LAYER_CLASS}`);
-    for (const l of layers) l.mode = mode;
+    const layers = findJpegModeLayers(model);
+    if (!layers.length) throw new Error(`model "${name}": jpegModes given but the model has no ${JPEG_MODE_LAYER_CLASSES.join(' or ')}`);
+    for (const l of layers) l.mode = mode as QuantMode;
   };
 }
 
@@ -205,14 +206,7 @@ export function onSurrogate<T>(model: Classifier, name: string, mode: string | n
 }
 
 /** Derive a 31-bit seed for a cell from the sweep seed and the cell key (FNV-1a). */
-export function cellSeed(seed: number, key: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h & 0x7fffffff;
-}
+export const cellSeed = keySeed;
 
 /** Check every argument before any work starts; throws naming what is wrong. */
 function validate(opts: SweepOptions): void {
@@ -534,7 +528,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   };
 
   /** One batch of one cell; `lo`/`sz` index the images. */
-  interface Job { cell: Cell; b: number; lo: number; sz: number; options: Record<string, unknown> }
+  interface Job { cell: Cell; b: number; lo: number; sz: number; options: Record<string, unknown>; noiseSeed: number }
   function* jobs(): Generator<Job> {
     for (const c of cells) {
       // A shared search's batches are yielded once, at its first cell, and fill every cell of it.
@@ -545,8 +539,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         // A shared search validates against the largest eps it answers (it never reads it).
         const eps = c.group ? Math.max(...c.group.map((g) => g.eps!.value)) : c.eps?.value;
         const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps } : {};
-        if (c.attack && seeded.get(c.attack)) options.seed = ((c.group ? c.groupSeedBase! : c.seedBase) + b) & 0x7fffffff;
-        yield { cell: c, b, lo, sz, options };
+        const batchSeed = ((c.group ? c.groupSeedBase! : c.seedBase) + b) & 0x7fffffff;
+        if (c.attack && seeded.get(c.attack)) options.seed = batchSeed;
+        // Randomised models restart their draws from the batch's seed, wherever the batch runs.
+        yield { cell: c, b, lo, sz, options, noiseSeed: batchSeed };
       }
     }
   }
@@ -585,6 +581,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         const a = job.cell.attack;
         const fn = a ? fns.get(a)! : null;
         const si = a ? surrogateIndex(a, plan.m) : null;
+        reseedRandomLayers(plan.m.model, job.noiseSeed);
+        if (si !== null) reseedRandomLayers(models[si].model, job.noiseSeed);
         const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: StageReport) => si === null
           ? fn!(plan.m.model, xx, yy, job.options, report)
           : onSurrogate(models[si].model, models[si].name, surrogateMode.get(a!)!, () => fn!(models[si].model, xx, yy, job.options, report), models[si].setJpegMode);
@@ -622,7 +620,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     if (pool) {
       const counted = (job: Job, r: BatchResult) => { batchesOnWorkers++; onResult(job, r); };
       await runOnWorkers(pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
-        model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.group ? groupWhat(job.cell) : job.cell.what, options: job.options,
+        model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.group ? groupWhat(job.cell) : job.cell.what, options: job.options, noiseSeed: job.noiseSeed,
         ...(job.cell.group ? { epsilons: job.cell.group.map((g) => g.eps!.value) } : {}),
         ...(job.cell.attack && surrogateMode.has(job.cell.attack) ? { surrogate: { model: surrogateIndex(job.cell.attack, job.cell.plan.m)!, mode: surrogateMode.get(job.cell.attack)! } } : {}),
       }));

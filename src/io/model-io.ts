@@ -9,6 +9,7 @@ import { replaceDirAtomic, writeFileAtomic } from './atomic.ts';
 // Registers every custom layer a saved model may contain, before any load.
 import '../layers/index.ts';
 import '../jpeg/layer.ts';
+import '../jpeg/random.ts';
 
 /** File names inside a saved-model directory. */
 export const MODEL_JSON = 'model.json';

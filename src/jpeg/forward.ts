@@ -54,9 +54,30 @@ export function checkJpegInput(images: tf.Tensor, tables: RoundTables[], where =
  */
 export function jpegForward(images: tf.Tensor4D, tables: RoundTables[], options: JpegForwardOptions = {}): tf.Tensor4D {
   const c = checkJpegInput(images, tables);
+  return tf.tidy(() => {
+    const steps = tables.map((t, r) => {
+      const luma = tableTensor(t.luma, `tables[${r}].luma`);
+      // Channel axis of the coefficients is [Y, Cb, Cr]; Cb and Cr share the chroma table.
+      const chroma = c === 3 ? tableTensor(t.chroma!, `tables[${r}].chroma`) : undefined;
+      return chroma ? tf.stack([luma, chroma, chroma]) : tf.expandDims(luma, 0);
+    });
+    return jpegForwardWithSteps(images, steps, options);
+  });
+}
+
+/**
+ * The same pass with each round's steps given as a tensor broadcastable to the coefficients
+ * [N*Hb*Wb, C, 8, 8] (blocks in blockify order, channels [Y, Cb, Cr]), so every 8x8 block may have
+ * its own tables (randomised JPEG). Steps are clamped to [1e-5, 255]; images [0,1] NHWC, C = 1 or 3.
+ */
+export function jpegForwardWithSteps(images: tf.Tensor4D, steps: tf.Tensor[], options: JpegForwardOptions = {}): tf.Tensor4D {
+  if (!(images instanceof tf.Tensor) || images.rank !== 4 || (images.shape[3] !== 1 && images.shape[3] !== 3)) {
+    throw new Error(`jpegForwardWithSteps: images must be a 4-D NHWC tensor with 1 or 3 channels, got ${images instanceof tf.Tensor ? `[${images.shape}]` : typeof images}`);
+  }
+  if (!Array.isArray(steps) || steps.length < 1) throw new Error('jpegForwardWithSteps: steps must be a non-empty array (one tensor per round)');
   const quant = resolveQuantizer(options, 'jpegForward');
   const clamp = options.clamp ?? false;
-  const [, h, w] = images.shape;
+  const [, h, w, c] = images.shape;
   return tf.tidy(() => {
     const shifted = tf.sub(tf.mul(images, 255), 128) as tf.Tensor4D;
     const ycc = c === 3 ? rgbToYcbcr(shifted) : shifted;
@@ -64,12 +85,12 @@ export function jpegForward(images: tf.Tensor4D, tables: RoundTables[], options:
     // Quantise on [blocks, C, 8, 8] so the L-fold window tensors stay rank 5 (backends such as
     // WebGL and some gradients (Tile) stop at rank 6).
     let coeffs: tf.Tensor = tf.reshape(blocks, [-1, c, 8, 8]);
-    tables.forEach((t, r) => {
-      const luma = tableTensor(t.luma, `tables[${r}].luma`);
-      // Channel axis of the coefficients is [Y, Cb, Cr]; Cb and Cr share the chroma table.
-      const chroma = c === 3 ? tableTensor(t.chroma!, `tables[${r}].chroma`) : undefined;
-      const steps = chroma ? tf.stack([luma, chroma, chroma]) : tf.expandDims(luma, 0);
-      coeffs = quantize(coeffs, tf.clipByValue(steps, Q_MIN, Q_MAX), quant);
+    steps.forEach((s, r) => {
+      const last = s.shape.slice(-3).join();
+      if (s.rank > 4 || last !== `${c},8,8` || (s.rank === 4 && s.shape[0] !== 1 && s.shape[0] !== coeffs.shape[0])) {
+        throw new Error(`jpegForwardWithSteps: steps[${r}] must broadcast to [${coeffs.shape}], got [${s.shape}]`);
+      }
+      coeffs = quantize(coeffs, tf.clipByValue(s, Q_MIN, Q_MAX), quant);
     });
     const back = deblockify(idct2(tf.reshape(coeffs, blocks.shape)) as Tensor6D, h, w);
     const rgb = c === 3 ? ycbcrToRgb(back) : back;

@@ -7,3 +7,5 @@ export * from './quantize.ts';
 export * from './forward.ts';
 export * from './layer.ts';
 export * from './init.ts';
+export * from './random.ts';
+export * from './modes.ts';

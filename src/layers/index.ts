@@ -2,3 +2,4 @@
 export { Normalize, validateNormalization, type NormalizeArgs } from './normalize.ts';
 export { ChannelSlice, ChannelShuffle } from './channel-ops.ts';
 export { BitDepthReduction, MedianSmoothing, medianFilter, SQUEEZE_LAYER_CLASSES, SQUEEZE_MODES, type BitDepthArgs, type MedianArgs, type SqueezeMode } from './squeeze.ts';
+export { isRandomised, isReseedable, randomLayersOf, reseedRandomLayers, type Reseedable } from './random.ts';

@@ -6,7 +6,7 @@ import { fmtPct } from './format.ts';
 import { robustSummary } from '../train/history.ts';
 import { pairedComparisons, type PairedRow } from './paired.ts';
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
-import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
+import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, eotAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
 import { evaluationChecks } from './sanity.ts';
 
@@ -243,7 +243,7 @@ export function buildReport(input: ReportInput): Report {
     ...(input.training?.length ? { training: input.training } : {}),
     paired: pairedComparisons(records, reference),
     notes: input.notes ?? [],
-    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records) }),
+    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records), eot: eotAttackLabels(records) }),
     ...(stages ? { stages } : {}),
     ...(input.examples?.length ? { examples: input.examples } : {}),
     records,

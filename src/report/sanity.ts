@@ -19,25 +19,30 @@ const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'hsja', 'hsja-linf
 const PLAIN_NAMES: Record<string, string> = { square: 'Square', hsja: 'HopSkipJump' };
 /** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */
 const ITERATIVE_ATTACKS = new Set(['pgd', 'apgd', 'bpda-pgd']);
+/** Record variants of randomised models (a new draw on every call). */
+const RANDOMISED_VARIANTS = new Set(['random-jpeg']);
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
 const OVERSTATE_POINTS = 5;
 
 interface CheckInput {
-  series: { key: string; label: string }[];
+  /** Series; `variant` 'random-jpeg' marks a randomised model. */
+  series: { key: string; label: string; variant?: string }[];
   attacks: string[];
   epsilons: { label: string; value: number }[];
   cells: AggregateCell[];
   seriesKeyOf: (c: AggregateCell) => string;
   /** Labels of transfer attacks (crafted on a surrogate model): not white-box, compared with the white-box ones. */
   transfer?: Set<string>;
+  /** Labels of attacks that average over draws of a randomised model (EOT). */
+  eot?: Set<string>;
 }
 
 const pct = (x: number) => `${fmtPct(x)}%`;
 
 /** Plain-language warnings about the evaluation itself (empty when nothing looks wrong). */
-export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf, transfer = new Set() }: CheckInput): string[] {
+export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf, transfer = new Set(), eot = new Set() }: CheckInput): string[] {
   const out: string[] = [];
   const attacked = attacks.filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
   // White-box gradient attacks by name, whatever their parameters ("pgd(steps=5)" is PGD); transfer runs are not white-box.
@@ -52,6 +57,13 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
   if (weak.length > 0) {
     const names = [...new Set(weak.flatMap((w) => w.ran))];
     out.push(`${weak.map((w) => w.s.label).join(', ')}: only ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} run. Before calling a model robust add an adaptive attack (APGD, FAB, Square, BPDA for a JPEG layer, or AutoAttack, e.g. --attack autoattack): short PGD through a quantiser can fail for reasons that are not robustness.`);
+  }
+  // A randomised model (Athalye, Engstrom, Ilyas, Kwok 2018): a gradient taken on one draw leads toward
+  // an example that fools that draw only, so at least one attack must average over draws (EOT).
+  const randomised = series.filter((s) => RANDOMISED_VARIANTS.has(s.variant ?? '') && attacked.some((a) => positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
+  const withoutEot = randomised.filter((s) => !attacked.some((a) => eot.has(a) && positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
+  if (withoutEot.length > 0) {
+    out.push(`${withoutEot.map((s) => s.label).join(', ')}: ${withoutEot.length === 1 ? 'this model draws' : 'these models draw'} new randomness on every call, and no attack averaged its gradient over draws. One draw's gradient aims at that draw only; add Expectation over Transformation (e.g. --attack bpda-pgd:eotSamples=10 or autoattack:version=rand) before reading robust accuracy.`);
   }
   for (const s of series) {
     const cell = (attack: string, eps: string) => byKey.get(`${s.key}|${attack}|${eps}`);

@@ -282,6 +282,18 @@ describe('jpegdl-robust attack', () => {
     expect((await run([...common, '--jpeg-mode', 'hard'])).err).toMatch(/--jpeg-mode: the model in .*other behind bits:2 has no JpegLayer/);
   });
 
+  it('--defence rjpeg draws its qualities from --seed: the same command gives the same numbers, with BPDA and EOT through it', async () => {
+    const cmd = (out: string) => ['attack', '--model', join(dir, 'other'), '--attack', 'pgd', '--eps', '0,0.3', '-n', '20', '--steps', '3', '--defence', 'rjpeg:20-60:block', '--bpda', 'identity', '--eot', '2', '--out', join(dir, out)];
+    const first = await run(cmd('rj1.json'));
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/behind rjpeg:20-60:block, BPDA identity/);
+    expect((await run(cmd('rj2.json'))).code).toBe(0);
+    const [a, b] = ['rj1.json', 'rj2.json'].map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    expect(b.results).toEqual(a.results);
+    expect(a.options.eotSamples).toBe(2);
+    expect(a.results[1].accuracy).toBeLessThan(a.results[0].accuracy);
+  });
+
   it('rejects bad flags with a message naming them', async () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);

@@ -1,6 +1,6 @@
 // The report's evaluation checks, on hand-made cells with known answers.
 import { describe, expect, it } from 'vitest';
-import type { AggregateCell } from '../../src/eval/summary.ts';
+import { eotAttackLabels, type AggregateCell } from '../../src/eval/summary.ts';
 import { buildReport } from '../../src/report/model.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { evaluationChecks } from '../../src/report/sanity.ts';
@@ -70,6 +70,25 @@ describe('evaluation checks', () => {
     expect(run([cell('apgd', 50), cell('square(queries=1000)', 45)], [])[0]).toMatch(/^m at 1\/255: square\(queries=1000\), which uses no gradients, leaves 10 fewer images correct/);
     expect(run([cell('pgd', 50), cell('hsja-linf', 44)], [])).toEqual(['m at 1/255: hsja-linf, which uses no gradients, leaves 12 fewer images correct (44.0%) than the best gradient attack (pgd, 50.0%). The gradients may be masked; judge this model on the worst case.']);
     expect(run([cell('apgd(steps=50)', 50), cell('square', 40)], [])[0]).toMatch(/Square, which uses no gradients, leaves 20 fewer images correct \(40.0%\) than the best gradient attack \(apgd\(steps=50\), 50.0%\)/);
+  });
+
+  it('asks for EOT on a randomised model when no attack averaged over draws, per series', () => {
+    const cell = (model: string, variant: string, attack: string) => ({ model, variant, jpegMode: 'hard', attack, norm: 'linf', epsLabel: '1/255', eps: 1 / 255, mean: 0.5, n: 200 }) as unknown as AggregateCell;
+    const series = [{ key: 'r', label: 'rjpeg-q50-90 [hard]', variant: 'random-jpeg' }, { key: 'b', label: 'baseline', variant: 'baseline' }];
+    const run = (cells: AggregateCell[], eot: string[]) => evaluationChecks({ series, attacks: ['clean', ...new Set(cells.map((c) => c.attack))], epsilons: EPS, cells, seriesKeyOf: (c) => (c.model === 'rjpeg' ? 'r' : 'b'), eot: new Set(eot) });
+    const noEot = run([cell('rjpeg', 'random-jpeg', 'bpda-pgd'), cell('base', 'baseline', 'bpda-pgd')], []);
+    expect(noEot).toEqual([expect.stringMatching(/^rjpeg-q50-90 \[hard\]: this model draws new randomness on every call, and no attack averaged its gradient over draws\. .*--attack bpda-pgd:eotSamples=10 or autoattack:version=rand/)]);
+    // EOT run on the randomised series: nothing to say; EOT on another series only does not count.
+    expect(run([cell('rjpeg', 'random-jpeg', 'bpda-pgd(eotSamples=10)'), cell('rjpeg', 'random-jpeg', 'pgd')], ['bpda-pgd(eotSamples=10)'])).toEqual([]);
+    expect(run([cell('rjpeg', 'random-jpeg', 'apgd'), cell('base', 'baseline', 'apgd(eotSamples=5)')], ['apgd(eotSamples=5)'])).toHaveLength(1);
+    // Deterministic series never ask for it.
+    expect(run([cell('base', 'baseline', 'apgd')], [])).toEqual([]);
+  });
+
+  it('knows which records averaged over draws: eotSamples > 1, or AutoAttack rand (20 unless told)', () => {
+    const rec = (attack: string, attackParams: Record<string, unknown>) => ({ attack, attackParams });
+    const labels = eotAttackLabels([rec('pgd', {}), rec('pgd', { eotSamples: 8 }), rec('apgd', { eotSamples: 1 }), rec('autoattack', { version: 'rand' }), rec('autoattack', { version: 'rand', eotSamples: 1 }), rec('square', {})]);
+    expect([...labels].sort()).toEqual(['autoattack(version="rand")', 'pgd(eotSamples=8)']);
   });
 
   it('flags an iterative attack that one FGSM step beats by at least 1 point and 2 images, at the same eps', () => {

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { table } from 'table';
 import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
-import { bpdaModel, hasBpdaLayers, jpegLayersOf } from '../../../attacks/bpda.ts';
+import { bpdaModel, hasBpdaLayers } from '../../../attacks/bpda.ts';
+import { findJpegModeLayers } from '../../jpeg/modes.ts';
+import { reseedRandomLayers } from '../../layers/random.ts';
 import { defended, parseDefenceSpec } from '../../defences/index.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
@@ -91,8 +93,8 @@ export function register(program: Command): void {
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
-    .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
-    .option('--bpda <backward>', 'identity | soft: run JpegLayers (and --defence squeezers) hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
+    .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), rjpeg:<lo>-<hi>[:block] (JPEG at a random quality per image or 8x8 block, drawn from --seed; add --eot k), bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
+    .option('--bpda <backward>', 'identity | soft: run JPEG layers (and --defence squeezers) hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
@@ -157,14 +159,16 @@ export function register(program: Command): void {
 
       const backend = await initBackend(o.backend);
       const loaded = await loadModel(o.model);
-      if (defence && jpegLayersOf(loaded).length > 0) throw new Error(`--defence: the model in ${o.model} already has a JpegLayer (it is a JPEG-DL model, not an undefended one)`);
+      if (defence && findJpegModeLayers(loaded).length > 0) throw new Error(`--defence: the model in ${o.model} already has a JpegLayer (it is a JPEG-DL model, not an undefended one)`);
       // The defended model is a wrapper sharing the loaded model's weights.
       const model = defence ? defended(loaded, defence) : loaded;
-      const jpegLayers = jpegLayersOf(model);
+      const jpegLayers = findJpegModeLayers(model);
       if (o.jpegMode && jpegLayers.length === 0) throw new Error(`--jpeg-mode: the model in ${o.model}${defence ? ` behind ${o.defence}` : ''} has no JpegLayer`);
       if (o.bpda && !hasBpdaLayers(model)) throw new Error(`--bpda: the model in ${o.model} has no JpegLayer (give --defence to put one in front of it)`);
       if (o.jpegMode && !o.bpda) for (const l of jpegLayers) l.mode = o.jpegMode;
       const classifier: Classifier = o.bpda ? bpdaModel(model, { backward: o.bpda as 'identity' | 'soft' }) : model;
+      // A randomised defence (rjpeg) draws its qualities from --seed.
+      reseedRandomLayers(model, seed);
       // Transfer: a second model crafts, --model judges; both must take the same images and classes.
       const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
       if (surrogate) {
@@ -173,7 +177,7 @@ export function register(program: Command): void {
         const [ca, cb] = [surrogate.outputs[0].shape.at(-1), model.outputs[0].shape.at(-1)];
         if (ca !== cb) throw new Error(`--surrogate: the model in ${o.surrogate} has ${ca} classes but --model has ${cb}`);
         if (o.surrogateJpegMode) {
-          const layers = jpegLayersOf(surrogate);
+          const layers = findJpegModeLayers(surrogate);
           if (layers.length === 0) throw new Error(`--surrogate-jpeg-mode: the model in ${o.surrogate} has no JpegLayer`);
           for (const l of layers) l.mode = o.surrogateJpegMode;
         }
