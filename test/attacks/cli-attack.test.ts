@@ -292,6 +292,11 @@ describe('jpegdl-robust attack', () => {
     expect(b.results).toEqual(a.results);
     expect(a.options.eotSamples).toBe(2);
     expect(a.results[1].accuracy).toBeLessThan(a.results[0].accuracy);
+    expect(first.err).not.toMatch(/draws new randomness/);
+    // Without --eot the command says what EOT is for.
+    const one = await run(cmd('rj3.json').filter((v, i, all) => v !== '--eot' && all[i - 1] !== '--eot'));
+    expect(one.code, one.err).toBe(0);
+    expect(one.err).toMatch(/note: the model behind rjpeg:20-60:block draws new randomness on every call .* --eot 10/);
   });
 
   it('rejects bad flags with a message naming them', async () => {

@@ -8,6 +8,7 @@ import { getCorruption } from '../../src/corruptions/functions.ts';
 import { corruptionRows } from '../../src/corruptions/report.ts';
 import { unpackBits } from '../../src/eval/records.ts';
 import { JpegLayer } from '../../src/jpeg/layer.ts';
+import { RandomJpegLayer } from '../../src/jpeg/random.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { tinyData } from '../train/fixtures.ts';
 
@@ -81,6 +82,36 @@ describe('evaluateCorruptions', () => {
     expect(readFileSync(path, 'utf8').split('\n').filter(Boolean)).toHaveLength(5);
     await expect(evaluateCorruptions(models, data, { ...opts, seed: 2 })).rejects.toThrow(/holds corruption records of other images \(tiny, n = 24, seed 1; this run: tiny, n = 24, seed 2\)/);
     model.dispose();
+  });
+});
+
+describe('evaluateCorruptions on a randomised model', () => {
+  it('draws per cell from the cell\'s own seed: a run resumed after other cells gives the records of a whole run', async () => {
+    const make = () => {
+      const input = tf.input({ shape: [8, 8, 1] });
+      const jpeg = new RandomJpegLayer({ minQuality: 1, maxQuality: 60, per: 'block' });
+      const head = dense(5);
+      return { model: tf.model({ inputs: input, outputs: head.apply(jpeg.apply(input)) as tf.SymbolicTensor }), head };
+    };
+    const run = async (path: string, severities: number[]) => {
+      const { model, head } = make();
+      try {
+        return await evaluateCorruptions([{ name: 'rjpeg-q1-60-block', variant: 'random-jpeg', modelSeed: 0, model }], data, { corruptions: ['gaussian_noise', 'contrast'], severities, seed: 3, dataset: 'tiny', recordsPath: path });
+      } finally {
+        head.dispose();
+      }
+    };
+    const whole = await run(join(tmp, 'rj-whole.jsonl'), [2, 4]);
+    await run(join(tmp, 'rj-part.jsonl'), [4]);
+    const resumed = await run(join(tmp, 'rj-part.jsonl'), [2, 4]);
+    const key = (r: CorruptionRecord) => `${r.corruption}/${r.severity}`;
+    const bits = (rs: CorruptionRecord[]) => Object.fromEntries(rs.map((r) => [key(r), r.correctBits]));
+    expect(bits(resumed)).toEqual(bits(whole));
+    // The draws do move the answers: the same cells under another model name (other cell seeds) differ somewhere.
+    const { model, head } = make();
+    const other = await evaluateCorruptions([{ name: 'r', variant: 'random-jpeg', modelSeed: 0, model }], data, { corruptions: ['gaussian_noise', 'contrast'], severities: [2, 4], seed: 3, dataset: 'tiny' });
+    head.dispose();
+    expect(Object.values(bits(other.map((r) => ({ ...r, model: 'rjpeg-q1-60-block' }))))).not.toEqual(Object.values(bits(whole)));
   });
 });
 

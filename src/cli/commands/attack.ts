@@ -5,7 +5,7 @@ import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
 import { bpdaModel, hasBpdaLayers } from '../../../attacks/bpda.ts';
 import { findJpegModeLayers } from '../../jpeg/modes.ts';
-import { reseedRandomLayers } from '../../layers/random.ts';
+import { isRandomised, reseedRandomLayers } from '../../layers/random.ts';
 import { defended, parseDefenceSpec } from '../../defences/index.ts';
 import { AUTOATTACK_VERSIONS } from '../../../attacks/autoattack.ts';
 import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
@@ -169,6 +169,8 @@ export function register(program: Command): void {
       const classifier: Classifier = o.bpda ? bpdaModel(model, { backward: o.bpda as 'identity' | 'soft' }) : model;
       // A randomised defence (rjpeg) draws its qualities from --seed.
       reseedRandomLayers(model, seed);
+      const averaged = typeof options.eotSamples === 'number' ? options.eotSamples > 1 : options.version === 'rand';
+      if (isRandomised(model) && !averaged) console.error(`note: the model${defence ? ` behind ${o.defence}` : ''} draws new randomness on every call and this attack follows one draw per gradient; average over draws with --eot k (EOT), e.g. --eot 10`);
       // Transfer: a second model crafts, --model judges; both must take the same images and classes.
       const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
       if (surrogate) {
