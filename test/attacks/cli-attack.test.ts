@@ -297,6 +297,10 @@ describe('jpegdl-robust attack', () => {
     const one = await run(cmd('rj3.json').filter((v, i, all) => v !== '--eot' && all[i - 1] !== '--eot'));
     expect(one.code, one.err).toBe(0);
     expect(one.err).toMatch(/note: the model behind rjpeg:20-60:block draws new randomness on every call .* --eot 10/);
+    // An attack without EOT is told so instead of being pointed at a flag it rejects.
+    const df = await run(['attack', '--model', join(dir, 'other'), '--attack', 'deepfool', '--eps', '0,0.3', '-n', '10', '--defence', 'rjpeg:20-60', '--bpda', 'identity']);
+    expect(df.code, df.err).toBe(0);
+    expect(df.err).toMatch(/deepfool cannot average over draws; judge the model by an attack that can/);
   });
 
   it('rejects bad flags with a message naming them', async () => {

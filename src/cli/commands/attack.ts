@@ -170,7 +170,10 @@ export function register(program: Command): void {
       // A randomised defence (rjpeg) draws its qualities from --seed.
       reseedRandomLayers(model, seed);
       const averaged = typeof options.eotSamples === 'number' ? options.eotSamples > 1 : options.version === 'rand';
-      if (isRandomised(model) && !averaged) console.error(`note: the model${defence ? ` behind ${o.defence}` : ''} draws new randomness on every call and this attack follows one draw per gradient; average over draws with --eot k (EOT), e.g. --eot 10`);
+      if (isRandomised(model) && !averaged) {
+        const advice = 'eotSamples' in info.defaults ? 'average over draws with --eot k (EOT), e.g. --eot 10' : `${info.name} cannot average over draws; judge the model by an attack that can (pgd, apgd, square, autoattack --autoattack-version rand, or --bpda with --eot)`;
+        console.error(`note: the model${defence ? ` behind ${o.defence}` : ''} draws new randomness on every call and this attack follows one draw per gradient; ${advice}`);
+      }
       // Transfer: a second model crafts, --model judges; both must take the same images and classes.
       const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
       if (surrogate) {
