@@ -7,11 +7,9 @@
  * Square and HopSkipJump are the attacks that show it, and comparing it with a JPEG-DL model trained
  * with its tables asks what the training adds.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { JpegLayer } from '../jpeg/layer.ts';
-
-/** What tf.LayersModel.dispose returns. */
-type DisposeResult = ReturnType<tf.LayersModel['dispose']>;
+import { behindLayer } from './wrap.ts';
 
 /** Options of `jpegDefended`. */
 export interface JpegDefenceOptions {
@@ -21,20 +19,6 @@ export interface JpegDefenceOptions {
   mode?: 'soft' | 'hard';
 }
 
-/**
- * A wrapper's dispose: `free` once, and give back the reference the wrapper took on `model` when it
- * applied it (tfjs counts them), so that the caller's own model.dispose() still frees its weights.
- */
-export function releaseOnce(model: tf.LayersModel, free: () => DisposeResult): () => DisposeResult {
-  let done: DisposeResult | null = null;
-  return () => {
-    if (done) return done;
-    (model as unknown as { _refCount: number })._refCount -= 1;
-    done = free();
-    return done;
-  };
-}
-
 /** `model` (pixels 0-1 in, logits out) behind a frozen JPEG layer at `quality`: a new tf.LayersModel sharing the model's weights. */
 export function jpegDefended(model: tf.LayersModel, { quality, mode = 'hard' }: JpegDefenceOptions): tf.LayersModel {
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`jpeg defence: quality must be an integer in 1..100, got ${String(quality)}`);
@@ -42,11 +26,7 @@ export function jpegDefended(model: tf.LayersModel, { quality, mode = 'hard' }: 
   if (model.layers.some((l) => l.getClassName() === 'JpegLayer')) throw new Error('jpeg defence: the model already has a JpegLayer (it is a JPEG-DL model, not an undefended one)');
   const shape = model.inputs[0].shape.slice(1) as number[];
   if (shape.length !== 3 || (shape[2] !== 3 && shape[2] !== 1)) throw new Error(`jpeg defence: the model must take [h, w, 1 or 3] images, it takes [${shape}]`);
-  const input = tf.input({ shape, name: 'image' });
   const jpeg = new JpegLayer({ quality, mode, name: 'jpeg', trainable: false });
-  const logits = model.apply(jpeg.apply(input)) as tf.SymbolicTensor;
-  const defended = tf.model({ inputs: input, outputs: logits, name: `${model.name}_jpeg${quality}` });
   // Disposing the wrapper frees its JPEG layer only: the model inside belongs to the caller.
-  defended.dispose = releaseOnce(model, () => jpeg.dispose());
-  return defended;
+  return behindLayer(model, jpeg, `${model.name}_jpeg${quality}`, () => jpeg.dispose());
 }

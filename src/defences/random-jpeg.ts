@@ -5,11 +5,11 @@
  * Kwok's Expectation over Transformation answers: attack it with `eotSamples` (PGD, APGD) or
  * AutoAttack's 'rand' version, through BPDA for the rounding (`bpda-pgd:eotSamples=k`).
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { findJpegModeLayers } from '../jpeg/modes.ts';
 import type { QuantMode } from '../jpeg/quantize.ts';
 import { RandomJpegLayer, type RandomJpegUnit } from '../jpeg/random.ts';
-import { releaseOnce } from './jpeg.ts';
+import { behindLayer } from './wrap.ts';
 
 /** Options of `randomJpegDefended`. */
 export interface RandomJpegDefenceOptions {
@@ -33,10 +33,6 @@ export function randomJpegDefended(model: tf.LayersModel, { minQuality, maxQuali
   if (shape.length !== 3 || (shape[2] !== 3 && shape[2] !== 1)) throw new Error(`random jpeg defence: the model must take [h, w, 1 or 3] images, it takes [${shape}]`);
   // The layer checks the qualities, unit, mode and seed (and names them) before anything is built.
   const jpeg = new RandomJpegLayer({ minQuality, maxQuality, per, mode, seed, name: 'random_jpeg' });
-  const input = tf.input({ shape, name: 'image' });
-  const logits = model.apply(jpeg.apply(input)) as tf.SymbolicTensor;
-  const defended = tf.model({ inputs: input, outputs: logits, name: `${model.name}_rjpeg${minQuality}_${maxQuality}${per === 'block' ? '_block' : ''}` });
   // The random JPEG layer has no weights; disposing the wrapper must not free the caller's model.
-  defended.dispose = releaseOnce(model, () => ({ refCountAfterDispose: 0, numDisposedVariables: 0 }));
-  return defended;
+  return behindLayer(model, jpeg, `${model.name}_rjpeg${minQuality}_${maxQuality}${per === 'block' ? '_block' : ''}`);
 }

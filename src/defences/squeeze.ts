@@ -5,9 +5,9 @@
  * input transformations among the defences that only mask gradients; BPDA-PGD, Square and
  * HopSkipJump are the attacks that test them, beside the JPEG defence (src/defences/jpeg.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { BitDepthReduction, MedianSmoothing, type SqueezeMode } from '../layers/squeeze.ts';
-import { releaseOnce } from './jpeg.ts';
+import { behindLayer } from './wrap.ts';
 
 /** Which squeezer: `bits` per colour channel (1..8) or a `median` filter window side (2..5). */
 export type Squeezer = { kind: 'bits'; bits: number } | { kind: 'median'; window: number };
@@ -20,11 +20,7 @@ export function squeezeDefended(model: tf.LayersModel, squeezer: Squeezer, mode:
   if (shape.length !== 3) throw new Error(`squeeze defence: the model must take [h, w, c] images, it takes [${shape}]`);
   // The layers check bits and window (and name them) before anything is built.
   const layer = squeezer.kind === 'bits' ? new BitDepthReduction({ bits: squeezer.bits, mode, name: 'squeeze' }) : new MedianSmoothing({ window: squeezer.window, mode, name: 'squeeze' });
-  const input = tf.input({ shape, name: 'image' });
-  const logits = model.apply(layer.apply(input)) as tf.SymbolicTensor;
   const tag = squeezer.kind === 'bits' ? `bits${squeezer.bits}` : `median${squeezer.window}`;
-  const defended = tf.model({ inputs: input, outputs: logits, name: `${model.name}_${tag}` });
   // The squeezer has no weights; disposing the wrapper must not free the caller's model.
-  defended.dispose = releaseOnce(model, () => ({ refCountAfterDispose: 0, numDisposedVariables: 0 }));
-  return defended;
+  return behindLayer(model, layer, `${model.name}_${tag}`);
 }
