@@ -5,11 +5,14 @@
  * boundary attack towards the same classes), then Square, each only on the images the attacks before
  * it did not fool. Per image the first fooling point is kept; images no attack fools are returned
  * clean, as AutoAttack returns them, so accuracy on the output is the ensemble's robust accuracy.
- * L-inf and L2 run the same attacks in their norm (`autoAttackL2`).
+ * L-inf and L2 run the same attacks in their norm (`autoAttackL2`). L1 (`autoAttackL1`) runs AutoAttack's
+ * L1 standard setting of its two APGD stages: L1-APGD-CE with 5 restarts and L1-APGD-T against 5 target
+ * classes, both on the 3·eps / 2·eps / eps schedule; FAB and Square have no L1 version here.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { apgd } from './apgd.ts';
+import { apgdL1 } from './apgd_l1.ts';
 import { fab } from './fab.ts';
 import { project, subSeed } from './project.ts';
 import { square } from './square.ts';
@@ -20,11 +23,11 @@ import { checkInteger, validateAttack } from './validate.ts';
 export interface AutoAttackOptions {
   /** Budget on the 0-1 pixel scale in `norm` (required). */
   eps: number;
-  /** 'linf' (default) or 'l2'. */
+  /** 'linf' (default), 'l2' or 'l1'. */
   norm?: Norm;
   /** APGD iterations for APGD-CE and each APGD-T run (default 100, as AutoAttack). */
   steps?: number;
-  /** APGD-T and FAB-T target classes, the most likely wrong ones first (default 9, as AutoAttack; capped at classes - 1; 0 skips both; APGD-T needs 4+ classes). */
+  /** APGD-T and FAB-T target classes, the most likely wrong ones first (default 9, 5 in L1, as AutoAttack; capped at classes - 1; 0 skips both; APGD-T needs 4+ classes). */
   targetClasses?: number;
   /** Run FAB-T after APGD-T (default true, as AutoAttack's standard version; same steps and targets). */
   fab?: boolean;
@@ -39,7 +42,7 @@ export interface AutoAttackOptions {
    * over 20 model calls per gradient.
    */
   version?: AutoAttackVersion;
-  /** Restarts of the untargeted APGD runs and of untargeted FAB (default 1; 5 in 'plus'). */
+  /** Restarts of the untargeted APGD runs and of untargeted FAB (default 1; 5 in 'plus' and in L1). */
   restarts?: number;
   /** EOT: model calls averaged per APGD gradient (default 1; 20 in 'rand'). FAB and Square run without EOT. */
   eotSamples?: number;
@@ -69,7 +72,7 @@ export function autoAttack(model: Classifier, images: tf.Tensor4D, labels: tf.Te
 function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AutoAttackOptions, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
   const o = options ?? ({} as AutoAttackOptions);
   // Own options first: every option error comes before the model is ever called.
-  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`${attack}: norm must be "linf" or "l2", got ${String(o.norm)}`);
+  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2' && o.norm !== 'l1') throw new Error(`${attack}: norm must be "linf", "l2" or "l1", got ${String(o.norm)}`);
   if (o.steps !== undefined) checkInteger(o.steps, `${attack}: steps`, 1);
   if (o.targetClasses !== undefined) checkInteger(o.targetClasses, `${attack}: targetClasses`, 0);
   if (o.queries !== undefined) checkInteger(o.queries, `${attack}: queries`, 0);
@@ -80,12 +83,17 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
     const idle = (['queries', 'fab', 'targetClasses'] as const).filter((k) => o[k] !== undefined);
     if (idle.length) throw new Error(`${attack}: version "rand" runs APGD-CE and APGD-DLR only; ${idle.join(', ')} ${idle.length === 1 ? 'does' : 'do'} not apply`);
   }
+  if (o.norm === 'l1') {
+    if (o.version === 'plus') throw new Error(`${attack}: version "plus" adds FAB and Square, which have no L1 version here; use "standard" or "rand"`);
+    if ((o.version ?? 'standard') === 'standard' && o.steps !== undefined && o.steps < 3) throw new Error(`${attack}: the L1 eps schedule runs three phases and needs steps >= 3, got ${o.steps}`);
+    if (o.fab === true || (o.queries ?? 0) > 0) throw new Error(`${attack}: the L1 ensemble runs APGD-CE and APGD-T only (FAB and Square have no L1 version here); drop fab and queries`);
+  }
   const classes = validateAttack(attack, model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
   const norm = o.norm ?? 'linf';
   const steps = o.steps ?? 100;
   const seed = o.seed ?? 0;
   const version = o.version ?? 'standard';
-  const restarts = o.restarts ?? (version === 'plus' ? 5 : 1);
+  const restarts = o.restarts ?? (version === 'plus' || (norm === 'l1' && version === 'standard') ? 5 : 1);
   const eotSamples = o.eotSamples ?? (version === 'rand' ? 20 : 1);
   const eps = o.eps;
   const fn = asLogitsFn(model);
@@ -121,17 +129,21 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
   };
 
   if (eps > 0) {
-    const targets = Math.min(o.targetClasses ?? 9, classes - 1);
-    const withFab = (o.fab ?? true) && version !== 'rand';
-    const queries = version === 'rand' ? 0 : o.queries ?? 5000;
-    const apgdCommon = { eps, norm, steps, restarts, seed, eotSamples };
+    const targets = Math.min(o.targetClasses ?? (norm === 'l1' ? 5 : 9), classes - 1);
+    const withFab = (o.fab ?? true) && version !== 'rand' && norm !== 'l1';
+    const queries = version === 'rand' || norm === 'l1' ? 0 : o.queries ?? 5000;
+    const apgdCommon = { eps, steps, restarts, seed, eotSamples };
+    // APGD in the ensemble's norm; L1's standard version on AutoAttack's 3·eps / 2·eps / eps schedule.
+    type ApgdStage = Omit<Parameters<typeof apgd>[3], 'norm'>;
+    const apgdIn = (x: tf.Tensor4D, yy: tf.Tensor1D, opts: ApgdStage) =>
+      norm === 'l1' ? apgdL1(model, x, yy, { ...opts, epsSchedule: version === 'standard' }) : apgd(model, x, yy, { ...opts, norm });
     // APGD-T over the targets, one run per target (each on the images still robust); targeted DLR needs 4+ classes.
     const targeted = () => {
       if (classes < 4) return;
       for (let k = 0; k < targets; k++) {
         stage('apgd-t', (x, yy, idx) => {
           const t = tf.tensor1d(idx.map((i) => byLikelihood[i][k]), 'int32');
-          return apgd(model, x, yy, { eps, norm, steps, seed: subSeed(seed, k + 1), eotSamples, loss: 'dlr', targeted: true, targets: t });
+          return apgdIn(x, yy, { eps, steps, seed: subSeed(seed, k + 1), eotSamples, loss: 'dlr', targeted: true, targets: t });
         });
       }
     };
@@ -139,14 +151,14 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
     const fabT = () => withFab && targets > 0 && stage('fab-t', (x, yy) => fab(model, x, yy, { eps, norm, steps, seed, targetClasses: targets }));
     const squareStage = () => queries > 0 && stage('square', (x, yy) => square(model, x, yy, { eps, norm, queries, seed }));
 
-    stage('apgd-ce', (x, yy) => apgd(model, x, yy, { ...apgdCommon, loss: 'ce' }));
+    stage('apgd-ce', (x, yy) => apgdIn(x, yy, { ...apgdCommon, loss: 'ce' }));
     if (version === 'standard') {
       targeted();
       fabT();
       squareStage();
     } else {
       // Untargeted DLR (needs 3+ classes), then for 'plus' untargeted FAB, Square and the targeted runs.
-      if (classes >= 3) stage('apgd-dlr', (x, yy) => apgd(model, x, yy, { ...apgdCommon, loss: 'dlr' }));
+      if (classes >= 3) stage('apgd-dlr', (x, yy) => apgdIn(x, yy, { ...apgdCommon, loss: 'dlr' }));
       if (version === 'plus') {
         if (withFab) stage('fab', (x, yy) => fab(model, x, yy, { eps, norm, steps, restarts, seed }));
         squareStage();
@@ -164,4 +176,10 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
 export function autoAttackL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<AutoAttackOptions, 'norm'>, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
   if (options && 'norm' in options) throw new Error('autoattack-l2: do not pass norm (it is always l2)');
   return runAutoAttack('autoattack-l2', model, images, labels, { ...options, norm: 'l2' }, report);
+}
+
+/** AutoAttack in the L1 ball (L1-APGD-CE with 5 restarts, L1-APGD-T against 5 targets, both on the eps schedule). Caller disposes. */
+export function autoAttackL1(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<AutoAttackOptions, 'norm'>, report?: (r: AutoAttackReport) => void): tf.Tensor4D {
+  if (options && 'norm' in options) throw new Error('autoattack-l1: do not pass norm (it is always l1)');
+  return runAutoAttack('autoattack-l1', model, images, labels, { ...options, norm: 'l1' }, report);
 }

@@ -98,6 +98,33 @@ export function l2Direction(grad: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
+/**
+ * Per-example sparse L1 steepest-ascent direction: sign(grad) on the `fraction` of pixels with the
+ * largest |grad| (at least one; ties at the threshold all move), scaled to unit L1 norm. `fraction` is
+ * one number or one per example (in (0, 1]). Zero where the gradient is zero. With `skipBlocked`, pixels
+ * already at the box edge in the gradient's direction (x = 1 with grad > 0, x = 0 with grad < 0) are left
+ * out before the ranking, so a step over a few pixels is not spent on pixels that cannot move (SLIDE's
+ * top 1%); L1-APGD keeps them, as the reference does: its exact projection clips them back and keeps
+ * them at the edge, where leaving them out lets the projection's shrinkage pull them off it.
+ */
+export function l1Direction(grad: tf.Tensor4D, x: tf.Tensor4D, fraction: number | tf.Tensor1D, skipBlocked = false): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [batch, h, w, c] = grad.shape;
+    const n = h * w * c;
+    const blocked = () => tf.logicalOr(tf.logicalAnd(tf.greaterEqual(x, 1), tf.greater(grad, 0)), tf.logicalAnd(tf.lessEqual(x, 0), tf.less(grad, 0)));
+    const mag = tf.reshape(skipBlocked ? tf.where(blocked(), tf.zerosLike(grad), tf.abs(grad)) : tf.abs(grad), [batch, n]);
+    const sorted = tf.topk(mag, n).values;
+    const f = typeof fraction === 'number' ? tf.fill([batch], fraction) : fraction;
+    // Rank of the threshold in the descending order: ceil(fraction·n) pixels, at least one.
+    const rank = tf.cast(tf.clipByValue(tf.sub(tf.ceil(tf.mul(f, n)), 1), 0, n - 1), 'int32');
+    const threshold = tf.sum(tf.mul(sorted, tf.oneHot(rank, n)), 1, true);
+    const chosen = tf.logicalAnd(tf.greaterEqual(mag, threshold), tf.greater(mag, 0));
+    const s = tf.mul(tf.sign(tf.reshape(grad, [batch, n])), tf.cast(chosen, 'float32'));
+    const count = tf.maximum(tf.sum(tf.abs(s), 1, true), 1);
+    return tf.reshape(tf.div(s, count), grad.shape) as tf.Tensor4D;
+  });
+}
+
 /** An attack candidate per example: adversarial images, the attack objective, and success (1/0). */
 export interface Candidate {
   adv: tf.Tensor4D;

@@ -2,7 +2,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
 import { apgd, apgdL2 } from './apgd.ts';
-import { autoAttack, autoAttackL2 } from './autoattack.ts';
+import { apgdL1 } from './apgd_l1.ts';
+import { autoAttack, autoAttackL1, autoAttackL2 } from './autoattack.ts';
 import { cw, cwMinimal } from './cw.ts';
 import { deepfool, deepfoolLinf, deepfoolMinimal } from './deepfool.ts';
 import type { MinimalNormAttack } from './epsilons.ts';
@@ -10,6 +11,7 @@ import { fab, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
 import { pgd } from './pgd.ts';
+import { pgdL1 } from './pgd_l1.ts';
 import { pgdL2 } from './pgd_l2.ts';
 import { square, squareL2 } from './square.ts';
 
@@ -46,6 +48,7 @@ const minimalIn = <O>(search: (m: Classifier, x: tf.Tensor4D, y: tf.Tensor1D, o:
 
 const PGD_DEFAULTS = { steps: 10, stepSize: '2.5*eps/steps', randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const APGD_DEFAULTS = { steps: 100, randomStart: true, restarts: 1, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+const APGD_L1_DEFAULTS = { ...APGD_DEFAULTS, epsSchedule: false };
 const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 };
 const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
 const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02, candidates: 10 };
@@ -70,6 +73,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'projected normalised-gradient ascent in the L2 ball',
     paper: 'Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks',
   },
+  'pgd-l1': {
+    name: 'pgd-l1', run: pgdL1 as AttackFn, norm: 'l1', defaults: { ...PGD_DEFAULTS, quantile: 0.99 },
+    description: 'SLIDE: PGD in the L1 ball moving the pixels with |gradient| above the quantile by equal amounts, exact L1-and-box projection',
+    paper: 'Tramèr & Boneh 2019, Adversarial Training and Robustness for Multiple Perturbations',
+  },
   apgd: {
     name: 'apgd', run: apgd as AttackFn, norm: 'linf', defaults: APGD_DEFAULTS,
     description: 'APGD-CE: step-size-free PGD with momentum and adaptive step halving (AutoAttack)',
@@ -79,6 +87,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     name: 'apgd-l2', run: apgdL2 as AttackFn, norm: 'l2', defaults: APGD_DEFAULTS,
     description: 'APGD-CE in the L2 ball',
     paper: 'Croce & Hein 2020 (L2 variant as in AutoAttack)',
+  },
+  'apgd-l1': {
+    name: 'apgd-l1', run: apgdL1 as AttackFn, norm: 'l1', defaults: APGD_L1_DEFAULTS,
+    description: 'L1-APGD: sparse box-aware steps with adaptive step size and sparsity, exact L1-and-box projection (epsSchedule: AutoAttack\'s 3/2/1·eps schedule)',
+    paper: 'Croce & Hein 2021, Mind the box: l1-APGD for sparse adversarial attacks on image classifiers',
   },
   fab: {
     name: 'fab', run: fab as AttackFn, norm: 'linf', defaults: FAB_DEFAULTS, minimal: minimalIn(fabMinimal, 'linf'),
@@ -136,6 +149,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'AutoAttack ensemble (standard version) in the L2 ball: APGD-CE, APGD-T, FAB-T, Square, all L2',
     paper: 'Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks',
   },
+  'autoattack-l1': {
+    name: 'autoattack-l1', run: autoAttackL1 as unknown as AttackFn, norm: 'l1', defaults: { ...AUTOATTACK_DEFAULTS, targetClasses: 5, fab: false, queries: 0, restarts: '5 (1 in rand)' },
+    description: 'AutoAttack in the L1 ball, as its L1 standard setting runs APGD: L1-APGD-CE (5 restarts), L1-APGD-T (5 targets), both on the 3/2/1·eps schedule (no FAB or Square in L1)',
+    paper: 'Croce & Hein 2021, Mind the box: l1-APGD for sparse adversarial attacks on image classifiers',
+  },
 });
 
 /** Names of all registered attacks. */
@@ -149,7 +167,8 @@ export function getAttack(name: string): AttackInfo {
 }
 
 export { apgd, apgdL2, apgdCheckpoints } from './apgd.ts';
-export { autoAttack, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
+export { apgdL1, scheduleSteps } from './apgd_l1.ts';
+export { autoAttack, autoAttackL1, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf, squeezeLayersOf, hasBpdaLayers } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
@@ -159,8 +178,9 @@ export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
+export { pgdL1 } from './pgd_l1.ts';
 export { pgdL2 } from './pgd_l2.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
-export { project, randomStart } from './project.ts';
+export { l1Threshold, normPerExample, project, randomStart } from './project.ts';
 export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';

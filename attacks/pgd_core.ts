@@ -1,12 +1,12 @@
 /** Projected gradient ascent shared by the L-inf and L2 PGD attacks (Madry et al. 2018). */
 import * as tf from '@tensorflow/tfjs';
 import type { Norm } from '../src/types.ts';
-import { evaluateObjective, foldWorstCase, type Candidate, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
+import { evaluateObjective, foldWorstCase, type Candidate, l1Direction, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, checkPositive } from './validate.ts';
 
-/** Options of PGD (both norms). */
+/** Options of PGD (every norm). */
 export interface PgdOptions {
   /** Budget on the 0-1 pixel scale, in the attack's norm (required). */
   eps: number;
@@ -28,6 +28,8 @@ export interface PgdOptions {
   loss?: LossName;
   /** EOT: average the loss gradient over this many calls of a randomised model (default 1). */
   eotSamples?: number;
+  /** L1 only (pgd-l1): each step moves the pixels with |grad| at or above this quantile (default 0.99: the top 1%). */
+  quantile?: number;
 }
 
 export const PGD_OPTIONS = ['eps', 'steps', 'stepSize', 'randomStart', 'restarts', 'seed', 'targeted', 'targets', 'loss', 'eotSamples'] as const;
@@ -38,6 +40,7 @@ export function checkPgdOptions(name: string, o: PgdOptions): void {
   if (o.stepSize !== undefined) checkPositive(o.stepSize, `${name}: stepSize`);
   if (o.restarts !== undefined) checkInteger(o.restarts, `${name}: restarts`, 1);
   if (o.randomStart !== undefined && typeof o.randomStart !== 'boolean') throw new Error(`${name}: randomStart must be a boolean`);
+  if (o.quantile !== undefined && (typeof o.quantile !== 'number' || !(o.quantile >= 0 && o.quantile < 1))) throw new Error(`${name}: quantile must be a number in [0, 1), got ${String(o.quantile)}`);
 }
 
 /** Run PGD in `norm` after validation; returns the per-example worst case over restarts. */
@@ -55,7 +58,8 @@ export function runPgd(
   const seed = o.seed ?? 0;
   const budget = { norm, eps: o.eps };
   const spec: ObjectiveSpec = { loss: o.loss, targets: o.targeted ? o.targets : undefined, eotSamples: o.eotSamples };
-  const direction = norm === 'linf' ? linfDirection : l2Direction;
+  const fraction = 1 - (o.quantile ?? 0.99);
+  const direction = (grad: tf.Tensor4D, x: tf.Tensor4D) => (norm === 'linf' ? linfDirection(grad) : norm === 'l2' ? l2Direction(grad) : l1Direction(grad, x, fraction, true));
 
   let best: Candidate | undefined;
   for (let r = 0; r < restarts; r++) {
@@ -63,7 +67,7 @@ export function runPgd(
     for (let s = 0; s < steps; s++) {
       const next = tf.tidy(() => {
         const { grad } = objectiveGradient(logitsFn, adv, labels, spec);
-        return project(tf.add(adv, tf.mul(direction(grad), stepSize)) as tf.Tensor4D, images, budget);
+        return project(tf.add(adv, tf.mul(direction(grad, adv), stepSize)) as tf.Tensor4D, images, budget);
       });
       adv.dispose();
       adv = next;

@@ -24,12 +24,74 @@ export function linfNormPerExample(t: tf.Tensor4D): tf.Tensor1D {
   return tf.tidy(() => tf.max(tf.abs(t), [1, 2, 3]) as tf.Tensor1D);
 }
 
+/** Per-example L1 norm of a NHWC tensor, shape [batch]. */
+export function l1NormPerExample(t: tf.Tensor4D): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.abs(t), [1, 2, 3]) as tf.Tensor1D);
+}
+
+/** Per-example norm of a NHWC tensor in `norm`, shape [batch]. */
+export function normPerExample(t: tf.Tensor4D, norm: Norm): tf.Tensor1D {
+  return norm === 'linf' ? linfNormPerExample(t) : norm === 'l2' ? l2NormPerExample(t) : l1NormPerExample(t);
+}
+
+/**
+ * Threshold lambda >= 0 of the L1-and-box projection of one example: the least lambda with
+ * sum_i min(max(a_i - lambda, 0), u_i) <= radius, for magnitudes a_i >= 0 and room u_i >= 0 towards
+ * the box edge. The sum is piecewise linear and falls as lambda grows, with kinks at a_i (a pixel starts
+ * to move) and a_i - u_i (it stops at the box); walking the kinks from the top finds the segment where
+ * it crosses the radius, exactly, in O(n log n). Float64 throughout.
+ */
+export function l1Threshold(a: ArrayLike<number>, u: ArrayLike<number>, radius: number): number {
+  const n = a.length;
+  const starts = new Float64Array(n);
+  const stops = new Float64Array(n);
+  let total = 0;
+  let top = 0;
+  for (let i = 0; i < n; i++) {
+    starts[i] = a[i];
+    stops[i] = a[i] - u[i];
+    total += Math.min(a[i], u[i]);
+    if (a[i] > top) top = a[i];
+  }
+  if (total <= radius) return 0;
+  starts.sort();
+  stops.sort();
+  // Descending walk: at `prev` the sum is `f` (<= radius), and it grows by `moving` per unit lambda below it.
+  let i = n - 1;
+  let j = n - 1;
+  let prev = top;
+  let f = 0;
+  let moving = 0;
+  for (;;) {
+    const vs = i >= 0 ? starts[i] : -Infinity;
+    const vt = j >= 0 ? stops[j] : -Infinity;
+    const v = Math.max(vs, vt, 0);
+    const fv = f + moving * (prev - v);
+    // The first kink where the sum passes the radius: it crosses inside (v, prev], where moving > 0.
+    if (fv > radius) return prev - (radius - f) / moving;
+    if (v === 0 && vs <= 0 && vt <= 0) return 0; // not reached: the sum at 0 exceeds the radius
+    f = fv;
+    prev = v;
+    if (vs >= vt) {
+      moving++;
+      i--;
+    } else {
+      moving--;
+      j--;
+    }
+  }
+}
+
 /**
  * Project `candidate` onto the `budget` ball around `x` and clip to [0,1]; returns a new tensor.
  * L-inf: an elementwise clip to [max(x-eps,0), min(x+eps,1)], so a candidate already inside is returned
  * bit-for-bit. L2: radial scaling of delta = candidate - x when ||delta|| > eps, then the box clip
  * (which only moves pixels towards x, so it cannot leave the ball). The L2 radius is shrunk by
  * sqrt(n)·2^-24 so float32 rounding of x + delta cannot push the result past eps.
+ * L1: the exact Euclidean projection onto the intersection of the ball and the box (radial scaling
+ * then clipping would not be the nearest point): delta_i = sign(c_i)·min(max(|c_i| - lambda, 0), u_i),
+ * u_i the room to the box edge on c_i's side, lambda from `l1Threshold`; a candidate already inside
+ * both is returned bit-for-bit. The radius is shrunk by 4n·2^-24 for float32 rounding (three roundings per pixel).
  */
 export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget): tf.Tensor4D {
   return tf.tidy(() => {
@@ -38,6 +100,7 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
       const hi = tf.minimum(tf.add(x, budget.eps), 1);
       return tf.minimum(tf.maximum(candidate, lo), hi) as tf.Tensor4D;
     }
+    if (budget.norm === 'l1') return projectL1(candidate, x, budget.eps);
     const n = x.shape[1]! * x.shape[2]! * x.shape[3]!;
     const radius = Math.max(0, budget.eps * (1 - 1e-6) - Math.sqrt(n) * FLOAT32_UNIT);
     const delta = tf.sub(candidate, x);
@@ -47,6 +110,38 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
     const scaled = tf.where(tf.broadcastTo(outside, x.shape), tf.add(x, tf.mul(delta, scale)), candidate);
     return tf.clipByValue(scaled, 0, 1) as tf.Tensor4D;
   });
+}
+
+/** L1 branch of `project` (inside its tidy). */
+function projectL1(candidate: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
+  const [batch, h, w, c] = x.shape;
+  const n = h * w * c;
+  const radius = Math.max(0, eps * (1 - 1e-6) - 4 * n * FLOAT32_UNIT);
+  const delta = tf.sub(candidate, x);
+  const a = tf.abs(delta);
+  // Room towards the box edge on the side delta points to (0 <= x <= 1, so room >= 0).
+  const room = tf.where(tf.greaterEqual(delta, 0), tf.sub(1, x), x);
+  const av = a.dataSync();
+  const uv = room.dataSync();
+  const lambdas = new Float32Array(batch);
+  const inside = new Uint8Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const ab = av.subarray(b * n, (b + 1) * n);
+    const ub = uv.subarray(b * n, (b + 1) * n);
+    let sum = 0;
+    let inBox = true;
+    for (let i = 0; i < n; i++) {
+      sum += ab[i];
+      if (ab[i] > ub[i]) inBox = false;
+    }
+    inside[b] = inBox && sum <= radius ? 1 : 0;
+    lambdas[b] = l1Threshold(ab, ub, radius);
+  }
+  const lambda = tf.tensor4d(lambdas, [batch, 1, 1, 1]);
+  const moved = tf.minimum(tf.relu(tf.sub(a, lambda)), room);
+  const projected = tf.clipByValue(tf.add(x, tf.mul(tf.sign(delta), moved)), 0, 1);
+  const keep = tf.broadcastTo(tf.tensor4d(inside, [batch, 1, 1, 1], 'bool'), x.shape);
+  return tf.where(keep, candidate, projected) as tf.Tensor4D;
 }
 
 /**
@@ -69,8 +164,17 @@ export function randomStart(x: tf.Tensor4D, budget: Budget, seed: number): tf.Te
       const noise = tf.randomUniform(x.shape, -budget.eps, budget.eps, 'float32', seed);
       return project(tf.add(x, noise) as tf.Tensor4D, x, budget);
     }
-    // Uniform in the L2 ball: Gaussian direction, radius eps * U^(1/n).
     const n = x.shape[1]! * x.shape[2]! * x.shape[3]!;
+    if (budget.norm === 'l1') {
+      // Uniform in the L1 ball: Laplace coordinates normalised to the L1 sphere, radius eps * U^(1/n).
+      const e = tf.neg(tf.log(tf.randomUniform(x.shape, 1e-12, 1, 'float32', seed)));
+      const sign = tf.sign(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', seed + 104729), 0.5));
+      const dir = tf.mul(e, sign);
+      const unit = tf.div(dir, tf.maximum(l1NormPerExample(dir as tf.Tensor4D).reshape([-1, 1, 1, 1]), 1e-30));
+      const u = tf.randomUniform([x.shape[0], 1, 1, 1], 0, 1, 'float32', seed + 7919);
+      return project(tf.add(x, tf.mul(unit, tf.mul(tf.pow(u, 1 / n), budget.eps))) as tf.Tensor4D, x, budget);
+    }
+    // Uniform in the L2 ball: Gaussian direction, radius eps * U^(1/n).
     // tfjs' randomNormal treats seed 0 as "unseeded" (randomUniform does not): never pass it 0.
     const dir = tf.randomNormal(x.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed);
     const unit = tf.div(dir, tf.maximum(l2NormPerExample(dir as tf.Tensor4D).reshape([-1, 1, 1, 1]), 1e-30));

@@ -1,4 +1,5 @@
 /** Perturbation budgets: parsed from "8/255"-style strings, always on the [0,1] pixel scale. */
+import type { Norm } from './types.ts';
 
 /** An epsilon with the exact text it was given as, so reports never mix scales. */
 export interface Epsilon {
@@ -10,10 +11,10 @@ export interface Epsilon {
 
 /**
  * Parse "8/255", "0.031", "0" into an Epsilon on the 0-1 scale; `what` names the argument in errors.
- * An L-inf budget above 1 is refused (it is almost always "8" meant as 8/255); an L2 budget may exceed 1
- * (the L2 diameter of the pixel box is sqrt(pixels), e.g. 3.0 on ImageNet).
+ * An L-inf budget above 1 is refused (it is almost always "8" meant as 8/255); an L2 or L1 budget may
+ * exceed 1 (sizes sum over pixels: L2 3.0 on ImageNet, L1 12 on CIFAR-10 are common).
  */
-export function parseEpsilon(text: string, what = 'eps', norm: 'linf' | 'l2' = 'linf'): Epsilon {
+export function parseEpsilon(text: string, what = 'eps', norm: Norm = 'linf'): Epsilon {
   const s = String(text).trim();
   const frac = /^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(s);
   let value: number;
@@ -35,7 +36,7 @@ export function parseEpsilon(text: string, what = 'eps', norm: 'linf' | 'l2' = '
 }
 
 /** Parse a comma-separated list "0,1/255,8/255" (or an array of strings) of budgets in `norm`; rejects an empty list. */
-export function parseEpsilonList(text: string | string[], what = 'eps', norm: 'linf' | 'l2' = 'linf'): Epsilon[] {
+export function parseEpsilonList(text: string | string[], what = 'eps', norm: Norm = 'linf'): Epsilon[] {
   const parts = (Array.isArray(text) ? text : String(text).split(',')).map((p) => p.trim()).filter((p) => p.length > 0);
   if (parts.length === 0) throw new Error(`${what}: the epsilon list is empty`);
   return parts.map((p) => parseEpsilon(p, what, norm));

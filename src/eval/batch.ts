@@ -1,6 +1,6 @@
 /** One batch of a sweep cell, as the sweep thread and its worker threads both run it. */
 import * as tf from '@tensorflow/tfjs';
-import { projectOrClean } from '../../attacks/project.ts';
+import { normPerExample, projectOrClean } from '../../attacks/project.ts';
 import type { Norm } from '../types.ts';
 
 /** Per-example results of one batch: 1 = classified correctly; norm of the perturbation (0-1 pixel scale). */
@@ -33,8 +33,7 @@ export function evalBatch(
     }
     const pred = logitsFn(adv).argMax(-1);
     const correct = pred.equal(y.toInt()).toInt();
-    const delta = adv.sub(x).reshape([x.shape[0], -1]);
-    const norms = norm === 'linf' ? delta.abs().max(1) : delta.square().sum(1).sqrt();
+    const norms = normPerExample(adv.sub(x) as tf.Tensor4D, norm);
     return [correct, norms];
   });
   const out: BatchResult = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()), ...(stages ? { stages } : {}) };

@@ -161,8 +161,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     : runCfg?.eval?.attacks?.length
       ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
       : DEFAULT_ATTACKS.map(parseAttackSpec);
-  // Budgets above 1 only make sense when every attack is L2.
-  const epsNorm = attackSpecs.every((a) => lookupAttack(a.name).norm === 'l2') ? 'l2' : 'linf';
+  // Budgets above 1 only make sense when no attack is L-inf (L2 and L1 sizes sum over pixels).
+  const epsNorm = attackSpecs.every((a) => lookupAttack(a.name).norm !== 'linf') ? 'l2' : 'linf';
   const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps', epsNorm);
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');
   const batchSize = positiveInt(opts.batchSize ?? runCfg?.eval?.batchSize ?? 100, '--batch-size');

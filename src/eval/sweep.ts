@@ -223,7 +223,8 @@ function validate(opts: SweepOptions): void {
   if (!attacks?.length) throw new Error('runSweep: attacks is empty');
   for (const a of attacks) if (!a.name || a.name === CLEAN_ATTACK) throw new Error(`runSweep: invalid attack name "${a.name}" ("${CLEAN_ATTACK}" is reserved)`);
   if (!epsilons?.length) throw new Error('runSweep: the epsilon list is empty');
-  for (const e of epsilons) if (!(e.value >= 0 && e.value <= 1)) throw new Error(`runSweep: eps ${e.label} = ${e.value} is outside [0,1]`);
+  // Above 1 only for L2 and L1 attacks (sizes summed over pixels): checked once the attacks' norms are known.
+  for (const e of epsilons) if (!(e.value >= 0 && Number.isFinite(e.value))) throw new Error(`runSweep: eps ${e.label} = ${e.value} must be a finite number >= 0`);
   if (new Set(epsilons.map((e) => e.label)).size !== epsilons.length) throw new Error('runSweep: the epsilon list has duplicates');
   if (images.rank !== 4) throw new Error(`runSweep: images must be [N,H,W,C], got shape [${images.shape}]`);
   if (labels.rank !== 1 || labels.shape[0] !== images.shape[0]) throw new Error(`runSweep: labels shape [${labels.shape}] does not match ${images.shape[0]} images`);
@@ -354,6 +355,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       throw new Error(`attack "${a.name}": params.norm is ${String(a.params.norm)} but the attack's records are ${attackNorm}; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)`);
     }
     norms.set(a, attackNorm);
+    const tooBig = attackNorm === 'linf' ? epsilons.find((e) => e.value > 1) : undefined;
+    if (tooBig) throw new Error(`runSweep: eps ${tooBig.label} = ${tooBig.value} is outside [0,1], the L-inf budget of attack "${a.name}" (only L2 and L1 budgets exceed 1)`);
     // By name, also when the caller passes the registry's own function (evaluate and run do); a custom function is run as given.
     const named = findNamedAttack(a.name);
     const search = entry?.sharedSearch ? entry.minimal : named?.sharedSearch && fn === named.run ? named.minimal : undefined;

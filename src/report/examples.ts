@@ -114,7 +114,7 @@ export function exampleGridPng(g: ExampleGrid, scale?: number): Uint8Array {
   return imageGridPng(cells, g, scale);
 }
 
-/** Per example and eps: L-inf and L2 size of the perturbation (0-1 scale) and the predicted class. */
+/** Per example and eps: L-inf, L2 and L1 size of the perturbation (0-1 scale) and the predicted class. */
 function describeExamples(g: ExampleGrid) {
   const pixels = g.height * g.width * g.channels;
   const clean = g.cleanPredictions ?? g.perEps.find((e) => e.eps === 0)?.predictions;
@@ -126,13 +126,15 @@ function describeExamples(g: ExampleGrid) {
     perEps: g.perEps.map((e) => {
       let linf = 0;
       let l2 = 0;
+      let l1 = 0;
       for (let p = 0; p < pixels; p++) {
         const d = e.images[c * pixels + p] - g.clean[c * pixels + p];
         linf = Math.max(linf, Math.abs(d));
         l2 += d * d;
+        l1 += Math.abs(d);
       }
       const pred = e.predictions[c];
-      return { epsLabel: e.epsLabel, eps: e.eps, prediction: pred, ...(g.classNames ? { predictionName: g.classNames[pred] ?? null } : {}), fooled: pred !== label, linf, l2: Math.sqrt(l2) };
+      return { epsLabel: e.epsLabel, eps: e.eps, prediction: pred, ...(g.classNames ? { predictionName: g.classNames[pred] ?? null } : {}), fooled: pred !== label, linf, l2: Math.sqrt(l2), l1 };
     }),
   }));
 }

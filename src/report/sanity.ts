@@ -10,9 +10,9 @@ import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
 import { fmtPct } from './format.ts';
 
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
-const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
+const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
-const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']);
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1', 'bpda-pgd']);
 /** The gradient-free attacks (Square on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
 const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'hsja', 'hsja-linf']);
 /** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */

@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
-import { autoAttack, autoAttackL2, type AutoAttackReport } from '../../attacks/autoattack.ts';
+import { autoAttack, autoAttackL1, autoAttackL2, type AutoAttackReport } from '../../attacks/autoattack.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
+import { linearL1Task, linearModel, perExampleDistances, randomImagesData, randomMlp, randomWeights } from './helpers.ts';
 
 /**
  * Hard rounding (zero gradient): class 1 wins when 5 of the 16 pixels round to 1. Two extra classes
@@ -217,5 +217,44 @@ describe('autoAttack versions', () => {
     const b = autoAttack(model, x, y, { eps: 0.05, steps: 3, targetClasses: 2, queries: 4, seed: 2, version: 'standard', restarts: 1, eotSamples: 1 });
     expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
     tf.dispose([x, y, a, b]);
+  });
+});
+
+describe('autoattack-l1', () => {
+  it('on a 5-class linear model its robust accuracy is the exact one (fractional knapsack per wrong class), within the L1 budget', () => {
+    const eps = 0.8;
+    const t = linearL1Task(12, 40, 5, eps);
+    let report: AutoAttackReport | undefined;
+    const adv = autoAttackL1(t.model, t.x, t.y, { eps, steps: 30 }, (r) => (report = r));
+    for (const v of perExampleDistances(adv.dataSync(), t.xs, 40).l1) expect(v).toBeLessThanOrEqual(eps);
+    const pred = tf.tidy(() => (tf.argMax(t.model(adv), 1).arraySync() as number[]));
+    let robust = 0;
+    let broken = 0;
+    t.labels.forEach((y, i) => {
+      const least = Math.min(...t.leastMargins[i]);
+      if (least > 0) {
+        expect(pred[i]).toBe(y);
+        robust++;
+      } else if (least < -0.02) {
+        expect(pred[i]).not.toBe(y);
+        broken++;
+      }
+    });
+    expect(robust).toBeGreaterThan(5);
+    expect(broken).toBeGreaterThan(5);
+    // Its L1 standard setting: the two APGD stages only.
+    expect(Object.keys(report!.fooledBy).every((k) => k === 'apgd-ce' || k === 'apgd-t')).toBe(true);
+    expect(report!.robust).toBe(pred.filter((p, i) => p === t.labels[i]).length);
+    tf.dispose([t.x, t.y, adv]);
+  });
+
+  it('refuses what has no L1 version here (FAB, Square, the plus version) and a schedule without three phases', () => {
+    const t = linearL1Task(13, 4, 5, 1);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, fab: true })).toThrow(/autoattack-l1: the L1 ensemble runs APGD-CE and APGD-T only/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, queries: 100 })).toThrow(/FAB and Square have no L1 version/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, version: 'plus' })).toThrow(/autoattack-l1: version "plus"/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, steps: 2 })).toThrow(/autoattack-l1: the L1 eps schedule .* steps >= 3/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, norm: 'l2' } as never)).toThrow(/autoattack-l1: do not pass norm/);
+    tf.dispose([t.x, t.y]);
   });
 });

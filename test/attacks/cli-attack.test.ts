@@ -178,6 +178,27 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'fab', '--no-random-start'])).err).toMatch(/--no-random-start: fab has no such option/);
   });
 
+  it('runs the L1 attacks (L1 budgets above 1 accepted), records norm l1 and stays within it; L1-only flags checked before loading', async () => {
+    const common = ['--model', join(dir, 'other'), '--eps', '0,2,8', '-n', '12', '--batch-size', '6'];
+    const out = join(dir, 'apgd-l1.json');
+    const r = await run(['attack', ...common, '--attack', 'apgd-l1', '--steps', '6', '--eps-schedule', '--out', out, '--examples', join(dir, 'ex-l1'), '--examples-n', '4']);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/apgd-l1 \(l1\) on 12 /);
+    const f = JSON.parse(readFileSync(out, 'utf8'));
+    expect(f.norm).toBe('l1');
+    expect(f.options).toEqual({ seed: 0, steps: 6, epsSchedule: true });
+    expect(f.results.map((x: { threat: { norm: string; epsLabel: string } }) => `${x.threat.norm} ${x.threat.epsLabel}`)).toEqual(['l1 0', 'l1 2', 'l1 8']);
+    expect(f.results[2].accuracy).toBeLessThanOrEqual(f.results[1].accuracy);
+    // The example pictures carry each perturbation's L1 size: within its eps.
+    const ex = JSON.parse(readFileSync(join(dir, 'ex-l1', 'examples.json'), 'utf8'));
+    for (const e of ex.examples) for (const p of e.perEps) expect(p.l1).toBeLessThanOrEqual(p.eps + 1e-6);
+    const slide = await run(['attack', ...common, '--attack', 'pgd-l1', '--steps', '4', '--quantile', '0.9']);
+    expect(slide.err).toBe('');
+    const m = join(dir, 'nope');
+    expect((await run(['attack', '--model', m, '--attack', 'pgd', '--quantile', '0.9'])).err).toMatch(/--quantile: pgd has no such option/);
+    expect((await run(['attack', '--model', m, '--attack', 'apgd', '--eps-schedule'])).err).toMatch(/--eps-schedule: apgd has no such option/);
+  });
+
   it('runs C&W L2 budgeted and --minimal (deterministic: no seed), its flags checked before loading', async () => {
     const common = ['--model', join(dir, 'model'), '--attack', 'cw-l2', '--eps', '0,0.5,2', '-n', '12', '--batch-size', '6', '--steps', '10', '--search-steps', '2'];
     const out = join(dir, 'cw.json');

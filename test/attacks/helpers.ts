@@ -45,23 +45,27 @@ export function randomLabels(seed: number, n: number, classes: number): tf.Tenso
   return tf.tensor1d(Array.from({ length: n }, () => Math.floor(r() * classes)), 'int32');
 }
 
-/** Per-example max |a - b| and L2 ||a - b|| in float64. */
-export function perExampleDistances(a: ArrayLike<number>, b: ArrayLike<number>, batch: number): { linf: number[]; l2: number[] } {
+/** Per-example max |a - b|, L2 ||a - b|| and L1 sum |a - b| in float64. */
+export function perExampleDistances(a: ArrayLike<number>, b: ArrayLike<number>, batch: number): { linf: number[]; l2: number[]; l1: number[] } {
   const per = a.length / batch;
   const linf: number[] = [];
   const l2: number[] = [];
+  const l1: number[] = [];
   for (let i = 0; i < batch; i++) {
     let m = 0;
     let s = 0;
+    let t = 0;
     for (let j = i * per; j < (i + 1) * per; j++) {
       const d = Math.abs(a[j] - b[j]);
       m = Math.max(m, d);
       s += d * d;
+      t += d;
     }
     linf.push(m);
     l2.push(Math.sqrt(s));
+    l1.push(t);
   }
-  return { linf, l2 };
+  return { linf, l2, l1 };
 }
 
 /** An easy synthetic task: 4 classes of 4x4x1 images = class prototype + Gaussian-ish noise, clipped to [0,1]. */
@@ -132,4 +136,45 @@ export function affineSetting(seed: number) {
   const x = tf.tensor4d(xs, [6, 4, 4, 1]);
   const labels = Array.from(tf.tidy(() => tf.argMax(model(x), 1).dataSync()));
   return { W, b, model, xs, x, y: tf.tensor1d(labels, 'int32'), labels };
+}
+
+/**
+ * Largest drop of v·x' over x' = x + delta in the box [0,1]^d with ||delta||_1 <= eps: a fractional
+ * knapsack (the budget goes to the pixels with the largest |v_i| first, each up to its room to the box
+ * edge against v's sign), exact in float64. For a linear model, v = w_y - w_o gives the least margin
+ * of class y over class o an L1 attack can reach.
+ */
+export function l1MaxDrop(v: ArrayLike<number>, x: ArrayLike<number>, eps: number): number {
+  const items = Array.from(v, (vi, i) => ({ gain: Math.abs(vi), room: vi > 0 ? x[i] : 1 - x[i] })).sort((a, b) => b.gain - a.gain);
+  let left = eps;
+  let drop = 0;
+  for (const it of items) {
+    if (left <= 0) break;
+    const t = Math.min(it.room, left);
+    drop += it.gain * t;
+    left -= t;
+  }
+  return drop;
+}
+
+/** A linear model on [n,4,4,3] images with labels = its clean predictions, and per example the least margin over each wrong class within eps (exact). */
+export function linearL1Task(seed: number, n: number, classes: number, eps: number) {
+  const d = 48;
+  const W = randomWeights(seed, d, classes, 1);
+  const b = Array.from({ length: classes }, () => 0);
+  const model = linearModel(W, b);
+  const xs = randomImagesData(seed + 1, n * d);
+  const x = tf.tensor4d(xs, [n, 4, 4, 3]);
+  const logits = tf.tidy(() => model(x).arraySync() as number[][]);
+  const labels = logits.map((z) => z.indexOf(Math.max(...z)));
+  // Least margin z_y - z_o over the L1 ball and box, per wrong class o; the example is robust iff all are > 0.
+  const leastMargins = labels.map((y, i) => {
+    const xi = xs.subarray(i * d, (i + 1) * d);
+    return Array.from({ length: classes }, (_, o) => {
+      if (o === y) return Infinity;
+      const v = W.map((row) => row[y] - row[o]);
+      return logits[i][y] - logits[i][o] - l1MaxDrop(v, xi, eps);
+    });
+  });
+  return { model, W, x, xs, y: tf.tensor1d(labels, 'int32'), labels, logits, leastMargins, d };
 }

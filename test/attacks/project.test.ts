@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { project, randomStart, subSeed } from '../../attacks/project.ts';
+import { l1Threshold, project, randomStart, subSeed } from '../../attacks/project.ts';
 import { perExampleDistances, randomImagesData, rng } from './helpers.ts';
 
 const shapeArb = fc.record({ n: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 1, max: 5 }), c: fc.constantFrom(1, 3), seed: fc.nat() });
@@ -72,18 +72,135 @@ describe('project', () => {
   });
 });
 
+/** sum_i min(max(a_i - lambda, 0), u_i) in float64. */
+function l1Mass(a: ArrayLike<number>, u: ArrayLike<number>, lambda: number): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.min(Math.max(a[i] - lambda, 0), u[i]);
+  return s;
+}
+
+describe('L1 projection', () => {
+  const vecArb = fc.integer({ min: 1, max: 40 }).chain((n) => fc.record({
+    a: fc.array(fc.double({ min: 0, max: 2, noNaN: true }), { minLength: n, maxLength: n }),
+    u: fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: n, maxLength: n }),
+    radius: fc.double({ min: 0, max: 10, noNaN: true }),
+  }));
+
+  it('l1Threshold: the least lambda >= 0 whose clipped mass fits the radius (checked against the definition)', () => {
+    fc.assert(
+      fc.property(vecArb, ({ a, u, radius }) => {
+        const lambda = l1Threshold(a, u, radius);
+        expect(lambda).toBeGreaterThanOrEqual(0);
+        const mass = l1Mass(a, u, lambda);
+        const total = l1Mass(a, u, 0);
+        if (total <= radius) {
+          expect(lambda).toBe(0);
+        } else {
+          // On the sphere exactly, and any smaller lambda would overflow it.
+          expect(Math.abs(mass - radius)).toBeLessThan(1e-9 * Math.max(1, radius));
+          if (lambda > 1e-9) expect(l1Mass(a, u, lambda - 1e-7)).toBeGreaterThan(radius);
+        }
+      }),
+      { numRuns: 300, seed: 11 },
+    );
+  });
+
+  it('L1: feasible (box and ball), the nearest feasible point (variational inequality), idempotent, inside points unchanged bit-for-bit', () => {
+    fc.assert(
+      fc.property(shapeArb, fc.double({ min: 0, max: 4, noNaN: true }), ({ n, h, c, seed }, eps) => {
+        const size = n * h * h * c;
+        const per = size / n;
+        const xs = randomImagesData(seed, size);
+        const r = rng(seed + 1);
+        const cs = Float32Array.from({ length: size }, () => 3 * r() - 1);
+        const x = tf.tensor4d(xs, [n, h, h, c]);
+        const cand = tf.tensor4d(cs, [n, h, h, c]);
+        const p = project(cand, x, { norm: 'l1', eps });
+        const got = p.dataSync();
+        for (const v of got) expect(v >= 0 && v <= 1).toBe(true);
+        const { l1 } = perExampleDistances(got, xs, n);
+        for (const v of l1) expect(v).toBeLessThanOrEqual(eps);
+        // For every feasible z: (c - p)·(z - p) <= 0 (p is the Euclidean projection onto a convex set).
+        // Feasible z: a random box point pulled towards x until it fits the ball (0 is in both sets).
+        for (let t = 0; t < 5; t++) {
+          for (let b = 0; b < n; b++) {
+            const z = new Float64Array(per);
+            let mass = 0;
+            for (let j = 0; j < per; j++) {
+              z[j] = r() - xs[b * per + j];
+              mass += Math.abs(z[j]);
+            }
+            const scale = mass > eps * 0.999 ? (eps * 0.999) / mass : 1;
+            let dot = 0;
+            let tol = 0;
+            for (let j = 0; j < per; j++) {
+              const k = b * per + j;
+              const zj = xs[k] + z[j] * scale;
+              dot += (cs[k] - got[k]) * (zj - got[k]);
+              tol += Math.abs(cs[k] - got[k]);
+            }
+            expect(dot).toBeLessThanOrEqual(1e-5 * (1 + tol));
+          }
+        }
+        // Idempotent up to float32 rounding (a point on the sphere may round a hair outside it).
+        const again = project(p, x, { norm: 'l1', eps });
+        const av = again.dataSync();
+        for (let k = 0; k < size; k++) expect(Math.abs(av[k] - got[k])).toBeLessThan(1e-6);
+        // Inside both sets: returned bit-for-bit.
+        const half = tf.add(x, tf.mul(tf.sub(p, x), 0.5)) as tf.Tensor4D;
+        const same = project(half, x, { norm: 'l1', eps });
+        expect(Array.from(same.dataSync())).toEqual(Array.from(half.dataSync()));
+        tf.dispose([x, cand, p, again, half, same]);
+      }),
+      { numRuns: 40, seed: 3 },
+    );
+  });
+
+  it('L1 with the box inactive is soft-thresholding: delta_i = sign(c_i)·max(|c_i| - lambda, 0) on the sphere', () => {
+    const x = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    const r = rng(5);
+    const ds = Float32Array.from({ length: 48 }, () => (2 * r() - 1) * 0.4);
+    const cand = tf.add(x, tf.tensor4d(ds, [1, 4, 4, 3])) as tf.Tensor4D;
+    const eps = 2;
+    const p = project(cand, x, { norm: 'l1', eps });
+    const got = p.dataSync();
+    const mags = Array.from(ds, Math.abs).sort((u, v) => v - u);
+    // Closed form: the k largest magnitudes move, lambda = (sum of them - eps) / k for the k that is consistent.
+    let lambda = 0;
+    for (let k = 1, s = 0; k <= mags.length; k++) {
+      s += mags[k - 1];
+      const l = (s - eps) / k;
+      if (l >= 0 && (k === mags.length || mags[k] <= l) && mags[k - 1] > l) lambda = l;
+    }
+    expect(lambda).toBeGreaterThan(0);
+    for (let j = 0; j < 48; j++) expect(got[j] - 0.5).toBeCloseTo(Math.sign(ds[j]) * Math.max(Math.abs(ds[j]) - lambda, 0), 5);
+    expect(perExampleDistances(got, x.dataSync(), 1).l1[0]).toBeCloseTo(eps, 3);
+    tf.dispose([x, cand, p]);
+  });
+
+  it('L1 eps 0 returns x, and a candidate outside only the box is clipped to it', () => {
+    const x = tf.tensor4d([0, 1, 0.5, 0.25], [1, 2, 2, 1]);
+    const cand = tf.tensor4d([-0.5, 1.5, 0.75, 0.25], [1, 2, 2, 1]);
+    const zero = project(cand, x, { norm: 'l1', eps: 0 });
+    expect(Array.from(zero.dataSync())).toEqual([0, 1, 0.5, 0.25]);
+    const box = project(cand, x, { norm: 'l1', eps: 10 });
+    expect(Array.from(box.dataSync())).toEqual([0, 1, 0.75, 0.25]);
+    tf.dispose([x, cand, zero, box]);
+  });
+});
+
 describe('randomStart', () => {
   it('lies in the ball and the box, is seeded, and covers the L-inf ball', () => {
     const x = tf.fill([2, 8, 8, 3], 0.5) as tf.Tensor4D;
-    for (const norm of ['linf', 'l2'] as const) {
-      const eps = norm === 'linf' ? 0.1 : 1;
+    for (const norm of ['linf', 'l2', 'l1'] as const) {
+      const eps = norm === 'linf' ? 0.1 : norm === 'l2' ? 1 : 4;
       const a = randomStart(x, { norm, eps }, 17);
       const b = randomStart(x, { norm, eps }, 17);
       const c = randomStart(x, { norm, eps }, 18);
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       expect(Array.from(a.dataSync())).not.toEqual(Array.from(c.dataSync()));
       const d = perExampleDistances(a.dataSync(), x.dataSync(), 2);
-      for (const v of norm === 'linf' ? d.linf : d.l2) {
+      for (const v of d[norm]) {
         expect(v).toBeLessThanOrEqual(eps + 1e-6);
         expect(v).toBeGreaterThan(eps * 0.8); // uniform in a high-dimensional ball: near the boundary
       }
@@ -92,9 +209,9 @@ describe('randomStart', () => {
     x.dispose();
   });
 
-  it('seed 0 is deterministic for both norms (tfjs randomNormal alone would treat 0 as unseeded)', () => {
+  it('seed 0 is deterministic for every norm (tfjs randomNormal alone would treat 0 as unseeded)', () => {
     const x = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
-    for (const norm of ['linf', 'l2'] as const) {
+    for (const norm of ['linf', 'l2', 'l1'] as const) {
       const [a, b] = [randomStart(x, { norm, eps: 0.5 }, 0), randomStart(x, { norm, eps: 0.5 }, 0)];
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       tf.dispose([a, b]);

@@ -4,12 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apgd } from '../../attacks/apgd.ts';
-import { autoAttack, autoAttackL2 } from '../../attacks/autoattack.ts';
+import { apgdL1 } from '../../attacks/apgd_l1.ts';
+import { autoAttack, autoAttackL1, autoAttackL2 } from '../../attacks/autoattack.ts';
 import { bpda } from '../../attacks/bpda.ts';
 import { cw } from '../../attacks/cw.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
+import { pgdL1 } from '../../attacks/pgd_l1.ts';
 import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
@@ -70,6 +72,12 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'square-l2 targeted ce', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => squareL2(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, pInit: 0.3 })) },
   { name: 'autoattack l2', norm: 'l2', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, norm: 'l2', steps: 3, targetClasses: 1, queries: 5, seed }) },
   { name: 'autoattack-l2 (registry function)', norm: 'l2', run: (m, x, y, eps, seed) => autoAttackL2(m, x, y, { eps, steps: 2, targetClasses: 2, queries: 4, seed }) },
+  { name: 'pgd-l1', norm: 'l1', run: (m, x, y, eps, seed) => pgdL1(m, x, y, { eps, steps: 3, seed, quantile: 0.5 }) },
+  { name: 'pgd-l1 restarts targeted eot', norm: 'l1', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL1(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t, eotSamples: 2 })) },
+  { name: 'apgd-l1', norm: 'l1', run: (m, x, y, eps, seed) => apgdL1(m, x, y, { eps, steps: 6, seed }) },
+  { name: 'apgd-l1 schedule restarts', norm: 'l1', run: (m, x, y, eps, seed) => apgdL1(m, x, y, { eps, steps: 4, seed, epsSchedule: true, restarts: 2 }) },
+  { name: 'apgd-l1 margin targeted', norm: 'l1', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => apgdL1(m, x, y, { eps, steps: 5, seed, loss: 'margin', targeted: true, targets: t, randomStart: false })) },
+  { name: 'autoattack-l1', norm: 'l1', run: (m, x, y, eps, seed) => autoAttackL1(m, x, y, { eps, steps: 3, targetClasses: 2, restarts: 2, seed }) },
   {
     name: 'pgd through bpda(rounding)', norm: 'linf',
     run: (m, x, y, eps, seed) => pgd(bpda((v) => tf.div(tf.round(tf.mul(v, 4)), 4), 'identity', m), x, y, { eps, steps: 2, seed }),
@@ -104,7 +112,7 @@ describe('every attack: budget, box, shape, dtype, non-mutation', () => {
             const a = adv.dataSync();
             for (const v of a) expect(v >= 0 && v <= 1).toBe(true);
             const d = perExampleDistances(a, before, batch);
-            for (const dist of norm === 'linf' ? d.linf : d.l2) expect(dist).toBeLessThanOrEqual(eps + 1e-6);
+            for (const dist of d[norm]) expect(dist).toBeLessThanOrEqual(eps + 1e-6);
             expect(x.isDisposed).toBe(false);
             expect(Array.from(x.dataSync())).toEqual(Array.from(before));
             expect(y.isDisposed).toBe(false);
@@ -167,8 +175,8 @@ describe('seeded determinism', () => {
       const [isSquare, isAuto, isHsja] = [info.name.startsWith('square'), info.name.startsWith('autoattack'), info.name.startsWith('hsja')];
       const y = isSquare || isAuto || isHsja ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
       // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
-      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, queries: 3, eps: info.norm === 'l2' ? 1.5 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
-      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : 0.1, ...iterations };
+      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
+      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : info.norm === 'l1' ? 1 : 0.1, ...iterations };
       // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
       const seeded = 'seed' in info.defaults;
       const a = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });
@@ -180,7 +188,7 @@ describe('seeded determinism', () => {
         // (Square's first query is its seeded stripes.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
         // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
-        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : isAuto ? { steps: 1, queries: 0, targetClasses: 0 } : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

@@ -73,8 +73,8 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, steps: 0 })).toThrow(`${name}: steps: must be an integer >= 1, got 0`);
           expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(`${name}: targetClasses: must be an integer >= 0, got -1`);
           expect(() => run({ eps: 0.1, queries: 1.5 })).toThrow(`${name}: queries: must be an integer >= 0, got 1.5`);
-          if (name === 'autoattack') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow('autoattack: norm must be "linf" or "l2", got l1');
-          else expect(() => run({ eps: 0.1, norm: 'l2' })).toThrow('autoattack-l2: do not pass norm (it is always l2)');
+          if (name === 'autoattack') expect(() => run({ eps: 0.1, norm: 'l0' })).toThrow('autoattack: norm must be "linf", "l2" or "l1", got l0');
+          else expect(() => run({ eps: 0.1, norm: 'l2' })).toThrow(`${name}: do not pass norm (it is always ${name.slice(-2)})`);
           expect(() => run({ eps: 0.1, fab: 'yes' })).toThrow(`${name}: fab must be true or false, got yes`);
           expect(() => run({ eps: 0.1, version: 'fast' })).toThrow(`${name}: version must be one of standard, plus, rand, got fast`);
           expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(`${name}: restarts: must be an integer >= 1, got 0`);

@@ -176,6 +176,21 @@ describe('runSweep', () => {
     tf.dispose([x, y]);
   });
 
+  it('L1 budgets above 1 run and are recorded in L1 (sizes within eps); an L-inf attack refuses them before any work', async () => {
+    const { x, y } = data(6);
+    const eps = parseEpsilonList('0,0.5,3', 'eps', 'l1');
+    const res = await runSweep(options({ images: x, labels: y, epsilons: eps, attacks: [{ name: 'apgd-l1', params: { steps: 4 } }] }));
+    const cells = res.records.filter((r) => r.attack === 'apgd-l1' && r.threat.eps > 0);
+    expect(cells.map((r) => `${r.threat.norm} ${r.threat.epsLabel}`)).toEqual(['l1 0.5', 'l1 3']);
+    for (const r of cells) expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-6);
+    // Not vacuous: the attack moved the images by more than the smaller budget allows.
+    expect(cells[1].maxNorm).toBeGreaterThan(0.5);
+    const outDir = tmp();
+    await expect(runSweep(options({ images: x, labels: y, outDir, epsilons: eps, attacks: [{ name: 'tiny', fn: tinyFgsm }] }))).rejects.toThrow('runSweep: eps 3 = 3 is outside [0,1], the L-inf budget of attack "tiny" (only L2 and L1 budgets exceed 1)');
+    expect(() => readFileSync(join(outDir, 'records.jsonl'))).toThrow();
+    tf.dispose([x, y]);
+  });
+
   it('refuses to resume on different data and keeps what was written', async () => {
     const { x, y } = data(6);
     const outDir = tmp();

@@ -42,6 +42,8 @@ interface AttackCliOptions {
   confidence?: string;
   overshoot?: string;
   candidates?: string;
+  quantile?: string;
+  epsSchedule?: boolean;
   surrogate?: string;
   surrogateJpegMode?: string;
   seed: string;
@@ -71,7 +73,7 @@ export function register(program: Command): void {
     .description('attack a saved model (model.json + weights.bin) over a list of eps; prints robust accuracy per eps')
     .requiredOption('--model <dir>', 'directory written by saveModel (tfjs layers format)')
     .option('--attack <name>', `one of ${ATTACK_NAMES.join(', ')}`, 'pgd')
-    .option('--eps <list>', 'comma-separated budgets on the 0-1 scale, e.g. 0,2/255,8/255', '0,2/255,4/255,8/255')
+    .option('--eps <list>', 'comma-separated budgets on the 0-1 scale, e.g. 0,2/255,8/255 (L2 and L1 attacks: sizes summed over pixels, e.g. 0,0.5 or 0,12)', '0,2/255,4/255,8/255')
     .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic', 'fashion-mnist-embedded')
     .option('--data-dir <dir>', 'directory holding the dataset files')
     .option('--image-size <px>', 'resize images to this size (must match the model input)')
@@ -89,6 +91,8 @@ export function register(program: Command): void {
     .option('--confidence <k>', 'cw-l2: margin κ in logits an adversarial example must reach (default 0)')
     .option('--overshoot <f>', 'deepfool, deepfool-linf: step (1 + f) times past the linearised boundary (default 0.02)')
     .option('--candidates <k>', 'deepfool, deepfool-linf: classes considered, the most likely ones (default 10)')
+    .option('--quantile <q>', 'pgd-l1: move the pixels with |gradient| at or above this quantile each step (default 0.99)')
+    .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
@@ -146,10 +150,13 @@ export function register(program: Command): void {
       setIf('confidence', num(o.confidence, '--confidence'));
       setIf('overshoot', num(o.overshoot, '--overshoot'));
       setIf('candidates', num(o.candidates, '--candidates'));
+      setIf('quantile', num(o.quantile, '--quantile'));
+      if (o.epsSchedule) options.epsSchedule = true;
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
+        quantile: '--quantile', epsSchedule: '--eps-schedule',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;

@@ -10,7 +10,7 @@ describe('jpegdl-robust attacks', () => {
     const rows = attackRows();
     expect(rows.map((r) => r.name)).toEqual([...ATTACK_NAMES, 'bpda-pgd']);
     for (const r of rows) {
-      expect(['linf', 'l2']).toContain(r.norm);
+      expect(['linf', 'l2', 'l1']).toContain(r.norm);
       expect(r.paper.length).toBeGreaterThan(10);
       for (const [k, v] of Object.entries(r.defaults)) {
         // A default written as text ("2.5*eps/steps", "1 (5 in plus)") is documentation, not a value to pass back.
