@@ -53,7 +53,8 @@ export function fmtPct(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(1);
 }
 
-/** A perturbation norm on the 0-1 scale, also shown in 1/255 units for L-inf readability. */
-export function fmtNorm(x: number | null | undefined): string {
-  return x === null || x === undefined ? '–' : `${x.toFixed(4)} (${(x * 255).toFixed(2)}/255)`;
+/** A perturbation norm on the 0-1 scale in `norm`; an L-inf one also in 1/255 units (an L2 or L1 size sums over pixels, so x/255 would mislead). */
+export function fmtNorm(x: number | null | undefined, norm: string = 'linf'): string {
+  if (x === null || x === undefined) return '–';
+  return norm === 'linf' ? `${x.toFixed(4)} (${(x * 255).toFixed(2)}/255)` : x.toFixed(4);
 }

@@ -90,7 +90,7 @@ export function renderHtml(report: Report): string {
   const details = report.cells
     .filter((c) => c.attack !== WORST_CASE && (c.attack === CLEAN_ATTACK || c.eps > 0))
     .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
-    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm), fmtSeconds(c.wallTimeMs)]);
+    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm, c.norm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm, c.norm), fmtSeconds(c.wallTimeMs)]);
   const s: string[] = [];
   s.push('<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">', `<title>${esc(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>');
   s.push(`<h1>${esc(report.title)}</h1>`, `<p class="summary">${esc(runSummary(report))}.</p>`, `<p class="muted">Created ${esc(report.createdAt)}${report.config.command ? ` by <code>${esc(report.config.command)}</code>` : ''}.</p>`);

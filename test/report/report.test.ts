@@ -8,6 +8,7 @@ import { renderTerminal } from '../../src/report/terminal.ts';
 import { renderHtml } from '../../src/report/html.ts';
 import { heatColor, heatmapSvg } from '../../src/report/svg.ts';
 import { writeReport } from '../../src/report/write.ts';
+import { fmtNorm } from '../../src/report/format.ts';
 import { fixedInput } from './fixtures.ts';
 
 /** Minimal well-formedness check: every non-void tag is closed in order, attributes quoted. */
@@ -146,6 +147,16 @@ describe('renderers', () => {
     expect(json.timings.totalCellMs).toBe(r.records.reduce((s, x) => s + x.wallTimeMs, 0));
     expect(readFileSync(files.markdown, 'utf8')).toBe(renderMarkdown(r));
     expect(readFileSync(files.html, 'utf8')).toContain('<svg');
+  });
+});
+
+describe('fmtNorm', () => {
+  it('shows x/255 for L-inf sizes only (L2 and L1 sizes sum over pixels)', () => {
+    expect(fmtNorm(8 / 255)).toBe('0.0314 (8.00/255)');
+    expect(fmtNorm(8 / 255, 'linf')).toBe('0.0314 (8.00/255)');
+    expect(fmtNorm(3.64541, 'l1')).toBe('3.6454');
+    expect(fmtNorm(0.5, 'l2')).toBe('0.5000');
+    expect(fmtNorm(null, 'l1')).toBe('–');
   });
 });
 
