@@ -5,10 +5,11 @@
  * batches, as ART's AdversarialTrainer `ratio`), and TRADES (Zhang et al. 2019). The adversarial
  * images are crafted with BatchNorm in inference mode (moving statistics), as the TRADES reference
  * does, so crafting never moves the running statistics; the training loss then runs in training mode.
+ * In L1 (`norm=l1`) the PGD steps are SLIDE's (Tramèr & Boneh 2019, who trained against L1 with it).
  * Every iterate goes through attacks/project.ts, the one place the budget is enforced.
  */
 import * as tf from '@tensorflow/tfjs';
-import { l2Direction, linfDirection } from '../../attacks/gradient.ts';
+import { l1Direction, l2Direction, linfDirection } from '../../attacks/gradient.ts';
 import { runPgd } from '../../attacks/pgd_core.ts';
 import { project, subSeed, type Budget } from '../../attacks/project.ts';
 import { parseEpsilon } from '../eps.ts';
@@ -70,7 +71,7 @@ export function parseAdversarialSpec(spec: string, what = '--adversarial'): Adve
   }
   if (raw.eps === undefined) throw new Error(`${what}: eps is required (e.g. ${method}:eps=8/255)`);
   const norm = (raw.norm ?? 'linf') as Norm;
-  if (norm !== 'linf' && norm !== 'l2') throw new Error(`${what}: norm must be linf or l2, got "${raw.norm}"`);
+  if (norm !== 'linf' && norm !== 'l2' && norm !== 'l1') throw new Error(`${what}: norm must be linf, l2 or l1, got "${raw.norm}"`);
   const eps = parseEpsilon(raw.eps, `${what} eps`, norm);
   const num = (k: string): number | undefined => {
     if (raw[k] === undefined) return undefined;
@@ -101,7 +102,7 @@ export function parseAdversarialSpec(spec: string, what = '--adversarial'): Adve
 /** Throw a clear error naming the first bad field of an adversarial-training config. */
 export function validateAdversarialConfig(c: AdversarialTrainingConfig, what = 'adversarial'): void {
   if (!(ADVERSARIAL_METHODS as readonly string[]).includes(c.method)) throw new Error(`${what}: unknown method "${c.method}"; expected one of ${ADVERSARIAL_METHODS.join(', ')}`);
-  if (c.norm !== 'linf' && c.norm !== 'l2') throw new Error(`${what}: norm must be linf or l2, got "${c.norm}"`);
+  if (c.norm !== 'linf' && c.norm !== 'l2' && c.norm !== 'l1') throw new Error(`${what}: norm must be linf, l2 or l1, got "${c.norm}"`);
   if (!(Number.isFinite(c.eps) && c.eps > 0)) throw new Error(`${what}: eps must be > 0, got ${c.eps}`);
   if (c.norm === 'linf' && c.eps > 1) throw new Error(`${what}: eps ${c.eps} is above 1 on the 0-1 pixel scale`);
   if (!(Number.isInteger(c.steps) && c.steps >= 1)) throw new Error(`${what}: steps must be an integer >= 1, got ${c.steps}`);
@@ -114,7 +115,7 @@ export function validateAdversarialConfig(c: AdversarialTrainingConfig, what = '
 
 /** One line for logs and reports, e.g. "PGD-10 adversarial training, L-inf eps 8/255 (step 0.00784)". */
 export function describeAdversarial(c: AdversarialTrainingConfig): string {
-  const norm = c.norm === 'linf' ? 'L-inf' : 'L2';
+  const norm = c.norm === 'linf' ? 'L-inf' : c.norm === 'l2' ? 'L2' : 'L1';
   const step = `step ${Number(c.stepSize.toPrecision(3))}`;
   if (c.method === 'trades') return `TRADES (beta ${c.beta}, ${c.steps} KL-ascent steps, ${step}), ${norm} eps ${c.epsLabel}`;
   const name = c.method === 'fgsm-rs' ? 'FGSM-RS' : `PGD-${c.steps}`;
@@ -163,8 +164,8 @@ export function klDivergence(logitsP: tf.Tensor2D, logitsQ: tf.Tensor2D): tf.Ten
 
 /**
  * TRADES' inner maximisation: from x + 0.001·N(0,1) (the KL gradient vanishes at x), `steps` ascent
- * steps on KL(f(x) || f(x')) in `norm` (sign steps for L-inf, normalised gradient for L2), each
- * projected onto the budget. f(x) is held fixed. Pixels 0-1; new tensor.
+ * steps on KL(f(x) || f(x')) in `norm` (sign steps for L-inf, normalised gradient for L2, SLIDE's
+ * top-1% sparse steps for L1), each projected onto the budget. f(x) is held fixed. Pixels 0-1; new tensor.
  */
 export function craftTrades(
   logitsFn: (x: tf.Tensor4D) => tf.Tensor2D,
@@ -174,14 +175,14 @@ export function craftTrades(
 ): tf.Tensor4D {
   const budget: Budget = { norm: c.norm, eps: c.eps };
   const clean = tf.tidy(() => logitsFn(x));
-  const direction = c.norm === 'linf' ? linfDirection : l2Direction;
+  const direction = (g: tf.Tensor4D, at: tf.Tensor4D) => (c.norm === 'linf' ? linfDirection(g) : c.norm === 'l2' ? l2Direction(g) : l1Direction(g, at, 0.01, true));
   // tfjs' randomNormal treats seed 0 as unseeded: never pass it 0.
   let adv = tf.tidy(() => project(tf.add(x, tf.mul(tf.randomNormal(x.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed), 0.001)) as tf.Tensor4D, x, budget));
   try {
     for (let s = 0; s < c.steps; s++) {
       const next = tf.tidy(() => {
         const grad = tf.grad((xa: tf.Tensor) => tf.sum(klDivergence(clean, logitsFn(xa as tf.Tensor4D))))(adv) as tf.Tensor4D;
-        return project(tf.add(adv, tf.mul(direction(grad), c.stepSize)) as tf.Tensor4D, x, budget);
+        return project(tf.add(adv, tf.mul(direction(grad, adv), c.stepSize)) as tf.Tensor4D, x, budget);
       });
       adv.dispose();
       adv = next;

@@ -21,6 +21,7 @@ import { defaultTrainConfig, validateTrainConfig, type TrainConfig } from '../..
 import { crossEntropy, JointTrainer, trainModel, trainPaths } from '../../src/train/trainer.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { tinyEvalBatches, tinyModel, tinyTrainData, weightsOf } from './fixtures.ts';
+import { l1MaxDrop } from '../attacks/helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-adv-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -94,7 +95,7 @@ describe('parseAdversarialSpec', () => {
       ['pgd:eps=8/255,ratio=1.5', /ratio must be in \(0, 1\]/],
       ['trades:eps=8/255,ratio=0.5', /ratio applies to pgd and fgsm-rs only/],
       ['trades:eps=8/255,beta=-1', /beta must be >= 0/],
-      ['pgd:eps=8/255,norm=l1', /norm must be linf or l2/],
+      ['pgd:eps=8/255,norm=l0', /norm must be linf, l2 or l1/],
       ['pgd:eps=8/255,stepSize=-1', /stepSize/],
     ];
     for (const [spec, msg] of bad) expect(() => parseAdversarialSpec(spec), spec).toThrow(msg);
@@ -196,6 +197,36 @@ describe('craftPgdBatch', () => {
   });
 });
 
+describe('L1 adversarial training (SLIDE steps)', () => {
+  it('parses L1 budgets above 1, and PGD-AT crafts inside the L1 ball and box, at least half way to the exact linear optimum', () => {
+    const c = parseAdversarialSpec('pgd:eps=2,norm=l1,steps=20');
+    expect([c.norm, c.eps, c.epsLabel]).toEqual(['l1', 2, '2']);
+    expect(describeAdversarial(c)).toBe('PGD-20 adversarial training, L1 eps 2 (step 0.25)');
+    const model = linearLayersModel(6);
+    const { x, y, xs, labels } = interiorBatch(8, 15);
+    const got = craftPgdBatch(inference(model), x, y, c, 3).dataSync();
+    const W = model.layers[2].getWeights()[0].dataSync();
+    labels.forEach((yl, i) => {
+      const v = Array.from({ length: D }, (_, p) => W[p * 2 + yl] - W[p * 2 + (1 - yl)]);
+      let l1 = 0;
+      let drop = 0;
+      for (let p = 0; p < D; p++) {
+        const delta = got[i * D + p] - xs[i * D + p];
+        l1 += Math.abs(delta);
+        drop -= delta * v[p];
+        expect(got[i * D + p] >= 0 && got[i * D + p] <= 1).toBe(true);
+      }
+      expect(l1).toBeLessThanOrEqual(2 + 1e-6);
+      // The margin of y over the other class falls by at most, and at least half of, the exact L1 optimum (fractional knapsack).
+      const best = l1MaxDrop(v, xs.subarray(i * D, (i + 1) * D), 2);
+      expect(drop).toBeLessThanOrEqual(best + 1e-4);
+      expect(drop).toBeGreaterThan(0.5 * best); // measured 0.53-0.93: SLIDE moves one of these 16 pixels per step
+    });
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+});
+
 describe('TRADES', () => {
   it('klDivergence matches the closed form, is >= 0 and 0 on equal logits', () => {
     fc.assert(
@@ -231,8 +262,8 @@ describe('TRADES', () => {
   it('the inner maximisation stays in the budget and raises the KL far above its start', () => {
     const model = tinyModel({ jpeg: false, seed: 3 });
     const { x } = { x: tf.tidy(() => tf.randomUniform([6, 8, 8, 1], 0, 1, 'float32', 4)) as tf.Tensor4D };
-    for (const norm of ['linf', 'l2'] as const) {
-      const eps = norm === 'linf' ? 0.1 : 0.8;
+    for (const norm of ['linf', 'l2', 'l1'] as const) {
+      const eps = norm === 'linf' ? 0.1 : norm === 'l2' ? 0.8 : 4;
       const c = parseAdversarialSpec(`trades:eps=${eps},norm=${norm}`);
       const zero = parseAdversarialSpec(`trades:eps=${eps},norm=${norm},steps=1,stepSize=1e-9`);
       const adv = craftTrades(inference(model), x, c, 7);
@@ -240,7 +271,7 @@ describe('TRADES', () => {
       const [klAdv, klStart, dist] = tf.tidy(() => {
         const f = inference(model);
         const delta = tf.sub(adv, x);
-        const d = norm === 'linf' ? tf.max(tf.abs(delta), [1, 2, 3]) : tf.sqrt(tf.sum(tf.square(delta), [1, 2, 3]));
+        const d = norm === 'linf' ? tf.max(tf.abs(delta), [1, 2, 3]) : norm === 'l2' ? tf.sqrt(tf.sum(tf.square(delta), [1, 2, 3])) : tf.sum(tf.abs(delta), [1, 2, 3]);
         return [klDivergence(f(x), f(adv)).arraySync(), klDivergence(f(x), f(start)).arraySync(), d.arraySync()] as number[][];
       });
       for (let i = 0; i < 6; i++) {

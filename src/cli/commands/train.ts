@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .option('--momentum <x>', 'SGD momentum', '0.9')
     .option('--seed <n>', 'seed of init, data order and augmentation', '0')
     .option('--no-augment', 'no random crop / flip')
-    .option('--adversarial <spec>', 'adversarial training: pgd | fgsm-rs | trades, then :eps=8/255[,norm=l2][,steps=n][,stepSize=a][,ratio=r][,beta=b] (e.g. pgd:eps=8/255,steps=7)')
+    .option('--adversarial <spec>', 'adversarial training: pgd | fgsm-rs | trades, then :eps=8/255[,norm=l2|l1][,steps=n][,stepSize=a][,ratio=r][,beta=b] (e.g. pgd:eps=8/255,steps=7)')
     .option('--resume', 'continue from --out/checkpoint')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar (one log line per epoch)')
