@@ -1,6 +1,6 @@
 /**
  * FAB, the Fast Adaptive Boundary attack (Croce & Hein, ICML 2020, "Minimally distorted adversarial
- * examples with a fast adaptive boundary attack"), L-inf and L2; FAB-T is its targeted version in
+ * examples with a fast adaptive boundary attack"), L-inf, L2 and L1; FAB-T is its targeted version in
  * AutoAttack. FAB looks for the adversarial example of least norm: at each step it linearises the
  * decision boundary between the true class and one other class (the closest one, or the target
  * class for FAB-T), projects both the current point and the clean image onto that hyperplane inside
@@ -56,7 +56,7 @@ interface RunSpec {
 
 /** Check FAB's own options (before the model is ever called); returns them with defaults applied. */
 function checkFabOptions(o: Partial<FabOptions>, attack: string): RunSpec & { restarts: number; targetClasses: number; seed: number } {
-  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`${attack}: norm must be "linf" or "l2", got ${String(o.norm)}`);
+  if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2' && o.norm !== 'l1') throw new Error(`${attack}: norm must be "linf", "l2" or "l1", got ${String(o.norm)}`);
   if (o.steps !== undefined) checkInteger(o.steps, `${attack}: steps`, 1);
   if (o.restarts !== undefined) checkInteger(o.restarts, `${attack}: restarts`, 1);
   if (o.targetClasses !== undefined) checkInteger(o.targetClasses, `${attack}: targetClasses`, 0);
@@ -222,6 +222,12 @@ export function fab(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D,
 export function fabL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<FabOptions, 'norm'>): tf.Tensor4D {
   if (options && 'norm' in options) throw new Error('fab-l2: do not pass norm (it is always l2)');
   return runFab('fab-l2', model, images, labels, { ...options, norm: 'l2' });
+}
+
+/** FAB minimising the L1 norm (the registry's `fab-l1`): `fab` with norm 'l1'; its hyperplane steps are fractional knapsacks. Caller disposes. */
+export function fabL1(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<FabOptions, 'norm'>): tf.Tensor4D {
+  if (options && 'norm' in options) throw new Error('fab-l1: do not pass norm (it is always l1)');
+  return runFab('fab-l1', model, images, labels, { ...options, norm: 'l1' });
 }
 
 function runFab(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: FabOptions): tf.Tensor4D {

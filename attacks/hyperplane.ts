@@ -7,6 +7,9 @@
  * moving pixel i by s_i = sign(w_i) gains |w_i| per unit and has room u_i (to 1 or to 0).
  * - L-inf: delta_i = s_i·min(t, u_i) with the least t such that sum_i |w_i|·min(t, u_i) = c.
  * - L2 (KKT): delta_i = s_i·min(lambda·|w_i|, u_i) with sum_i |w_i|·min(lambda·|w_i|, u_i) = c.
+ * - L1 (a fractional knapsack): the pixels with the largest |w_i| move all the way to their bound until
+ *   the next one would pass c; the pixels at that |w| (ties) share the rest equally in proportion to their
+ *   room (every split of it costs the same L1), the others stay.
  * Sorting the breakpoints (u_i, resp. u_i / |w_i|) turns each into a cumulative sum and one linear
  * solve. When even the whole box cannot reach c, every pixel moves to its bound (the closest the box
  * gets to the hyperplane).
@@ -38,6 +41,7 @@ export function hyperplaneStep(p: tf.Tensor2D, w: tf.Tensor2D, c: tf.Tensor1D, n
     const a = tf.abs(wf);
     // Room to move along s: up to 1 where w > 0, down to 0 otherwise: p + [w > 0]·(1 - 2p).
     const room = tf.add(p, tf.mul(tf.cast(tf.greater(wf, 0), 'float32'), tf.sub(1, tf.mul(p, 2))));
+    if (norm === 'l1') return tf.mul(tf.mul(s, l1Move(a as tf.Tensor2D, room as tf.Tensor2D, target)), tf.cast(tf.greater(target, 0), 'float32')) as tf.Tensor2D;
     // Where each pixel saturates (L-inf: at t = u; L2: at lambda = u/|w|) and the slope it adds while
     // free. A pixel with w = 0 has slope 0 and s = 0: wherever its breakpoint sorts, it adds nothing.
     const brk = norm === 'linf' ? room : tf.div(room, tf.maximum(a, 1e-30));
@@ -63,5 +67,28 @@ export function hyperplaneStep(p: tf.Tensor2D, w: tf.Tensor2D, c: tf.Tensor1D, n
     const step = tf.add(room, tf.mul(feasible, tf.sub(move, room)));
     // Rows with c = 0 are on the hyperplane already.
     return tf.mul(tf.mul(s, step), tf.cast(tf.greater(target, 0), 'float32')) as tf.Tensor2D;
+  });
+}
+
+/** L1 branch of `hyperplaneStep`: per row the move along s (>= 0, <= room) of least sum reaching gain `target` [rows,1], pixels by gain |w| first. */
+function l1Move(a: tf.Tensor2D, room: tf.Tensor2D, target: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [rows, d] = a.shape;
+    const gain = tf.mul(a, room);
+    const { values: sortedA, indices } = tf.topk(a, d, true);
+    const rowStart = tf.range(0, rows * d, d, 'int32');
+    const sortedGain = gatherRows(tf.reshape(gain, [-1]), tf.add(indices, rowStart.reshape([-1, 1])).reshape([-1]) as tf.Tensor1D).reshape([rows, d]);
+    // The first pixel (by falling |w|) whose full move reaches the target sets the threshold |w| = tau.
+    const upTo = tf.cumsum(sortedGain, 1);
+    const k = tf.minimum(tf.sum(tf.cast(tf.less(upTo, target), 'int32'), 1), tf.scalar(d - 1, 'int32'));
+    const feasible = tf.cast(tf.greaterEqual(tf.max(upTo, 1, true), target), 'float32');
+    const tau = gatherRows(tf.reshape(sortedA, [-1]), tf.add(k, rowStart) as tf.Tensor1D).reshape([rows, 1]);
+    const above = tf.cast(tf.greater(a, tau), 'float32');
+    const tied = tf.mul(tf.cast(tf.equal(a, tau), 'float32'), tf.cast(tf.greater(a, 0), 'float32'));
+    const rest = tf.sub(target, tf.sum(tf.mul(above, gain), 1, true));
+    const share = tf.clipByValue(tf.div(rest, tf.maximum(tf.sum(tf.mul(tied, gain), 1, true), 1e-30)), 0, 1);
+    const move = tf.add(tf.mul(above, room), tf.mul(tf.mul(tied, share), room));
+    // Out of reach: every pixel to its bound, as in the other norms.
+    return tf.add(tf.mul(feasible, move), tf.mul(tf.sub(1, feasible), room)) as tf.Tensor2D;
   });
 }

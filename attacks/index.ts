@@ -7,7 +7,7 @@ import { autoAttack, autoAttackL1, autoAttackL2 } from './autoattack.ts';
 import { cw, cwMinimal } from './cw.ts';
 import { deepfool, deepfoolLinf, deepfoolMinimal } from './deepfool.ts';
 import type { MinimalNormAttack } from './epsilons.ts';
-import { fab, fabL2, fabMinimal } from './fab.ts';
+import { fab, fabL1, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
 import { pgd } from './pgd.ts';
@@ -103,6 +103,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'FAB minimising the L2 norm',
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
+  'fab-l1': {
+    name: 'fab-l1', run: fabL1 as AttackFn, norm: 'l1', defaults: FAB_DEFAULTS, minimal: minimalIn(fabMinimal, 'l1'),
+    description: 'FAB minimising the L1 norm (least-L1 steps onto the linearised boundary inside the box: fractional knapsacks)',
+    paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
+  },
   'cw-l2': {
     name: 'cw-l2', run: cw as AttackFn, norm: 'l2', minimal: minimalIn(cwMinimal, null),
     defaults: { steps: 1000, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, abortEarly: true, targeted: false },
@@ -173,7 +178,7 @@ export { bpda, bpdaModel, straightThrough, jpegLayersOf, squeezeLayersOf, hasBpd
 export { eotGradient, withEot } from './eot.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
 export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } from './deepfool.ts';
-export { fab, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
+export { fab, fabL1, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';

@@ -7,12 +7,12 @@ import type { Norm } from '../src/types.ts';
 
 /** Per-row norm of [n, d] in `norm`. */
 export function rowNorm(t: tf.Tensor2D, norm: Norm): tf.Tensor1D {
-  return tf.tidy(() => (norm === 'linf' ? tf.max(tf.abs(t), 1) : tf.sqrt(tf.sum(tf.square(t), 1))) as tf.Tensor1D);
+  return tf.tidy(() => (norm === 'linf' ? tf.max(tf.abs(t), 1) : norm === 'l2' ? tf.sqrt(tf.sum(tf.square(t), 1)) : tf.sum(tf.abs(t), 1)) as tf.Tensor1D);
 }
 
 /** Per-row dual norm (the one that turns a logit gap into a distance to its linearised boundary). */
 export function dualNorm(t: tf.Tensor2D, norm: Norm): tf.Tensor1D {
-  return tf.tidy(() => (norm === 'linf' ? tf.sum(tf.abs(t), 1) : tf.sqrt(tf.sum(tf.square(t), 1))) as tf.Tensor1D);
+  return tf.tidy(() => (norm === 'linf' ? tf.sum(tf.abs(t), 1) : norm === 'l2' ? tf.sqrt(tf.sum(tf.square(t), 1)) : tf.max(tf.abs(t), 1)) as tf.Tensor1D);
 }
 
 /**

@@ -170,7 +170,7 @@ describe('jpegdl-robust attack', () => {
     expect(m.minimalNorms).toHaveLength(12);
     expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
     m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
-    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf take it, not pgd/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
@@ -194,6 +194,18 @@ describe('jpegdl-robust attack', () => {
     for (const e of ex.examples) for (const p of e.perEps) expect(p.l1).toBeLessThanOrEqual(p.eps + 1e-6);
     const slide = await run(['attack', ...common, '--attack', 'pgd-l1', '--steps', '4', '--quantile', '0.9']);
     expect(slide.err).toBe('');
+    // FAB in L1: one least-norm run answers every eps; its sizes are L1 sizes (no x/255).
+    const fm = join(dir, 'fab-l1.json');
+    const minimal = await run(['attack', ...common, '--attack', 'fab-l1', '--steps', '5', '--minimal', '--out', fm]);
+    expect(minimal.err).toBe('');
+    expect(minimal.out).toMatch(/least-norm perturbation \(l1\)/);
+    expect(minimal.out).not.toMatch(/\/255\)/);
+    const m1 = JSON.parse(readFileSync(fm, 'utf8'));
+    expect(m1.minimalNorms).toHaveLength(12);
+    m1.results.forEach((r: { threat: { eps: number }; accuracy: number }) => {
+      const correct = m1.minimalNorms.filter((v: number | null) => v === null || v > r.threat.eps).length;
+      expect(r.accuracy).toBeCloseTo(correct / 12, 10);
+    });
     const m = join(dir, 'nope');
     expect((await run(['attack', '--model', m, '--attack', 'pgd', '--quantile', '0.9'])).err).toMatch(/--quantile: pgd has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'apgd', '--eps-schedule'])).err).toMatch(/--eps-schedule: apgd has no such option/);

@@ -14,11 +14,26 @@ function midImages(seed: number, n: number): tf.Tensor4D {
   return tf.tensor4d(Float32Array.from({ length: n * 16 }, () => 0.4 + 0.2 * r()), [n, 4, 4, 1]);
 }
 
-/** Per image, the exact distance in `norm` from x to the boundary of class y and class s of a linear model: (z_y - z_s) / ||W_y - W_s||_dual. */
+/**
+ * Per image, the exact distance in `norm` from x to the boundary of class y and class s of a linear model:
+ * (z_y - z_s) / ||W_y - W_s||_dual for L-inf and L2 (the box does not bind near mid-grey); for L1 the box
+ * binds (the best move is on few pixels), so the least L1 move is the fractional knapsack filled by |W_y - W_s|.
+ */
 function boundaryDistance(x: ArrayLike<number>, i: number, W: number[][], b: number[], y: number, s: number, norm: Norm): number {
   const d = W.length;
   const z = (c: number) => W.reduce((acc, row, j) => acc + x[i * d + j] * row[c], b[c]);
   const g = W.map((row) => row[y] - row[s]);
+  if (norm === 'l1') {
+    let rest = z(y) - z(s);
+    let cost = 0;
+    for (const j of g.map((_, k) => k).sort((p, q) => Math.abs(g[q]) - Math.abs(g[p]))) {
+      if (rest <= 0) break;
+      const t = Math.min(g[j] > 0 ? x[i * d + j] : 1 - x[i * d + j], rest / Math.abs(g[j]));
+      rest -= Math.abs(g[j]) * t;
+      cost += t;
+    }
+    return rest > 1e-12 ? Infinity : cost;
+  }
   const dual = norm === 'linf' ? g.reduce((a, v) => a + Math.abs(v), 0) : Math.sqrt(g.reduce((a, v) => a + v * v, 0));
   return (z(y) - z(s)) / dual;
 }
@@ -38,7 +53,7 @@ function setup(seed: number, n: number, classes: number, norm: Norm) {
 }
 
 describe('fabMinimal on linear models (closed form)', () => {
-  for (const norm of ['linf', 'l2'] as const) {
+  for (const norm of ['linf', 'l2', 'l1'] as const) {
     it(`${norm}: every norm between the exact boundary distance and eta times it, and the point is adversarial at that distance`, () => {
       const { model, x, y, labels, exact } = setup(3, 12, 4, norm);
       const { adversarial, norms } = fabMinimal(model, x, y, { eps: 0.1, norm, steps: 30 });
@@ -51,7 +66,7 @@ describe('fabMinimal on linear models (closed form)', () => {
         // Backward steps then bring it to within 1% (the fixed point of eta = 1.05, beta = 0.9 is about 1.005).
         expect(norms[i]).toBeLessThanOrEqual(exact[i] * 1.01);
         expect(pred[i]).not.toBe(yi);
-        expect((norm === 'linf' ? dist.linf : dist.l2)[i]).toBeCloseTo(norms[i], 5);
+        expect(dist[norm][i]).toBeCloseTo(norms[i], 5);
       });
       tf.dispose([adversarial, x, y]);
     });
@@ -91,7 +106,7 @@ describe('fabMinimal on linear models (closed form)', () => {
 });
 
 describe('fab (budgeted)', () => {
-  for (const norm of ['linf', 'l2'] as const) {
+  for (const norm of ['linf', 'l2', 'l1'] as const) {
     it(`${norm}: fools exactly what a linear model allows (every image with exact distance <= eps/eta, none beyond eps), clean images otherwise`, () => {
       const { model, x, y, labels, exact } = setup(11, 16, 4, norm);
       const sorted = [...exact].sort((p, q) => p - q);
@@ -103,7 +118,7 @@ describe('fab (budgeted)', () => {
       const dist = perExampleDistances(a, clean, 16);
       let fooled = 0;
       labels.forEach((yi, i) => {
-        expect((norm === 'linf' ? dist.linf : dist.l2)[i]).toBeLessThanOrEqual(eps + 1e-6);
+        expect(dist[norm][i]).toBeLessThanOrEqual(eps + 1e-6);
         if (exact[i] > eps) {
           expect(pred[i]).toBe(yi);
           expect(Array.from(a.subarray(i * 16, (i + 1) * 16))).toEqual(Array.from(clean.subarray(i * 16, (i + 1) * 16)));
@@ -185,7 +200,7 @@ describe('fab (budgeted)', () => {
       [{ eps: 0.1, alphaMax: 2 }, /fab: alphaMax must lie in \[0, 1\]/],
       [{ eps: 0.1, beta: -0.1 }, /fab: beta: must be a finite number >= 0/],
       [{ eps: 0.1, eta: 0 }, /fab: eta: must be a finite number > 0/],
-      [{ eps: 0.1, norm: 'l1' }, /fab: norm must be "linf" or "l2"/],
+      [{ eps: 0.1, norm: 'l0' }, /fab: norm must be "linf", "l2" or "l1"/],
       [{ eps: -1 }, /fab: eps: must be a finite number >= 0/],
       [{ eps: 0.1, step: 3 }, /fab: unknown option "step"/],
     ];

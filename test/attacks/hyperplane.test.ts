@@ -16,6 +16,18 @@ function reference(p: number[], w: number[], c: number, norm: Norm): number[] | 
   const flip = c < 0 ? -1 : 1;
   const wf = w.map((v) => v * flip);
   const room = wf.map((v, i) => (v > 0 ? 1 - p[i] : p[i]));
+  if (norm === 'l1') {
+    // Greedy by |w|, one pixel at a time (a different route from the backend's threshold-and-ties solve).
+    let rest = Math.abs(c);
+    const delta = w.map(() => 0);
+    for (const i of wf.map((_, k) => k).filter((k) => wf[k] !== 0).sort((a, b) => Math.abs(wf[b]) - Math.abs(wf[a]))) {
+      if (rest <= 0) break;
+      const t = Math.min(room[i], rest / Math.abs(wf[i]));
+      delta[i] = Math.sign(wf[i]) * t;
+      rest -= Math.abs(wf[i]) * t;
+    }
+    return rest > 1e-9 * (1 + Math.abs(c)) ? null : delta;
+  }
   const delta = (t: number) => wf.map((v, i) => Math.sign(v) * Math.min(norm === 'linf' ? t : t * Math.abs(v), room[i]));
   const reach = (t: number) => delta(t).reduce((acc, di, i) => acc + di * wf[i], 0);
   const target = Math.abs(c);
@@ -32,7 +44,7 @@ function reference(p: number[], w: number[], c: number, norm: Norm): number[] | 
   return delta(hi);
 }
 
-const normOf = (v: ArrayLike<number>, norm: Norm) => (norm === 'linf' ? Math.max(0, ...Array.from(v, Math.abs)) : Math.sqrt(Array.from(v).reduce((a, b) => a + b * b, 0)));
+const normOf = (v: ArrayLike<number>, norm: Norm) => (norm === 'linf' ? Math.max(0, ...Array.from(v, Math.abs)) : norm === 'l2' ? Math.sqrt(Array.from(v).reduce((a, b) => a + b * b, 0)) : Array.from(v).reduce((a, b) => a + Math.abs(b), 0));
 
 // Nonzero magnitudes from 1e-3 up: the backend flushes float32 denormals to zero, the reference would not.
 const signed = (max: number) => fc.tuple(fc.boolean(), fc.double({ min: 1e-3, max, noNaN: true })).map(([neg, v]) => (neg ? -v : v));
@@ -47,7 +59,7 @@ const rowArb = fc.integer({ min: 1, max: 40 }).chain((d) =>
 );
 
 describe('hyperplaneStep', () => {
-  for (const norm of ['linf', 'l2'] as const) {
+  for (const norm of ['linf', 'l2', 'l1'] as const) {
     it(`${norm}: on the hyperplane, inside the box, and of least norm (float64 reference)`, () => {
       fc.assert(
         fc.property(fc.array(rowArb, { minLength: 1, maxLength: 3 }).filter((rows) => rows.every((r) => r.p.length === rows[0].p.length)), (rows) => {

@@ -4,7 +4,7 @@ import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
 
 describe('attack registry', () => {
   it('lists every attack with its norm, defaults and paper', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'fab-l1', 'cw-l2', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1']);
     for (const info of Object.values(ATTACKS)) {
       expect(typeof info.run).toBe('function');
       expect(['linf', 'l2', 'l1']).toContain(info.norm);
@@ -24,7 +24,7 @@ describe('attack registry', () => {
     expect(getAttack('autoattack-l1')).toMatchObject({ norm: 'l1', defaults: { targetClasses: 5, fab: false, queries: 0 } });
   });
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, pgd-l1, apgd, apgd-l2, apgd-l1, fab, fab-l2, cw-l2, deepfool, deepfool-linf, square, square-l2, hsja, hsja-linf, autoattack, autoattack-l2, autoattack-l1/);
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, pgd-l1, apgd, apgd-l2, apgd-l1, fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, square, square-l2, hsja, hsja-linf, autoattack, autoattack-l2, autoattack-l1/);
     expect(() => getAttack('toString')).toThrow(/unknown attack/);
   });
 });

@@ -9,7 +9,7 @@ import { autoAttack, autoAttackL1, autoAttackL2 } from '../../attacks/autoattack
 import { bpda } from '../../attacks/bpda.ts';
 import { cw } from '../../attacks/cw.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
-import { fab } from '../../attacks/fab.ts';
+import { fab, fabL1 } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
 import { pgdL1 } from '../../attacks/pgd_l1.ts';
 import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
@@ -77,6 +77,7 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'apgd-l1', norm: 'l1', run: (m, x, y, eps, seed) => apgdL1(m, x, y, { eps, steps: 6, seed }) },
   { name: 'apgd-l1 schedule restarts', norm: 'l1', run: (m, x, y, eps, seed) => apgdL1(m, x, y, { eps, steps: 4, seed, epsSchedule: true, restarts: 2 }) },
   { name: 'apgd-l1 margin targeted', norm: 'l1', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => apgdL1(m, x, y, { eps, steps: 5, seed, loss: 'margin', targeted: true, targets: t, randomStart: false })) },
+  { name: 'fab-l1 restarts targeted', norm: 'l1', run: (m, x, y, eps, seed) => fabL1(m, x, y, { eps, steps: 3, restarts: 2, targetClasses: 1, seed }) },
   { name: 'autoattack-l1', norm: 'l1', run: (m, x, y, eps, seed) => autoAttackL1(m, x, y, { eps, steps: 3, targetClasses: 2, restarts: 2, seed }) },
   {
     name: 'pgd through bpda(rounding)', norm: 'linf',

@@ -82,14 +82,14 @@ describe('attack argument errors', () => {
         });
       } else if (info.name.startsWith('fab')) {
         it('rejects steps or restarts < 1, targetClasses < 0, alphaMax or beta outside [0, 1], eta <= 0, a bad norm and a negative seed', () => {
-          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/fab(-l2)?: steps: must be an integer >= 1, got 0/);
-          expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(/fab(-l2)?: restarts: must be an integer >= 1, got 0/);
-          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/fab(-l2)?: targetClasses: must be an integer >= 0, got -1/);
-          expect(() => run({ eps: 0.1, alphaMax: 1.5 })).toThrow(/fab(-l2)?: alphaMax must lie in \[0, 1\], got 1.5/);
-          expect(() => run({ eps: 0.1, beta: 2 })).toThrow(/fab(-l2)?: beta must lie in \[0, 1\], got 2/);
-          expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2)?: eta: must be a finite number > 0, got -1/);
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/fab(-l2|-l1)?: steps: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, restarts: 0 })).toThrow(/fab(-l2|-l1)?: restarts: must be an integer >= 1, got 0/);
+          expect(() => run({ eps: 0.1, targetClasses: -1 })).toThrow(/fab(-l2|-l1)?: targetClasses: must be an integer >= 0, got -1/);
+          expect(() => run({ eps: 0.1, alphaMax: 1.5 })).toThrow(/fab(-l2|-l1)?: alphaMax must lie in \[0, 1\], got 1.5/);
+          expect(() => run({ eps: 0.1, beta: 2 })).toThrow(/fab(-l2|-l1)?: beta must lie in \[0, 1\], got 2/);
+          expect(() => run({ eps: 0.1, eta: -1 })).toThrow(/fab(-l2|-l1)?: eta: must be a finite number > 0, got -1/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
-          if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l1' })).toThrow(/fab: norm must be "linf" or "l2", got l1/);
+          if (info.name === 'fab') expect(() => run({ eps: 0.1, norm: 'l0' })).toThrow(/fab: norm must be "linf", "l2" or "l1", got l0/);
         });
       } else if (info.name.startsWith('hsja')) {
         it('rejects steps, initEvals, maxEvals, initTries or queries < 1, gamma <= 0, a bad norm and a negative seed', () => {

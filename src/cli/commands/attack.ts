@@ -102,7 +102,7 @@ export function register(program: Command): void {
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
-    .option('--minimal', 'fab, fab-l2, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
+    .option('--minimal', 'fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
     .option('--examples-n <k>', 'images in the --examples grid', '8')
