@@ -13,30 +13,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { foldWorstCase, type Candidate, l1Direction, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
-import type { LossName } from './loss.ts';
+import type { ApgdOptions } from './apgd.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
-/** Options of L1-APGD. */
-export interface ApgdL1Options {
-  /** L1 budget on the 0-1 pixel scale, summed over pixels and channels (required). */
-  eps: number;
-  /** Iterations (gradient evaluations after the one at the start), default 100 as in AutoAttack. */
-  steps?: number;
-  /** Independent runs from random starts, each example keeps its worst case (default 1). */
-  restarts?: number;
-  /** Start from a uniform random point of the L1 ball (default true); false starts at x. */
-  randomStart?: boolean;
-  /** Seed of the random starts (default 0). */
-  seed?: number;
-  /** Loss: 'ce' (default), 'margin' or 'dlr' (targeted: APGD-T's loss). */
-  loss?: LossName;
-  /** Move towards `targets` instead of away from `labels` (default false). */
-  targeted?: boolean;
-  /** Target class per example, required when targeted. */
-  targets?: tf.Tensor1D;
-  /** EOT: average the loss gradient over this many calls of a randomised model (default 1). */
-  eotSamples?: number;
+/** Options of L1-APGD: those of APGD (eps in L1, on the 0-1 pixel scale summed over pixels), without `norm`, plus the eps schedule. */
+export interface ApgdL1Options extends Omit<ApgdOptions, 'norm'> {
   /** AutoAttack's L1 schedule: 30% of the steps at 3·eps, 30% at 2·eps, 40% at eps (default false; needs steps >= 3). */
   epsSchedule?: boolean;
 }
