@@ -7,7 +7,8 @@
  * clean, as AutoAttack returns them, so accuracy on the output is the ensemble's robust accuracy.
  * L-inf and L2 run the same attacks in their norm (`autoAttackL2`). L1 (`autoAttackL1`) runs AutoAttack's
  * L1 standard setting of its two APGD stages: L1-APGD-CE with 5 restarts and L1-APGD-T against 5 target
- * classes, both on the 3·eps / 2·eps / eps schedule; FAB and Square have no L1 version here.
+ * classes, both on the 3·eps / 2·eps / eps schedule; `fab: true` adds FAB-T in L1 after them (Square has
+ * no L1 version here).
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
@@ -84,9 +85,9 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
     if (idle.length) throw new Error(`${attack}: version "rand" runs APGD-CE and APGD-DLR only; ${idle.join(', ')} ${idle.length === 1 ? 'does' : 'do'} not apply`);
   }
   if (o.norm === 'l1') {
-    if (o.version === 'plus') throw new Error(`${attack}: version "plus" adds FAB and Square, which have no L1 version here; use "standard" or "rand"`);
+    if (o.version === 'plus') throw new Error(`${attack}: version "plus" adds Square, which has no L1 version here; use "standard" (fab=true adds FAB-T) or "rand"`);
     if ((o.version ?? 'standard') === 'standard' && o.steps !== undefined && o.steps < 3) throw new Error(`${attack}: the L1 eps schedule runs three phases and needs steps >= 3, got ${o.steps}`);
-    if (o.fab === true || (o.queries ?? 0) > 0) throw new Error(`${attack}: the L1 ensemble runs APGD-CE and APGD-T only (FAB and Square have no L1 version here); drop fab and queries`);
+    if ((o.queries ?? 0) > 0) throw new Error(`${attack}: Square has no L1 version here, so queries does not apply (the L1 ensemble runs APGD-CE, APGD-T and, with fab=true, FAB-T)`);
   }
   const classes = validateAttack(attack, model, images, labels, { ...o }, AUTOATTACK_OPTIONS);
   const norm = o.norm ?? 'linf';
@@ -130,7 +131,8 @@ function runAutoAttack(attack: string, model: Classifier, images: tf.Tensor4D, l
 
   if (eps > 0) {
     const targets = Math.min(o.targetClasses ?? (norm === 'l1' ? 5 : 9), classes - 1);
-    const withFab = (o.fab ?? true) && version !== 'rand' && norm !== 'l1';
+    // L1: FAB-T only when asked for (AutoAttack's L1 setting here is its APGD stages).
+    const withFab = (o.fab ?? norm !== 'l1') && version !== 'rand';
     const queries = version === 'rand' || norm === 'l1' ? 0 : o.queries ?? 5000;
     const apgdCommon = { eps, steps, restarts, seed, eotSamples };
     // APGD in the ensemble's norm; L1's standard version on AutoAttack's 3·eps / 2·eps / eps schedule.

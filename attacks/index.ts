@@ -156,7 +156,7 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
   },
   'autoattack-l1': {
     name: 'autoattack-l1', run: autoAttackL1 as unknown as AttackFn, norm: 'l1', defaults: { ...AUTOATTACK_DEFAULTS, targetClasses: 5, fab: false, queries: 0, restarts: '5 (1 in rand)' },
-    description: 'AutoAttack in the L1 ball, as its L1 standard setting runs APGD: L1-APGD-CE (5 restarts), L1-APGD-T (5 targets), both on the 3/2/1·eps schedule (no FAB or Square in L1)',
+    description: 'AutoAttack in the L1 ball, as its L1 standard setting runs APGD: L1-APGD-CE (5 restarts), L1-APGD-T (5 targets), both on the 3/2/1·eps schedule; fab=true adds FAB-T in L1 (no Square in L1)',
     paper: 'Croce & Hein 2021, Mind the box: l1-APGD for sparse adversarial attacks on image classifiers',
   },
 });

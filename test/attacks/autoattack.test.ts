@@ -248,10 +248,21 @@ describe('autoattack-l1', () => {
     tf.dispose([t.x, t.y, adv]);
   });
 
-  it('refuses what has no L1 version here (FAB, Square, the plus version) and a schedule without three phases', () => {
+  it('fab=true adds FAB-T in L1 after the APGD stages, within the budget', () => {
+    const eps = 0.8;
+    const t = linearL1Task(12, 40, 5, eps);
+    let report: AutoAttackReport | undefined;
+    // One APGD step without restarts leaves images for FAB-T, which then fools some of them.
+    const adv = autoAttackL1(t.model, t.x, t.y, { eps, steps: 3, restarts: 1, targetClasses: 2, fab: true }, (r) => (report = r));
+    for (const v of perExampleDistances(adv.dataSync(), t.xs, 40).l1) expect(v).toBeLessThanOrEqual(eps);
+    expect(report!.fooledBy['fab-t']).toBeGreaterThan(0);
+    tf.dispose([t.x, t.y, adv]);
+  });
+
+  it('refuses what has no L1 version here (Square, the plus version) and a schedule without three phases', () => {
     const t = linearL1Task(13, 4, 5, 1);
-    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, fab: true })).toThrow(/autoattack-l1: the L1 ensemble runs APGD-CE and APGD-T only/);
-    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, queries: 100 })).toThrow(/FAB and Square have no L1 version/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, queries: 100 })).toThrow(/autoattack-l1: Square has no L1 version here/);
+    expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, fab: true, version: 'rand' })).toThrow(/version "rand" runs APGD-CE and APGD-DLR only; fab does not apply/);
     expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, version: 'plus' })).toThrow(/autoattack-l1: version "plus"/);
     expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, steps: 2 })).toThrow(/autoattack-l1: the L1 eps schedule .* steps >= 3/);
     expect(() => autoAttackL1(t.model, t.x, t.y, { eps: 1, norm: 'l2' } as never)).toThrow(/autoattack-l1: do not pass norm/);
