@@ -4,6 +4,7 @@
  * and the GRADIENT OF THE LOSS is averaged, (1/k) Σ_i ∇x L(f_i(x)), never the gradient of averaged logits.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gatherRows } from '../src/native/gather.ts';
 import { attackObjective, attackSuccess, type LossName } from './loss.ts';
 
 /** What the objective is: loss, optional targets (targeted attack), EOT sample count (default 1). */
@@ -117,7 +118,7 @@ export function l1Direction(grad: tf.Tensor4D, x: tf.Tensor4D, fraction: number 
     const f = typeof fraction === 'number' ? tf.fill([batch], fraction) : fraction;
     // Rank of the threshold in the descending order: ceil(fraction·n) pixels, at least one.
     const rank = tf.cast(tf.clipByValue(tf.sub(tf.ceil(tf.mul(f, n)), 1), 0, n - 1), 'int32');
-    const threshold = tf.sum(tf.mul(sorted, tf.oneHot(rank, n)), 1, true);
+    const threshold = gatherRows(tf.reshape(sorted, [-1]), tf.add(rank, tf.range(0, batch * n, n, 'int32')) as tf.Tensor1D).reshape([batch, 1]);
     const chosen = tf.logicalAnd(tf.greaterEqual(mag, threshold), tf.greater(mag, 0));
     const s = tf.mul(tf.sign(tf.reshape(grad, [batch, n])), tf.cast(chosen, 'float32'));
     const count = tf.maximum(tf.sum(tf.abs(s), 1, true), 1);

@@ -41,6 +41,15 @@ describe('l1Direction', () => {
       { numRuns: 60, seed: 4 },
     );
   });
+
+  it('works on one-pixel images (the threshold pick needs no one-hot of depth 1)', () => {
+    const g = tf.tensor4d([0.5, -2, 0], [3, 1, 1, 1]);
+    const x = tf.tensor4d([0.5, 0.5, 0.5], [3, 1, 1, 1]);
+    const d = l1Direction(g, x, 0.3);
+    expect(Array.from(d.dataSync()).map(Math.abs)).toEqual([1, 1, 0]);
+    expect(Math.sign(d.dataSync()[1])).toBe(-1);
+    tf.dispose([g, x, d]);
+  });
 });
 
 describe('pgd-l1 (SLIDE)', () => {
