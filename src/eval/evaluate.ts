@@ -161,8 +161,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     : runCfg?.eval?.attacks?.length
       ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
       : DEFAULT_ATTACKS.map(parseAttackSpec);
-  // Budgets above 1 only make sense when no attack is L-inf (L2 and L1 sizes sum over pixels).
-  const epsNorm = attackSpecs.every((a) => lookupAttack(a.name).norm !== 'linf') ? 'l2' : 'linf';
+  // One --eps list serves every attack, so they must share a norm: 8/255 is a budget in L-inf, nothing in L1.
+  const attackNorms = attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm }));
+  const epsNorm = attackNorms[0].norm;
+  if (attackNorms.some((a) => a.norm !== epsNorm)) {
+    throw new Error(`--attack: ${attackNorms.map((a) => `${a.name} (${a.norm})`).join(', ')} do not share a norm but would share one --eps list, where a budget means something else in each; evaluate each norm separately`);
+  }
+  // The default budgets (and a run's) are L-inf ones: L2 and L1 attacks need their own.
+  if (epsNorm !== 'linf' && opts.eps === undefined) {
+    throw new Error(`--eps: the attacks are ${epsNorm} and the default budgets${runCfg?.eval?.epsilons?.length ? " (this run's)" : ''} are L-inf ones; give ${epsNorm} budgets, e.g. --eps ${epsNorm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1'}`);
+  }
   const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps', epsNorm);
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');
   const batchSize = positiveInt(opts.batchSize ?? runCfg?.eval?.batchSize ?? 100, '--batch-size');

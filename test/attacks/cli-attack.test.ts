@@ -340,6 +340,8 @@ describe('jpegdl-robust attack', () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);
     expect((await run(['attack', '--model', m, '--eps', '8'])).err).toMatch(/--eps: "8" .* did you mean 8\/255/);
+    expect((await run(['attack', '--model', m, '--attack', 'apgd-l1'])).err).toMatch(/--eps: apgd-l1 is an l1 attack and the default budgets are L-inf ones; give l1 budgets, e.g. --eps 0,2,4,8/);
+    expect((await run(['attack', '--model', m, '--attack', 'deepfool'])).err).toMatch(/--eps: deepfool is an l2 attack .* e.g. --eps 0,0.25,0.5,1/);
     expect((await run(['attack', '--model', m, '--bpda', 'round'])).err).toMatch(/--bpda: must be identity or soft/);
     expect((await run(['attack', '--model', m, '--steps', 'ten'])).err).toMatch(/--steps: "ten" is not a number/);
     expect((await run(['attack', '--model', m, '--attack', 'fgsm', '--steps', '3'])).err).toMatch(/fgsm takes no --steps/);

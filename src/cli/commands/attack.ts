@@ -107,7 +107,7 @@ export function register(program: Command): void {
     .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
     .option('--examples-n <k>', 'images in the --examples grid', '8')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
-    .action(async (o: AttackCliOptions) => {
+    .action(async (o: AttackCliOptions, cmd: Command) => {
       // Check everything cheap before loading anything.
       const info = getAttack(o.attack);
       const epsilons = parseEpsilonList(o.eps, '--eps', info.norm);
@@ -162,6 +162,11 @@ export function register(program: Command): void {
       if (!('seed' in info.defaults)) delete options.seed;
       for (const key of Object.keys(options)) {
         if (key !== 'seed' && !(key in info.defaults)) throw new Error(`${flagOf[key] ?? key}: ${info.name} has no such option (it takes: ${Object.keys(info.defaults).join(', ')})`);
+      }
+
+      // The default budgets are L-inf ones (8/255 means nothing as an L1 size).
+      if (info.norm !== 'linf' && cmd.getOptionValueSource('eps') === 'default') {
+        throw new Error(`--eps: ${info.name} is an ${info.norm} attack and the default budgets are L-inf ones; give ${info.norm} budgets, e.g. --eps ${info.norm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1'}`);
       }
 
       const backend = await initBackend(o.backend);

@@ -61,6 +61,11 @@ describe('jpegdl-robust evaluate', () => {
     expect(r3.text).toMatch(/unknown attack "fgsmx"; known attacks: fgsm, pgd, .*bpda-pgd/);
     const r4 = await cli(...base(), '--out', o, '--attack', 'pgd:stepz=3');
     expect(r4.text).toMatch(/unknown option "stepz" for pgd; options: steps, stepSize/);
+    // One --eps list per evaluation: attacks of different norms are refused, and L1/L2 attacks need their own budgets.
+    const mixed = await cli(...base(), '--out', o, '--attack', 'apgd-l1');
+    expect(mixed.text).toMatch(/--attack: fgsm \(linf\), apgd-l1 \(l1\) do not share a norm/);
+    const l1 = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--attack', 'apgd-l1:steps=2', '--no-progress', '--out', o];
+    expect((await cli(...l1)).text).toMatch(/--eps: the attacks are l1 and the default budgets are L-inf ones; give l1 budgets, e.g. --eps 0,2,4,8/);
     const r5 = await cli('evaluate', '--baseline', join(dir, 'nope'), '--out', o);
     expect(r5.text).toMatch(/--baseline .*nope: model directory .* does not exist/);
     // a corrupt checkpoint: truncated weights
