@@ -74,7 +74,8 @@ interface State {
   reducedAtCheck: tf.Tensor1D;
 }
 
-function bcast(v: tf.Tensor1D, like: tf.Tensor4D): tf.Tensor4D {
+/** A per-example value [batch] broadcast to the shape of `like` [batch,h,w,c] (for per-example tf.where). */
+export function bcast(v: tf.Tensor1D, like: tf.Tensor4D): tf.Tensor4D {
   return tf.broadcastTo(v.reshape([-1, 1, 1, 1]), like.shape) as tf.Tensor4D;
 }
 

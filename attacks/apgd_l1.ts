@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { foldWorstCase, type Candidate, l1Direction, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
-import type { ApgdOptions } from './apgd.ts';
+import { bcast, type ApgdOptions } from './apgd.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
@@ -44,10 +44,6 @@ interface State {
   eta: tf.Tensor1D;
   fraction: tf.Tensor1D;
   pixelsAtCheck: tf.Tensor1D;
-}
-
-function bcast(v: tf.Tensor1D, like: tf.Tensor4D): tf.Tensor4D {
-  return tf.broadcastTo(v.reshape([-1, 1, 1, 1]), like.shape) as tf.Tensor4D;
 }
 
 /** Per-example count of pixels (pixel-channels) where a and b differ, shape [batch]. */
