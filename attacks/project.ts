@@ -135,7 +135,8 @@ function projectL1(candidate: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tens
       if (ab[i] > ub[i]) inBox = false;
     }
     inside[b] = inBox && sum <= radius ? 1 : 0;
-    lambdas[b] = l1Threshold(ab, ub, radius);
+    // Rows already inside are returned as given: no threshold needed.
+    lambdas[b] = inside[b] ? 0 : l1Threshold(ab, ub, radius);
   }
   const lambda = tf.tensor4d(lambdas, [batch, 1, 1, 1]);
   const moved = tf.minimum(tf.relu(tf.sub(a, lambda)), room);

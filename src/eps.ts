@@ -35,6 +35,11 @@ export function parseEpsilon(text: string, what = 'eps', norm: Norm = 'linf'): E
   return { value, label };
 }
 
+/** A sample `--eps` list for attacks of a norm that is not L-inf (for error messages): sizes summed over pixels. */
+export function exampleBudgets(norm: Exclude<Norm, 'linf'>): string {
+  return norm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1';
+}
+
 /** Parse a comma-separated list "0,1/255,8/255" (or an array of strings) of budgets in `norm`; rejects an empty list. */
 export function parseEpsilonList(text: string | string[], what = 'eps', norm: Norm = 'linf'): Epsilon[] {
   const parts = (Array.isArray(text) ? text : String(text).split(',')).map((p) => p.trim()).filter((p) => p.length > 0);

@@ -9,7 +9,7 @@ import { backendInfo, describeBackend } from '../backend.ts';
 import { loadDataset } from '../data/load.ts';
 import { subset } from '../data/subset.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
-import { parseEpsilonList } from '../eps.ts';
+import { exampleBudgets, parseEpsilonList } from '../eps.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { defenceName, defended as defendedModel, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
@@ -163,13 +163,13 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       : DEFAULT_ATTACKS.map(parseAttackSpec);
   // One --eps list serves every attack, so they must share a norm: 8/255 is a budget in L-inf, nothing in L1.
   const attackNorms = attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm }));
-  const epsNorm = attackNorms[0].norm;
+  const epsNorm = attackNorms[0]?.norm ?? 'linf';
   if (attackNorms.some((a) => a.norm !== epsNorm)) {
     throw new Error(`--attack: ${attackNorms.map((a) => `${a.name} (${a.norm})`).join(', ')} do not share a norm but would share one --eps list, where a budget means something else in each; evaluate each norm separately`);
   }
   // The default budgets (and a run's) are L-inf ones: L2 and L1 attacks need their own.
   if (epsNorm !== 'linf' && opts.eps === undefined) {
-    throw new Error(`--eps: the attacks are ${epsNorm} and the default budgets${runCfg?.eval?.epsilons?.length ? " (this run's)" : ''} are L-inf ones; give ${epsNorm} budgets, e.g. --eps ${epsNorm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1'}`);
+    throw new Error(`--eps: the attacks are ${epsNorm} and the default budgets${runCfg?.eval?.epsilons?.length ? " (this run's)" : ''} are L-inf ones; give ${epsNorm} budgets, e.g. --eps ${exampleBudgets(epsNorm)}`);
   }
   const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps', epsNorm);
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');

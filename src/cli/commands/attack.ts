@@ -12,7 +12,7 @@ import { ATTACK_NAMES, getAttack } from '../../../attacks/index.ts';
 import { backendInfo, describeBackend, initBackend } from '../../backend.ts';
 import { loadDataset, subset } from '../../data/index.ts';
 import type { DatasetName } from '../../data/types.ts';
-import { parseEpsilonList } from '../../eps.ts';
+import { exampleBudgets, parseEpsilonList } from '../../eps.ts';
 import { writeJsonAtomic } from '../../io/atomic.ts';
 import { loadModel } from '../../io/model-io.ts';
 import { writeAdversarialExamples } from '../../report/examples.ts';
@@ -166,7 +166,7 @@ export function register(program: Command): void {
 
       // The default budgets are L-inf ones (8/255 means nothing as an L1 size).
       if (info.norm !== 'linf' && cmd.getOptionValueSource('eps') === 'default') {
-        throw new Error(`--eps: ${info.name} is an ${info.norm} attack and the default budgets are L-inf ones; give ${info.norm} budgets, e.g. --eps ${info.norm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1'}`);
+        throw new Error(`--eps: ${info.name} is an ${info.norm} attack and the default budgets are L-inf ones; give ${info.norm} budgets, e.g. --eps ${exampleBudgets(info.norm)}`);
       }
 
       const backend = await initBackend(o.backend);
