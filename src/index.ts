@@ -10,6 +10,7 @@ export { inferenceModel, setBatchNormFolding } from './inference/model.ts';
 export * from './eps.ts';
 export * from './io/atomic.ts';
 export * from './io/model-io.ts';
+export * from './io/import-model.ts';
 export * from './testing/memory.ts';
 export * from './jpeg/index.ts';
 export * from './layers/index.ts';

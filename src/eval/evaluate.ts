@@ -12,6 +12,7 @@ import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
 import { exampleBudgets, parseEpsilonList } from '../eps.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { defenceName, defended as defendedModel, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
+import { assertLogitOutputs, declaredLogits } from '../io/import-model.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig, type ReportExample } from '../report/model.ts';
@@ -212,6 +213,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         }
         created.push(model);
         const meta = metas.get(dir) ?? {};
+        if (!declaredLogits(meta)) assertLogitOutputs(model, `--${variant} ${dir}`);
         const mSeed = typeof meta.seed === 'number' ? meta.seed : typeof meta.modelSeed === 'number' ? meta.modelSeed : dirs.length > 1 ? i : (runCfg?.modelSeed ?? 0);
         const arch = typeof meta.model === 'string' ? meta.model : runCfg?.model;
         const hasJpeg = model.layers.some((l) => l.getClassName() === 'JpegLayer');

@@ -98,6 +98,13 @@ function readModelJson(dir: string): SavedModelJson {
     throw new Error(`loadModel: ${jsonPath} is not valid JSON (${(err as Error).message})`);
   }
   const json = parsed as Partial<SavedModelJson> | null;
+  const format = (json as { format?: unknown } | null)?.format;
+  const topology = json?.modelTopology as { node?: unknown } | undefined;
+  if (format === 'graph-model' || Array.isArray(topology?.node)) {
+    throw new Error(
+      `loadModel: ${jsonPath} is a tfjs graph model (a converted TensorFlow SavedModel or frozen graph); the suite attacks layers models: convert the Keras model with tensorflowjs_converter --input_format keras (or keras_saved_model) instead`,
+    );
+  }
   if (json == null || typeof json !== 'object' || json.modelTopology == null || typeof json.modelTopology !== 'object') {
     throw new Error(`loadModel: ${jsonPath} has no modelTopology (not a tfjs layers model)`);
   }

@@ -1,4 +1,4 @@
-/** Channel slicing and shuffling layers (NHWC) for grouped convolutions and ShuffleNets; serialisable. */
+/** Channel slicing, shuffling and reversal layers (NHWC) for grouped convolutions, ShuffleNets and BGR models; serialisable. */
 import * as tf from '@tensorflow/tfjs';
 
 function lastShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -75,3 +75,23 @@ export class ChannelShuffle extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(ChannelShuffle);
+
+/** Reverse the channel axis of an NHWC tensor (RGB <-> BGR), for imported models trained on BGR pixels. */
+export class ChannelReverse extends tf.layers.Layer {
+  static className = 'ChannelReverse';
+
+  constructor(args: { name?: string } = {}) {
+    super({ name: args.name });
+    this.trainable = false;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return lastShape(inputShape);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.reverse(x, -1);
+  }
+}
+tf.serialization.registerClass(ChannelReverse);

@@ -14,7 +14,8 @@ import { loadDataset, subset } from '../../data/index.ts';
 import type { DatasetName } from '../../data/types.ts';
 import { exampleBudgets, parseEpsilonList } from '../../eps.ts';
 import { writeJsonAtomic } from '../../io/atomic.ts';
-import { loadModel } from '../../io/model-io.ts';
+import { assertLogitOutputs, declaredLogits } from '../../io/import-model.ts';
+import { loadModel, loadModelMetadata } from '../../io/model-io.ts';
 import { writeAdversarialExamples } from '../../report/examples.ts';
 import { asLogitsFn, type Classifier } from '../../types.ts';
 
@@ -171,6 +172,8 @@ export function register(program: Command): void {
 
       const backend = await initBackend(o.backend);
       const loaded = await loadModel(o.model);
+      // Losses are taken on logits: a softmax output would make every attack look weaker than it is.
+      if (!declaredLogits(loadModelMetadata(o.model))) assertLogitOutputs(loaded, `--model ${o.model}`);
       if (defence && findJpegModeLayers(loaded).length > 0) throw new Error(`--defence: the model in ${o.model} already has a JpegLayer (it is a JPEG-DL model, not an undefended one)`);
       // The defended model is a wrapper sharing the loaded model's weights.
       const model = defence ? defended(loaded, defence) : loaded;
@@ -188,6 +191,7 @@ export function register(program: Command): void {
       }
       // Transfer: a second model crafts, --model judges; both must take the same images and classes.
       const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
+      if (surrogate && !declaredLogits(loadModelMetadata(o.surrogate!))) assertLogitOutputs(surrogate, `--surrogate ${o.surrogate}`);
       if (surrogate) {
         const [a, b] = [surrogate.inputs[0].shape.slice(1).join('x'), model.inputs[0].shape.slice(1).join('x')];
         if (a !== b) throw new Error(`--surrogate: the model in ${o.surrogate} takes ${a} images but --model takes ${b}`);

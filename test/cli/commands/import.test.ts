@@ -1,0 +1,99 @@
+// `jpegdl-robust import` end to end: a Keras-style model (0-255 pixels, softmax output) becomes one that
+// `attack` and `evaluate` take; the same model un-imported is refused by both, before any work.
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNumberList } from '../../../src/cli/commands/import.ts';
+import { loadModel, loadModelMetadata, saveModel } from '../../../src/io/model-io.ts';
+import { cli } from '../helpers.ts';
+
+describe('jpegdl-robust import', () => {
+  let dir: string;
+  let keras: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'jpegdl-import-'));
+    keras = join(dir, 'keras');
+    // Trained on 0-255 pixels normalised by mean 72.9 / std 90.0, softmax at the end, as a Keras export would be.
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 2, kernelSize: 5, strides: 4, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+      ],
+    });
+    await saveModel(m, keras);
+    m.dispose();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a [0,1]-pixel logits model with what it did in its metadata, which attack then takes', async () => {
+    const out = join(dir, 'imported');
+    const r = await cli('import', '--model', keras, '--out', out, '--input-scale', '255', '--mean', '72.9', '--std', '90');
+    expect(r.code).toBe(0);
+    expect(r.text).toMatch(/input: \[0,1\] pixels 28x28x1, then x 255 - \[72\.9\] \/ \[90\] inside the model/);
+    expect(r.text).toMatch(/output: 10 logits; removed the final softmax of dense_Dense\d+/);
+    const meta = loadModelMetadata(out) as { model: string; imported: Record<string, unknown> };
+    expect(meta.model).toMatch(/^imported:/);
+    expect(meta.imported).toMatchObject({ inputScale: 255, mean: [72.9], std: [90], channelOrder: 'rgb', outputs: 'auto', classes: 10 });
+    // Same predictions as the source fed the way it was trained.
+    const [src, imp] = [await loadModel(keras), await loadModel(out)];
+    const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 3);
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.softmax(imp.predict(x) as tf.Tensor), src.predict(tf.div(tf.sub(tf.mul(x, 255), 72.9), 90)) as tf.Tensor))).dataSync()[0]);
+    expect(d).toBeLessThan(1e-6);
+    tf.dispose(x);
+    src.dispose();
+    imp.dispose();
+
+    const a = await cli('attack', '--model', out, '--attack', 'fgsm', '--eps', '0,8/255', '-n', '8', '--batch-size', '8');
+    expect(a.code).toBe(0);
+    expect(a.text).toMatch(/fgsm \(linf\) on 8 /);
+  });
+
+  it('attack and evaluate refuse a model with probability outputs, naming it and the fix', async () => {
+    const a = await cli('attack', '--model', keras, '--attack', 'fgsm', '-n', '8');
+    expect(a.code).toBe(1);
+    expect(a.text).toMatch(new RegExp(`--model ${keras}: the model's outputs look like probabilities.*jpegdl-robust import`));
+    const o = join(dir, 'eval');
+    const e = await cli('evaluate', '--baseline', keras, '-n', '8', '--out', o, '--no-progress');
+    expect(e.code).toBe(1);
+    expect(e.text).toMatch(new RegExp(`--baseline ${keras}: the model's outputs look like probabilities`));
+    expect(existsSync(join(o, 'records.jsonl'))).toBe(false);
+    // On the user's word (--outputs logits) the check is off for that model.
+    const trusted = join(dir, 'trusted');
+    expect((await cli('import', '--model', keras, '--out', trusted, '--outputs', 'logits')).code).toBe(0);
+    expect((await cli('attack', '--model', trusted, '--attack', 'fgsm', '--eps', '0', '-n', '8')).code).toBe(0);
+  });
+
+  it('rejects bad options, naming the flag, before loading anything', async () => {
+    const out = join(dir, 'x');
+    const cases: [string[], RegExp][] = [
+      [['--input-scale', 'abc'], /--input-scale: must be a number > 0/],
+      [['--input-scale', '0'], /--input-scale: must be a number > 0/],
+      [['--mean', '1,,2'], /--mean: '' is not a number/],
+      [['--std', '0.2,0'], /--std: every std must be > 0, got 0/],
+      [['--outputs', 'probs'], /--outputs: must be auto or logits/],
+      [['--mean', '1,2'], /mean has 2 entries but the model's input has 1 channel/],
+      [['--bgr'], /bgr needs a 3-channel input/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli('import', '--model', keras, '--out', out, ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.text, args.join(' ')).toMatch(re);
+    }
+    expect(existsSync(out)).toBe(false);
+    expect((await cli('import', '--model', keras, '--out', keras)).text).toMatch(/--out: must differ from --model/);
+    expect((await cli('import', '--model', join(dir, 'nope'), '--out', out)).text).toMatch(/--model: .*nope does not exist/);
+    // A converted SavedModel is a graph model: said so, with the converter flag that gives a layers model.
+    const graph = join(dir, 'graph');
+    mkdirSync(graph);
+    writeFileSync(join(graph, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
+    const g = await cli('import', '--model', graph, '--out', out);
+    expect(g.code).toBe(1);
+    expect(g.text).toMatch(/is a tfjs graph model.*--input_format keras/);
+    expect(parseNumberList('0.485, 0.456,0.406', '--mean')).toEqual([0.485, 0.456, 0.406]);
+    expect(() => parseNumberList('1,x', '--std')).toThrow(/--std: 'x' is not a number/);
+    expect(readFileSync(join(keras, 'model.json'), 'utf8')).toMatch(/softmax/);
+  });
+});
