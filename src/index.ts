@@ -11,6 +11,7 @@ export * from './eps.ts';
 export * from './io/atomic.ts';
 export * from './io/model-io.ts';
 export * from './io/import-model.ts';
+export { loadKerasModel } from './io/keras.ts';
 export * from './testing/memory.ts';
 export * from './jpeg/index.ts';
 export * from './layers/index.ts';

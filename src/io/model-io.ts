@@ -102,7 +102,7 @@ function readModelJson(dir: string): SavedModelJson {
   const topology = json?.modelTopology as { node?: unknown } | undefined;
   if (format === 'graph-model' || Array.isArray(topology?.node)) {
     throw new Error(
-      `loadModel: ${jsonPath} is a tfjs graph model (a converted TensorFlow SavedModel or frozen graph); the suite attacks layers models: convert the Keras model with tensorflowjs_converter --input_format keras (or keras_saved_model) instead`,
+      `loadModel: ${jsonPath} is a tfjs graph model (a converted TensorFlow SavedModel or frozen graph); the suite attacks layers models: give the Keras model itself (import --model model.keras) or convert it with tensorflowjs_converter --input_format keras`,
     );
   }
   if (json == null || typeof json !== 'object' || json.modelTopology == null || typeof json.modelTopology !== 'object') {

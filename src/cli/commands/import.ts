@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeBackend, initBackend } from '../../backend.ts';
 import { importModel, type ImportOptions } from '../../io/import-model.ts';
+import { loadKerasModel } from '../../io/keras.ts';
 import { loadModel, saveModel } from '../../io/model-io.ts';
 
 /** Parse a comma-separated list of finite numbers; throws naming the flag. */
@@ -30,8 +31,8 @@ interface ImportCliOptions {
 export function register(program: Command): void {
   program
     .command('import')
-    .description("bring your own model: wrap a tfjs layers model (e.g. Keras converted with tensorflowjs_converter) so it takes [0,1] NHWC pixels and returns logits")
-    .requiredOption('--model <dir>', 'directory with the model.json (layers format) and its weight files')
+    .description('bring your own model: wrap a Keras 3 .keras file or a tfjs layers model so it takes [0,1] NHWC pixels and returns logits')
+    .requiredOption('--model <path>', 'a Keras 3 .keras file, or a directory with a tfjs layers model.json and its weight files')
     .requiredOption('--out <dir>', 'where to write the imported model (replaced atomically)')
     .option('--input-scale <s>', 'pixel scale the model was trained on: 1 for 0-1 pixels, 255 for 0-255', '1')
     .option('--mean <list>', "per-channel mean the model's pipeline subtracted, on its input scale and in its channel order (one value or one per channel)")
@@ -56,9 +57,9 @@ export function register(program: Command): void {
       const backend = await initBackend(o.backend);
       let source;
       try {
-        source = await loadModel(o.model);
+        source = o.model.endsWith('.keras') ? await loadKerasModel(o.model) : await loadModel(o.model);
       } catch (err) {
-        throw new Error(`--model ${o.model}: ${(err as Error).message.replace(/^loadModel: /, '')}`);
+        throw new Error(`--model ${o.model}: ${(err as Error).message.replace(/^load(Keras)?Model: (.*?\.keras: )?/, '')}`);
       }
       const opts: ImportOptions = {
         inputScale,

@@ -51,6 +51,17 @@ describe('jpegdl-robust import', () => {
     expect(a.text).toMatch(/fgsm \(linf\) on 8 /);
   });
 
+  it('reads a Keras 3 .keras file directly', async () => {
+    const out = join(dir, 'from-keras');
+    const r = await cli('import', '--model', join(import.meta.dirname, '..', '..', 'fixtures', 'keras', 'functional.keras'), '--out', out, '--input-scale', '255');
+    expect(r.code).toBe(0);
+    expect(r.text).toMatch(/\(resblock\) -> .*from-keras/);
+    expect(r.text).toMatch(/input: \[0,1\] pixels 8x8x3, then x 255 inside the model/);
+    expect(r.text).toMatch(/output: 5 logits; removed the final softmax of dense/);
+    const bad = await cli('import', '--model', join(dir, 'nope.keras'), '--out', out);
+    expect(bad.text).toMatch(/--model: .*nope\.keras does not exist/);
+  });
+
   it('attack and evaluate refuse a model with probability outputs, naming it and the fix', async () => {
     const a = await cli('attack', '--model', keras, '--attack', 'fgsm', '-n', '8');
     expect(a.code).toBe(1);
