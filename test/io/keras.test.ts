@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../../src/data/index.ts';
 import { importModel } from '../../src/io/import-model.ts';
 import { kerasSnakeCase, loadKerasModel } from '../../src/io/keras.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
@@ -59,6 +60,29 @@ describe('loadKerasModel', () => {
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.softmax(model.predict(x) as tf.Tensor), tf.tensor2d(e.outputs)))).dataSync()[0]);
     expect(diff).toBeLessThan(1e-5);
     x.dispose();
+    model.dispose();
+    source.dispose();
+  });
+
+  it('the README\'s Keras model (trained by Keras, optimizer state in the file) imports and predicts as Keras did on all 1000 embedded test images', async () => {
+    const dir = join(import.meta.dirname, '..', '..', 'reports', 'readme-keras');
+    const k = JSON.parse(readFileSync(join(dir, 'keras-predictions.json'), 'utf8')) as {
+      preprocessing: { inputScale: number; mean: number; std: number };
+      subsetPredictions: number[];
+      subsetProbabilities: number[][];
+      subsetAccuracy: number;
+    };
+    const source = await loadKerasModel(join(dir, 'fmnist-cnn.keras'));
+    const { model } = await importModel(source, { inputScale: k.preprocessing.inputScale, mean: [k.preprocessing.mean], std: [k.preprocessing.std] });
+    const { test } = await loadDataset({ name: 'fashion-mnist-embedded' });
+    const [probs, pred] = tf.tidy(() => {
+      const p = tf.softmax(model.predict(tf.tensor4d(test.images, [test.labels.length, 28, 28, 1])) as tf.Tensor2D);
+      return [tf.max(tf.abs(tf.sub(p, tf.tensor2d(k.subsetProbabilities)))).dataSync()[0], Array.from(tf.argMax(p, 1).dataSync())];
+    });
+    expect(pred).toEqual(k.subsetPredictions);
+    // Keras's probabilities were stored to 6 decimals.
+    expect(probs).toBeLessThan(5e-6);
+    expect(pred.filter((v, i) => v === test.labels[i]).length / pred.length).toBeCloseTo(k.subsetAccuracy, 10);
     model.dispose();
     source.dispose();
   });
