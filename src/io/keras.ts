@@ -24,7 +24,7 @@ interface KerasEntry {
 
 const CONTAINERS = new Set(['Functional', 'Model', 'Sequential']);
 /** Keys of Keras 3 configs that tfjs does not take and that change nothing here (checked before dropping where they could). */
-const DROP_KEYS = new Set(['groups', 'lora_rank', 'lora_alpha', 'quantization_config', 'synchronized', 'renorm', 'renorm_clipping', 'renorm_momentum', 'keepdims', 'optional', 'ragged', 'sparse', 'build_input_shape']);
+const DROP_KEYS = new Set(['groups', 'lora_rank', 'lora_alpha', 'quantization_config', 'synchronized', 'renorm', 'renorm_clipping', 'renorm_momentum', 'keepdims', 'optional', 'ragged', 'sparse']);
 /** Keras 3 activation names that tfjs spells differently. */
 const ACTIVATIONS: Record<string, string> = { silu: 'swish', hard_sigmoid: 'hardSigmoid', log_softmax: 'logSoftmax' };
 
@@ -58,7 +58,8 @@ function layerConfig(file: string, cls: string, cfg: Json): Json {
   if (cls === 'BatchNormalization' && cfg.axis !== -1 && cfg.axis !== 3) refuse(`normalisation over axis ${JSON.stringify(cfg.axis)} (only the channel axis)`);
   if (cfg.keepdims === true) refuse('keepdims=True pooling');
   if (cfg.lora_rank != null) refuse('LoRA-enabled layer');
-  if (cfg.quantization_config != null || (typeof cfg.dtype === 'object' && cfg.dtype && String((cfg.dtype as Json).class_name).includes('Quant'))) refuse('quantised layer');
+  // A quantised dtype policy is refused above (its name is not float32).
+  if (cfg.quantization_config != null) refuse('quantised layer');
   if (cls === 'ReLU' && ((cfg.negative_slope ?? 0) !== 0 || (cfg.threshold ?? 0) !== 0)) refuse('ReLU with negative_slope or threshold');
   const out: Json = {};
   for (const [k, v] of Object.entries(cfg)) {
