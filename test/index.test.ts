@@ -10,7 +10,7 @@ describe('library entry', () => {
       lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
       lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
       lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.medianFilter,
-      lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel,
+      lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,
     ];
     for (const f of fns) expect(typeof f).toBe('function');
     expect(lib.train.parseAdversarialSpec('pgd:eps=8/255,steps=7')).toMatchObject({ method: 'pgd', steps: 7, epsLabel: '8/255' });

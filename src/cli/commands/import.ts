@@ -5,6 +5,7 @@ import { describeBackend, initBackend } from '../../backend.ts';
 import { importModel, type ImportOptions } from '../../io/import-model.ts';
 import { loadKerasModel } from '../../io/keras.ts';
 import { loadModel, saveModel } from '../../io/model-io.ts';
+import { inspectOnnxModel, loadOnnxModel } from '../../io/onnx.ts';
 
 /** Parse a comma-separated list of finite numbers; throws naming the flag. */
 export function parseNumberList(text: string, flag: string): number[] {
@@ -31,8 +32,8 @@ interface ImportCliOptions {
 export function register(program: Command): void {
   program
     .command('import')
-    .description('bring your own model: wrap a Keras 3 .keras file or a tfjs layers model so it takes [0,1] NHWC pixels and returns logits')
-    .requiredOption('--model <path>', 'a Keras 3 .keras file, or a directory with a tfjs layers model.json and its weight files')
+    .description('bring your own model: wrap a PyTorch model exported to ONNX, a Keras 3 .keras file or a tfjs layers model so it takes [0,1] NHWC pixels and returns logits')
+    .requiredOption('--model <path>', 'an .onnx file (torch.onnx.export, NCHW, eval mode), a Keras 3 .keras file, or a directory with a tfjs layers model.json and its weight files')
     .requiredOption('--out <dir>', 'where to write the imported model (replaced atomically)')
     .option('--input-scale <s>', 'pixel scale the model was trained on: 1 for 0-1 pixels, 255 for 0-255', '1')
     .option('--mean <list>', "per-channel mean the model's pipeline subtracted, on its input scale and in its channel order (one value or one per channel)")
@@ -56,10 +57,14 @@ export function register(program: Command): void {
 
       const backend = await initBackend(o.backend);
       let source;
+      let onnx;
       try {
-        source = o.model.endsWith('.keras') ? await loadKerasModel(o.model) : await loadModel(o.model);
+        if (o.model.endsWith('.onnx')) {
+          onnx = inspectOnnxModel(o.model);
+          source = await loadOnnxModel(o.model);
+        } else source = o.model.endsWith('.keras') ? await loadKerasModel(o.model) : await loadModel(o.model);
       } catch (err) {
-        throw new Error(`--model ${o.model}: ${(err as Error).message.replace(/^load(Keras)?Model: (.*?\.keras: )?/, '')}`);
+        throw new Error(`--model ${o.model}: ${(err as Error).message.replace(/^load(Keras|Onnx)?Model: (.*?\.(keras|onnx): )?/, '')}`);
       }
       const opts: ImportOptions = {
         inputScale,
@@ -79,7 +84,8 @@ export function register(program: Command): void {
       }
       const { model, summary } = imported;
       try {
-        await saveModel(model, o.out, { model: `imported:${summary.sourceName}`, imported: { ...summary, source: resolve(o.model) } });
+        const format = onnx ? { format: 'onnx', onnx: { producer: onnx.producer, opset: onnx.opset, nodes: onnx.nodes, ops: onnx.ops } } : { format: o.model.endsWith('.keras') ? 'keras' : 'tfjs-layers' };
+        await saveModel(model, o.out, { model: `imported:${summary.sourceName}`, imported: { ...summary, source: resolve(o.model), ...format } });
       } finally {
         model.dispose();
       }
@@ -91,6 +97,7 @@ export function register(program: Command): void {
       ].filter(Boolean);
       console.log(`backend: ${describeBackend(backend)}`);
       console.log(`imported ${o.model} (${summary.sourceName}) -> ${o.out}`);
+      if (onnx) console.log(`  ONNX: ${onnx.producer}, opset ${onnx.opset}, ${onnx.nodes} nodes (${onnx.ops.join(', ')}); NCHW input [${onnx.inputShape.slice(1).join(', ')}] read as NHWC`);
       console.log(`  input: [0,1] pixels ${summary.inputShape.map((d) => d ?? '?').join('x')}${pre.length ? `, then ${pre.join(' ')} inside the model` : ' (as the model takes them)'}`);
       console.log(
         `  output: ${summary.classes} logits${summary.strippedSoftmax ? `; removed the final softmax of ${summary.strippedSoftmax} (softmax of the new logits = the old output, max difference ${summary.stripError.toExponential(1)})` : summary.outputs === 'logits' ? ' (taken as logits, unchecked)' : ' (no softmax found, outputs checked not to be probabilities)'}`,

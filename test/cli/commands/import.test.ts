@@ -62,6 +62,32 @@ describe('jpegdl-robust import', () => {
     expect(bad.text).toMatch(/--model: .*nope\.keras does not exist/);
   });
 
+  it('reads a PyTorch model exported to ONNX (softmax output, NCHW) and records where it came from', async () => {
+    const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'onnx');
+    const out = join(dir, 'from-onnx');
+    const r = await cli('import', '--model', join(fixtures, 'squeeze_excite.onnx'), '--out', out, '--mean', '0.5,0.5,0.5', '--std', '0.25,0.25,0.25');
+    expect(r.code).toBe(0);
+    expect(r.text).toMatch(/ONNX: pytorch 2\.[\d.]+, opset 17, 33 nodes \(Add, .*\); NCHW input \[3, 12, 12\] read as NHWC/);
+    expect(r.text).toMatch(/input: \[0,1\] pixels 12x12x3, then - \[0\.5, 0\.5, 0\.5\] \/ \[0\.25, 0\.25, 0\.25\] inside the model/);
+    expect(r.text).toMatch(/output: 5 logits; removed the final softmax of Softmax/);
+    const meta = loadModelMetadata(out) as { imported: Record<string, unknown> };
+    expect(meta.imported).toMatchObject({ format: 'onnx', onnx: { opset: 17, nodes: 33 }, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+    // PyTorch's probabilities on the fixture images, fed through the normalisation the import put inside.
+    const e = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8'))['squeeze_excite.onnx'] as { input_nhwc_shape: number[]; input_nhwc_255: number[]; output: number[][] };
+    const m = await loadModel(out);
+    const x = tf.tensor4d(Float32Array.from(e.input_nhwc_255, (v) => (v / 255) * 0.25 + 0.5), e.input_nhwc_shape as [number, number, number, number]);
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.softmax(m.predict(x) as tf.Tensor), tf.tensor2d(e.output)))).dataSync()[0]);
+    expect(d).toBeLessThan(1e-5);
+    tf.dispose(x);
+    m.dispose();
+    const junk = join(dir, 'junk.onnx');
+    writeFileSync(junk, 'not a model');
+    const bad = await cli('import', '--model', junk, '--out', join(dir, 'junk-out'));
+    expect(bad.code).toBe(1);
+    expect(bad.text).toMatch(/--model .*junk\.onnx: not (a readable ONNX model|an ONNX model)/);
+    expect(existsSync(join(dir, 'junk-out'))).toBe(false);
+  });
+
   it('attack and evaluate refuse a model with probability outputs, naming it and the fix', async () => {
     const a = await cli('attack', '--model', keras, '--attack', 'fgsm', '-n', '8');
     expect(a.code).toBe(1);
