@@ -108,6 +108,27 @@ class SqueezeExcite(nn.Module):
         return torch.softmax(self.fc(x.mean(dim=(2, 3))), dim=1)
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2- and SqueezeNet-style parts: torch.chunk on channels, a channel shuffle (view,
+    transpose, view), max pooling with ceil_mode adding a partial window, GELU and Hardswish."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)  # 10 -> 5 (floor mode: 4)
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4), nn.GELU(), nn.Conv2d(4, 4, 3, 1, 1, groups=4), nn.Hardswish())
+        self.head = nn.Conv2d(8, 6, 1)
+        self.fc = nn.Linear(6 * 5 * 5, 4)
+
+    def forward(self, x):
+        x = self.pool(self.stem(x))
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([a, self.branch(b)], dim=1)
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.fc(torch.flatten(F.hardswish(self.head(x)), 1))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(20261128)
@@ -115,6 +136,8 @@ def main(out: Path) -> None:
         ("preact.onnx", PreAct, (3, 16, 16), dict(dynamo=False, opset_version=13)),
         ("mixed.onnx", Mixed, (3, 20, 20), dict(dynamo=True)),
         ("squeeze_excite.onnx", SqueezeExcite, (3, 12, 12), dict(dynamo=False, opset_version=17)),
+        ("shuffle_unit.onnx", ShuffleUnit, (3, 10, 10), dict(dynamo=False, opset_version=17)),
+        ("shuffle_unit_dynamo.onnx", ShuffleUnit, (3, 10, 10), dict(dynamo=True)),
     ]
     expected = {}
     for name, cls, (c, h, w), export_args in cases:

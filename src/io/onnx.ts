@@ -10,7 +10,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, normalize, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ChannelSlice } from '../layers/channel-ops.ts';
-import { ConstantArithmetic, ConstantPad2D, LogSoftmax, type ConstantOp } from '../layers/onnx-ops.ts';
+import { ChannelShuffle } from '../layers/channel-ops.ts';
+import { ConstantArithmetic, ConstantPad2D, Erf, LogSoftmax, type ConstantOp } from '../layers/onnx-ops.ts';
 import {
   decodeOnnxModel,
   ONNX_DTYPE,
@@ -36,7 +37,18 @@ interface Sym {
   shape: number[];
 }
 
-type Value = Const | Sym;
+/**
+ * A channel shuffle in progress (ShuffleNet's view -> transpose -> view): the 4-D tensor viewed as
+ * [N, groups, C/groups, H, W], then with the two group axes swapped. Only the final view may use it.
+ */
+interface Shuffle {
+  kind: 'shuffle';
+  src: Sym;
+  groups: number;
+  transposed: boolean;
+}
+
+type Value = Const | Sym | Shuffle;
 
 /** What {@link loadOnnxModel} found in the file, for metadata and messages. */
 export interface OnnxModelInfo {
@@ -204,6 +216,7 @@ class Converter {
 
   sym(name: string | undefined, what: string): Sym {
     const v = this.get(name);
+    if (v.kind === 'shuffle') this.fail(`${what} is a 5-D view of the image's channels; only a channel shuffle (view, transpose(1, 2), view back) is supported`);
     if (v.kind !== 'sym') this.fail(`${what} must be computed from the image, got a constant`);
     return v;
   }
@@ -285,8 +298,11 @@ class Converter {
       return;
     }
     const base = node.name || `${op}_${index}`;
-    const result = this.layerOp(op, ins, outs, attrs, base);
-    this.set(outs[0]!, result);
+    if (op === 'Split') {
+      this.split(ins, outs, attrs, base).forEach((v, i) => this.set(outs[i]!, v));
+      return;
+    }
+    this.set(outs[0]!, this.layerOp(op, ins, outs, attrs, base));
   }
 
   // ---------- constant folding ----------
@@ -543,6 +559,7 @@ class Converter {
       }
       case 'Shape': {
         const v = this.get(ins[0]);
+        if (v.kind === 'shuffle') this.fail('the shape of a 5-D channel view is not supported');
         const dims = v.kind === 'sym' ? v.shape : v.dims;
         let start = a.int('start', 0);
         let end = a.int('end', dims.length);
@@ -571,6 +588,36 @@ class Converter {
         const x = this.sym(ins[0], 'X');
         const activation = ({ Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', Softplus: 'softplus' } as const)[op];
         return this.out(this.apply(tf.layers.activation({ activation, name: this.layerName(base) }), x.t), x.shape);
+      }
+      case 'HardSigmoid':
+      case 'HardSwish': {
+        // max(0, min(1, alpha x + beta)), times x for HardSwish (MobileNetV3's nn.Hardswish: alpha 1/6, beta 1/2).
+        const x = this.sym(ins[0], 'X');
+        const alpha = op === 'HardSigmoid' ? a.float('alpha', 0.2) : 1 / 6;
+        const beta = op === 'HardSigmoid' ? a.float('beta', 0.5) : 0.5;
+        let t = this.apply(new ConstantArithmetic({ op: 'mul', values: [Math.fround(alpha)], name: this.layerName(`${base}_scale`) }), x.t);
+        t = this.apply(new ConstantArithmetic({ op: 'add', values: [Math.fround(beta)], name: this.layerName(`${base}_shift`) }), t);
+        t = this.apply(new ConstantArithmetic({ op: 'clip', values: [0, 1], name: this.layerName(op === 'HardSigmoid' ? base : `${base}_gate`) }), t);
+        if (op === 'HardSwish') t = this.apply(tf.layers.multiply({ name: this.layerName(base) }), [x.t, t]);
+        return this.out(t, x.shape);
+      }
+      case 'Gelu': {
+        const x = this.sym(ins[0], 'X');
+        const approximate = a.str('approximate', 'none');
+        if (approximate !== 'none' && approximate !== 'tanh') this.fail(`approximate=${JSON.stringify(approximate)} is not supported`);
+        const layer = tf.layers.activation({ activation: approximate === 'tanh' ? 'gelu_new' : 'gelu', name: this.layerName(base) });
+        return this.out(this.apply(layer, x.t), x.shape);
+      }
+      case 'Erf': {
+        // nn.GELU exported by the TorchScript exporter: x * 0.5 * (1 + erf(x / sqrt 2)).
+        const x = this.sym(ins[0], 'X');
+        return this.out(this.apply(new Erf({ name: this.layerName(base) }), x.t), x.shape);
+      }
+      case 'Transpose': {
+        const v = this.get(ins[0]);
+        const perm = a.ints('perm', undefined);
+        if (v.kind === 'shuffle' && !v.transposed && perm?.join(',') === '0,2,1,3,4') return { ...v, transposed: true };
+        return this.fail(`transposing a tensor computed from the image (perm [${perm}]) is not supported (only the channel shuffle of ShuffleNet)`);
       }
       case 'LeakyRelu': {
         const x = this.sym(ins[0], 'X');
@@ -611,6 +658,33 @@ class Converter {
       case 'ReduceMean':
       case 'ReduceMax':
         return this.globalPool(op, ins, a, base);
+      case 'Split':
+        return this.fail('internal: Split is converted by split()');
+      case 'Slice': {
+        // torch.chunk / x[:, a:b] as the TorchScript exporter writes them: a slice of the channels.
+        const x = this.sym(ins[0], 'data');
+        const rank = x.shape.length;
+        const starts = this.opset >= 10 ? Array.from(this.constant(ins[1], 'starts').data) : a.ints('starts', [])!;
+        const ends = this.opset >= 10 ? Array.from(this.constant(ins[2], 'ends').data) : a.ints('ends', [])!;
+        const axes = (this.opset >= 10 ? (ins[3] ? Array.from(this.constant(ins[3], 'axes').data) : undefined) : a.ints('axes', undefined)) ?? starts.map((_, i) => i);
+        const steps = this.opset >= 10 && ins[4] ? Array.from(this.constant(ins[4], 'steps').data) : starts.map(() => 1);
+        let channels: [number, number] | undefined;
+        axes.forEach((ax, i) => {
+          const axis = normAxis(ax, rank, 'Slice');
+          const d = x.shape[axis]!;
+          const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+          const [b, e] = [clamp(starts[i]!), clamp(ends[i]!)];
+          if (axis === 0 && b === 0 && (ends[i]! >= 2 ** 31 - 1 || ends[i] === -1 + 2 ** 63)) return;
+          if (steps[i] !== 1) this.fail(`slices with step ${steps[i]} are not supported`);
+          if (axis === 1 && rank === 4) channels = [b, e];
+          else if (!(b === 0 && e === d)) this.fail(`slicing axis ${axis} of [${x.shape.map((v) => (Number.isNaN(v) ? 'N' : v))}] is not supported (only the channels of a 4-D tensor)`);
+        });
+        if (!channels || (channels[0] === 0 && channels[1] === x.shape[1])) return x;
+        const [b, e] = channels;
+        if (e <= b) this.fail('an empty channel slice');
+        const t = this.apply(new ChannelSlice({ start: b, size: e - b, name: this.layerName(base) }), x.t);
+        return this.out(t, [x.shape[0]!, e - b, x.shape[2]!, x.shape[3]!]);
+      }
       case 'Flatten': {
         const x = this.sym(ins[0], 'input');
         const axis = normAxis(a.int('axis', 1), x.shape.length, 'Flatten');
@@ -766,10 +840,22 @@ class Converter {
     const pads = this.spatialPads(a, [x.shape[2]!, x.shape[3]!], kernel, strides, dilations);
     const ceil = a.int('ceil_mode', 0) === 1;
     const [h, w] = [x.shape[2]! + pads[0] + pads[2], x.shape[3]! + pads[1] + pads[3]];
-    const outH = this.outSize(h, kernel[0]!, strides[0]!, 1, false);
-    const outW = this.outSize(w, kernel[1]!, strides[1]!, 1, false);
-    if (ceil && (this.outSize(h, kernel[0]!, strides[0]!, 1, true) !== outH || this.outSize(w, kernel[1]!, strides[1]!, 1, true) !== outW)) {
-      this.fail('ceil_mode=1 adds a partial window here; not supported (use ceil_mode=False)');
+    let outH = this.outSize(h, kernel[0]!, strides[0]!, 1, false);
+    let outW = this.outSize(w, kernel[1]!, strides[1]!, 1, false);
+    if (ceil) {
+      // PyTorch's rule: round up, but drop a last window that would start in the end padding.
+      const up = (padded: number, inSize: number, begin: number, k: number, st: number) => {
+        const o = this.outSize(padded, k, st, 1, true);
+        return (o - 1) * st >= inSize + begin ? o - 1 : o;
+      };
+      const [ch, cw] = [up(h, x.shape[2]!, pads[0], kernel[0]!, strides[0]!), up(w, x.shape[3]!, pads[1], kernel[1]!, strides[1]!)];
+      if (ch !== outH || cw !== outW) {
+        if (op === 'AveragePool') this.fail('ceil_mode=1 adds a partial window here; average pooling with it is not supported (use ceil_mode=False)');
+        // Max pooling: pad the end with -inf so the partial window exists and ignores the padding.
+        pads[2] += Math.max(0, (ch - 1) * strides[0]! + kernel[0]! - h);
+        pads[3] += Math.max(0, (cw - 1) * strides[1]! + kernel[1]! - w);
+        [outH, outW] = [ch, cw];
+      }
     }
     const includePad = op === 'AveragePool' && a.int('count_include_pad', 0) === 1;
     const fill = op === 'MaxPool' ? 'lowest' : includePad ? 'zero' : 'none';
@@ -777,6 +863,32 @@ class Converter {
     const args = { poolSize: kernel as [number, number], strides: strides as [number, number], padding: padded.padding, name: this.layerName(base) };
     const layer = op === 'MaxPool' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args);
     return this.out(this.apply(layer, padded.t), [x.shape[0]!, x.shape[1]!, outH, outW]);
+  }
+
+  /** Split along the channels (torch.chunk / torch.split on dim 1) into ChannelSlice layers. */
+  split(ins: string[], outs: string[], a: Attrs, base: string): Sym[] {
+    const x = this.sym(ins[0], 'input');
+    this.rank4(x, 'Split');
+    const axis = normAxis(a.int('axis', 0), 4, 'Split');
+    if (axis !== 1) this.fail(`split along axis ${axis} is not supported (only channels, axis 1)`);
+    const c = x.shape[1]!;
+    const sizesArg = this.opset >= 13 ? (ins[1] ? Array.from(this.constant(ins[1], 'split').data) : undefined) : a.ints('split', undefined);
+    let sizes: number[];
+    if (sizesArg) sizes = sizesArg;
+    else {
+      const parts = a.int('num_outputs', outs.length);
+      const each = Math.ceil(c / parts);
+      sizes = [...Array(parts).keys()].map((i) => Math.max(0, Math.min(each, c - i * each)));
+    }
+    if (sizes.length !== outs.length || sizes.some((v) => !Number.isInteger(v) || v < 1) || sizes.reduce((t, v) => t + v, 0) !== c) {
+      this.fail(`split sizes [${sizes}] do not cut ${c} channels into ${outs.length} outputs`);
+    }
+    let start = 0;
+    return sizes.map((size, i) => {
+      const t = this.apply(new ChannelSlice({ start, size, name: this.layerName(`${base}_${i}`) }), x.t);
+      start += size;
+      return this.out(t, [x.shape[0]!, size, x.shape[2]!, x.shape[3]!]);
+    });
   }
 
   globalPool(op: string, ins: string[], a: Attrs, base: string): Sym {
@@ -807,11 +919,30 @@ class Converter {
     return this.out(this.apply(tf.layers.flatten({ name: this.layerName(base) }), t), [n, c * h * w]);
   }
 
-  reshape(ins: string[], a: Attrs, base: string): Sym {
-    const x = this.sym(ins[0], 'data');
+  reshape(ins: string[], a: Attrs, base: string): Value {
+    const v = this.get(ins[0]);
     const target = Array.from(this.constant(ins[1], 'shape').data);
+    const zeroCopies = a.int('allowzero', 0) === 0;
+    if (v.kind === 'shuffle') {
+      const [n, c, h, w] = v.src.shape as [number, number, number, number];
+      const fits = (d: number, want: number, i: number) => d === want || (d === 0 && zeroCopies) || (d === -1 && i === 1);
+      const batch = target[0]!;
+      if (v.transposed && target.length === 4 && (Number.isNaN(batch) || batch === -1 || (batch === 0 && zeroCopies) || batch === n) && fits(target[1]!, c, 1) && target[2] === h && target[3] === w) {
+        return this.out(this.apply(new ChannelShuffle({ groups: v.groups, name: this.layerName(base) }), v.src.t), v.src.shape);
+      }
+      return this.fail('a 5-D view of the channels must be transposed (1, 2) and viewed back to [N, C, H, W] (a channel shuffle)');
+    }
+    const x = this.sym(ins[0], 'data');
+    if (target.length === 5 && x.shape.length === 4) {
+      const [, c, h, w] = x.shape as [number, number, number, number];
+      const [b, g, per, th, tw] = target as [number, number, number, number, number];
+      const batchOk5 = Number.isNaN(b) || b === -1 || (b === 0 && zeroCopies) || b === x.shape[0];
+      if (batchOk5 && Number.isInteger(g) && g > 0 && c % g === 0 && (per === c / g || per === -1) && th === h && tw === w) {
+        return { kind: 'shuffle', src: x, groups: g, transposed: false };
+      }
+    }
     const total = numel(x.shape.slice(1));
-    const batchOk = (d: number) => Number.isNaN(d) || d === -1 || (d === 0 && a.int('allowzero', 0) === 0) || d === x.shape[0];
+    const batchOk = (d: number) => Number.isNaN(d) || d === -1 || (d === 0 && zeroCopies) || d === x.shape[0];
     const rest = target.slice(1);
     if (target.length === 2 && batchOk(target[0]!) && (rest[0] === total || (rest[0] === -1 && target[0] !== -1))) return this.flatten(x, base);
     if (target.length === 4 && x.shape.length === 2 && batchOk(target[0]!) && target[1] === x.shape[1] && target[2] === 1 && target[3] === 1) {
@@ -868,8 +999,8 @@ class Converter {
 /** ONNX ops the importer converts (others are refused by name). */
 export const SUPPORTED_OPS = [
   'Add', 'AveragePool', 'BatchNormalization', 'Cast', 'Clip', 'Concat', 'Constant', 'ConstantOfShape', 'Conv', 'Div', 'Dropout',
-  'Elu', 'Flatten', 'Gather', 'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'Identity', 'LeakyRelu', 'LogSoftmax', 'MatMul', 'MaxPool', 'Mul',
-  'Pad', 'ReduceMax', 'ReduceMean', 'Relu', 'Reshape', 'Shape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Squeeze', 'Sub', 'Tanh',
+  'Elu', 'Erf', 'Flatten', 'Gather', 'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'HardSigmoid', 'HardSwish', 'Identity', 'LeakyRelu', 'LogSoftmax', 'MatMul', 'MaxPool', 'Mul',
+  'Pad', 'ReduceMax', 'ReduceMean', 'Relu', 'Reshape', 'Shape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split', 'Squeeze', 'Sub', 'Tanh',
   'Transpose', 'Unsqueeze',
 ];
 

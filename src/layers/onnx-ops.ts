@@ -122,3 +122,22 @@ export class LogSoftmax extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(LogSoftmax);
+
+/** The error function, element-wise (the TorchScript exporter writes nn.GELU with it). */
+export class Erf extends tf.layers.Layer {
+  static className = 'Erf';
+
+  constructor(args: { name?: string } = {}) {
+    super({ name: args.name });
+    this.trainable = false;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return firstShape(inputShape);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.erf(Array.isArray(inputs) ? inputs[0]! : inputs);
+  }
+}
+tf.serialization.registerClass(Erf);
