@@ -88,6 +88,15 @@ interface SavedModelJson {
 
 function readModelJson(dir: string): SavedModelJson {
   if (typeof dir !== 'string' || dir.length === 0) throw new Error('loadModel: dir must be a non-empty path');
+  if (existsSync(dir) && statSync(dir).isFile()) {
+    // A model file from another framework: say how to bring it in rather than that nothing is there.
+    const hint = /\.(onnx|keras)$/i.test(dir)
+      ? `; convert it first: jpegdl-robust import --model ${dir} --out <dir> (with --mean/--std for normalisation done outside the model)`
+      : /\.(h5|hdf5|pt|pth|pb)$/i.test(dir)
+        ? '; export it to ONNX (PyTorch) or save it as .keras (Keras 3), then use jpegdl-robust import'
+        : '';
+    throw new Error(`loadModel: ${dir} is a file, not a model directory (model.json and weights)${hint}`);
+  }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`loadModel: model directory ${dir} does not exist`);
   const jsonPath = join(dir, MODEL_JSON);
   if (!existsSync(jsonPath)) throw new Error(`loadModel: ${jsonPath} is missing`);

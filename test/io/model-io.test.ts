@@ -92,6 +92,16 @@ describe('saveModel / loadModel', () => {
       unlinkSync(join(dir, 'model.json'));
       await expect(loadModel(dir)).rejects.toThrow(/no-json\/model\.json is missing/);
     });
+    it('a model file of another framework, with the way to bring it in', async () => {
+      for (const [file, hint] of [
+        ['net.onnx', /net\.onnx is a file, not a model directory .*; convert it first: jpegdl-robust import --model .*net\.onnx --out <dir>/],
+        ['net.keras', /net\.keras is a file, not a model directory .*; convert it first: jpegdl-robust import/],
+        ['net.pt', /net\.pt is a file, not a model directory .*; export it to ONNX \(PyTorch\) or save it as \.keras/],
+      ] as const) {
+        writeFileSync(join(root, file), 'x');
+        await expect(loadModel(join(root, file))).rejects.toThrow(hint);
+      }
+    });
     it('corrupt model.json', async () => {
       const dir = await make('bad-json');
       writeFileSync(join(dir, 'model.json'), '{"modelTopology": ');
