@@ -1037,7 +1037,9 @@ function readOnnx(file: string): { model: OnnxModel; info: OnnxModelInfo; initia
   const tt = input.type?.tensorType;
   if (!tt || tt.elemType !== ONNX_DTYPE.FLOAT) fail(file, `input ${input.name} is not a float32 tensor (elem type ${ONNX_DTYPE_NAMES[tt?.elemType ?? 0] ?? tt?.elemType})`);
   const dims = (tt.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && Number(d.dimValue) > 0 ? Number(d.dimValue) : Number.NaN));
-  if (dims.length !== 4) fail(file, `input ${input.name} has rank ${dims.length}; an NCHW image batch [N, C, H, W] is expected`);
+  if (dims.length !== 4) {
+    fail(file, `input ${input.name} has rank ${dims.length}; an NCHW image batch [N, C, H, W] is expected${dims.length === 2 ? ' (for a model on flattened pixels, export nn.Sequential(nn.Flatten(), model) with a (1, C, H, W) example input)' : ''}`);
+  }
   if (dims.slice(1).some((d) => Number.isNaN(d))) fail(file, `input ${input.name} has a symbolic channel, height or width (${JSON.stringify(tt.shape?.dim)}); export with a fixed image size`);
   if (dims[3]! <= 4 && dims[1]! > 4 && dims[2]! > 4) fail(file, `input ${input.name} of shape [${dims}] looks channels-last (NHWC); the importer reads NCHW models as PyTorch exports them`);
   const outputs = graph.output ?? [];

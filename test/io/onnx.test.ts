@@ -391,6 +391,7 @@ describe('loadOnnxModel refuses what it cannot reproduce, naming the file and th
     ['a convolution weight computed from the image', flattenedModel([node('Conv', ['x', 'x'], ['z'])], [], [-1, 3, 4, 4]), /W \(weights\) must be a constant/],
     ['two inputs', graphModel({ nodes: [node('Add', ['x', 'x2'], ['y'])], input: [], inputs: [{ name: 'x', dims: [-1, 3, 4, 4] }, { name: 'x2', dims: [-1, 3, 4, 4] }] }), /the model has 2 inputs \(x, x2\)/],
     ['channels-last input', flattenedModel([conv()], [w], [-1, 32, 32, 3]), /input x of shape \[NaN,32,32,3\] looks channels-last \(NHWC\)/],
+    ['flattened pixels as input', graphModel({ nodes: [node('Gemm', ['x', 'W'], ['y'])], initializers: [floatTensor('W', [4, 2], values(8, 3))], input: [-1, 4] }), /input x has rank 2; .*export nn\.Sequential\(nn\.Flatten\(\), model\) with a \(1, C, H, W\) example input/],
     ['a symbolic image size', flattenedModel([conv()], [w], [-1, 3, -1, -1]), /symbolic channel, height or width/],
     ['a 4-D output', graphModel({ nodes: [conv()], initializers: [w], input: [-1, 3, 4, 4], output: 'z' }), /output z has shape \[N,2,4,4\]; a \[batch, classes\] output is expected/],
     ['an opset beyond the supported ones', flattenedModel([conv()], [w], [-1, 3, 4, 4], 30), /opset 30 is outside the supported 7-22/],
