@@ -218,7 +218,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         const arch = typeof meta.model === 'string' ? meta.model : runCfg?.model;
         const hasJpeg = model.layers.some((l) => l.getClassName() === 'JpegLayer');
         if (variant === 'jpeg-dl' && !hasJpeg) throw new Error(`--jpeg-dl ${dir}: the model has no JpegLayer (is it a baseline checkpoint?)`);
-        const training = typeof meta.training === 'string' ? meta.training : undefined;
+        // An imported model's training happened elsewhere: say where it came from rather than nothing.
+        const imported = meta.imported as { format?: unknown } | undefined;
+        const importedFrom = imported && typeof imported === 'object' ? `imported${typeof imported.format === 'string' ? ` from ${imported.format}` : ''} (training not recorded)` : undefined;
+        const training = typeof meta.training === 'string' ? meta.training : importedFrom;
         loaded.push({ dir, name: variant, variant, model, seed: mSeed, arch, ...(training ? { training } : {}) });
       }
     }

@@ -87,9 +87,11 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
       const robust: Record<string, number> = {};
       for (const c of cells) if (c.attack === WORST_CASE && c.eps > 0) robust[c.epsLabel] = c.mean;
       const white = attacks.filter((a) => !/ from /.test(a)).map((a) => a.split('(')[0].trim());
+      // Imported models keep their own name next to the series label (every evaluate of one model calls it "baseline").
+      const arch = report.config.models.find((m) => m.name === s.model)?.arch;
       out.push({
         source,
-        series: s.label,
+        series: typeof arch === 'string' && arch.startsWith('imported:') ? `${s.label} (${arch.slice('imported:'.length)})` : s.label,
         variant: s.variant,
         training: trainingOf(report, s.model),
         dataset: report.config.dataset ?? null,

@@ -25,6 +25,7 @@ interface ImportCliOptions {
   bgr?: boolean;
   outputs: string;
   name?: string;
+  training?: string;
   backend: string;
 }
 
@@ -41,6 +42,7 @@ export function register(program: Command): void {
     .option('--bgr', 'the model was trained on BGR pixels (Caffe-style)')
     .option('--outputs <kind>', "auto: remove a final softmax and refuse probability outputs; logits: take the outputs as logits unchecked", 'auto')
     .option('--name <name>', 'name of the imported model')
+    .option('--training <text>', "how the model was trained, e.g. 'PGD-10 adversarial training at 8/255'; shown in reports and leaderboards")
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .action(async (o: ImportCliOptions) => {
       // Everything checked before the model loads.
@@ -54,6 +56,7 @@ export function register(program: Command): void {
       if (o.outputs !== 'auto' && o.outputs !== 'logits') throw new Error(`--outputs: must be auto or logits, got '${o.outputs}'`);
       if (resolve(o.out) === resolve(o.model)) throw new Error('--out: must differ from --model (the source model is left as it is)');
       if (!existsSync(o.model)) throw new Error(`--model: ${o.model} does not exist`);
+      if (o.training !== undefined && o.training.trim() === '') throw new Error('--training: give a description of how the model was trained, or leave the flag out');
 
       const backend = await initBackend(o.backend);
       let source;
@@ -85,7 +88,11 @@ export function register(program: Command): void {
       const { model, summary } = imported;
       try {
         const format = onnx ? { format: 'onnx', onnx: { producer: onnx.producer, opset: onnx.opset, nodes: onnx.nodes, ops: onnx.ops } } : { format: o.model.endsWith('.keras') ? 'keras' : 'tfjs-layers' };
-        await saveModel(model, o.out, { model: `imported:${summary.sourceName}`, imported: { ...summary, source: resolve(o.model), ...format } });
+        await saveModel(model, o.out, {
+          model: `imported:${summary.sourceName}`,
+          imported: { ...summary, source: resolve(o.model), ...format },
+          ...(o.training ? { training: o.training.trim() } : {}),
+        });
       } finally {
         model.dispose();
       }

@@ -88,6 +88,27 @@ describe('jpegdl-robust import', () => {
     expect(existsSync(join(dir, 'junk-out'))).toBe(false);
   });
 
+  it('an imported PyTorch model, evaluated, keeps its name and says where it came from in the report and the leaderboard', async () => {
+    const out = join(dir, 'torch-imported');
+    const onnxFile = join(import.meta.dirname, '..', '..', '..', 'reports', 'readme-torch', 'fmnist-resnet.onnx');
+    expect((await cli('import', '--model', onnxFile, '--out', out, '--mean', '0.286', '--std', '0.353')).code).toBe(0);
+    // The user's word on how it was trained replaces "not recorded".
+    const described = join(dir, 'torch-described');
+    expect((await cli('import', '--model', onnxFile, '--out', described, '--mean', '0.286', '--std', '0.353', '--training', 'standard training, 3 epochs (PyTorch)')).code).toBe(0);
+    expect(loadModelMetadata(described)).toMatchObject({ training: 'standard training, 3 epochs (PyTorch)' });
+    expect((await cli('import', '--model', onnxFile, '--out', join(dir, 'x2'), '--training', ' ')).text).toMatch(/--training: give a description/);
+    const ev = join(dir, 'onnx-eval');
+    const r = await cli('evaluate', '--baseline', out, '--dataset', 'fashion-mnist-embedded', '-n', '10', '--eps', '0,8/255', '--attack', 'fgsm', '--out', ev, '--no-progress', '--workers', '1');
+    expect(r.code, r.text).toBe(0);
+    const report = JSON.parse(readFileSync(join(ev, 'report.json'), 'utf8')) as { config: { models: { arch: string; training: string }[] } };
+    expect(report.config.models[0]).toMatchObject({ arch: 'imported:fmnist_resnet', training: 'imported from onnx (training not recorded)' });
+    const lb = await cli('leaderboard', ev, '--out', join(dir, 'lb'));
+    expect(lb.code, lb.text).toBe(0);
+    expect(lb.text).toMatch(/baseline \(fmnist_resnet\)/);
+    const entries = JSON.parse(readFileSync(join(dir, 'lb', 'leaderboard.json'), 'utf8')) as { entries: { series: string; training: string }[] };
+    expect(entries.entries[0]).toMatchObject({ series: 'baseline (fmnist_resnet)', training: 'imported from onnx (training not recorded)' });
+  });
+
   it('attack and evaluate refuse a model with probability outputs, naming it and the fix', async () => {
     const a = await cli('attack', '--model', keras, '--attack', 'fgsm', '-n', '8');
     expect(a.code).toBe(1);
