@@ -104,40 +104,38 @@ export class ConstantPad2D extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ConstantPad2D);
 
-/** log(softmax(x)) over the last axis (PyTorch's F.log_softmax head); same predictions and margins as the logits. */
-export class LogSoftmax extends tf.layers.Layer {
-  static className = 'LogSoftmax';
-
+/** A shape-preserving function of one tensor with no weights; subclasses name it and say what it computes. */
+abstract class ShapePreservingOp extends tf.layers.Layer {
   constructor(args: { name?: string } = {}) {
     super({ name: args.name });
     this.trainable = false;
   }
+
+  protected abstract fn(x: tf.Tensor): tf.Tensor;
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     return firstShape(inputShape);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.logSoftmax(Array.isArray(inputs) ? inputs[0]! : inputs);
+    return this.fn(Array.isArray(inputs) ? inputs[0]! : inputs);
+  }
+}
+
+/** log(softmax(x)) over the last axis (PyTorch's F.log_softmax head); same predictions and margins as the logits. */
+export class LogSoftmax extends ShapePreservingOp {
+  static className = 'LogSoftmax';
+  protected fn(x: tf.Tensor): tf.Tensor {
+    return tf.logSoftmax(x);
   }
 }
 tf.serialization.registerClass(LogSoftmax);
 
 /** The error function, element-wise (the TorchScript exporter writes nn.GELU with it). */
-export class Erf extends tf.layers.Layer {
+export class Erf extends ShapePreservingOp {
   static className = 'Erf';
-
-  constructor(args: { name?: string } = {}) {
-    super({ name: args.name });
-    this.trainable = false;
-  }
-
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    return firstShape(inputShape);
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.erf(Array.isArray(inputs) ? inputs[0]! : inputs);
+  protected fn(x: tf.Tensor): tf.Tensor {
+    return tf.erf(x);
   }
 }
 tf.serialization.registerClass(Erf);

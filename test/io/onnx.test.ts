@@ -141,6 +141,18 @@ describe('loadOnnxModel on models PyTorch exported', () => {
     expect(maxAbs(y, e.output)).toBeLessThan(1e-5);
     tf.dispose([x, y]);
     back.dispose();
+    // Erf (nn.GELU) and ChannelShuffle round-trip too.
+    const e2 = expected['shuffle_unit.onnx']!;
+    const m2 = await loadOnnxModel(join(FIXTURES, 'shuffle_unit.onnx'));
+    expect(m2.layers.map((l) => l.getClassName())).toEqual(expect.arrayContaining(['Erf', 'ChannelShuffle', 'ChannelSlice']));
+    await saveModel(m2, join(root, 'saved-shuffle'));
+    m2.dispose();
+    const back2 = await loadModel(join(root, 'saved-shuffle'));
+    const x2 = fixtureInput(e2);
+    const y2 = back2.predict(x2) as tf.Tensor;
+    expect(maxAbs(y2, e2.output)).toBeLessThan(1e-5);
+    tf.dispose([x2, y2]);
+    back2.dispose();
   });
 
   it('describes the file: producer, opset, input in NCHW order, ops', () => {
@@ -355,6 +367,10 @@ describe('ONNX ops against plain tfjs references', () => {
     const y = m.predict(x) as tf.Tensor;
     expect(maxAbs(y, tf.logSoftmax(tf.reshape(x, [2, 4])))).toBeLessThan(1e-6);
     expect(outputsLookLikeProbabilities(m)).toBe(false);
+    await saveModel(m, join(root, 'saved-logsoftmax'));
+    const back = await loadModel(join(root, 'saved-logsoftmax'));
+    expect(tf.tidy(() => maxAbs(back.predict(x) as tf.Tensor, y))).toBe(0);
+    back.dispose();
     tf.dispose([x, y]);
     m.dispose();
   });
