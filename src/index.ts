@@ -12,7 +12,7 @@ export * from './io/atomic.ts';
 export * from './io/model-io.ts';
 export * from './io/import-model.ts';
 export { loadKerasModel } from './io/keras.ts';
-export { inspectOnnxModel, loadOnnxModel, SUPPORTED_OPS as SUPPORTED_ONNX_OPS, type OnnxModelInfo } from './io/onnx.ts';
+export { inspectOnnxModel, loadOnnxModel, loadOnnxModelWithInfo, SUPPORTED_OPS as SUPPORTED_ONNX_OPS, type OnnxModelInfo } from './io/onnx.ts';
 export * from './testing/memory.ts';
 export * from './jpeg/index.ts';
 export * from './layers/index.ts';

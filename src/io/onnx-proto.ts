@@ -19,11 +19,11 @@ const SCHEMA = {
             producerVersion: field('string', 3),
             graph: field('GraphProto', 7),
             opsetImport: repeated('OperatorSetIdProto', 8),
-            functions: repeated('FunctionProtoStub', 25),
+            functions: repeated('PresenceOnly', 25),
           },
         },
-        // Model-local functions are refused, so only their presence matters.
-        FunctionProtoStub: { fields: { name: field('string', 1) } },
+        // Model-local functions and sparse initializers are refused, so only their presence is read.
+        PresenceOnly: { fields: {} },
         OperatorSetIdProto: { fields: { domain: field('string', 1), version: field('int64', 2) } },
         GraphProto: {
           fields: {
@@ -32,7 +32,7 @@ const SCHEMA = {
             initializer: repeated('TensorProto', 5),
             input: repeated('ValueInfoProto', 11),
             output: repeated('ValueInfoProto', 12),
-            sparseInitializer: repeated('FunctionProtoStub', 15),
+            sparseInitializer: repeated('PresenceOnly', 15),
           },
         },
         NodeProto: {

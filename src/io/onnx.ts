@@ -9,8 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, normalize, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ChannelSlice } from '../layers/channel-ops.ts';
-import { ChannelShuffle } from '../layers/channel-ops.ts';
+import { ChannelShuffle, ChannelSlice } from '../layers/channel-ops.ts';
 import { ConstantArithmetic, ConstantPad2D, Erf, LogSoftmax, type ConstantOp } from '../layers/onnx-ops.ts';
 import {
   decodeOnnxModel,
@@ -62,7 +61,6 @@ export interface OnnxModelInfo {
   ops: string[];
 }
 
-const NCHW_TO_NHWC_AXIS = [0, 3, 1, 2];
 const SUPPORTED_OPSET_MAX = 22;
 
 class OnnxError extends Error {}
@@ -88,8 +86,14 @@ function stridesOf(dims: number[]): number[] {
   return s;
 }
 
+/** Where a model's tensors live: its directory, and the external data files read so far (each read once). */
+interface TensorSource {
+  dir: string;
+  files: Map<string, Buffer>;
+}
+
 /** Read a TensorProto's values (raw little-endian bytes, typed fields, or external data). */
-function tensorValues(t: OnnxTensor, modelDir: string, what: string): Const {
+function tensorValues(t: OnnxTensor, src: TensorSource, what: string): Const {
   const dims = (t.dims ?? []).map(Number);
   const dt = t.dataType ?? 0;
   const n = numel(dims);
@@ -101,15 +105,20 @@ function tensorValues(t: OnnxTensor, modelDir: string, what: string): Const {
     if (isAbsolute(location) || normalize(location).split(sep).includes('..')) {
       throw new OnnxError(`${what}: external data location ${JSON.stringify(location)} must be a path inside the model's directory`);
     }
-    const path = resolve(modelDir, location);
+    const path = resolve(src.dir, location);
     if (!existsSync(path)) throw new OnnxError(`${what}: its external data file ${path} does not exist (keep it next to the .onnx file)`);
+    // The exporter puts every tensor in one file: read it once, not once per tensor.
+    let buf = src.files.get(path);
+    if (!buf) {
+      buf = readFileSync(path);
+      src.files.set(path, buf);
+    }
     const offset = Number(entries.get('offset') ?? 0);
-    const size = statSync(path).size;
+    const size = buf.byteLength;
     const length = entries.has('length') ? Number(entries.get('length')) : size - offset;
     if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
       throw new OnnxError(`${what}: external data [${offset}, ${offset + length}) lies outside ${path} (${size} bytes)`);
     }
-    const buf = readFileSync(path);
     raw = new Uint8Array(buf.buffer, buf.byteOffset + offset, length);
   }
   const integer = dt !== ONNX_DTYPE.FLOAT && dt !== ONNX_DTYPE.DOUBLE;
@@ -141,7 +150,7 @@ function tensorValues(t: OnnxTensor, modelDir: string, what: string): Const {
   return constOf(dims, values, integer);
 }
 
-/** Attribute access for one node, with defaults and type checks. */
+/** Attribute access for one node, with defaults. */
 class Attrs {
   private readonly map: Map<string, OnnxAttribute>;
   constructor(private readonly node: string, attrs: OnnxAttribute[] | undefined) {
@@ -194,7 +203,7 @@ class Converter {
   private readonly built: tf.layers.Layer[] = [];
   private node = '';
 
-  constructor(private readonly opset: number, private readonly modelDir: string) {}
+  constructor(private readonly opset: number, private readonly tensors: TensorSource) {}
 
   fail(msg: string): never {
     throw new OnnxError(`${this.node}: ${msg}`);
@@ -208,10 +217,6 @@ class Converter {
     const v = name ? this.values.get(name) : undefined;
     if (!v) this.fail(`input ${JSON.stringify(name)} is not produced by any earlier node or initializer`);
     return v;
-  }
-
-  optional(name: string | undefined): Value | undefined {
-    return name ? this.get(name) : undefined;
   }
 
   sym(name: string | undefined, what: string): Sym {
@@ -312,7 +317,7 @@ class Converter {
     switch (op) {
       case 'Constant': {
         const t = a.tensor('value');
-        if (t) return tensorValues(t, this.modelDir, this.node);
+        if (t) return tensorValues(t, this.tensors, this.node);
         if (a.has('value_float')) return constOf([], [a.float('value_float', 0)], false);
         if (a.has('value_int')) return constOf([], [a.int('value_int', 0)], true);
         const fl = a.floats('value_floats');
@@ -324,15 +329,11 @@ class Converter {
       case 'Identity':
       case 'Cast':
         return c(0, 'input');
-      case 'Shape': {
-        const x = c(0, 'input');
-        return constOf([x.dims.length], x.dims, true);
-      }
       case 'ConstantOfShape': {
         const shape = c(0, 'shape');
         if (Array.from(shape.data).some((d) => !Number.isInteger(d) || d < 0)) this.fail(`shape [${Array.from(shape.data)}] depends on the batch size`);
         const t = a.tensor('value');
-        const v = t ? tensorValues(t, this.modelDir, this.node) : constOf([1], [0], false);
+        const v = t ? tensorValues(t, this.tensors, this.node) : constOf([1], [0], false);
         const dims = Array.from(shape.data);
         return constOf(dims, new Float64Array(numel(dims)).fill(v.data[0] ?? 0), v.integer);
       }
@@ -1013,7 +1014,7 @@ export function inspectOnnxModel(file: string): OnnxModelInfo {
   return readOnnx(file).info;
 }
 
-function readOnnx(file: string): { model: OnnxModel; info: OnnxModelInfo; initializers: Set<string> } {
+function readOnnx(file: string): { model: OnnxModel; info: OnnxModelInfo } {
   if (!existsSync(file)) fail(file, 'no such file');
   if (!statSync(file).isFile()) fail(file, 'not a file (expected an .onnx model file)');
   let model: OnnxModel;
@@ -1047,7 +1048,6 @@ function readOnnx(file: string): { model: OnnxModel; info: OnnxModelInfo; initia
   const nodes = graph.node ?? [];
   return {
     model,
-    initializers,
     info: {
       producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim() || 'unknown',
       opset,
@@ -1065,13 +1065,18 @@ function readOnnx(file: string): { model: OnnxModel; info: OnnxModelInfo; initia
  * a tfjs layers model taking NHWC input of the same pixel scale and giving the same output.
  */
 export async function loadOnnxModel(file: string): Promise<tf.LayersModel> {
+  return (await loadOnnxModelWithInfo(file)).model;
+}
+
+/** {@link loadOnnxModel} and {@link inspectOnnxModel} in one read of the file. */
+export async function loadOnnxModelWithInfo(file: string): Promise<{ model: tf.LayersModel; info: OnnxModelInfo }> {
   const { model, info } = readOnnx(file);
   const graph = model.graph!;
-  const dir = dirname(resolve(file));
-  const conv = new Converter(info.opset, dir);
+  const tensors: TensorSource = { dir: dirname(resolve(file)), files: new Map() };
+  const conv = new Converter(info.opset, tensors);
   const [, c, h, w] = info.inputShape as [number, number, number, number];
   try {
-    for (const t of graph.initializer ?? []) conv.set(t.name ?? '', tensorValues(t, dir, `initializer ${JSON.stringify(t.name)}`));
+    for (const t of graph.initializer ?? []) conv.set(t.name ?? '', tensorValues(t, tensors, `initializer ${JSON.stringify(t.name)}`));
     const input = tf.input({ shape: [h, w, c], name: conv.layerName(info.inputName || 'input') });
     conv.set(info.inputName, { kind: 'sym', t: input, shape: [Number.NaN, c, h, w] });
     (graph.node ?? []).forEach((node, i) => conv.convert(node, i));
@@ -1080,7 +1085,7 @@ export async function loadOnnxModel(file: string): Promise<tf.LayersModel> {
     if (out.shape.length !== 2) fail(file, `output ${info.outputName} has shape [${out.shape.map((d) => (Number.isNaN(d) ? 'N' : d))}]; a [batch, classes] output is expected`);
     const result = tf.model({ inputs: input, outputs: out.t, name: conv.layerName(basename(file).replace(/\.onnx$/i, '') || 'onnx_model') });
     conv.setWeights();
-    return result;
+    return { model: result, info };
   } catch (err) {
     conv.disposePending();
     if (err instanceof OnnxError) fail(file, err.message);

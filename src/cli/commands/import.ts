@@ -5,7 +5,7 @@ import { describeBackend, initBackend } from '../../backend.ts';
 import { importModel, type ImportOptions } from '../../io/import-model.ts';
 import { loadKerasModel } from '../../io/keras.ts';
 import { loadModel, saveModel } from '../../io/model-io.ts';
-import { inspectOnnxModel, loadOnnxModel } from '../../io/onnx.ts';
+import { loadOnnxModelWithInfo } from '../../io/onnx.ts';
 
 /** Parse a comma-separated list of finite numbers; throws naming the flag. */
 export function parseNumberList(text: string, flag: string): number[] {
@@ -62,10 +62,8 @@ export function register(program: Command): void {
       let source;
       let onnx;
       try {
-        if (o.model.endsWith('.onnx')) {
-          onnx = inspectOnnxModel(o.model);
-          source = await loadOnnxModel(o.model);
-        } else source = o.model.endsWith('.keras') ? await loadKerasModel(o.model) : await loadModel(o.model);
+        if (o.model.endsWith('.onnx')) ({ model: source, info: onnx } = await loadOnnxModelWithInfo(o.model));
+        else source = o.model.endsWith('.keras') ? await loadKerasModel(o.model) : await loadModel(o.model);
       } catch (err) {
         throw new Error(`--model ${o.model}: ${(err as Error).message.replace(/^load(Keras|Onnx)?Model: (.*?\.(keras|onnx): )?/, '')}`);
       }
