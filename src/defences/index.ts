@@ -2,26 +2,48 @@
  * Input-transformation defences evaluated beside JPEG-DL: each wraps a trained, undefended
  * classifier in a preprocessing step. Specs as the command line takes them: `jpeg:<quality>`
  * (real JPEG at an IJG quality), `rjpeg:<lo>-<hi>` (JPEG at a random quality per image; add
- * `:block` for one per 8x8 block), `bits:<1-8>` (colour bit depth), `median:<2-5>` (k x k median filter).
+ * `:block` for one per 8x8 block), `rrp:<lo>-<hi>` (random resize to a side in lo..hi pixels and random
+ * zero padding to hi, back to the input's side; add `:bilinear` for bilinear resampling), `bits:<1-8>`
+ * (colour bit depth), `median:<2-5>` (k x k median filter).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { RandomJpegUnit } from '../jpeg/random.ts';
+import type { ResizeInterpolation } from '../layers/resize-pad.ts';
 import { jpegDefended } from './jpeg.ts';
 import { randomJpegDefended } from './random-jpeg.ts';
+import { resizePadDefended } from './resize-pad.ts';
 import { squeezeDefended, type Squeezer } from './squeeze.ts';
 
 export { jpegDefended, type JpegDefenceOptions } from './jpeg.ts';
 export { squeezeDefended, type Squeezer } from './squeeze.ts';
 export { randomJpegDefended, type RandomJpegDefenceOptions } from './random-jpeg.ts';
+export { resizePadDefended, type ResizePadDefenceOptions } from './resize-pad.ts';
 
 /** One input defence. */
-export type DefenceSpec = { kind: 'jpeg'; quality: number } | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit } | Squeezer;
+export type DefenceSpec =
+  | { kind: 'jpeg'; quality: number }
+  | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit }
+  | { kind: 'rrp'; minSize: number; maxSize: number; interpolation: ResizeInterpolation }
+  | Squeezer;
 
 const RANGES = { jpeg: [1, 100], bits: [1, 8], median: [2, 5] } as const;
+/** Largest side rrp accepts, pixels (a sanity bound: 4x an ImageNet crop). */
+const MAX_RRP_SIDE = 1024;
 
-/** Parse `jpeg:75`, `rjpeg:50-90`, `rjpeg:50-90:block`, `bits:5` or `median:2`; throws naming `what` (the option) and the bad part. */
+/** Parse `jpeg:75`, `rjpeg:50-90`, `rjpeg:50-90:block`, `rrp:28-32`, `rrp:32-36:bilinear`, `bits:5` or `median:2`; throws naming `what` (the option) and the bad part. */
 export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec {
-  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,bits:5,median:2)';
+  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block], rrp:<lo>-<hi>[:bilinear], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,rrp:28-32,bits:5,median:2)';
+  const p = /^\s*rrp\s*:\s*(\S+?)\s*-\s*(\S+?)\s*(?::\s*(\S+))?\s*$/.exec(text);
+  if (p) {
+    const [lo, hi] = [Number(p[1]), Number(p[2])];
+    for (const [v, raw] of [[lo, p[1]], [hi, p[2]]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > MAX_RRP_SIDE) throw new Error(`${what}: rrp needs integer sides in 1..${MAX_RRP_SIDE} pixels, got "${raw}"`);
+    }
+    if (hi < lo) throw new Error(`${what}: rrp:${p[1]}-${p[2]} has its largest side below its smallest; give rrp:<lo>-<hi>`);
+    if (p[3] !== undefined && p[3] !== 'nearest' && p[3] !== 'bilinear') throw new Error(`${what}: rrp's resampling must be "nearest" (default) or "bilinear", got "${p[3]}"`);
+    return { kind: 'rrp', minSize: lo, maxSize: hi, interpolation: (p[3] ?? 'nearest') as ResizeInterpolation };
+  }
+  if (/^\s*rrp\b/.test(text)) throw new Error(`${what}: "${text}" is not a random resize-and-pad defence; give rrp:<lo>-<hi> or rrp:<lo>-<hi>:bilinear (sides in pixels, e.g. rrp:28-32)`);
   const r = /^\s*rjpeg\s*:\s*(\S+?)\s*-\s*(\S+?)\s*(?::\s*(\S+))?\s*$/.exec(text);
   if (r) {
     const [lo, hi] = [Number(r[1]), Number(r[2])];
@@ -56,19 +78,20 @@ export function repeatedDefence(specs: DefenceSpec[]): string | undefined {
   return names.find((n, i) => names.indexOf(n) !== i);
 }
 
-/** The evaluated model's name: jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), bits-5, median-2x2. */
+/** The evaluated model's name: jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), rrp-28-32 (rrp-28-32-bilinear), bits-5, median-2x2. */
 export function defenceName(spec: DefenceSpec): string {
   switch (spec.kind) {
     case 'jpeg': return `jpeg-q${spec.quality}`;
     case 'rjpeg': return `rjpeg-q${spec.minQuality}-${spec.maxQuality}${spec.per === 'block' ? '-block' : ''}`;
+    case 'rrp': return `rrp-${spec.minSize}-${spec.maxSize}${spec.interpolation === 'bilinear' ? '-bilinear' : ''}`;
     case 'bits': return `bits-${spec.bits}`;
     case 'median': return `median-${spec.window}x${spec.window}`;
   }
 }
 
-/** The record variant: jpeg-defence for JPEG, random-jpeg for randomised JPEG, feature-squeezing for bit depth and median smoothing. */
-export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg' | 'feature-squeezing' {
-  return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : 'feature-squeezing';
+/** The record variant: jpeg-defence for JPEG, random-jpeg for randomised JPEG, random-resize-pad for rrp, feature-squeezing for bit depth and median smoothing. */
+export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg' | 'random-resize-pad' | 'feature-squeezing' {
+  return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : spec.kind === 'rrp' ? 'random-resize-pad' : 'feature-squeezing';
 }
 
 /** `model` behind the defence (a new model sharing its weights; its dispose never frees `model`). */
@@ -76,6 +99,7 @@ export function defended(model: tf.LayersModel, spec: DefenceSpec): tf.LayersMod
   switch (spec.kind) {
     case 'jpeg': return jpegDefended(model, { quality: spec.quality });
     case 'rjpeg': return randomJpegDefended(model, { minQuality: spec.minQuality, maxQuality: spec.maxQuality, per: spec.per });
+    case 'rrp': return resizePadDefended(model, { minSize: spec.minSize, maxSize: spec.maxSize, interpolation: spec.interpolation });
     default: return squeezeDefended(model, spec);
   }
 }

@@ -20,14 +20,14 @@ const PLAIN_NAMES: Record<string, string> = { square: 'Square', hsja: 'HopSkipJu
 /** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */
 const ITERATIVE_ATTACKS = new Set(['pgd', 'apgd', 'bpda-pgd']);
 /** Record variants of randomised models (a new draw on every call). */
-const RANDOMISED_VARIANTS = new Set(['random-jpeg']);
+const RANDOMISED_VARIANTS = new Set(['random-jpeg', 'random-resize-pad']);
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
 const OVERSTATE_POINTS = 5;
 
 interface CheckInput {
-  /** Series; `variant` 'random-jpeg' marks a randomised model. */
+  /** Series; `variant` 'random-jpeg' or 'random-resize-pad' marks a randomised model. */
   series: { key: string; label: string; variant?: string }[];
   attacks: string[];
   epsilons: { label: string; value: number }[];
@@ -63,7 +63,7 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
   const randomised = series.filter((s) => RANDOMISED_VARIANTS.has(s.variant ?? '') && attacked.some((a) => positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
   const withoutEot = randomised.filter((s) => !attacked.some((a) => eot.has(a) && positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
   if (withoutEot.length > 0) {
-    out.push(`${withoutEot.map((s) => s.label).join(', ')}: ${withoutEot.length === 1 ? 'this model draws' : 'these models draw'} new randomness on every call, and no attack averaged its gradient over draws. One draw's gradient aims at that draw only; add Expectation over Transformation (e.g. --attack bpda-pgd:eotSamples=10 or autoattack:version=rand) before reading robust accuracy.`);
+    out.push(`${withoutEot.map((s) => s.label).join(', ')}: ${withoutEot.length === 1 ? 'this model draws' : 'these models draw'} new randomness on every call, and no attack averaged its gradient over draws. One draw's gradient aims at that draw only; add Expectation over Transformation (e.g. ${withoutEot.every((s) => s.variant === 'random-resize-pad') ? '--attack pgd:eotSamples=10, apgd:eotSamples=10' : '--attack bpda-pgd:eotSamples=10'} or autoattack:version=rand) before reading robust accuracy.`);
   }
   for (const s of series) {
     const cell = (attack: string, eps: string) => byKey.get(`${s.key}|${attack}|${eps}`);

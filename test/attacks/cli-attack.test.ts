@@ -336,6 +336,22 @@ describe('jpegdl-robust attack', () => {
     expect(df.err).toMatch(/deepfool cannot average over draws; judge the model by an attack that can/);
   });
 
+  it('--defence rrp draws its resizes and offsets from --seed: the same command gives the same numbers, EOT through it, no BPDA needed', async () => {
+    const cmd = (out: string, ...extra: string[]) => ['attack', '--model', join(dir, 'other'), '--attack', 'pgd', '--eps', '0,0.3', '-n', '20', '--steps', '3', '--defence', 'rrp:20-28:bilinear', ...extra, '--out', join(dir, out)];
+    const first = await run(cmd('rrp1.json', '--eot', '2'));
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/behind rrp:20-28:bilinear/);
+    expect((await run(cmd('rrp2.json', '--eot', '2'))).code).toBe(0);
+    const [a, b] = ['rrp1.json', 'rrp2.json'].map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    expect(b.results).toEqual(a.results);
+    expect(a.results[1].accuracy).toBeLessThan(a.results[0].accuracy);
+    expect(first.err).not.toMatch(/draws new randomness/);
+    const one = await run(cmd('rrp3.json'));
+    expect(one.err).toMatch(/note: the model behind rrp:20-28:bilinear draws new randomness on every call .* --eot 10/);
+    const bpda = await run(cmd('rrp4.json', '--bpda', 'identity'));
+    expect(bpda.err).toMatch(/--bpda: the model in .*other behind rrp:20-28:bilinear has no JpegLayer or squeezing layer to approximate \(that defence is differentiable; attack it without --bpda\)/);
+  });
+
   it('rejects bad flags with a message naming them', async () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);

@@ -78,6 +78,9 @@ describe('evaluation checks', () => {
     const run = (cells: AggregateCell[], eot: string[]) => evaluationChecks({ series, attacks: ['clean', ...new Set(cells.map((c) => c.attack))], epsilons: EPS, cells, seriesKeyOf: (c) => (c.model === 'rjpeg' ? 'r' : 'b'), eot: new Set(eot) });
     const noEot = run([cell('rjpeg', 'random-jpeg', 'bpda-pgd'), cell('base', 'baseline', 'bpda-pgd')], []);
     expect(noEot).toEqual([expect.stringMatching(/^rjpeg-q50-90 \[hard\]: this model draws new randomness on every call, and no attack averaged its gradient over draws\. .*--attack bpda-pgd:eotSamples=10 or autoattack:version=rand/)]);
+    // A differentiable randomised defence (resize and pad) is told to average plain PGD/APGD, not BPDA.
+    const rrp = evaluationChecks({ series: [{ key: 'p', label: 'rrp-28-32', variant: 'random-resize-pad' }], attacks: ['clean', 'apgd'], epsilons: EPS, cells: [cell('rrp', 'random-resize-pad', 'apgd')], seriesKeyOf: () => 'p' });
+    expect(rrp).toEqual([expect.stringMatching(/^rrp-28-32: this model draws new randomness on every call, .*--attack pgd:eotSamples=10, apgd:eotSamples=10 or autoattack:version=rand/)]);
     // EOT run on the randomised series: nothing to say; EOT on another series only does not count.
     expect(run([cell('rjpeg', 'random-jpeg', 'bpda-pgd(eotSamples=10)'), cell('rjpeg', 'random-jpeg', 'pgd')], ['bpda-pgd(eotSamples=10)'])).toEqual([]);
     expect(run([cell('rjpeg', 'random-jpeg', 'apgd'), cell('base', 'baseline', 'apgd(eotSamples=5)')], ['apgd(eotSamples=5)'])).toHaveLength(1);
