@@ -11,7 +11,7 @@ import cliProgress from 'cli-progress';
 import { backendInfo, describeBackend } from '../backend.ts';
 import { keySeed } from '../data/rng.ts';
 import { findJpegModeLayers, JPEG_MODE_LAYER_CLASSES } from '../jpeg/modes.ts';
-import { reseedRandomLayers } from '../layers/random.ts';
+import { isRandomised, reseedRandomLayers } from '../layers/random.ts';
 import type { QuantMode } from '../jpeg/quantize.ts';
 import type { Epsilon } from '../eps.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
@@ -530,6 +530,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     while (next < cells.length && cells[next].remaining === 0) finalize(cells[next++]);
   };
 
+  /** Which models draw randomness on each call (randomised layers); the others make EOT pointless. */
+  const randomised = models.map((m) => isRandomised(m.model));
   /** One batch of one cell; `lo`/`sz` index the images. */
   interface Job { cell: Cell; b: number; lo: number; sz: number; options: Record<string, unknown>; noiseSeed: number }
   function* jobs(): Generator<Job> {
@@ -542,6 +544,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         // A shared search validates against the largest eps it answers (it never reads it).
         const eps = c.group ? Math.max(...c.group.map((g) => g.eps!.value)) : c.eps?.value;
         const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps } : {};
+        // EOT's k draws of a model that draws no randomness are k copies of one gradient: compute it once.
+        if (c.attack && typeof options.eotSamples === 'number' && options.eotSamples > 1 && !randomised[surrogateIndex(c.attack, c.plan.m) ?? c.plan.index]) options.eotSamples = 1;
         const batchSeed = ((c.group ? c.groupSeedBase! : c.seedBase) + b) & 0x7fffffff;
         if (c.attack && seeded.get(c.attack)) options.seed = batchSeed;
         // Randomised models restart their draws from the batch's seed, wherever the batch runs.

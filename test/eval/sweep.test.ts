@@ -7,6 +7,7 @@ import { runSweep, cellSeed, mergeStages, type AttackFn, type SweepOptions } fro
 import { getAttack } from '../../attacks/index.ts';
 import { loadRecords, unpackBits, type CellRecord } from '../../src/eval/records.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
+import { resizePadDefended } from '../../src/defences/resize-pad.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 // A 2-class linear model on 2x2x1 images: logit_k = <w_k, x>. Under an L-inf FGSM step of size eps
@@ -222,6 +223,25 @@ describe('runSweep', () => {
     // PGD is at least as strong as FGSM on a linear model up to ties: never more than 1 image better
     for (const r of p) expect(r.correct).toBeLessThanOrEqual(viaRegistry.records.find((q) => q.attack === 'fgsm' && q.threat.epsLabel === r.threat.epsLabel)!.correct + 1);
     await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'fgsmm' }] }))).rejects.toThrow(/unknown attack "fgsmm".*known attacks: fgsm, pgd/);
+    tf.dispose([x, y]);
+  });
+
+  it('passes eotSamples to the attack on a randomised model only: on a deterministic one the k draws are one gradient, computed once', async () => {
+    const { x, y } = data(8);
+    const head = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2, kernelInitializer: 'ones' })] });
+    const rrp = resizePadDefended(head, { minSize: 1, maxSize: 2 });
+    const seen: { model: string; eot: unknown }[] = [];
+    const spy: AttackFn = (model, images, labels, o) => {
+      seen.push({ model: model === rrp ? 'rrp' : 'head', eot: o.eotSamples });
+      return images.clone();
+    };
+    const r = await runSweep(options({ images: x, labels: y, models: [{ name: 'head', variant: 'baseline', model: head }, { name: 'rrp', variant: 'random-resize-pad', model: rrp }], attacks: [{ name: 'pgd', params: { eotSamples: 5 }, fn: spy }] }));
+    expect(new Set(seen.filter((s) => s.model === 'head').map((s) => s.eot))).toEqual(new Set([1]));
+    expect(new Set(seen.filter((s) => s.model === 'rrp').map((s) => s.eot))).toEqual(new Set([5]));
+    // The records still name the attack as asked.
+    expect(r.records.filter((q) => q.attack === 'pgd').map((q) => q.attackParams)).toEqual(Array(2 * EPS.length).fill({ eotSamples: 5 }));
+    rrp.dispose();
+    head.dispose();
     tf.dispose([x, y]);
   });
 
