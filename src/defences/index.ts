@@ -4,7 +4,8 @@
  * (real JPEG at an IJG quality), `rjpeg:<lo>-<hi>` (JPEG at a random quality per image; add
  * `:block` for one per 8x8 block), `rrp:<lo>-<hi>` (random resize to a side in lo..hi pixels and random
  * zero padding to hi, back to the input's side; add `:bilinear` for bilinear resampling), `bits:<1-8>`
- * (colour bit depth), `median:<2-5>` (k x k median filter).
+ * (colour bit depth), `median:<2-5>` (k x k median filter). The randomised two take `:draws=k` last:
+ * predict by the mean softmax over k draws, as such defences are deployed (Xie et al. average 30).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { RandomJpegUnit } from '../jpeg/random.ts';
@@ -22,17 +23,37 @@ export { resizePadDefended, type ResizePadDefenceOptions } from './resize-pad.ts
 /** One input defence. */
 export type DefenceSpec =
   | { kind: 'jpeg'; quality: number }
-  | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit }
-  | { kind: 'rrp'; minSize: number; maxSize: number; interpolation: ResizeInterpolation }
+  | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit; draws?: number }
+  | { kind: 'rrp'; minSize: number; maxSize: number; interpolation: ResizeInterpolation; draws?: number }
   | Squeezer;
 
 const RANGES = { jpeg: [1, 100], bits: [1, 8], median: [2, 5] } as const;
 /** Largest side rrp accepts, pixels (a sanity bound: 4x an ImageNet crop). */
 const MAX_RRP_SIDE = 1024;
 
-/** Parse `jpeg:75`, `rjpeg:50-90`, `rjpeg:50-90:block`, `rrp:28-32`, `rrp:32-36:bilinear`, `bits:5` or `median:2`; throws naming `what` (the option) and the bad part. */
+/** Most draws `:draws=k` accepts (each is a full forward and backward pass per image). */
+const MAX_DRAWS = 1000;
+
+/**
+ * Parse `jpeg:75`, `rjpeg:50-90`, `rjpeg:50-90:block`, `rrp:28-32`, `rrp:32-36:bilinear`, `bits:5` or
+ * `median:2`, a randomised one optionally ending in `:draws=k` (predict by the mean over k draws);
+ * throws naming `what` (the option) and the bad part.
+ */
 export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec {
-  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block], rrp:<lo>-<hi>[:bilinear], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,rrp:28-32,bits:5,median:2)';
+  const d = /^(.*?)\s*:\s*draws\s*=\s*(\S*)\s*$/.exec(text);
+  if (d) {
+    const k = Number(d[2]);
+    if (!/^\d+$/.test(d[2]) || k < 2 || k > MAX_DRAWS) throw new Error(`${what}: draws needs an integer in 2..${MAX_DRAWS} (draws averaged per prediction), got "${d[2]}" in "${text.trim()}"`);
+    const spec = parseOneDefence(d[1], what);
+    if (spec.kind !== 'rjpeg' && spec.kind !== 'rrp') throw new Error(`${what}: "${text.trim()}": draws=k averages a randomised defence over its draws, and ${defenceName(spec)} draws nothing at random; give it to rjpeg or rrp`);
+    return { ...spec, draws: k };
+  }
+  return parseOneDefence(text, what);
+}
+
+/** One defence spec without `:draws=k`. */
+function parseOneDefence(text: string, what: string): DefenceSpec {
+  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block][:draws=k], rrp:<lo>-<hi>[:bilinear][:draws=k], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,rrp:28-32:draws=10,bits:5,median:2)';
   const p = /^\s*rrp\s*:\s*(\S+?)\s*-\s*(\S+?)\s*(?::\s*(\S+))?\s*$/.exec(text);
   if (p) {
     const [lo, hi] = [Number(p[1]), Number(p[2])];
@@ -78,12 +99,14 @@ export function repeatedDefence(specs: DefenceSpec[]): string | undefined {
   return names.find((n, i) => names.indexOf(n) !== i);
 }
 
-/** The evaluated model's name: jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), rrp-28-32 (rrp-28-32-bilinear), bits-5, median-2x2. */
+const averaged = (draws: number | undefined) => (draws !== undefined && draws > 1 ? `-avg${draws}` : '');
+
+/** The evaluated model's name (a `:draws=k` one ends in -avg<k>): jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), rrp-28-32 (rrp-28-32-bilinear), bits-5, median-2x2. */
 export function defenceName(spec: DefenceSpec): string {
   switch (spec.kind) {
     case 'jpeg': return `jpeg-q${spec.quality}`;
-    case 'rjpeg': return `rjpeg-q${spec.minQuality}-${spec.maxQuality}${spec.per === 'block' ? '-block' : ''}`;
-    case 'rrp': return `rrp-${spec.minSize}-${spec.maxSize}${spec.interpolation === 'bilinear' ? '-bilinear' : ''}`;
+    case 'rjpeg': return `rjpeg-q${spec.minQuality}-${spec.maxQuality}${spec.per === 'block' ? '-block' : ''}${averaged(spec.draws)}`;
+    case 'rrp': return `rrp-${spec.minSize}-${spec.maxSize}${spec.interpolation === 'bilinear' ? '-bilinear' : ''}${averaged(spec.draws)}`;
     case 'bits': return `bits-${spec.bits}`;
     case 'median': return `median-${spec.window}x${spec.window}`;
   }
@@ -98,8 +121,8 @@ export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg
 export function defended(model: tf.LayersModel, spec: DefenceSpec): tf.LayersModel {
   switch (spec.kind) {
     case 'jpeg': return jpegDefended(model, { quality: spec.quality });
-    case 'rjpeg': return randomJpegDefended(model, { minQuality: spec.minQuality, maxQuality: spec.maxQuality, per: spec.per });
-    case 'rrp': return resizePadDefended(model, { minSize: spec.minSize, maxSize: spec.maxSize, interpolation: spec.interpolation });
+    case 'rjpeg': return randomJpegDefended(model, { minQuality: spec.minQuality, maxQuality: spec.maxQuality, per: spec.per, draws: spec.draws });
+    case 'rrp': return resizePadDefended(model, { minSize: spec.minSize, maxSize: spec.maxSize, interpolation: spec.interpolation, draws: spec.draws });
     default: return squeezeDefended(model, spec);
   }
 }

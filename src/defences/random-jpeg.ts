@@ -23,10 +23,12 @@ export interface RandomJpegDefenceOptions {
   mode?: QuantMode;
   /** Seed of the quality draws (default 0); sweeps reseed per batch. */
   seed?: number;
+  /** Predict by the mean softmax over this many draws per image (default 1: one draw). */
+  draws?: number;
 }
 
 /** `model` (pixels 0-1 in, logits out) behind JPEG at a random quality: a new tf.LayersModel sharing the model's weights. */
-export function randomJpegDefended(model: tf.LayersModel, { minQuality, maxQuality, per = 'image', mode = 'hard', seed = 0 }: RandomJpegDefenceOptions): tf.LayersModel {
+export function randomJpegDefended(model: tf.LayersModel, { minQuality, maxQuality, per = 'image', mode = 'hard', seed = 0, draws = 1 }: RandomJpegDefenceOptions): tf.LayersModel {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new Error('random jpeg defence: the model must have one input and one output');
   if (findJpegModeLayers(model).length > 0) throw new Error('random jpeg defence: the model already has a JPEG layer (a JPEG-DL or JPEG-defended model, not an undefended one)');
   const shape = model.inputs[0].shape.slice(1) as number[];
@@ -34,5 +36,5 @@ export function randomJpegDefended(model: tf.LayersModel, { minQuality, maxQuali
   // The layer checks the qualities, unit, mode and seed (and names them) before anything is built.
   const jpeg = new RandomJpegLayer({ minQuality, maxQuality, per, mode, seed, name: 'random_jpeg' });
   // The random JPEG layer has no weights; disposing the wrapper must not free the caller's model.
-  return behindLayer(model, jpeg, `${model.name}_rjpeg${minQuality}_${maxQuality}${per === 'block' ? '_block' : ''}`);
+  return behindLayer(model, jpeg, `${model.name}_rjpeg${minQuality}_${maxQuality}${per === 'block' ? '_block' : ''}${draws > 1 ? `_avg${draws}` : ''}`, undefined, draws);
 }

@@ -1,5 +1,6 @@
 /** How every input defence is put in front of a classifier: one wrapper model sharing its weights. */
 import * as tf from '@tensorflow/tfjs';
+import { MeanOfDraws, RepeatDraws } from '../layers/draws.ts';
 
 /** What tf.LayersModel.dispose returns. */
 type DisposeResult = ReturnType<tf.LayersModel['dispose']>;
@@ -23,12 +24,17 @@ export function releaseOnce(model: tf.LayersModel, free: () => DisposeResult): (
 
 /**
  * `model` (pixels 0-1 in, logits out; one input, checked by the caller) behind `layer`: a new
- * tf.LayersModel named `name` sharing the model's weights. Its dispose runs `free` (the layer's own
- * weights, if any) once and never frees the caller's model.
+ * tf.LayersModel named `name` sharing the model's weights. With `draws` k > 1 (a randomised layer) every
+ * image goes through the layer and the model k times and the output is log of the mean softmax (the
+ * ensemble a randomised defence is deployed as; src/layers/draws.ts). Its dispose runs `free` (the
+ * layer's own weights, if any) once and never frees the caller's model.
  */
-export function behindLayer(model: tf.LayersModel, layer: tf.layers.Layer, name: string, free: () => DisposeResult = () => NOTHING_FREED): tf.LayersModel {
+export function behindLayer(model: tf.LayersModel, layer: tf.layers.Layer, name: string, free: () => DisposeResult = () => NOTHING_FREED, draws = 1): tf.LayersModel {
+  if (!Number.isInteger(draws) || draws < 1) throw new Error(`${name}: draws must be an integer >= 1, got ${String(draws)}`);
   const input = tf.input({ shape: model.inputs[0].shape.slice(1) as number[], name: 'image' });
-  const logits = model.apply(layer.apply(input)) as tf.SymbolicTensor;
+  const copies = draws > 1 ? (new RepeatDraws({ draws, name: 'repeat_draws' }).apply(input) as tf.SymbolicTensor) : input;
+  const perDraw = model.apply(layer.apply(copies)) as tf.SymbolicTensor;
+  const logits = draws > 1 ? (new MeanOfDraws({ draws, name: 'mean_of_draws' }).apply(perDraw) as tf.SymbolicTensor) : perDraw;
   const defended = tf.model({ inputs: input, outputs: logits, name });
   defended.dispose = releaseOnce(model, free);
   return defended;

@@ -95,6 +95,26 @@ describe('randomJpegDefended', () => {
     model.dispose();
   });
 
+  it('with draws=k averages k draws, and BPDA with EOT still reaches the rounding inside (within budget)', () => {
+    const model = linear();
+    const d = randomJpegDefended(model, { minQuality: 40, maxQuality: 80, draws: 3 });
+    expect(d.name).toMatch(/_rjpeg40_80_avg3$/);
+    expect(hasBpdaLayers(d)).toBe(true);
+    const x = images();
+    const y = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1).toInt()) as tf.Tensor1D;
+    const out = d.predict(x) as tf.Tensor;
+    expect(out.shape).toEqual([6, 4]);
+    expect(Array.from(tf.tidy(() => tf.sum(tf.exp(out), 1)).dataSync()).every((v) => Math.abs(v - 1) < 1e-5)).toBe(true);
+    expect(layerOf(d).lastQualities()).toHaveLength(18); // 3 draws x 6 images
+    const eps = 24 / 255;
+    const adv = bpdaPgd(d, x, y, { eps, steps: 5, randomStart: false, eotSamples: 2 });
+    expect(linf(adv, x)).toBeLessThanOrEqual(eps + 1e-6);
+    expect(linf(adv, x)).toBeGreaterThan(eps / 2);
+    tf.dispose([x, y, out, adv]);
+    d.dispose();
+    model.dispose();
+  });
+
   it('refuses what it cannot defend, naming the problem, and leaks nothing', async () => {
     const model = linear();
     expect(() => randomJpegDefended(model, { minQuality: 80, maxQuality: 40 })).toThrow(/maxQuality \(40\) must be at least minQuality \(80\)/);

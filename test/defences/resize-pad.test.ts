@@ -109,6 +109,52 @@ describe('resizePadDefended', () => {
   });
 });
 
+describe('resizePadDefended with draws=k (the prediction averaged over k draws)', () => {
+  it('is log of the mean softmax over k draws of the one-draw defence, on the same stream', () => {
+    const model = linear();
+    const k = 5;
+    const avg = resizePadDefended(model, { minSize: 4, maxSize: 10, draws: k });
+    const one = resizePadDefended(model, { minSize: 4, maxSize: 10 });
+    expect(avg.name).toMatch(/_rrp4_10_avg5$/);
+    const x = images(3, 8);
+    reseedRandomLayers(avg, 31);
+    const got = avg.predict(x) as tf.Tensor;
+    expect(got.shape).toEqual([3, 4]);
+    // The averaged model's layer draws for the k·N stacked rows in row order: the one-draw model on that stack, same seed.
+    reseedRandomLayers(one, 31);
+    const stacked = tf.concat(Array<tf.Tensor>(k).fill(x), 0);
+    const perDraw = one.predict(stacked) as tf.Tensor2D;
+    const want = tf.tidy(() => tf.sub(tf.logSumExp(tf.reshape(tf.logSoftmax(perDraw), [k, 3, 4]), 0), Math.log(k)));
+    expect(linf(got, want)).toBeLessThan(1e-5);
+    tf.dispose([x, got, stacked, perDraw, want]);
+    avg.dispose();
+    one.dispose();
+    model.dispose();
+  });
+
+  it('changes its answers between calls less often than one draw does, and PGD through it stays within budget', () => {
+    const model = linear();
+    const x = images(60, 21);
+    const flips = (d: tf.LayersModel) => tf.tidy(() => {
+      const a = tf.argMax(d.predict(x) as tf.Tensor, 1);
+      const b = tf.argMax(d.predict(x) as tf.Tensor, 1);
+      return tf.sum(tf.notEqual(a, b).toInt()).dataSync()[0];
+    });
+    const one = resizePadDefended(model, { minSize: 4, maxSize: 10 });
+    const avg = resizePadDefended(model, { minSize: 4, maxSize: 10, draws: 20 });
+    const [f1, f20] = [flips(one), flips(avg)];
+    expect(f1).toBeGreaterThan(5);
+    expect(f20).toBeLessThan(f1 / 2);
+    const y = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1).toInt()) as tf.Tensor1D;
+    const adv = pgd(avg, x, y, { eps: 8 / 255, steps: 3 });
+    expect(linf(adv, x)).toBeLessThanOrEqual(8 / 255 + 1e-6);
+    tf.dispose([x, y, adv]);
+    one.dispose();
+    avg.dispose();
+    model.dispose();
+  });
+});
+
 describe('rrp specs', () => {
   it('parse a side range and a resampling, name each model and variant, and refuse bad ones', () => {
     expect(parseDefenceList('rrp:28-32, rrp: 32 - 36 :bilinear,rjpeg:50-90')).toEqual([
@@ -126,10 +172,23 @@ describe('rrp specs', () => {
     expect(() => parseDefenceSpec('rrp:30')).toThrow(/"rrp:30" is not a random resize-and-pad defence; give rrp:<lo>-<hi>/);
     expect(() => parseDefenceList('rrp:28-32,rrp:28-32:nearest')).toThrow('--defence: rrp-28-32 is listed twice');
     expect(() => parseDefenceSpec('blur:3')).toThrow(/rrp:<lo>-<hi>\[:bilinear\]/);
+    expect(parseDefenceList('rrp:24-28:draws=10,rrp:24-28:bilinear:draws=30,rjpeg:50-90:block:draws=5')).toEqual([
+      { kind: 'rrp', minSize: 24, maxSize: 28, interpolation: 'nearest', draws: 10 },
+      { kind: 'rrp', minSize: 24, maxSize: 28, interpolation: 'bilinear', draws: 30 },
+      { kind: 'rjpeg', minQuality: 50, maxQuality: 90, per: 'block', draws: 5 },
+    ]);
+    expect(parseDefenceList('rrp:24-28:draws=10,rrp:24-28,rjpeg:50-90:block:draws=5').map(defenceName)).toEqual(['rrp-24-28-avg10', 'rrp-24-28', 'rjpeg-q50-90-block-avg5']);
+    expect(defenceVariant(parseDefenceSpec('rrp:24-28:draws=10'))).toBe('random-resize-pad');
+    expect(() => parseDefenceSpec('rrp:24-28:draws=1')).toThrow('--defence: draws needs an integer in 2..1000 (draws averaged per prediction), got "1" in "rrp:24-28:draws=1"');
+    expect(() => parseDefenceSpec('rrp:24-28:draws=ten')).toThrow(/draws needs an integer in 2\.\.1000 .*got "ten"/);
+    expect(() => parseDefenceSpec('jpeg:75:draws=5')).toThrow('--defence: "jpeg:75:draws=5": draws=k averages a randomised defence over its draws, and jpeg-q75 draws nothing at random; give it to rjpeg or rrp');
     const model = linear();
     const d = defended(model, parseDefenceSpec('rrp:6-10:bilinear'));
     expect([layerOf(d).minSize, layerOf(d).maxSize, layerOf(d).interpolation]).toEqual([6, 10, 'bilinear']);
     d.dispose();
+    const avg = defended(model, parseDefenceSpec('rrp:6-10:draws=4'));
+    expect(avg.layers.map((l) => l.getClassName())).toEqual(['InputLayer', 'RepeatDraws', 'RandomResizePad', 'Sequential', 'MeanOfDraws']);
+    avg.dispose();
     model.dispose();
   });
 });

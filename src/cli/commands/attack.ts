@@ -98,7 +98,7 @@ export function register(program: Command): void {
     .option('--loss <name>', 'ce | margin | dlr')
     .option('--eot <k>', 'EOT: average loss gradients over k calls of a randomised model')
     .option('--seed <n>', 'seed of the image subset and of random starts', '0')
-    .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), rjpeg:<lo>-<hi>[:block] (JPEG at a random quality per image or 8x8 block, drawn from --seed; add --eot k), rrp:<lo>-<hi>[:bilinear] (random resize to lo..hi pixels and random zero padding, drawn from --seed; add --eot k), bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
+    .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), rjpeg:<lo>-<hi>[:block] (JPEG at a random quality per image or 8x8 block, drawn from --seed; add --eot k), rrp:<lo>-<hi>[:bilinear] (random resize to lo..hi pixels and random zero padding, drawn from --seed; add --eot k), either randomised one ending in :draws=k to predict by the mean over k draws, bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
     .option('--bpda <backward>', 'identity | soft: run JPEG layers (and --defence squeezers) hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
