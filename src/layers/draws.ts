@@ -22,14 +22,26 @@ function checkDraws(draws: unknown, who: string): number {
   return draws as number;
 }
 
-/** k copies of the batch, draw-major: [N, ...] -> [k·N, ...] (row d·N + i is image i). */
-export class RepeatDraws extends tf.layers.Layer {
-  static className = 'RepeatDraws';
+/** A weightless layer with a number of draws, serialised by getConfig. */
+abstract class DrawsLayer extends tf.layers.Layer {
   readonly draws: number;
 
-  constructor(args: DrawsArgs) {
+  constructor(args: DrawsArgs, who: string) {
     super({ ...args, trainable: false });
-    this.draws = checkDraws(args?.draws, 'RepeatDraws');
+    this.draws = checkDraws(args?.draws, who);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), draws: this.draws };
+  }
+}
+
+/** k copies of the batch, draw-major: [N, ...] -> [k·N, ...] (row d·N + i is image i). */
+export class RepeatDraws extends DrawsLayer {
+  static className = 'RepeatDraws';
+
+  constructor(args: DrawsArgs) {
+    super(args, 'RepeatDraws');
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
@@ -40,21 +52,15 @@ export class RepeatDraws extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return this.draws === 1 ? tf.clone(x) : tf.concat(Array<tf.Tensor>(this.draws).fill(x), 0);
   }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), draws: this.draws };
-  }
 }
 tf.serialization.registerClass(RepeatDraws);
 
 /** [k·N, C] logits (draw-major) -> [N, C] = log of the mean over the k draws of their softmax. */
-export class MeanOfDraws extends tf.layers.Layer {
+export class MeanOfDraws extends DrawsLayer {
   static className = 'MeanOfDraws';
-  readonly draws: number;
 
   constructor(args: DrawsArgs) {
-    super({ ...args, trainable: false });
-    this.draws = checkDraws(args?.draws, 'MeanOfDraws');
+    super(args, 'MeanOfDraws');
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
@@ -73,10 +79,6 @@ export class MeanOfDraws extends tf.layers.Layer {
       // log mean_d p_d = logsumexp_d(log p_d) - log k, computed stably.
       return tf.sub(tf.logSumExp(perDraw, 0), Math.log(k));
     });
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), draws: this.draws };
   }
 }
 tf.serialization.registerClass(MeanOfDraws);

@@ -3,36 +3,22 @@
 // single-draw gradients the same stream gives; a sweep's numbers do not depend on which cells ran
 // before in the process (resume) nor on the process (worker job); spec parsing; errors; leaks.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bpdaModel, hasBpdaLayers } from '../../attacks/bpda.ts';
 import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
-import { objectiveGradient } from '../../attacks/gradient.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { buildModel } from '../../models/registry.ts';
-import { backendInfo } from '../../src/backend.ts';
 import { defenceName, defenceVariant, defended, parseDefenceList, parseDefenceSpec } from '../../src/defences/index.ts';
 import { randomJpegDefended } from '../../src/defences/random-jpeg.ts';
-import { parseEpsilonList } from '../../src/eps.ts';
-import { evalBatch } from '../../src/eval/batch.ts';
 import { findNamedAttack } from '../../src/eval/named-attacks.ts';
-import { runSweep, type SweepAttack, type SweepModel } from '../../src/eval/sweep.ts';
-import { sweepJobRunner } from '../../src/eval/sweep-job.ts';
-import { batchNormFolding } from '../../src/inference/model.ts';
-import { modelToMemory } from '../../src/io/model-io.ts';
+import type { SweepAttack } from '../../src/eval/sweep.ts';
 import { jpegForward } from '../../src/jpeg/forward.ts';
 import { RandomJpegLayer } from '../../src/jpeg/random.ts';
 import { standardTables } from '../../src/jpeg/tables.ts';
 import { reseedRandomLayers } from '../../src/layers/random.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { asLogitsFn } from '../../src/types.ts';
+import { expectEotIsMeanOfSingles, expectSweepResumeSame, expectWorkerDrawsSame, images, linear, linf } from './randomised-checks.ts';
 
-const images = (n = 6, seed = 3) => tf.randomUniform([n, 8, 8, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
-/** A linear head: an untrained CNN answers one class for every image, which nothing can fool. */
-const linear = () => tf.sequential({ layers: [tf.layers.flatten({ inputShape: [8, 8, 3] }), tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.randomNormal({ seed: 2, stddev: 0.2 }) })] });
-const linf = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 const fooledCount = (m: tf.LayersModel, x: tf.Tensor, y: tf.Tensor) => tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(m.predict(x) as tf.Tensor, 1), y).toInt()).dataSync()[0]);
 const layerOf = (d: tf.LayersModel) => d.layers.find((l) => l instanceof RandomJpegLayer) as RandomJpegLayer;
 
@@ -75,23 +61,7 @@ describe('randomJpegDefended', () => {
   it('the EOT gradient is the mean of the single-draw gradients the same stream gives, which differ from draw to draw', () => {
     const model = linear();
     const d = randomJpegDefended(model, { minQuality: 10, maxQuality: 90, per: 'block' });
-    const f = bpdaModel(d, { backward: 'identity' });
-    const x = images(4, 5);
-    const y = tf.tensor1d([0, 1, 2, 3], 'int32');
-    const k = 4;
-    reseedRandomLayers(d, 9);
-    const eot = objectiveGradient(f, x, y, { eotSamples: k });
-    reseedRandomLayers(d, 9);
-    const singles = Array.from({ length: k }, () => {
-      const g = objectiveGradient(f, x, y);
-      tf.dispose([g.objective, g.success]);
-      return g.grad;
-    });
-    const mean = tf.tidy(() => tf.div(tf.addN(singles), k));
-    expect(linf(eot.grad, mean)).toBeLessThan(1e-6);
-    // Draws matter: two single-draw gradients are not the same.
-    expect(linf(singles[0], singles[1])).toBeGreaterThan(1e-3);
-    tf.dispose([x, y, eot.grad, eot.objective, eot.success, mean, ...singles]);
+    expectEotIsMeanOfSingles(d, bpdaModel(d, { backward: 'identity' }));
     model.dispose();
   });
 
@@ -158,63 +128,23 @@ describe('rjpeg specs', () => {
 });
 
 describe('a sweep over a randomised defence', () => {
-  const x = () => images(7, 11);
-  const labels = () => tf.tensor1d([0, 1, 2, 3, 0, 1, 2], 'int32');
-  const epsilons = parseEpsilonList('4/255,16/255', '--eps', 'linf');
   const attack: SweepAttack = { name: 'bpda-pgd', params: { steps: 3, eotSamples: 2 }, fn: findNamedAttack('bpda-pgd')!.run, seeded: true };
-  const sweep = async (dir: string, attacks: SweepAttack[]) => {
-    const model = linear();
-    const d = randomJpegDefended(model, { minQuality: 30, maxQuality: 90 });
-    const models: SweepModel[] = [{ name: 'rjpeg-q30-90', variant: 'random-jpeg', model: d, jpegModes: ['soft', 'hard'] }];
-    const [xx, yy] = [x(), labels()];
-    try {
-      return (await runSweep({ models, attacks, epsilons, images: xx, labels: yy, batchSize: 3, seed: 5, outDir: dir, progressBar: false })).records;
-    } finally {
-      tf.dispose([xx, yy]);
-      d.dispose();
-      model.dispose();
-    }
-  };
 
   it('gives the same records run whole or resumed after other cells (each batch restarts the draws from its seed), in both JPEG modes', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'rjpeg-sweep-'));
-    try {
-      const whole = await sweep(join(root, 'whole'), [{ name: 'fgsm', params: {} }, attack]);
-      await sweep(join(root, 'resumed'), [{ name: 'fgsm', params: {} }]);
-      const resumed = await sweep(join(root, 'resumed'), [{ name: 'fgsm', params: {} }, attack]);
-      const strip = (rs: typeof whole) => rs.map((r) => ({ model: r.model, mode: r.jpegMode, attack: r.attack, eps: r.threat.epsLabel, bits: r.correctBits, meanNorm: r.meanNorm, maxNorm: r.maxNorm }));
-      expect(strip(resumed)).toEqual(strip(whole));
-      expect(new Set(whole.map((r) => r.jpegMode))).toEqual(new Set(['soft', 'hard']));
-      for (const r of whole) expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-6);
-      // The attack does something: at 16/255 BPDA-PGD with EOT leaves fewer correct than clean, in hard mode.
-      const hardClean = whole.find((r) => r.jpegMode === 'hard' && r.attack === 'clean')!;
-      const hardBpda = whole.find((r) => r.jpegMode === 'hard' && r.attack === 'bpda-pgd' && r.threat.epsLabel === '16/255')!;
-      expect(hardBpda.correct).toBeLessThan(hardClean.correct);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    const whole = await expectSweepResumeSame((m) => ({ name: 'rjpeg-q30-90', variant: 'random-jpeg', model: randomJpegDefended(m, { minQuality: 30, maxQuality: 90 }), jpegModes: ['soft', 'hard'] }), attack);
+    expect(new Set(whole.map((r) => r.jpegMode))).toEqual(new Set(['soft', 'hard']));
+    // The attack does something: at 16/255 BPDA-PGD with EOT leaves fewer correct than clean, in hard mode.
+    const hardClean = whole.find((r) => r.jpegMode === 'hard' && r.attack === 'clean')!;
+    const hardBpda = whole.find((r) => r.jpegMode === 'hard' && r.attack === 'bpda-pgd' && r.threat.epsLabel === '16/255')!;
+    expect(hardBpda.correct).toBeLessThan(hardClean.correct);
   });
 
   it('a worker process draws what the sweep process draws for the same batch seed', async () => {
     const model = linear();
     const d = randomJpegDefended(model, { minQuality: 30, maxQuality: 90, per: 'block' });
-    const runner = await sweepJobRunner({ backend: backendInfo()!.name, foldBatchNorm: batchNormFolding(), models: [await modelToMemory(d)], attacks: ['bpda-pgd'] });
-    const [xx, yy] = [x(), labels()];
-    const options = { eps: 8 / 255, steps: 3, eotSamples: 2, seed: 17 };
     try {
-      reseedRandomLayers(d, 123);
-      // L2 sizes of the L-inf perturbations: they tell apart adversarial images crafted on other draws.
-      const here = evalBatch(asLogitsFn(d), xx, yy, 'l2', (a, b) => bpdaPgd(d, a, b, options), 'cell');
-      const job = { model: 0, mode: 'hard', attack: 0, options, noiseSeed: 123, norm: 'l2' as const, what: 'cell', x: xx.dataSync() as Float32Array, shape: xx.shape, y: yy.dataSync() as Int32Array, yDtype: 'int32' as const };
-      const there = runner.run(job);
-      expect(Array.from(there.correct)).toEqual(Array.from(here.correct));
-      expect(Array.from(there.norms)).toEqual(Array.from(here.norms));
-      const other = runner.run({ ...job, noiseSeed: 124 });
-      expect(Array.from(other.norms)).not.toEqual(Array.from(here.norms));
-      await assertNoTensorLeak(() => { runner.run({ ...job, noiseSeed: 124 }); }, { label: 'randomised worker job' });
+      await expectWorkerDrawsSame(d, 'bpda-pgd', 'hard', (a, b, options) => bpdaPgd(d, a, b, options));
     } finally {
-      runner.dispose();
-      tf.dispose([xx, yy]);
       d.dispose();
       model.dispose();
     }

@@ -3,31 +3,17 @@
 // gradients of the same stream; a sweep's numbers do not depend on resume or worker process; specs,
 // names, variant, errors, leaks.
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasBpdaLayers } from '../../attacks/bpda.ts';
-import { objectiveGradient } from '../../attacks/gradient.ts';
 import { pgd } from '../../attacks/pgd.ts';
-import { backendInfo } from '../../src/backend.ts';
 import { defenceName, defenceVariant, defended, parseDefenceList, parseDefenceSpec, resizePadDefended } from '../../src/defences/index.ts';
-import { parseEpsilonList } from '../../src/eps.ts';
-import { evalBatch } from '../../src/eval/batch.ts';
 import { findNamedAttack } from '../../src/eval/named-attacks.ts';
-import { runSweep, type SweepAttack, type SweepModel } from '../../src/eval/sweep.ts';
-import { sweepJobRunner } from '../../src/eval/sweep-job.ts';
-import { batchNormFolding } from '../../src/inference/model.ts';
-import { modelToMemory } from '../../src/io/model-io.ts';
+import type { SweepAttack } from '../../src/eval/sweep.ts';
 import { isRandomised, reseedRandomLayers } from '../../src/layers/random.ts';
 import { RandomResizePad } from '../../src/layers/resize-pad.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { asLogitsFn } from '../../src/types.ts';
+import { expectEotIsMeanOfSingles, expectSweepResumeSame, expectWorkerDrawsSame, images, linear, linf } from './randomised-checks.ts';
 
-const images = (n = 6, seed = 3) => tf.randomUniform([n, 8, 8, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
-/** A linear head: an untrained CNN answers one class for every image, which nothing can fool. */
-const linear = () => tf.sequential({ layers: [tf.layers.flatten({ inputShape: [8, 8, 3] }), tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.randomNormal({ seed: 2, stddev: 0.2 }) })] });
-const linf = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 const layerOf = (d: tf.LayersModel) => d.layers.find((l) => l instanceof RandomResizePad) as RandomResizePad;
 
 describe('resizePadDefended', () => {
@@ -73,22 +59,7 @@ describe('resizePadDefended', () => {
   it('the EOT gradient is the mean of the single-draw gradients the same stream gives, which differ from draw to draw', () => {
     const model = linear();
     const d = resizePadDefended(model, { minSize: 4, maxSize: 10 });
-    const f = asLogitsFn(d);
-    const x = images(4, 5);
-    const y = tf.tensor1d([0, 1, 2, 3], 'int32');
-    const k = 4;
-    reseedRandomLayers(d, 9);
-    const eot = objectiveGradient(f, x, y, { eotSamples: k });
-    reseedRandomLayers(d, 9);
-    const singles = Array.from({ length: k }, () => {
-      const g = objectiveGradient(f, x, y);
-      tf.dispose([g.objective, g.success]);
-      return g.grad;
-    });
-    const mean = tf.tidy(() => tf.div(tf.addN(singles), k));
-    expect(linf(eot.grad, mean)).toBeLessThan(1e-6);
-    expect(linf(singles[0], singles[1])).toBeGreaterThan(1e-3);
-    tf.dispose([x, y, eot.grad, eot.objective, eot.success, mean, ...singles]);
+    expectEotIsMeanOfSingles(d, d);
     model.dispose();
   });
 
@@ -194,58 +165,19 @@ describe('rrp specs', () => {
 });
 
 describe('a sweep over the resize-and-pad defence', () => {
-  const x = () => images(7, 11);
-  const labels = () => tf.tensor1d([0, 1, 2, 3, 0, 1, 2], 'int32');
-  const epsilons = parseEpsilonList('4/255,16/255', '--eps', 'linf');
   const attack: SweepAttack = { name: 'pgd', params: { steps: 3, eotSamples: 2 }, fn: findNamedAttack('pgd')!.run, seeded: true };
-  const sweep = async (dir: string, attacks: SweepAttack[]) => {
-    const model = linear();
-    const d = resizePadDefended(model, { minSize: 5, maxSize: 10 });
-    const models: SweepModel[] = [{ name: 'rrp-5-10', variant: 'random-resize-pad', model: d }];
-    const [xx, yy] = [x(), labels()];
-    try {
-      return (await runSweep({ models, attacks, epsilons, images: xx, labels: yy, batchSize: 3, seed: 5, outDir: dir, progressBar: false })).records;
-    } finally {
-      tf.dispose([xx, yy]);
-      d.dispose();
-      model.dispose();
-    }
-  };
 
   it('gives the same records run whole or resumed after other cells (each batch restarts the draws from its seed)', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'rrp-sweep-'));
-    try {
-      const whole = await sweep(join(root, 'whole'), [{ name: 'fgsm', params: {} }, attack]);
-      await sweep(join(root, 'resumed'), [{ name: 'fgsm', params: {} }]);
-      const resumed = await sweep(join(root, 'resumed'), [{ name: 'fgsm', params: {} }, attack]);
-      const strip = (rs: typeof whole) => rs.map((r) => ({ model: r.model, attack: r.attack, eps: r.threat.epsLabel, bits: r.correctBits, meanNorm: r.meanNorm, maxNorm: r.maxNorm }));
-      expect(strip(resumed)).toEqual(strip(whole));
-      expect(new Set(whole.map((r) => r.variant))).toEqual(new Set(['random-resize-pad']));
-      for (const r of whole) expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-6);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    const whole = await expectSweepResumeSame((m) => ({ name: 'rrp-5-10', variant: 'random-resize-pad', model: resizePadDefended(m, { minSize: 5, maxSize: 10 }) }), attack);
+    expect(new Set(whole.map((r) => r.variant))).toEqual(new Set(['random-resize-pad']));
   });
 
   it('a worker process draws what the sweep process draws for the same batch seed', async () => {
     const model = linear();
     const d = resizePadDefended(model, { minSize: 5, maxSize: 10, interpolation: 'bilinear' });
-    const runner = await sweepJobRunner({ backend: backendInfo()!.name, foldBatchNorm: batchNormFolding(), models: [await modelToMemory(d)], attacks: ['pgd'] });
-    const [xx, yy] = [x(), labels()];
-    const options = { eps: 8 / 255, steps: 3, eotSamples: 2, seed: 17 };
     try {
-      reseedRandomLayers(d, 123);
-      const here = evalBatch(asLogitsFn(d), xx, yy, 'l2', (a, b) => pgd(d, a, b, options), 'cell');
-      const job = { model: 0, mode: null, attack: 0, options, noiseSeed: 123, norm: 'l2' as const, what: 'cell', x: xx.dataSync() as Float32Array, shape: xx.shape, y: yy.dataSync() as Int32Array, yDtype: 'int32' as const };
-      const there = runner.run(job);
-      expect(Array.from(there.correct)).toEqual(Array.from(here.correct));
-      expect(Array.from(there.norms)).toEqual(Array.from(here.norms));
-      const other = runner.run({ ...job, noiseSeed: 124 });
-      expect(Array.from(other.norms)).not.toEqual(Array.from(here.norms));
-      await assertNoTensorLeak(() => { runner.run({ ...job, noiseSeed: 124 }); }, { label: 'resize-pad worker job' });
+      await expectWorkerDrawsSame(d, 'pgd', null, (a, b, options) => pgd(d, a, b, options));
     } finally {
-      runner.dispose();
-      tf.dispose([xx, yy]);
       d.dispose();
       model.dispose();
     }
