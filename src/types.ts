@@ -19,6 +19,8 @@ export function asLogitsFn(model: Classifier): (images: tf.Tensor4D) => tf.Tenso
 
 /** Norm of a perturbation budget. */
 export type Norm = 'linf' | 'l2' | 'l1';
+/** Every norm, in the order reports list them. */
+export const NORMS: readonly Norm[] = ['linf', 'l2', 'l1'];
 
 /** Threat model carried by every attack result, so no report can mix scales (as Foolbox 3). */
 export interface ThreatModel {

@@ -9,7 +9,8 @@ import { backendInfo, describeBackend } from '../backend.ts';
 import { loadDataset } from '../data/load.ts';
 import { subset } from '../data/subset.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
-import { exampleBudgets, parseEpsilonList } from '../eps.ts';
+import { exampleBudgets, parseEpsilonList, type Epsilon } from '../eps.ts';
+import { NORMS, type Norm } from '../types.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { defenceName, defended as defendedModel, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
 import { assertLogitOutputs, declaredLogits } from '../io/import-model.ts';
@@ -17,6 +18,7 @@ import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import { standardTables } from '../jpeg/tables.ts';
 import { buildReport, type QuantTableView, type ReportConfig, type ReportExample } from '../report/model.ts';
 import { writeEvaluationExamples } from './examples.ts';
+import { normText } from '../report/format.ts';
 import { renderTerminal } from '../report/terminal.ts';
 import { writeReport, type ReportFiles } from '../report/write.ts';
 import { readTables } from '../train/jpeg-params.ts';
@@ -38,6 +40,42 @@ function lookupAttack(name: string): NamedAttack {
   const entry = findNamedAttack(name);
   if (!entry) throw new Error(`--attack: unknown attack "${name}"; known attacks: ${evaluateAttackNames().join(', ')}`);
   return entry;
+}
+
+const NORM_FLAG: Record<Norm, string> = { linf: '--eps', l2: '--eps-l2', l1: '--eps-l1' };
+
+/**
+ * The budget list of each norm the attacks use (0-1 pixel scale; L2 and L1 sizes sum over pixels), from
+ * `--eps` (L-inf, or the attacks' one norm when they share one that `--eps-l2`/`--eps-l1` does not give),
+ * `--eps-l2` and `--eps-l1`; L-inf falls back to the run's list, then the default. `primary` is L-inf when
+ * an attack is L-inf, else the first attack's norm.
+ */
+export function budgetsByNorm(attacks: { name: string; norm: Norm }[], given: { eps?: string; epsL2?: string; epsL1?: string }, runEps?: string): { lists: Map<Norm, Epsilon[]>; primary: Norm } {
+  const norms = [...new Set(attacks.map((a) => a.norm))].sort((a, b) => NORMS.indexOf(a) - NORMS.indexOf(b));
+  const text: Partial<Record<Norm, string>> = { l2: given.epsL2, l1: given.epsL1 };
+  // One norm that is not L-inf and no list of its own: --eps is that norm's list, as before per-norm lists existed.
+  const only = norms.length === 1 ? norms[0] : undefined;
+  if (given.eps !== undefined) {
+    if (only && only !== 'linf' && text[only] === undefined) text[only] = given.eps;
+    else text.linf = given.eps;
+  }
+  const names = (n: Norm) => attacks.filter((a) => a.norm === n).map((a) => a.name).join(', ');
+  for (const n of NORMS) {
+    if (text[n] !== undefined && !norms.includes(n)) throw new Error(`${NORM_FLAG[n]}: no ${normText(n)} attack among --attack (${attacks.map((a) => `${a.name} (${a.norm})`).join(', ')}) uses these budgets`);
+  }
+  const lists = new Map<Norm, Epsilon[]>();
+  for (const n of norms) {
+    let t = text[n];
+    if (t === undefined && n === 'linf') t = runEps ?? DEFAULT_EPSILONS;
+    // The default budgets (and a run's) are L-inf ones: L2 and L1 attacks need their own.
+    if (t === undefined) {
+      throw new Error(only
+        ? `--eps: the attacks are ${n} and the default budgets${runEps ? " (this run's)" : ''} are L-inf ones; give ${n} budgets, e.g. --eps ${exampleBudgets(n as Exclude<Norm, 'linf'>)}`
+        : `${NORM_FLAG[n]}: ${names(n)} ${attacks.filter((a) => a.norm === n).length === 1 ? 'is an' : 'are'} ${normText(n)} attack${attacks.filter((a) => a.norm === n).length === 1 ? '' : 's'} and --eps holds L-inf budgets; give ${normText(n)} budgets, e.g. ${NORM_FLAG[n]} ${exampleBudgets(n as Exclude<Norm, 'linf'>)}`);
+    }
+    lists.set(n, parseEpsilonList(t, only ? '--eps' : NORM_FLAG[n], n));
+  }
+  return { lists, primary: norms.includes('linf') ? 'linf' : norms[0] ?? 'linf' };
 }
 
 /** Parse "pgd:steps=10,randomStart=true" into a name and typed parameters, checked against the registry. */
@@ -74,8 +112,15 @@ export interface EvaluateOptions {
   split?: 'test' | 'train';
   /** Images to evaluate (class-balanced seeded subset; default: the run's, else 500). */
   n?: number;
-  /** Comma-separated eps list (default: the run's, else DEFAULT_EPSILONS). */
+  /**
+   * Comma-separated eps list (default: the run's, else DEFAULT_EPSILONS): the L-inf attacks' budgets, or the
+   * attacks' one norm's when they share one (L2 and L1 sizes sum over pixels).
+   */
   eps?: string;
+  /** Budgets of the L2 attacks when the evaluation mixes norms (e.g. "0,0.25,0.5,1"). */
+  epsL2?: string;
+  /** Budgets of the L1 attacks when the evaluation mixes norms (e.g. "0,2,4,8"). */
+  epsL1?: string;
   /** Attack specs "name:key=value,..." (default: the run's, else fgsm, pgd). */
   attacks?: string[];
   /** Quantiser modes evaluated for JPEG-DL models and JPEG defences (default soft, hard). */
@@ -162,17 +207,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     : runCfg?.eval?.attacks?.length
       ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
       : DEFAULT_ATTACKS.map(parseAttackSpec);
-  // One --eps list serves every attack, so they must share a norm: 8/255 is a budget in L-inf, nothing in L1.
-  const attackNorms = attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm }));
-  const epsNorm = attackNorms[0]?.norm ?? 'linf';
-  if (attackNorms.some((a) => a.norm !== epsNorm)) {
-    throw new Error(`--attack: ${attackNorms.map((a) => `${a.name} (${a.norm})`).join(', ')} do not share a norm but would share one --eps list, where a budget means something else in each; evaluate each norm separately`);
-  }
-  // The default budgets (and a run's) are L-inf ones: L2 and L1 attacks need their own.
-  if (epsNorm !== 'linf' && opts.eps === undefined) {
-    throw new Error(`--eps: the attacks are ${epsNorm} and the default budgets${runCfg?.eval?.epsilons?.length ? " (this run's)" : ''} are L-inf ones; give ${epsNorm} budgets, e.g. --eps ${exampleBudgets(epsNorm)}`);
-  }
-  const epsilons = parseEpsilonList(opts.eps ?? runCfg?.eval?.epsilons?.join(',') ?? DEFAULT_EPSILONS, '--eps', epsNorm);
+  const budgets = budgetsByNorm(attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm ?? 'linf' })), { eps: opts.eps, epsL2: opts.epsL2, epsL1: opts.epsL1 }, runCfg?.eval?.epsilons?.join(','));
+  const epsilons = budgets.lists.get(budgets.primary)!;
+  const mixed = budgets.lists.size > 1;
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');
   const batchSize = positiveInt(opts.batchSize ?? runCfg?.eval?.batchSize ?? 100, '--batch-size');
   const seed = Number(opts.seed ?? runCfg?.eval?.seed ?? 0);
@@ -248,7 +285,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     }
     images = tf.tensor4d(ds.images, [ds.labels.length, ds.height, ds.width, ds.channels]);
     labels = tf.tensor1d(ds.labels, 'int32');
-    log(`evaluating ${loaded.length} model(s) on ${ds.labels.length} ${split} images of ${ds.name}, ${attackSpecs.length} attack(s) x ${epsilons.length} eps${(opts.workers ?? 1) > 1 ? ` on ${opts.workers} worker processes` : ''} -> ${outDir}`);
+    const epsCount = mixed ? `eps per norm (${[...budgets.lists].map(([nm, l]) => `${normText(nm)} ${l.length}`).join(', ')})` : `${epsilons.length} eps`;
+    log(`evaluating ${loaded.length} model(s) on ${ds.labels.length} ${split} images of ${ds.name}, ${attackSpecs.length} attack(s) x ${epsCount}${(opts.workers ?? 1) > 1 ? ` on ${opts.workers} worker processes` : ''} -> ${outDir}`);
 
     // 3. Sweep (resumable) and report.
     const backend = backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend();
@@ -257,7 +295,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     const models: SweepModel[] = loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, model: m.model, jpegModes: modesOf(m.variant) }));
     const attacks: SweepAttack[] = attackSpecs.map((a) => {
       const e = lookupAttack(a.name);
-      return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults };
+      return { name: a.name, params: a.params, fn: e.run, norm: e.norm, seeded: a.params.seed === undefined && 'seed' in e.defaults, ...(mixed ? { epsilons: budgets.lists.get(e.norm ?? 'linf')! } : {}) };
     });
     const res = await runSweep({ models, attacks, epsilons, images, labels, batchSize, seed, outDir, progressBar: opts.progress, backend, workers: opts.workers });
     const records = loadRecords(join(outDir, RECORDS_FILE)).records;
@@ -290,7 +328,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       split,
       n: ds.labels.length,
       epsilons: epsilons.map((e) => e.label),
-      norm: attacks.every((a) => a.norm === attacks[0].norm) ? (attacks[0].norm ?? 'linf') : 'mixed',
+      norm: mixed ? 'mixed' : budgets.primary,
+      ...(mixed ? { epsilonsByNorm: Object.fromEntries([...budgets.lists].map(([nm, l]) => [nm, l.map((e) => e.label)])) } : {}),
       attacks: attackSpecs,
       models: loaded.map((m) => ({ name: m.name, variant: m.variant, seed: m.seed, arch: m.arch, checkpoint: m.dir, jpegModes: modesOf(m.variant), ...(m.training ? { training: m.training } : {}) })),
       seed,
@@ -311,7 +350,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         outDir,
         k: examplesK,
         series,
-        attacks: attacks.map((a) => ({ name: a.name, params: a.params ?? {}, fn: a.fn!, norm: a.norm ?? 'linf', seeded: a.seeded ?? false })),
+        attacks: attacks.map((a) => ({ name: a.name, params: a.params ?? {}, fn: a.fn!, norm: a.norm ?? 'linf', seeded: a.seeded ?? false, ...(a.epsilons ? { epsilons: a.epsilons } : {}) })),
         epsilons,
         records,
         images: images!,

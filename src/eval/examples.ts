@@ -36,6 +36,8 @@ export interface ExampleAttack {
   norm: Norm;
   /** Whether the sweep passed a derived seed. */
   seeded: boolean;
+  /** This attack's budgets when they differ from `ExampleOptions.epsilons` (an evaluation mixing norms). */
+  epsilons?: Epsilon[];
 }
 
 export interface ExampleOptions {
@@ -61,12 +63,17 @@ function madeBy(a: Pick<ExampleAttack, 'name' | 'params'>, r: CellRecord): boole
   return a.name === r.attack && canonicalParams(attackOptions(a.params)) === canonicalParams(attackOptions(r.attackParams));
 }
 
-/** The record of `s` that decides which attack to draw: lowest accuracy at the largest eps, first attack on ties; null when none. */
+/**
+ * The record of `s` that decides which attack to draw: lowest accuracy at the largest eps, first attack on ties; null when none.
+ * Budgets of different norms are not comparable, so only the norm of the first attack with records counts.
+ */
 export function strongestAttackRecord(records: CellRecord[], s: Pick<ExampleSeries, 'name' | 'modelSeed' | 'jpegMode'>, attacks: Pick<ExampleAttack, 'name' | 'params'>[]): CellRecord | null {
   const order = (r: CellRecord) => attacks.findIndex((a) => madeBy(a, r));
   // Transfer cells are crafted on another model: they picture the surrogate, not this model's weakness.
-  const mine = records.filter((r) => r.model === s.name && r.modelSeed === s.modelSeed && (r.jpegMode ?? null) === s.jpegMode && r.attack !== CLEAN_ATTACK && !TRANSFER_PARAMS.some((k) => r.attackParams?.[k] !== undefined) && order(r) >= 0);
-  if (!mine.length) return null;
+  const ours = records.filter((r) => r.model === s.name && r.modelSeed === s.modelSeed && (r.jpegMode ?? null) === s.jpegMode && r.attack !== CLEAN_ATTACK && !TRANSFER_PARAMS.some((k) => r.attackParams?.[k] !== undefined) && order(r) >= 0);
+  if (!ours.length) return null;
+  const norm = ours.reduce((first, r) => (order(r) < order(first) ? r : first)).threat.norm;
+  const mine = ours.filter((r) => r.threat.norm === norm);
   const top = Math.max(...mine.map((r) => r.threat.eps));
   const atTop = mine.filter((r) => r.threat.eps === top);
   return atTop.reduce((best, r) => (r.accuracy < best.accuracy || (r.accuracy === best.accuracy && order(r) < order(best)) ? r : best));
@@ -96,7 +103,7 @@ export function writeEvaluationExamples(o: ExampleOptions): ExampleFile[] {
       const file = onSurrogate(s.model, s.label, s.jpegMode, (): ExampleFile | null => {
         const predict = (v: tf.Tensor4D) => tf.tidy(() => Int32Array.from(tf.argMax(asLogitsFn(s.model)(v), 1).dataSync()));
         const perEps: ExampleGrid['perEps'] = [];
-        for (const e of o.epsilons) {
+        for (const e of attack.epsilons ?? o.epsilons) {
           if (e.value === 0) continue;
           const options: Record<string, unknown> = { ...attackOptions(attack.params), eps: e.value };
           const key = cellKey({ model: s.name, variant: rec.variant, modelSeed: s.modelSeed, jpegMode: s.jpegMode, attack: attack.name, attackParams: attack.params, threat: { norm: attack.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] } });

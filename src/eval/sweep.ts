@@ -63,6 +63,8 @@ export interface SweepAttack {
   norm?: Norm;
   /** Pass a derived per-batch `seed` option (default: when the registry entry's defaults have a seed). */
   seeded?: boolean;
+  /** This attack's budgets (default: the sweep's `epsilons`): a sweep mixing norms gives each attack the list of its own norm. */
+  epsilons?: Epsilon[];
 }
 
 /** Progress of a sweep, in batches (the unit of work). */
@@ -222,10 +224,17 @@ function validate(opts: SweepOptions): void {
   }
   if (!attacks?.length) throw new Error('runSweep: attacks is empty');
   for (const a of attacks) if (!a.name || a.name === CLEAN_ATTACK) throw new Error(`runSweep: invalid attack name "${a.name}" ("${CLEAN_ATTACK}" is reserved)`);
-  if (!epsilons?.length) throw new Error('runSweep: the epsilon list is empty');
-  // Above 1 only for L2 and L1 attacks (sizes summed over pixels): checked once the attacks' norms are known.
-  for (const e of epsilons) if (!(e.value >= 0 && Number.isFinite(e.value))) throw new Error(`runSweep: eps ${e.label} = ${e.value} must be a finite number >= 0`);
-  if (new Set(epsilons.map((e) => e.label)).size !== epsilons.length) throw new Error('runSweep: the epsilon list has duplicates');
+  // The sweep's list serves the attacks without their own (a sweep mixing norms gives each attack its norm's list).
+  const lists: [string, Epsilon[] | undefined][] = [
+    ...(attacks.some((a) => a.epsilons === undefined) ? [['the epsilon list', epsilons] as [string, Epsilon[] | undefined]] : []),
+    ...attacks.filter((a) => a.epsilons !== undefined).map((a): [string, Epsilon[]] => [`the epsilon list of attack "${a.name}"`, a.epsilons!]),
+  ];
+  for (const [what, list] of lists) {
+    if (!list?.length) throw new Error(`runSweep: ${what} is empty`);
+    // Above 1 only for L2 and L1 attacks (sizes summed over pixels): checked once the attacks' norms are known.
+    for (const e of list) if (!(e.value >= 0 && Number.isFinite(e.value))) throw new Error(`runSweep: eps ${e.label} = ${e.value} in ${what} must be a finite number >= 0`);
+    if (new Set(list.map((e) => e.label)).size !== list.length) throw new Error(`runSweep: ${what} has duplicates`);
+  }
   if (images.rank !== 4) throw new Error(`runSweep: images must be [N,H,W,C], got shape [${images.shape}]`);
   if (labels.rank !== 1 || labels.shape[0] !== images.shape[0]) throw new Error(`runSweep: labels shape [${labels.shape}] does not match ${images.shape[0]} images`);
   if (images.shape[0] === 0) throw new Error('runSweep: no images');
@@ -327,6 +336,11 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const norm: Norm = opts.norm ?? 'linf';
   const backend = opts.backend ?? (backendInfo() ? describeBackend(backendInfo()!) : tf.getBackend());
 
+  /** The budgets of an attack: its own list, else the sweep's. */
+  const epsOf = (a: SweepAttack): Epsilon[] => a.epsilons ?? epsilons;
+  // Attacks of one norm share one list: two lists of a norm would give the worst case cells of differing attack sets.
+  const listOfNorm = new Map<Norm, string>();
+
   // Resolve attacks before any work, so an unknown name fails fast.
   const fns = new Map<SweepAttack, AttackFn>();
   const seeded = new Map<SweepAttack, boolean>();
@@ -355,7 +369,10 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       throw new Error(`attack "${a.name}": params.norm is ${String(a.params.norm)} but the attack's records are ${attackNorm}; use the attack registered for that norm (e.g. apgd-l2, square-l2, autoattack-l2)`);
     }
     norms.set(a, attackNorm);
-    const tooBig = attackNorm === 'linf' ? epsilons.find((e) => e.value > 1) : undefined;
+    const labels = JSON.stringify(epsOf(a).map((e) => e.label));
+    if (listOfNorm.has(attackNorm) && listOfNorm.get(attackNorm) !== labels) throw new Error(`runSweep: attack "${a.name}" has eps ${JSON.parse(labels).join(', ')} but another ${attackNorm} attack has ${JSON.parse(listOfNorm.get(attackNorm)!).join(', ')}; attacks of one norm share one list (the worst case is taken over them per eps)`);
+    listOfNorm.set(attackNorm, labels);
+    const tooBig = attackNorm === 'linf' ? epsOf(a).find((e) => e.value > 1) : undefined;
     if (tooBig) throw new Error(`runSweep: eps ${tooBig.label} = ${tooBig.value} is outside [0,1], the L-inf budget of attack "${a.name}" (only L2 and L1 budgets exceed 1)`);
     // By name, also when the caller passes the registry's own function (evaluate and run do); a custom function is run as given.
     const named = findNamedAttack(a.name);
@@ -462,7 +479,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   for (const plan of plans) {
     cells.push(cell(plan, null, -1, null, threatOf({ value: 0, label: '0' }, norm)));
     attacks.forEach((a, ai) => {
-      const own = epsilons.map((e) => cell(plan, a, ai, e, threatOf(e, norms.get(a)!)));
+      const own = epsOf(a).map((e) => cell(plan, a, ai, e, threatOf(e, norms.get(a)!)));
       cells.push(...own);
       const group = own.filter((c) => c.jobs > 0);
       if (shared.has(a) && group.length > 0) {
@@ -472,7 +489,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     });
   }
 
-  const total = plans.length * (1 + attacks.length * epsilons.filter((e) => e.value > 0).length) * nb;
+  const total = plans.length * (1 + attacks.reduce((k, a) => k + epsOf(a).filter((e) => e.value > 0).length, 0)) * nb;
   let progressDone = 0;
   let skipped = 0;
   let ran = 0;

@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { canonicalParams } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { CORRUPTIONS_SCHEMA, corruptionsAsReport } from '../corruptions/report.ts';
-import { REPORT_SCHEMA, type Report } from './model.ts';
+import { epsText } from './format.ts';
+import { REPORT_SCHEMA, reportNorms, type Report } from './model.ts';
 
 export const BASELINE_SCHEMA = 'jpegdl-robust-baseline/1';
 
@@ -18,6 +19,8 @@ export interface BaselineConfig {
   n: number;
   norm: string;
   epsilons: string[];
+  /** Budgets per norm when the evaluation mixed norms (absent otherwise, so single-norm baselines stay as they were). */
+  epsilonsByNorm?: Record<string, string[]>;
   series: string[];
   attacks: string[];
 }
@@ -28,6 +31,7 @@ export interface BaselineCell {
   jpegMode: string | null;
   /** Attack label, 'clean' or 'worst-case'. */
   attack: string;
+  /** The eps label; with its norm ("0.5 L2") when the report mixed norms (a worst case exists per norm). */
   eps: string;
   /** Mean accuracy over seeds, fraction in [0,1]. */
   accuracy: number;
@@ -57,6 +61,7 @@ export function baselineConfig(report: Report): BaselineConfig {
     n: report.config.n,
     norm: report.config.norm,
     epsilons: [...report.config.epsilons].sort(),
+    ...(report.config.epsilonsByNorm ? { epsilonsByNorm: report.config.epsilonsByNorm as Record<string, string[]> } : {}),
     series: report.series.map((s) => seriesLabel(s)).sort(),
     attacks: report.config.attacks.map((a) => `${a.name}${canonicalParams(a.params)}`).sort(),
   };
@@ -74,9 +79,14 @@ export function makeBaseline(report: Report, { tolerance = 0.02, source = '' }: 
     // eps = 0 attack rows repeat the clean row (no perturbation allowed): checked once, as 'clean'
     cells: report.cells
       .filter((c) => c.attack === 'clean' || c.eps > 0)
-      .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: c.epsLabel, accuracy: c.mean, tolerance }))
+      .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(report, c), accuracy: c.mean, tolerance }))
       .sort((a, b) => cellId(a).localeCompare(cellId(b))),
   };
+}
+
+/** A cell's eps as baselines name it: the label, with its norm when the report mixes norms. */
+function cellEps(report: Report, c: { epsLabel: string; norm: string }): string {
+  return epsText(c.epsLabel, c.norm, reportNorms(report).length > 1);
 }
 
 function cellId(c: { model: string; jpegMode: string | null; attack: string; eps: string }): string {
@@ -140,12 +150,12 @@ export interface CheckResult {
 export function checkReport(report: Report, baseline: Baseline): CheckResult {
   const mine = baselineConfig(report);
   const diffs: string[] = [];
-  for (const k of Object.keys(baseline.config) as (keyof BaselineConfig)[]) {
+  for (const k of [...new Set([...Object.keys(baseline.config), ...Object.keys(mine)])] as (keyof BaselineConfig)[]) {
     const a = JSON.stringify(baseline.config[k]), b = JSON.stringify(mine[k]);
     if (a !== b) diffs.push(`  ${k}: baseline ${a}, report ${b}`);
   }
   if (diffs.length) throw new IncompatibleBaselineError(`baseline and report come from different configurations; numbers are not comparable:\n${diffs.join('\n')}\n(regenerate the baseline if the change is intended)`);
-  const byId = new Map(report.cells.map((c) => [cellId({ model: c.model, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: c.epsLabel }), c]));
+  const byId = new Map(report.cells.map((c) => [cellId({ model: c.model, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(report, c) }), c]));
   const failures: CheckDiff[] = [];
   const moved: CheckDiff[] = [];
   for (const b of baseline.cells) {

@@ -58,3 +58,13 @@ export function fmtNorm(x: number | null | undefined, norm: string = 'linf'): st
   if (x === null || x === undefined) return '–';
   return norm === 'linf' ? `${x.toFixed(4)} (${(x * 255).toFixed(2)}/255)` : x.toFixed(4);
 }
+
+/** A norm as reports name it: "L-inf", "L2", "L1" (other strings as they are). */
+export function normText(norm: string): string {
+  return norm === 'linf' ? 'L-inf' : norm === 'l2' ? 'L2' : norm === 'l1' ? 'L1' : norm;
+}
+
+/** An eps label as tables show it: with its norm ("0.5 L2") when the report mixes norms, else as it is. */
+export function epsText(label: string, norm: string, mixed: boolean): string {
+  return mixed && label !== '0' ? `${label} ${normText(norm)}` : label;
+}

@@ -1,8 +1,8 @@
 /** report.html: one self-contained page (inline CSS and SVG, no scripts, no network). */
 import { CLEAN_ATTACK } from '../eval/records.ts';
-import { seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
-import { esc, fmtInterval, fmtNorm, fmtPct, fmtSeconds } from './format.ts';
-import { exampleAttackLabel, findCell, mainTable, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
+import { seriesKey, WORST_CASE } from '../eval/summary.ts';
+import { esc, fmtSeconds, normText } from './format.ts';
+import { detailTable, exampleAttackLabel, findCell, mainTable, reportNorms, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
@@ -45,24 +45,28 @@ export function trainingPlotsSvg(training: TrainingView[]): string[] {
 /** One accuracy-vs-eps plot per attack (and the worst case), one line per series. */
 export function plotsSvg(report: Report): string[] {
   const out: string[] = [];
+  const norms = reportNorms(report);
   for (const attack of report.attacks) {
     if (attack === CLEAN_ATTACK) continue;
-    const eps = report.epsilons.filter((e) => e.value === 0 || report.cells.some((c) => c.attack === attack && c.epsLabel === e.label));
-    const labels = eps.some((e) => e.value === 0) ? eps.map((e) => e.label) : ['0', ...eps.map((e) => e.label)];
-    // a series without any cell for this attack (e.g. BPDA run on the hard mode only) gets no line
-    const measured = report.series.filter((s) => report.cells.some((c) => c.attack === attack && seriesKey(c) === s.key));
-    const series = measured.map((s) => {
-      const cells = labels.map((l) => findCell(report, s.key, attack, l) ?? (l === '0' ? findCell(report, s.key, CLEAN_ATTACK, '0') : undefined));
-      return {
-        label: s.label,
-        values: cells.map((c) => (c ? 100 * c.mean : null)),
-        errors: cells.map((c) => (c?.std ? 100 * c.std : null)),
-        dashed: s.variant === 'baseline',
-        color: PALETTE[report.series.indexOf(s) % PALETTE.length],
-      };
-    });
-    const title = attack === WORST_CASE ? 'Robust accuracy (worst case over attacks)' : `Accuracy under ${attack}`;
-    out.push(linePlotSvg({ title, xLabels: labels, xTitle: `eps (${report.epsilons[0]?.norm ?? 'linf'}, 0-1 pixel scale)`, yTitle: 'accuracy (%)', series }));
+    // One plot per norm the attack has cells in (the worst case has one per norm in an evaluation mixing norms).
+    for (const norm of norms.filter((nm) => report.cells.some((c) => c.attack === attack && c.norm === nm && c.eps > 0))) {
+      const eps = report.epsilons.filter((e) => e.norm === norm && (e.value === 0 || report.cells.some((c) => c.attack === attack && c.norm === norm && c.epsLabel === e.label)));
+      const labels = eps.some((e) => e.value === 0) ? eps.map((e) => e.label) : ['0', ...eps.map((e) => e.label)];
+      // a series without any cell for this attack (e.g. BPDA run on the hard mode only) gets no line
+      const measured = report.series.filter((s) => report.cells.some((c) => c.attack === attack && c.norm === norm && seriesKey(c) === s.key));
+      const series = measured.map((s) => {
+        const cells = labels.map((l) => findCell(report, s.key, attack, l, norm) ?? (l === '0' ? findCell(report, s.key, CLEAN_ATTACK, '0') : undefined));
+        return {
+          label: s.label,
+          values: cells.map((c) => (c ? 100 * c.mean : null)),
+          errors: cells.map((c) => (c?.std ? 100 * c.std : null)),
+          dashed: s.variant === 'baseline',
+          color: PALETTE[report.series.indexOf(s) % PALETTE.length],
+        };
+      });
+      const title = attack === WORST_CASE ? `Robust accuracy (worst case over ${norms.length > 1 ? `${normText(norm)} ` : ''}attacks)` : `Accuracy under ${attack}`;
+      out.push(linePlotSvg({ title, xLabels: labels, xTitle: `eps (${norm}, 0-1 pixel scale)`, yTitle: 'accuracy (%)', series }));
+    }
   }
   return out;
 }
@@ -87,10 +91,7 @@ figure.examples { margin: 8px 0 16px; } figure.examples img { max-width: 100%; i
 export function renderHtml(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
   const { header, rows } = mainTable(report);
-  const details = report.cells
-    .filter((c) => c.attack !== WORST_CASE && (c.attack === CLEAN_ATTACK || c.eps > 0))
-    .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
-    .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm, c.norm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm, c.norm), fmtSeconds(c.wallTimeMs)]);
+  const details = detailTable(report).rows;
   const s: string[] = [];
   s.push('<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">', `<title>${esc(report.title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>');
   s.push(`<h1>${esc(report.title)}</h1>`, `<p class="summary">${esc(runSummary(report))}.</p>`, `<p class="muted">Created ${esc(report.createdAt)}${report.config.command ? ` by <code>${esc(report.config.command)}</code>` : ''}.</p>`);

@@ -12,9 +12,9 @@ import { seriesKey, WORST_CASE } from '../eval/summary.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { describeAdversarial, type AdversarialTrainingConfig } from '../train/adversarial.ts';
 import { readReport } from './check.ts';
-import { esc, fmtPct, mdTable } from './format.ts';
+import { esc, fmtPct, mdTable, normText } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
-import type { Report } from './model.ts';
+import { reportNorms, type Report } from './model.ts';
 
 /** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it). */
 const NON_ADAPTIVE = new Set(['fgsm', 'pgd']);
@@ -32,7 +32,7 @@ export interface LeaderboardEntry {
   norm: string;
   /** Clean accuracy (mean over seeds) in [0,1]. */
   clean: number | null;
-  /** Worst case over the report's attacks per eps label, in [0,1]. */
+  /** Worst case over the report's attacks per eps, in [0,1]; keyed by the label, with the norm for L2 and L1 budgets ("0.5 L2"). */
   robust: Record<string, number>;
   /** Attacks run on this series (labels as in the report; transfer attacks included). */
   attacks: string[];
@@ -85,7 +85,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
       const cells = report.cells.filter((c) => seriesKey(c) === s.key);
       const attacks = [...new Set(cells.map((c) => c.attack))].filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
       const robust: Record<string, number> = {};
-      for (const c of cells) if (c.attack === WORST_CASE && c.eps > 0) robust[c.epsLabel] = c.mean;
+      for (const c of cells) if (c.attack === WORST_CASE && c.eps > 0) robust[epsKey(c.epsLabel, c.norm)] = c.mean;
       const white = attacks.filter((a) => !/ from /.test(a)).map((a) => a.split('(')[0].trim());
       // Imported models keep their own name next to the series label (every evaluate of one model calls it "baseline").
       const arch = report.config.models.find((m) => m.name === s.model)?.arch;
@@ -96,7 +96,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         training: trainingOf(report, s.model),
         dataset: report.config.dataset ?? null,
         n: report.config.n,
-        norm: report.epsilons.find((e) => e.value > 0)?.norm ?? report.config.norm,
+        norm: reportNorms(report).length > 1 ? 'mixed' : report.epsilons.find((e) => e.value > 0)?.norm ?? report.config.norm,
         clean: cells.find((c) => c.attack === CLEAN_ATTACK)?.mean ?? null,
         robust,
         attacks,
@@ -108,18 +108,39 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   return out;
 }
 
-/** Eps labels present in any entry, in increasing order of value (labels like "4/255" or "0.5"). */
-export function leaderboardEpsilons(entries: LeaderboardEntry[]): string[] {
-  const value = (l: string) => (l.includes('/') ? Number(l.split('/')[0]) / Number(l.split('/')[1]) : Number(l));
-  return [...new Set(entries.flatMap((e) => Object.keys(e.robust)))].sort((a, b) => value(a) - value(b));
+/** The key of an eps in `robust`: the label for an L-inf budget, "0.5 L2" / "8 L1" for the others. */
+function epsKey(label: string, norm: string): string {
+  return norm === 'linf' ? label : `${label} ${normText(norm)}`;
 }
 
-/** Entries ranked by robust accuracy at `eps` (default: the largest eps every entry has), best first; unmeasured last. */
+/** Norm rank and value of a key, for sorting: L-inf budgets first, then L2, then L1, each by size. */
+function keyOrder(key: string): [number, number] {
+  const [label, norm] = key.split(' ');
+  const value = label.includes('/') ? Number(label.split('/')[0]) / Number(label.split('/')[1]) : Number(label);
+  return [norm === undefined ? 0 : norm === 'L2' ? 1 : 2, value];
+}
+
+/** Eps keys present in any entry: L-inf labels ("4/255") by value, then L2 ("0.5 L2"), then L1. */
+export function leaderboardEpsilons(entries: LeaderboardEntry[]): string[] {
+  return [...new Set(entries.flatMap((e) => Object.keys(e.robust)))].sort((a, b) => keyOrder(a)[0] - keyOrder(b)[0] || keyOrder(a)[1] - keyOrder(b)[1]);
+}
+
+/**
+ * Entries ranked by robust accuracy at `eps` (a key, or a bare label when one norm has it; default: the
+ * largest eps of the first norm that every entry has), best first; unmeasured last.
+ */
 export function rankEntries(entries: LeaderboardEntry[], eps?: string): { eps: string | null; ranked: LeaderboardEntry[] } {
   const all = leaderboardEpsilons(entries);
-  if (eps !== undefined && !all.includes(eps)) throw new Error(`--eps: no report has a worst case at "${eps}"; available: ${all.join(', ') || 'none'}`);
+  if (eps !== undefined && !all.includes(eps)) {
+    const asked = eps.trim();
+    const same = all.filter((k) => k.split(' ')[0] === asked);
+    if (same.length > 1) throw new Error(`--eps: "${eps}" is a budget in several norms (${same.join(', ')}); give one of them`);
+    if (same.length === 0) throw new Error(`--eps: no report has a worst case at "${eps}"; available: ${all.join(', ') || 'none'}`);
+    eps = same[0];
+  }
   const common = all.filter((l) => entries.every((e) => l in e.robust));
-  const by = eps ?? common.at(-1) ?? all.at(-1) ?? null;
+  const firstNorm = (list: string[]) => list.filter((k) => keyOrder(k)[0] === keyOrder(list[0])[0]);
+  const by = eps ?? (common.length ? firstNorm(common).at(-1) : undefined) ?? (all.length ? firstNorm(all).at(-1) : undefined) ?? null;
   const key = (e: LeaderboardEntry) => (by !== null && by in e.robust ? e.robust[by] : -1);
   return { eps: by, ranked: [...entries].sort((a, b) => key(b) - key(a) || (b.clean ?? -1) - (a.clean ?? -1)) };
 }

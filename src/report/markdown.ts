@@ -1,8 +1,6 @@
 /** report.md: Markdown tables rendered from the report object. */
-import { CLEAN_ATTACK } from '../eval/records.ts';
-import { seriesLabel } from '../eval/summary.ts';
-import { fmtInterval, fmtNorm, fmtPct, fmtSeconds, mdTable } from './format.ts';
-import { exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
+import { fmtSeconds, mdTable } from './format.ts';
+import { detailTable, exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
@@ -25,6 +23,7 @@ function quantTable(values: number[]): string {
 export function renderMarkdown(report: Report): string {
   const ref = report.series.find((s) => s.key === report.reference);
   const { header, rows } = mainTable(report);
+  const details = detailTable(report);
   const stages = report.stages ? stageTableRows(report.stages) : undefined;
   const paired = ref && report.paired?.length ? pairedTableRows(report.paired, ref.label) : null;
   const out: string[] = [
@@ -55,13 +54,7 @@ export function renderMarkdown(report: Report): string {
     '',
     'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',
     '',
-    mdTable(
-      ['model', 'attack', 'eps', 'accuracy %', '95% CI (images)', 'success %', 'mean norm', 'max norm', 'time'],
-      report.cells
-        .filter((c) => c.attack !== 'worst-case' && (c.attack === CLEAN_ATTACK || c.eps > 0))
-        .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
-        .map((c) => [seriesLabel(c), c.attack, c.epsLabel, fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm, c.norm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm, c.norm), fmtSeconds(c.wallTimeMs)]),
-    ),
+    mdTable(details.header, details.rows),
     '',
     renderPaperMarkdown(report),
   ];

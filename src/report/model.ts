@@ -2,7 +2,7 @@
  * A report is data built from sweep records: every rendering (terminal, Markdown, HTML, JSON)
  * reads this one object, so they can never disagree.
  */
-import { fmtPct } from './format.ts';
+import { epsText, fmtInterval, fmtNorm, fmtPct, fmtSeconds, normText } from './format.ts';
 import { robustSummary } from '../train/history.ts';
 import { pairedComparisons, type PairedRow } from './paired.ts';
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
@@ -251,19 +251,28 @@ export function buildReport(input: ReportInput): Report {
   return { ...partial, paper: paperComparison(partial) };
 }
 
-/** The aggregate cell of a series/attack/eps, if measured. */
-export function findCell(report: Pick<Report, 'cells'>, seriesKeyStr: string, attack: string, epsLabel: string): AggregateCell | undefined {
-  return report.cells.find((c) => seriesKey(c) === seriesKeyStr && c.attack === attack && c.epsLabel === epsLabel);
+/** The aggregate cell of a series/attack/eps (of `norm` when given: a worst case exists per norm), if measured. */
+export function findCell(report: Pick<Report, 'cells'>, seriesKeyStr: string, attack: string, epsLabel: string, norm?: string): AggregateCell | undefined {
+  return report.cells.find((c) => seriesKey(c) === seriesKeyStr && c.attack === attack && c.epsLabel === epsLabel && (norm === undefined || c.norm === norm || c.attack === CLEAN_ATTACK));
 }
 
-/** Rows of the main table: clean once, then each attack and the worst case at every eps > 0. */
-export function tableRows(report: Pick<Report, 'attacks' | 'epsilons' | 'cells'>): { attack: string; epsLabel: string }[] {
-  const rows: { attack: string; epsLabel: string }[] = [];
+/** The norms of a report's budgets (eps > 0) in the order reports list them; more than one in an evaluation mixing norms. */
+export function reportNorms(report: Pick<Report, 'epsilons'>): string[] {
+  const order = ['linf', 'l2', 'l1'];
+  return [...new Set(report.epsilons.filter((e) => e.value > 0).map((e) => e.norm))].sort((a, b) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
+}
+
+/** Rows of the main table: clean once, then each attack and the worst case at every eps > 0 (per norm: the worst case of each norm). */
+export function tableRows(report: Pick<Report, 'attacks' | 'epsilons' | 'cells'>): { attack: string; epsLabel: string; norm: string }[] {
+  const rows: { attack: string; epsLabel: string; norm: string }[] = [];
+  const norms = reportNorms(report);
   for (const a of report.attacks) {
-    if (a === CLEAN_ATTACK) { rows.push({ attack: a, epsLabel: '0' }); continue; }
-    for (const e of report.epsilons) {
-      if (e.value === 0) continue; // equals the clean row
-      if (report.cells.some((c) => c.attack === a && c.epsLabel === e.label)) rows.push({ attack: a, epsLabel: e.label });
+    if (a === CLEAN_ATTACK) { rows.push({ attack: a, epsLabel: '0', norm: norms[0] ?? 'linf' }); continue; }
+    for (const norm of norms) {
+      for (const e of report.epsilons) {
+        if (e.value === 0 || e.norm !== norm) continue; // eps 0 equals the clean row
+        if (report.cells.some((c) => c.attack === a && c.epsLabel === e.label && c.norm === norm)) rows.push({ attack: a, epsLabel: e.label, norm });
+      }
     }
   }
   return rows;
@@ -289,16 +298,29 @@ export function mainTable(report: Report): { header: string[]; rows: string[][] 
   const ref = report.reference;
   const others = report.series.filter((s) => s.key !== ref);
   const header = ['attack', 'eps', ...report.series.map((s) => s.label), ...(ref ? others.map((s) => `Δ ${s.label} (pts)`) : [])];
-  const rows = tableRows(report).map(({ attack, epsLabel }) => {
-    const cell = (k: string) => findCell(report, k, attack, epsLabel);
+  const mixed = reportNorms(report).length > 1;
+  const rows = tableRows(report).map(({ attack, epsLabel, norm }) => {
+    const cell = (k: string) => findCell(report, k, attack, epsLabel, norm);
     return [
       attack === WORST_CASE ? 'robust (worst case)' : attack,
-      epsLabel,
+      epsText(epsLabel, norm, mixed),
       ...report.series.map((s) => fmtAcc(cell(s.key))),
       ...(ref ? others.map((s) => fmtDiff(cell(s.key), cell(ref))) : []),
     ];
   });
   return { header, rows };
+}
+
+/** The per-cell details table (every measured cell but the worst case; eps-0 attack cells repeat the clean one). */
+export function detailTable(report: Report): { header: string[]; rows: string[][] } {
+  const mixed = reportNorms(report).length > 1;
+  return {
+    header: ['model', 'attack', 'eps', 'accuracy %', '95% CI (images)', 'success %', 'mean norm', 'max norm', 'time'],
+    rows: report.cells
+      .filter((c) => c.attack !== WORST_CASE && (c.attack === CLEAN_ATTACK || c.eps > 0))
+      .sort((a, b) => seriesLabel(a).localeCompare(seriesLabel(b)) || a.attack.localeCompare(b.attack) || a.eps - b.eps)
+      .map((c) => [seriesLabel(c), c.attack, epsText(c.epsLabel, c.norm, mixed), fmtPct(c.mean), fmtInterval(c), fmtPct(c.successRate), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.meanNorm, c.norm), c.attack === CLEAN_ATTACK ? '–' : fmtNorm(c.maxNorm, c.norm), fmtSeconds(c.wallTimeMs)]),
+  };
 }
 
 /** One-line description of the run: backend, jpeg modes, n, seeds. */
@@ -307,6 +329,8 @@ export function runSummary(report: Report): string {
   // the dataset's name only; its source (path, generator settings) is in the config section
   const name = report.config.dataset?.replace(/\s*\(.*$/, '');
   const ds = name ? `${name}${report.config.split ? `/${report.config.split}` : ''}, ` : '';
-  return `${ds}n = ${report.config.n} images per cell, ${report.config.norm} threat model, seeds ${report.seeds.join(', ')}, ` +
+  const norms = reportNorms(report);
+  const threat = norms.length > 1 ? `${norms.slice(0, -1).map(normText).join(', ')} and ${normText(norms.at(-1)!)} threat models` : `${report.config.norm} threat model`;
+  return `${ds}n = ${report.config.n} images per cell, ${threat}, seeds ${report.seeds.join(', ')}, ` +
     `JPEG mode${modes.length === 1 ? '' : 's'} ${modes.length ? modes.join(', ') : 'none'}, backend ${report.backend}`;
 }

@@ -7,6 +7,7 @@
 import { lgamma } from 'mathjs';
 import { CLEAN_ATTACK, unpackBits, type CellRecord } from '../eval/records.ts';
 import { attackKey, attackLabels, seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
+import { epsText } from './format.ts';
 
 /** One row: a model against the reference under one attack (or the worst case) at one eps, pooled over seeds. */
 export interface PairedRow {
@@ -14,6 +15,8 @@ export interface PairedRow {
   attack: string;
   epsLabel: string;
   eps: number;
+  /** Norm of the eps (the clean row: the norm of its records). */
+  norm: string;
   /** Image pairs compared (images x seeds present for both). */
   pairs: number;
   /** Right for the reference only / for the model only. */
@@ -41,22 +44,23 @@ export function mcnemarExact(b: number, c: number): number {
 function bitsByCell(records: CellRecord[]): Map<string, Uint8Array> {
   const labels = attackLabels(records);
   const out = new Map<string, Uint8Array>();
-  const key = (series: string, seed: number, attack: string, eps: string) => JSON.stringify([series, seed, attack, eps]);
+  // By norm too: a worst case exists per norm, and eps labels may repeat across norms.
+  const key = (series: string, seed: number, attack: string, norm: string, eps: string) => JSON.stringify([series, seed, attack, norm, eps]);
   const clean = new Map<string, Uint8Array>();
   const attacked: { r: CellRecord; bits: Uint8Array }[] = [];
   for (const r of records) {
     const bits = unpackBits(r.correctBits, r.n);
     if (r.attack === CLEAN_ATTACK) {
       clean.set(JSON.stringify([seriesKey(r), r.modelSeed]), bits);
-      out.set(key(seriesKey(r), r.modelSeed, CLEAN_ATTACK, '0'), bits);
+      out.set(key(seriesKey(r), r.modelSeed, CLEAN_ATTACK, r.threat.norm, '0'), bits);
     } else {
-      out.set(key(seriesKey(r), r.modelSeed, labels.get(attackKey(r)) ?? r.attack, r.threat.epsLabel), bits);
+      out.set(key(seriesKey(r), r.modelSeed, labels.get(attackKey(r)) ?? r.attack, r.threat.norm, r.threat.epsLabel), bits);
       attacked.push({ r, bits });
     }
   }
   // Worst case: right clean and under every attack at that eps (as robustAccuracy counts it).
   for (const { r, bits } of attacked) {
-    const k = key(seriesKey(r), r.modelSeed, WORST_CASE, r.threat.epsLabel);
+    const k = key(seriesKey(r), r.modelSeed, WORST_CASE, r.threat.norm, r.threat.epsLabel);
     const acc = out.get(k) ?? Uint8Array.from(clean.get(JSON.stringify([seriesKey(r), r.modelSeed])) ?? new Uint8Array(r.n).fill(1));
     for (let i = 0; i < r.n; i++) acc[i] &= bits[i];
     out.set(k, acc);
@@ -71,15 +75,15 @@ function bitsByCell(records: CellRecord[]): Map<string, Uint8Array> {
 export function pairedComparisons(records: CellRecord[], referenceKey: string | null): PairedRow[] {
   if (referenceKey === null) return [];
   const bits = bitsByCell(records);
-  const cells = [...bits.keys()].map((k) => JSON.parse(k) as [string, number, string, string]);
-  const epsValue = new Map(records.map((r) => [r.threat.epsLabel, r.threat.eps]));
+  const cells = [...bits.keys()].map((k) => JSON.parse(k) as [string, number, string, string, string]);
+  const epsValue = new Map(records.map((r) => [`${r.threat.norm}|${r.threat.epsLabel}`, r.threat.eps]));
   const labelOf = new Map(records.map((r) => [seriesKey(r), seriesLabel(r)]));
-  const groups = new Map<string, { series: string; attack: string; eps: string; seeds: number[] }>();
-  for (const [series, seed, attack, eps] of cells) {
+  const groups = new Map<string, { series: string; attack: string; norm: string; eps: string; seeds: number[] }>();
+  for (const [series, seed, attack, norm, eps] of cells) {
     if (series === referenceKey) continue;
-    if (!bits.has(JSON.stringify([referenceKey, seed, attack, eps]))) continue;
-    const g = JSON.stringify([series, attack, eps]);
-    const entry = groups.get(g) ?? { series, attack, eps, seeds: [] };
+    if (!bits.has(JSON.stringify([referenceKey, seed, attack, norm, eps]))) continue;
+    const g = JSON.stringify([series, attack, norm, eps]);
+    const entry = groups.get(g) ?? { series, attack, norm, eps, seeds: [] };
     entry.seeds.push(seed);
     groups.set(g, entry);
   }
@@ -89,8 +93,8 @@ export function pairedComparisons(records: CellRecord[], referenceKey: string | 
     let modelOnly = 0;
     let pairs = 0;
     for (const seed of g.seeds) {
-      const a = bits.get(JSON.stringify([referenceKey, seed, g.attack, g.eps]))!;
-      const b = bits.get(JSON.stringify([g.series, seed, g.attack, g.eps]))!;
+      const a = bits.get(JSON.stringify([referenceKey, seed, g.attack, g.norm, g.eps]))!;
+      const b = bits.get(JSON.stringify([g.series, seed, g.attack, g.norm, g.eps]))!;
       if (a.length !== b.length) throw new Error(`paired comparison: ${g.attack} at ${g.eps} has ${a.length} images for the reference and ${b.length} for ${labelOf.get(g.series)}`);
       for (let i = 0; i < a.length; i++) {
         if (a[i] && !b[i]) refOnly++;
@@ -98,20 +102,22 @@ export function pairedComparisons(records: CellRecord[], referenceKey: string | 
       }
       pairs += a.length;
     }
-    rows.push({ series: labelOf.get(g.series) ?? g.series, attack: g.attack, epsLabel: g.eps, eps: epsValue.get(g.eps) ?? 0, pairs, referenceOnly: refOnly, modelOnly, diff: (modelOnly - refOnly) / pairs, p: mcnemarExact(refOnly, modelOnly) });
+    rows.push({ series: labelOf.get(g.series) ?? g.series, attack: g.attack, epsLabel: g.eps, eps: epsValue.get(`${g.norm}|${g.eps}`) ?? 0, norm: g.norm, pairs, referenceOnly: refOnly, modelOnly, diff: (modelOnly - refOnly) / pairs, p: mcnemarExact(refOnly, modelOnly) });
   }
   // Attack cells at eps 0 repeat the clean row.
   const kept = rows.filter((r) => r.attack === CLEAN_ATTACK || r.eps > 0);
   const rank = (a: string) => (a === CLEAN_ATTACK ? 0 : a === WORST_CASE ? 2 : 1);
-  return kept.sort((x, y) => x.series.localeCompare(y.series) || rank(x.attack) - rank(y.attack) || x.attack.localeCompare(y.attack) || x.eps - y.eps);
+  const normRank = (n: string) => ['linf', 'l2', 'l1'].indexOf(n);
+  return kept.sort((x, y) => x.series.localeCompare(y.series) || rank(x.attack) - rank(y.attack) || x.attack.localeCompare(y.attack) || normRank(x.norm) - normRank(y.norm) || x.eps - y.eps);
 }
 
 /** The paired rows as table text: Δ in points, the discordant counts and p (significant at 5% marked). */
 export function pairedTableRows(rows: PairedRow[], reference: string): { header: string[]; rows: string[][] } {
+  const mixed = new Set(rows.filter((r) => r.eps > 0).map((r) => r.norm)).size > 1;
   return {
     header: ['model', 'attack', 'eps', 'Δ (pts)', `right for ${reference} only`, 'right for the model only', 'p (exact McNemar)', 'at 5%'],
     rows: rows.map((r) => [
-      r.series, r.attack === WORST_CASE ? 'robust (worst case)' : r.attack, r.epsLabel, `${r.diff >= 0 ? '+' : ''}${(100 * r.diff).toFixed(1)}`, String(r.referenceOnly), String(r.modelOnly),
+      r.series, r.attack === WORST_CASE ? 'robust (worst case)' : r.attack, epsText(r.epsLabel, r.norm, mixed), `${r.diff >= 0 ? '+' : ''}${(100 * r.diff).toFixed(1)}`, String(r.referenceOnly), String(r.modelOnly),
       r.p < 0.001 ? '<0.001' : r.p.toFixed(3), r.p < 0.05 ? (r.diff > 0 ? 'better' : 'worse') : 'no difference shown',
     ]),
   };

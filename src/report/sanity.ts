@@ -7,7 +7,7 @@
  */
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
-import { fmtPct } from './format.ts';
+import { epsText, fmtPct } from './format.ts';
 
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
 const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
@@ -30,7 +30,7 @@ interface CheckInput {
   /** Series; `variant` 'random-jpeg' or 'random-resize-pad' marks a randomised model. */
   series: { key: string; label: string; variant?: string }[];
   attacks: string[];
-  epsilons: { label: string; value: number }[];
+  epsilons: { label: string; value: number; norm?: string }[];
   cells: AggregateCell[];
   seriesKeyOf: (c: AggregateCell) => string;
   /** Labels of transfer attacks (crafted on a surrogate model): not white-box, compared with the white-box ones. */
@@ -48,11 +48,17 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
   // White-box gradient attacks by name, whatever their parameters ("pgd(steps=5)" is PGD); transfer runs are not white-box.
   const whiteBoxGradient = attacked.filter((a) => GRADIENT_ATTACKS.has(a.split('(')[0]) && !transfer.has(a));
   const byKey = new Map<string, AggregateCell>();
-  for (const c of cells) byKey.set(`${seriesKeyOf(c)}|${c.attack}|${c.epsLabel}`, c);
-  const positive = epsilons.filter((e) => e.value > 0);
+  // By norm too: an evaluation mixing norms has a worst case per norm, and labels may repeat across norms.
+  const id = (attack: string, e: { label: string; norm?: string }) => `${attack}|${e.norm ?? 'linf'}|${e.label}`;
+  for (const c of cells) byKey.set(`${seriesKeyOf(c)}|${id(c.attack, { label: c.epsLabel, norm: c.norm })}`, c);
+  // An eps given without its norm stands for that label in every norm measured at it.
+  const normsAt = (label: string) => [...new Set(cells.filter((c) => c.epsLabel === label).map((c) => c.norm ?? 'linf'))];
+  const positive = epsilons.filter((e) => e.value > 0).flatMap((e) => (e.norm ? [e] : normsAt(e.label).map((norm) => ({ ...e, norm }))));
+  const mixed = new Set(positive.map((e) => e.norm ?? 'linf')).size > 1;
+  const at = (e: { label: string; norm?: string }) => epsText(e.label, e.norm ?? 'linf', mixed);
   // Per series: BPDA on the hard JPEG column says nothing about the soft column or the baseline.
   const weak = series
-    .map((s) => ({ s, ran: attacked.filter((a) => positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))) }))
+    .map((s) => ({ s, ran: attacked.filter((a) => positive.some((e) => byKey.has(`${s.key}|${id(a, e)}`))) }))
     .filter(({ ran }) => ran.length > 0 && !ran.some((a) => ADAPTIVE_ATTACKS.has(a.split('(')[0]) && !transfer.has(a)));
   if (weak.length > 0) {
     const names = [...new Set(weak.flatMap((w) => w.ran))];
@@ -60,35 +66,35 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
   }
   // A randomised model (Athalye, Engstrom, Ilyas, Kwok 2018): a gradient taken on one draw leads toward
   // an example that fools that draw only, so at least one attack must average over draws (EOT).
-  const randomised = series.filter((s) => RANDOMISED_VARIANTS.has(s.variant ?? '') && attacked.some((a) => positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
-  const withoutEot = randomised.filter((s) => !attacked.some((a) => eot.has(a) && positive.some((e) => byKey.has(`${s.key}|${a}|${e.label}`))));
+  const randomised = series.filter((s) => RANDOMISED_VARIANTS.has(s.variant ?? '') && attacked.some((a) => positive.some((e) => byKey.has(`${s.key}|${id(a, e)}`))));
+  const withoutEot = randomised.filter((s) => !attacked.some((a) => eot.has(a) && positive.some((e) => byKey.has(`${s.key}|${id(a, e)}`))));
   if (withoutEot.length > 0) {
     out.push(`${withoutEot.map((s) => s.label).join(', ')}: ${withoutEot.length === 1 ? 'this model draws' : 'these models draw'} new randomness on every call, and no attack averaged its gradient over draws. One draw's gradient aims at that draw only; add Expectation over Transformation (e.g. ${withoutEot.every((s) => s.variant === 'random-resize-pad') ? '--attack pgd:eotSamples=10, apgd:eotSamples=10' : '--attack bpda-pgd:eotSamples=10'} or autoattack:version=rand) before reading robust accuracy.`);
   }
   for (const s of series) {
-    const cell = (attack: string, eps: string) => byKey.get(`${s.key}|${attack}|${eps}`);
+    const cell = (attack: string, e: { label: string; norm?: string }) => byKey.get(`${s.key}|${id(attack, e)}`);
     for (const a of attacked) {
       let prev: { c: AggregateCell; eps: string } | undefined;
       for (const e of positive) {
-        const c = cell(a, e.label);
+        const c = cell(a, e);
         if (!c) continue;
         if (prev && c.mean > prev.c.mean) {
-          out.push(`${s.label}, ${a}: accuracy rises from ${pct(prev.c.mean)} at ${prev.eps} to ${pct(c.mean)} at ${e.label}. A larger budget can only help an attack, so it is not converging (more steps or restarts) or its gradient is masked.`);
+          out.push(`${s.label}, ${a}: accuracy rises from ${pct(prev.c.mean)} at ${prev.eps} to ${pct(c.mean)} at ${at(e)}. A larger budget can only help an attack, so it is not converging (more steps or restarts) or its gradient is masked.`);
         }
-        prev = { c, eps: e.label };
+        prev = { c, eps: at(e) };
       }
     }
     for (const e of positive) {
       // By base name, so "square(queries=1000)" is Square too; a transfer run is not this model's own.
       const gradientFree = attacked.filter((a) => GRADIENT_FREE_ATTACKS.has(a.split('(')[0]) && !transfer.has(a));
-      for (const sq of gradientFree.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined)) {
-        const grads = whiteBoxGradient.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
+      for (const sq of gradientFree.map((a) => cell(a, e)).filter((c): c is AggregateCell => c !== undefined)) {
+        const grads = whiteBoxGradient.map((a) => cell(a, e)).filter((c): c is AggregateCell => c !== undefined && c.norm === sq.norm);
         if (grads.length === 0) continue;
         const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
         // At least 1 point and 2 images, so one image of sampling luck is not called masking.
         const images = Math.round((best.mean - sq.mean) * sq.n);
         if (best.mean - sq.mean >= MASKING_POINTS / 100 && images >= 2) {
-          out.push(`${s.label} at ${e.label}: ${PLAIN_NAMES[sq.attack] ?? sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
+          out.push(`${s.label} at ${at(e)}: ${PLAIN_NAMES[sq.attack] ?? sq.attack}, which uses no gradients, leaves ${images} fewer images correct (${pct(sq.mean)}) than the best gradient attack (${best.attack}, ${pct(best.mean)}). The gradients may be masked; judge this model on the worst case.`);
         }
       }
     }
@@ -96,28 +102,28 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
     // model means this model's own gradients lead nowhere useful: the classic sign of masking.
     for (const e of positive) {
       for (const t of attacked.filter((a) => transfer.has(a))) {
-        const tc = cell(t, e.label);
-        const grads = whiteBoxGradient.map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined && c.norm === tc?.norm);
+        const tc = cell(t, e);
+        const grads = whiteBoxGradient.map((a) => cell(a, e)).filter((c): c is AggregateCell => c !== undefined && c.norm === tc?.norm);
         if (!tc || grads.length === 0) continue;
         const best = grads.reduce((m, c) => (c.mean < m.mean ? c : m));
         const images = Math.round((best.mean - tc.mean) * tc.n);
         if (best.mean - tc.mean >= MASKING_POINTS / 100 && images >= 2) {
-          out.push(`${s.label} at ${e.label}: ${t}, crafted on another model, leaves ${images} fewer images correct (${pct(tc.mean)}) than the best white-box gradient attack (${best.attack}, ${pct(best.mean)}). This model's own gradients are likely masked; judge it on the worst case.`);
+          out.push(`${s.label} at ${at(e)}: ${t}, crafted on another model, leaves ${images} fewer images correct (${pct(tc.mean)}) than the best white-box gradient attack (${best.attack}, ${pct(best.mean)}). This model's own gradients are likely masked; judge it on the worst case.`);
         }
       }
     }
     // An iterative attack that one FGSM step beats is not doing its job (Carlini et al.: iterative
     // attacks must beat single-step ones): a step size or step count off, or a gradient that misleads.
     for (const e of positive) {
-      const f = attacked.filter((a) => a.split('(')[0] === 'fgsm' && !transfer.has(a)).map((a) => cell(a, e.label)).filter((c): c is AggregateCell => c !== undefined);
+      const f = attacked.filter((a) => a.split('(')[0] === 'fgsm' && !transfer.has(a)).map((a) => cell(a, e)).filter((c): c is AggregateCell => c !== undefined);
       if (f.length === 0) continue;
       const fg = f.reduce((m, c) => (c.mean < m.mean ? c : m));
       for (const a of attacked.filter((x) => ITERATIVE_ATTACKS.has(x.split('(')[0]) && !transfer.has(x))) {
-        const c = cell(a, e.label);
+        const c = cell(a, e);
         if (!c || c.norm !== fg.norm) continue;
         const images = Math.round((c.mean - fg.mean) * c.n);
         if (c.mean - fg.mean >= MASKING_POINTS / 100 && images >= 2) {
-          out.push(`${s.label} at ${e.label}: ${a} leaves ${images} more images correct (${pct(c.mean)}) than a single FGSM step (${pct(fg.mean)}). An iterative attack should do at least as well: it is not converging (more steps, another step size, or APGD) or the gradient it follows misleads it.`);
+          out.push(`${s.label} at ${at(e)}: ${a} leaves ${images} more images correct (${pct(c.mean)}) than a single FGSM step (${pct(fg.mean)}). An iterative attack should do at least as well: it is not converging (more steps, another step size, or APGD) or the gradient it follows misleads it.`);
         }
       }
     }
@@ -125,11 +131,11 @@ export function evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf
     for (const a of attacked) {
       let worst: { gap: number; eps: string; c: AggregateCell; wc: AggregateCell } | undefined;
       for (const e of positive) {
-        const c = cell(a, e.label);
-        const wc = cell(WORST_CASE, e.label);
+        const c = cell(a, e);
+        const wc = cell(WORST_CASE, e);
         if (!c || !wc) continue;
         const gap = 100 * (c.mean - wc.mean);
-        if (gap >= OVERSTATE_POINTS && (!worst || gap > worst.gap)) worst = { gap, eps: e.label, c, wc };
+        if (gap >= OVERSTATE_POINTS && (!worst || gap > worst.gap)) worst = { gap, eps: at(e), c, wc };
       }
       if (worst && a !== 'fgsm') {
         out.push(`${s.label}, ${a}: ${pct(worst.c.mean)} at ${worst.eps}, ${worst.gap.toFixed(1)} points above the worst case over all attacks (${pct(worst.wc.mean)}). Robust accuracy read from ${a} alone would overstate it.`);

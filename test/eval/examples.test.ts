@@ -42,6 +42,19 @@ describe('strongestAttackRecord', () => {
     expect(strongestAttackRecord(recs.slice(0, 1), s, attacks)).toBeNull();
   });
 
+  it('in an evaluation mixing norms, compares only the budgets of the first attack\'s norm', () => {
+    const l2 = (eps: number, epsLabel: string) => ({ ...threat(eps, epsLabel), norm: 'l2' as const });
+    const recs = [
+      fakeRecord({ attack: 'fgsm', threat: threat(8 / 255, '8/255'), accuracy: 0.4 }),
+      fakeRecord({ attack: 'pgd', attackParams: { steps: 10 }, threat: threat(8 / 255, '8/255'), accuracy: 0.3 }),
+      // An L2 size of 1 is not "larger" than 8/255 in any useful sense, however low its accuracy.
+      fakeRecord({ attack: 'pgd-l2', threat: l2(1, '1'), accuracy: 0 }),
+    ];
+    const withL2 = [...attacks.slice(0, 2), { name: 'pgd-l2', params: {} }];
+    expect(strongestAttackRecord(recs, s, withL2)?.attack).toBe('pgd');
+    expect(strongestAttackRecord(recs, s, [withL2[2], ...withL2.slice(0, 2)])?.attack).toBe('pgd-l2');
+  });
+
   it('names series as files', () => {
     expect(seriesSlug('jpeg-dl [soft]')).toBe('jpeg-dl-soft');
     expect(seriesSlug('median-2x2')).toBe('median-2x2');

@@ -192,6 +192,54 @@ describe('runSweep', () => {
     tf.dispose([x, y]);
   });
 
+  it('mixes norms: each attack runs at its own list (closed forms of L-inf FGSM and L2 FGM), resumes, and refuses inconsistent lists before any work', async () => {
+    const { x, y } = data();
+    const l2Eps = parseEpsilonList('0,0.1,0.3', 'eps-l2', 'l2');
+    // L2 fast gradient step: x + eps * g / ||g||_2 (no clipping: pixels stay in [0, 1]).
+    const tinyFgm: AttackFn = (model, images, labels, o) => tf.tidy(() => {
+      const f = model as (v: tf.Tensor4D) => tf.Tensor2D;
+      const g = tf.grad((v: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels.toInt(), 2), f(v as tf.Tensor4D)))(images);
+      const norm = g.reshape([g.shape[0], -1]).norm(2, 1).reshape([-1, 1, 1, 1]);
+      return images.add(g.div(norm).mul(o.eps as number)).clipByValue(0, 1) as tf.Tensor4D;
+    });
+    const outDir = tmp();
+    const attacks = [{ name: 'tiny', fn: tinyFgsm }, { name: 'tiny-l2', fn: tinyFgm, norm: 'l2' as const, epsilons: l2Eps }];
+    const res = await runSweep(options({ images: x, labels: y, outDir, attacks }));
+    expect(res.records.map((r) => `${r.attack} ${r.threat.norm} ${r.threat.epsLabel}`)).toEqual([
+      'clean linf 0', ...EPS.map((e) => `tiny linf ${e.label}`), ...l2Eps.map((e) => `tiny-l2 l2 ${e.label}`),
+    ]);
+    const xs = x.dataSync(), ys = y.dataSync();
+    for (const r of res.records.filter((c) => c.attack !== 'clean')) {
+      let correct = 0;
+      for (let i = 0; i < ys.length; i++) {
+        const yi = ys[i], o = 1 - yi;
+        let margin = 0, l1 = 0, l2 = 0;
+        for (let p = 0; p < 4; p++) { const d = W[p][yi] - W[p][o]; margin += xs[i * 4 + p] * d; l1 += Math.abs(d); l2 += d * d; }
+        // The worst L-inf step lowers the margin by eps * ||d||_1, the worst L2 step by eps * ||d||_2.
+        if (margin - r.threat.eps * (r.threat.norm === 'l2' ? Math.sqrt(l2) : l1) > 0) correct++;
+      }
+      expect(r.correct, `${r.attack} ${r.threat.epsLabel}`).toBe(correct);
+      expect(r.maxNorm).toBeLessThanOrEqual(r.threat.eps + 1e-5);
+    }
+    // Not vacuous: the L2 step at 0.3 breaks images.
+    expect(res.records.find((r) => r.attack === 'tiny-l2' && r.threat.epsLabel === '0.3')!.correct).toBeLessThan(res.records[0].correct);
+    const again = await runSweep(options({ images: x, labels: y, outDir, attacks }));
+    expect([again.ran, again.skipped]).toEqual([0, res.records.length]);
+    expect(again.records).toEqual(res.records);
+
+    const fresh = tmp();
+    const bad = (over: Partial<SweepOptions>) => runSweep(options({ images: x, labels: y, outDir: fresh, ...over }));
+    await expect(bad({ attacks: [{ name: 'tiny', fn: tinyFgsm }, { name: 'tiny2', fn: tinyFgsm, epsilons: parseEpsilonList('0,8/255') }] })).rejects.toThrow('runSweep: attack "tiny2" has eps 0, 8/255 but another linf attack has 0, 4/255, 32/255, 64/255; attacks of one norm share one list (the worst case is taken over them per eps)');
+    await expect(bad({ attacks: [{ name: 'tiny-l2', fn: tinyFgm, norm: 'l2', epsilons: [] }] })).rejects.toThrow('runSweep: the epsilon list of attack "tiny-l2" is empty');
+    await expect(bad({ attacks: [{ name: 'tiny', fn: tinyFgsm, epsilons: l2Eps.concat(l2Eps) }] })).rejects.toThrow('runSweep: the epsilon list of attack "tiny" has duplicates');
+    await expect(bad({ attacks: [{ name: 'tiny', fn: tinyFgsm, epsilons: parseEpsilonList('0,2', 'eps', 'l2') }] })).rejects.toThrow('runSweep: eps 2 = 2 is outside [0,1], the L-inf budget of attack "tiny"');
+    // Every attack with its own list: the sweep's list is not needed.
+    const own = await runSweep(options({ images: x, labels: y, epsilons: [], attacks: [{ name: 'tiny-l2', fn: tinyFgm, norm: 'l2', epsilons: l2Eps }] }));
+    expect(own.records.map((r) => r.threat.epsLabel)).toEqual(['0', '0', '0.1', '0.3']);
+    expect(() => readFileSync(join(fresh, 'records.jsonl'))).toThrow();
+    tf.dispose([x, y]);
+  });
+
   it('refuses to resume on different data and keeps what was written', async () => {
     const { x, y } = data(6);
     const outDir = tmp();

@@ -61,11 +61,14 @@ describe('jpegdl-robust evaluate', () => {
     expect(r3.text).toMatch(/unknown attack "fgsmx"; known attacks: fgsm, pgd, .*bpda-pgd/);
     const r4 = await cli(...base(), '--out', o, '--attack', 'pgd:stepz=3');
     expect(r4.text).toMatch(/unknown option "stepz" for pgd; options: steps, stepSize/);
-    // One --eps list per evaluation: attacks of different norms are refused, and L1/L2 attacks need their own budgets.
+    // L1/L2 attacks need their own budgets: --eps when they are the only norm, --eps-l1/--eps-l2 beside L-inf attacks.
     const mixed = await cli(...base(), '--out', o, '--attack', 'apgd-l1');
-    expect(mixed.text).toMatch(/--attack: fgsm \(linf\), apgd-l1 \(l1\) do not share a norm/);
+    expect(mixed.code).toBe(1);
+    expect(mixed.text).toMatch(/--eps-l1: apgd-l1 is an L1 attack and --eps holds L-inf budgets; give L1 budgets, e.g. --eps-l1 0,2,4,8/);
     const l1 = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--attack', 'apgd-l1:steps=2', '--no-progress', '--out', o];
     expect((await cli(...l1)).text).toMatch(/--eps: the attacks are l1 and the default budgets are L-inf ones; give l1 budgets, e.g. --eps 0,2,4,8/);
+    expect((await cli(...base(), '--out', o, '--eps-l2', '0,0.5')).text).toMatch(/--eps-l2: no L2 attack among --attack \(fgsm \(linf\)\) uses these budgets/);
+    expect((await cli(...base(), '--out', o, '--attack', 'pgd-l2', '--eps-l2', '0,-1')).text).toMatch(/--eps-l2: "-1" must be a finite number >= 0/);
     const r5 = await cli('evaluate', '--baseline', join(dir, 'nope'), '--out', o);
     expect(r5.text).toMatch(/--baseline .*nope: model directory .* does not exist/);
     // a corrupt checkpoint: truncated weights
@@ -167,6 +170,44 @@ describe('jpegdl-robust evaluate', () => {
     expect(await bad('--defence', 'jpeg:75', '--jpeg-defence', '75')).toMatch(/--defence: jpeg-q75 is listed twice/);
     expect((await cli('evaluate', '--jpeg-dl', join(dir, 'jpeg'), '--defence', 'bits:4', '--out', join(dir, 'sq3'))).text).toMatch(/--defence: needs a baseline checkpoint/);
     expect(existsSync(join(dir, 'sq3'))).toBe(false);
+  });
+
+  it('mixes norms: each attack at its own norm\'s budgets, worst case per norm, tables and baselines naming the norm', async () => {
+    const o = join(dir, 'mixed');
+    const args = ['evaluate', '--baseline', join(dir, 'baseline'), '--jpeg-dl', join(dir, 'jpeg'), '-n', '10', '--batch-size', '10', '--no-progress', '--jpeg-modes', 'soft',
+      '--attack', 'pgd-l2:steps=3', '--attack', 'fgsm', '--eps', '0,4/255', '--eps-l2', '0,0.5', '--examples', '1', '--out', o];
+    const r = await cli(...args);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toMatch(/2 attack\(s\) x eps per norm \(L-inf 2, L2 2\)/);
+    expect(r.text).toMatch(/L-inf and L2 threat models/);
+    expect(r.text).toMatch(/║ fgsm\s+│ 4\/255 L-inf/);
+    expect(r.text).toMatch(/║ pgd-l2\s+│ 0\.5 L2/);
+    expect(r.text).toMatch(/║ robust \(worst case\)\s+│ 0\.5 L2/);
+    const recs = loadRecords(join(o, 'records.jsonl')).records;
+    // Each attack ran at its own list only: 2 models x (clean + 2 attacks x 2 eps).
+    expect(recs).toHaveLength(10);
+    expect(new Set(recs.filter((x) => x.attack === 'fgsm').map((x) => `${x.threat.norm} ${x.threat.epsLabel}`))).toEqual(new Set(['linf 0', 'linf 4/255']));
+    expect(new Set(recs.filter((x) => x.attack === 'pgd-l2').map((x) => `${x.threat.norm} ${x.threat.epsLabel}`))).toEqual(new Set(['l2 0', 'l2 0.5']));
+    for (const x of recs.filter((y) => y.attack === 'pgd-l2' && y.threat.eps > 0)) expect(x.maxNorm).toBeLessThanOrEqual(0.5 + 1e-4);
+    const report = JSON.parse(readFileSync(join(o, 'report.json'), 'utf8'));
+    expect(report.config.norm).toBe('mixed');
+    expect(report.config.epsilonsByNorm).toEqual({ linf: ['0', '4/255'], l2: ['0', '0.5'] });
+    // The L2 worst case is the L2 attack's own cell (the only L2 attack), not mixed with the L-inf one.
+    const worst = (norm: string) => report.cells.find((c: { attack: string; model: string; norm: string; eps: number }) => c.attack === 'worst-case' && c.model === 'baseline' && c.norm === norm && c.eps > 0);
+    const own = (attack: string) => recs.find((x) => x.attack === attack && x.model === 'baseline' && x.threat.eps > 0)!;
+    expect(worst('l2').mean).toBe(own('pgd-l2').accuracy);
+    expect(worst('linf').mean).toBe(own('fgsm').accuracy);
+    // The pictures show the first attack's norm (pgd-l2 here) at its own budgets.
+    const ex = JSON.parse(readFileSync(join(o, 'examples', 'baseline', 'examples.json'), 'utf8'));
+    expect([ex.attack, ex.norm, ex.examples[0].perEps.map((e: { epsLabel: string }) => e.epsLabel)]).toEqual(['pgd-l2', 'l2', ['0.5']]);
+    // Resumes with nothing to do; a baseline from the report checks it, naming the norm of its L2 cells.
+    expect((await cli(...args)).text).toMatch(/0 cell\(s\) run, 10 already done/);
+    const b = join(dir, 'mixed-baseline.json');
+    expect((await cli('check', join(o, 'report.json'), '--write-baseline', b)).code).toBe(0);
+    const cells = JSON.parse(readFileSync(b, 'utf8')).cells as { attack: string; eps: string }[];
+    expect(cells.filter((c) => c.attack === 'worst-case').map((c) => c.eps).sort()).toEqual(['0.5 L2', '0.5 L2', '4/255 L-inf', '4/255 L-inf']);
+    const ok = await cli('check', join(o, 'report.json'), '--baseline', b);
+    expect(ok.code, ok.text).toBe(0);
   });
 
   it('takes models, dataset, eval settings and initial tables from a run directory', async () => {
