@@ -9,12 +9,12 @@ describe('library entry', () => {
       lib.train.trainModel, lib.train.defaultTrainConfig, lib.train.parseAdversarialSpec, lib.train.robustAccuracy,
       lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
       lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
-      lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.defences.randomJpegDefended, lib.defences.resizePadDefended, lib.medianFilter,
+      lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.defences.randomJpegDefended, lib.defences.resizePadDefended, lib.defences.tvMinDefended, lib.medianFilter, lib.tvMinimise,
       lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,
     ];
     for (const f of fns) expect(typeof f).toBe('function');
     expect(lib.train.parseAdversarialSpec('pgd:eps=8/255,steps=7')).toMatchObject({ method: 'pgd', steps: 7, epsLabel: '8/255' });
     expect(lib.corruptions.CORRUPTIONS.map((c) => c.name)).toContain('jpeg_compression');
-    expect(lib.defences.parseDefenceList('bits:5,median:2,rrp:24-28:draws=10').map(lib.defences.defenceName)).toEqual(['bits-5', 'median-2x2', 'rrp-24-28-avg10']);
+    expect(lib.defences.parseDefenceList('bits:5,median:2,rrp:24-28:draws=10,tvm:0.5').map(lib.defences.defenceName)).toEqual(['bits-5', 'median-2x2', 'rrp-24-28-avg10', 'tvm-0.5-0.03']);
   });
 });

@@ -4,7 +4,8 @@
  * (real JPEG at an IJG quality), `rjpeg:<lo>-<hi>` (JPEG at a random quality per image; add
  * `:block` for one per 8x8 block), `rrp:<lo>-<hi>` (random resize to a side in lo..hi pixels and random
  * zero padding to hi, back to the input's side; add `:bilinear` for bilinear resampling), `bits:<1-8>`
- * (colour bit depth), `median:<2-5>` (k x k median filter). The randomised two take `:draws=k` last:
+ * (colour bit depth), `median:<2-5>` (k x k median filter), `tvm:<drop>[:<weight>]` (random pixel dropout
+ * and total variation minimisation, Guo et al. 2018). The randomised three take `:draws=k` last:
  * predict by the mean softmax over k draws, as such defences are deployed (Xie et al. average 30).
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -14,22 +15,29 @@ import { jpegDefended } from './jpeg.ts';
 import { randomJpegDefended } from './random-jpeg.ts';
 import { resizePadDefended } from './resize-pad.ts';
 import { squeezeDefended, type Squeezer } from './squeeze.ts';
+import { tvMinDefended } from './tv-min.ts';
+import { TVM_DEFAULTS } from '../layers/tv-min.ts';
 
 export { jpegDefended, type JpegDefenceOptions } from './jpeg.ts';
 export { squeezeDefended, type Squeezer } from './squeeze.ts';
 export { randomJpegDefended, type RandomJpegDefenceOptions } from './random-jpeg.ts';
 export { resizePadDefended, type ResizePadDefenceOptions } from './resize-pad.ts';
+export { tvMinDefended, type TvMinDefenceOptions } from './tv-min.ts';
 
 /** One input defence. */
 export type DefenceSpec =
   | { kind: 'jpeg'; quality: number }
   | { kind: 'rjpeg'; minQuality: number; maxQuality: number; per: RandomJpegUnit; draws?: number }
   | { kind: 'rrp'; minSize: number; maxSize: number; interpolation: ResizeInterpolation; draws?: number }
+  | { kind: 'tvm'; dropRate: number; weight: number; draws?: number }
   | Squeezer;
 
 const RANGES = { jpeg: [1, 100], bits: [1, 8], median: [2, 5] } as const;
 /** Largest side rrp accepts, pixels (a sanity bound: 4x an ImageNet crop). */
 const MAX_RRP_SIDE = 1024;
+
+/** Largest drop share tvm accepts (beyond it too few values are left to rebuild from). */
+const MAX_TVM_DROP = 0.95;
 
 /** Most draws `:draws=k` accepts (each is a full forward and backward pass per image). */
 const MAX_DRAWS = 1000;
@@ -45,7 +53,7 @@ export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec 
     const k = Number(d[2]);
     if (!/^\d+$/.test(d[2]) || k < 2 || k > MAX_DRAWS) throw new Error(`${what}: draws needs an integer in 2..${MAX_DRAWS} (draws averaged per prediction), got "${d[2]}" in "${text.trim()}"`);
     const spec = parseOneDefence(d[1], what);
-    if (spec.kind !== 'rjpeg' && spec.kind !== 'rrp') throw new Error(`${what}: "${text.trim()}": draws=k averages a randomised defence over its draws, and ${defenceName(spec)} draws nothing at random; give it to rjpeg or rrp`);
+    if (spec.kind !== 'rjpeg' && spec.kind !== 'rrp' && spec.kind !== 'tvm') throw new Error(`${what}: "${text.trim()}": draws=k averages a randomised defence over its draws, and ${defenceName(spec)} draws nothing at random; give it to rjpeg, rrp or tvm`);
     return { ...spec, draws: k };
   }
   return parseOneDefence(text, what);
@@ -53,7 +61,16 @@ export function parseDefenceSpec(text: string, what = '--defence'): DefenceSpec 
 
 /** One defence spec without `:draws=k`. */
 function parseOneDefence(text: string, what: string): DefenceSpec {
-  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block][:draws=k], rrp:<lo>-<hi>[:bilinear][:draws=k], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,rrp:28-32:draws=10,bits:5,median:2)';
+  const usage = 'give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block][:draws=k], rrp:<lo>-<hi>[:bilinear][:draws=k], tvm:<drop share>[:<weight>][:draws=k], bits:<1-8> or median:<window 2-5> (e.g. jpeg:75,rjpeg:50-90,rrp:28-32:draws=10,tvm:0.5:0.03,bits:5,median:2)';
+  const t = /^\s*tvm\s*:\s*([^:\s]+)\s*(?::\s*([^:\s]+))?\s*$/.exec(text);
+  if (t) {
+    const drop = Number(t[1]);
+    if (!/^\d*\.?\d+$/.test(t[1]) || !(drop >= 0 && drop <= MAX_TVM_DROP)) throw new Error(`${what}: tvm's drop share must be a number in 0..${MAX_TVM_DROP} (the share of values dropped before the reconstruction), got "${t[1]}"`);
+    const weight = t[2] === undefined ? TVM_DEFAULTS.weight : Number(t[2]);
+    if (t[2] !== undefined && (!/^\d*\.?\d+(e-?\d+)?$/i.test(t[2]) || !(weight > 0 && weight <= 10))) throw new Error(`${what}: tvm's weight must be a number in (0, 10] (total variation weight on pixels 0-1; the reference's is 0.03), got "${t[2]}"`);
+    return { kind: 'tvm', dropRate: drop, weight };
+  }
+  if (/^\s*tvm\b/.test(text)) throw new Error(`${what}: "${text}" is not a total variation minimisation defence; give tvm:<drop share>[:<weight>] (e.g. tvm:0.5 or tvm:0.5:0.03)`);
   const p = /^\s*rrp\s*:\s*(\S+?)\s*-\s*(\S+?)\s*(?::\s*(\S+))?\s*$/.exec(text);
   if (p) {
     const [lo, hi] = [Number(p[1]), Number(p[2])];
@@ -101,7 +118,7 @@ export function repeatedDefence(specs: DefenceSpec[]): string | undefined {
 
 const averaged = (draws: number | undefined) => (draws !== undefined && draws > 1 ? `-avg${draws}` : '');
 
-/** The evaluated model's name (a `:draws=k` one ends in -avg<k>): jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), rrp-28-32 (rrp-28-32-bilinear), bits-5, median-2x2. */
+/** The evaluated model's name (a `:draws=k` one ends in -avg<k>): jpeg-q75, rjpeg-q50-90 (rjpeg-q50-90-block), rrp-28-32 (rrp-28-32-bilinear), tvm-0.5-0.03, bits-5, median-2x2. */
 export function defenceName(spec: DefenceSpec): string {
   switch (spec.kind) {
     case 'jpeg': return `jpeg-q${spec.quality}`;
@@ -109,12 +126,13 @@ export function defenceName(spec: DefenceSpec): string {
     case 'rrp': return `rrp-${spec.minSize}-${spec.maxSize}${spec.interpolation === 'bilinear' ? '-bilinear' : ''}${averaged(spec.draws)}`;
     case 'bits': return `bits-${spec.bits}`;
     case 'median': return `median-${spec.window}x${spec.window}`;
+    case 'tvm': return `tvm-${spec.dropRate}-${spec.weight}${averaged(spec.draws)}`;
   }
 }
 
-/** The record variant: jpeg-defence for JPEG, random-jpeg for randomised JPEG, random-resize-pad for rrp, feature-squeezing for bit depth and median smoothing. */
-export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg' | 'random-resize-pad' | 'feature-squeezing' {
-  return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : spec.kind === 'rrp' ? 'random-resize-pad' : 'feature-squeezing';
+/** The record variant: jpeg-defence for JPEG, random-jpeg for randomised JPEG, random-resize-pad for rrp, tv-minimisation for tvm, feature-squeezing for bit depth and median smoothing. */
+export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg' | 'random-resize-pad' | 'tv-minimisation' | 'feature-squeezing' {
+  return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : spec.kind === 'rrp' ? 'random-resize-pad' : spec.kind === 'tvm' ? 'tv-minimisation' : 'feature-squeezing';
 }
 
 /** `model` behind the defence (a new model sharing its weights; its dispose never frees `model`). */
@@ -123,6 +141,7 @@ export function defended(model: tf.LayersModel, spec: DefenceSpec): tf.LayersMod
     case 'jpeg': return jpegDefended(model, { quality: spec.quality });
     case 'rjpeg': return randomJpegDefended(model, { minQuality: spec.minQuality, maxQuality: spec.maxQuality, per: spec.per, draws: spec.draws });
     case 'rrp': return resizePadDefended(model, { minSize: spec.minSize, maxSize: spec.maxSize, interpolation: spec.interpolation, draws: spec.draws });
+    case 'tvm': return tvMinDefended(model, { dropRate: spec.dropRate, weight: spec.weight, draws: spec.draws });
     default: return squeezeDefended(model, spec);
   }
 }

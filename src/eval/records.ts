@@ -13,12 +13,13 @@ export const RECORD_SCHEMA = 1;
  * baseline: undefended; jpeg-dl: trained with its JPEG layer; jpeg-defence: a baseline behind fixed real
  * JPEG (src/defences/jpeg.ts); random-jpeg: a baseline behind JPEG at a random quality per image or block
  * (src/defences/random-jpeg.ts); random-resize-pad: a baseline behind random resizing and padding
- * (src/defences/resize-pad.ts); feature-squeezing: a baseline behind bit-depth reduction or a median filter
+ * (src/defences/resize-pad.ts); tv-minimisation: a baseline behind random pixel dropout and total variation
+ * minimisation (src/defences/tv-min.ts); feature-squeezing: a baseline behind bit-depth reduction or a median filter
  * (src/defences/squeeze.ts).
  */
-export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence' | 'random-jpeg' | 'random-resize-pad' | 'feature-squeezing';
+export type Variant = 'baseline' | 'jpeg-dl' | 'jpeg-defence' | 'random-jpeg' | 'random-resize-pad' | 'tv-minimisation' | 'feature-squeezing';
 /** Every variant a record may carry. */
-export const VARIANTS: readonly Variant[] = ['baseline', 'jpeg-dl', 'jpeg-defence', 'random-jpeg', 'random-resize-pad', 'feature-squeezing'];
+export const VARIANTS: readonly Variant[] = ['baseline', 'jpeg-dl', 'jpeg-defence', 'random-jpeg', 'random-resize-pad', 'tv-minimisation', 'feature-squeezing'];
 
 /** The attack name used for the clean (unattacked) evaluation cell. */
 export const CLEAN_ATTACK = 'clean';

@@ -6,3 +6,4 @@ export { BitDepthReduction, MedianSmoothing, medianFilter, SQUEEZE_LAYER_CLASSES
 export { MeanOfDraws, RepeatDraws, type DrawsArgs } from './draws.ts';
 export { RandomResizePad, RESIZE_INTERPOLATIONS, resizeWeights, type RandomResizePadArgs, type ResizeInterpolation, type ResizePadDraws } from './resize-pad.ts';
 export { isRandomised, isReseedable, randomLayersOf, reseedRandomLayers, type Reseedable } from './random.ts';
+export { TotalVariationMin, TVM_DEFAULTS, tvMinimise, tvObjective, type TotalVariationMinArgs } from './tv-min.ts';

@@ -22,8 +22,8 @@ export const SQUEEZE_MODES: readonly SqueezeMode[] = ['hard', 'bpda-identity', '
  * pixels a small change can move to another level.
  */
 export const SOFT_STAIRCASE_STEEPNESS = 10;
-/** Class names of the squeezing layers (what BPDA looks for, with JpegLayer). */
-export const SQUEEZE_LAYER_CLASSES: readonly string[] = ['BitDepthReduction', 'MedianSmoothing'];
+/** Class names of the layers with these modes (what BPDA looks for, with JpegLayer): the squeezers and total variation minimisation (src/layers/tv-min.ts). */
+export const SQUEEZE_LAYER_CLASSES: readonly string[] = ['BitDepthReduction', 'MedianSmoothing', 'TotalVariationMin'];
 
 
 /** f(x) forward, dy backward (the straight-through estimator); f's own ops are not taped. */

@@ -20,14 +20,14 @@ const PLAIN_NAMES: Record<string, string> = { square: 'Square', hsja: 'HopSkipJu
 /** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */
 const ITERATIVE_ATTACKS = new Set(['pgd', 'apgd', 'bpda-pgd']);
 /** Record variants of randomised models (a new draw on every call). */
-const RANDOMISED_VARIANTS = new Set(['random-jpeg', 'random-resize-pad']);
+const RANDOMISED_VARIANTS = new Set(['random-jpeg', 'random-resize-pad', 'tv-minimisation']);
 /** Square this many accuracy points below every gradient attack suggests masked gradients. */
 const MASKING_POINTS = 1;
 /** A single attack this many accuracy points above the worst case is called out. */
 const OVERSTATE_POINTS = 5;
 
 interface CheckInput {
-  /** Series; `variant` 'random-jpeg' or 'random-resize-pad' marks a randomised model. */
+  /** Series; `variant` 'random-jpeg', 'random-resize-pad' or 'tv-minimisation' marks a randomised model. */
   series: { key: string; label: string; variant?: string }[];
   attacks: string[];
   epsilons: { label: string; value: number; norm?: string }[];

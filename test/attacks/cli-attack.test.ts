@@ -352,6 +352,21 @@ describe('jpegdl-robust attack', () => {
     expect(bpda.err).toMatch(/--bpda: the model in .*other behind rrp:20-28:bilinear has no JpegLayer or squeezing layer to approximate \(that defence is differentiable; attack it without --bpda\)/);
   });
 
+  it('--defence tvm with --bpda identity and --eot (Athalye et al.\'s attack on it): seeded masks, the same command gives the same numbers, and without --eot it is told to add it', async () => {
+    const cmd = (out: string, ...extra: string[]) => ['attack', '--model', join(dir, 'other'), '--attack', 'pgd', '--eps', '0,0.3', '-n', '20', '--steps', '3', '--defence', 'tvm:0.5', ...extra, '--out', join(dir, out)];
+    const first = await run(cmd('tvm1.json', '--bpda', 'identity', '--eot', '2'));
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/behind tvm:0\.5, BPDA identity/);
+    expect(first.err).not.toMatch(/draws new randomness/);
+    expect((await run(cmd('tvm2.json', '--bpda', 'identity', '--eot', '2'))).code).toBe(0);
+    const [a, b] = ['tvm1.json', 'tvm2.json'].map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+    expect(b.results).toEqual(a.results);
+    expect(a.results[1].accuracy).toBeLessThan(a.results[0].accuracy);
+    expect(a.results.map((r: { threat: { norm: string; epsLabel: string } }) => `${r.threat.norm} ${r.threat.epsLabel}`)).toEqual(['linf 0', 'linf 0.3']);
+    const one = await run(cmd('tvm3.json'));
+    expect(one.err).toMatch(/note: the model behind tvm:0\.5 draws new randomness on every call .* --eot 10/);
+  });
+
   it('rejects bad flags with a message naming them', async () => {
     const m = join(dir, 'model');
     expect((await run(['attack', '--model', m, '--attack', 'cw'])).err).toMatch(/unknown attack "cw"/);

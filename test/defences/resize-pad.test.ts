@@ -152,7 +152,7 @@ describe('rrp specs', () => {
     expect(defenceVariant(parseDefenceSpec('rrp:24-28:draws=10'))).toBe('random-resize-pad');
     expect(() => parseDefenceSpec('rrp:24-28:draws=1')).toThrow('--defence: draws needs an integer in 2..1000 (draws averaged per prediction), got "1" in "rrp:24-28:draws=1"');
     expect(() => parseDefenceSpec('rrp:24-28:draws=ten')).toThrow(/draws needs an integer in 2\.\.1000 .*got "ten"/);
-    expect(() => parseDefenceSpec('jpeg:75:draws=5')).toThrow('--defence: "jpeg:75:draws=5": draws=k averages a randomised defence over its draws, and jpeg-q75 draws nothing at random; give it to rjpeg or rrp');
+    expect(() => parseDefenceSpec('jpeg:75:draws=5')).toThrow('--defence: "jpeg:75:draws=5": draws=k averages a randomised defence over its draws, and jpeg-q75 draws nothing at random; give it to rjpeg, rrp or tvm');
     const model = linear();
     const d = defended(model, parseDefenceSpec('rrp:6-10:bilinear'));
     expect([layerOf(d).minSize, layerOf(d).maxSize, layerOf(d).interpolation]).toEqual([6, 10, 'bilinear']);

@@ -145,7 +145,7 @@ describe('defence specs', () => {
     expect(() => parseDefenceSpec('bits:9')).toThrow('--defence: bits needs an integer in 1..8, got "9"');
     expect(() => parseDefenceSpec('median:1')).toThrow('--defence: median needs an integer in 2..5, got "1"');
     expect(() => parseDefenceSpec('jpeg:7.5')).toThrow(/jpeg needs an integer in 1\.\.100, got "7\.5"/);
-    expect(() => parseDefenceSpec('blur:3')).toThrow(/--defence: "blur:3" is not a defence; give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>\[:block\]\[:draws=k\], rrp:<lo>-<hi>\[:bilinear\]\[:draws=k\], bits:<1-8> or median:<window 2-5>/);
+    expect(() => parseDefenceSpec('blur:3')).toThrow(/--defence: "blur:3" is not a defence; give jpeg:<quality 1-100>, rjpeg:<lo>-<hi>\[:block\]\[:draws=k\], rrp:<lo>-<hi>\[:bilinear\]\[:draws=k\], tvm:<drop share>\[:<weight>\]\[:draws=k\], bits:<1-8> or median:<window 2-5>/);
     expect(() => parseDefenceList('bits:4,bits:4')).toThrow('--defence: bits-4 is listed twice');
   });
 

@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--corruptions <list>', 'comma-separated names (default: all available for the images)')
     .option('--severities <list>', 'comma-separated severities 1-5', '1,2,3,4,5')
     .option('--jpeg-modes <list>', 'modes for JPEG-DL models: soft, hard', 'soft,hard')
-    .option('--defence <list>', 'also evaluate each baseline behind input defences: jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block][:draws=k], rrp:<lo>-<hi>[:bilinear][:draws=k], bits:<1-8>, median:<2-5>, comma-separated (as evaluate --defence)')
+    .option('--defence <list>', 'also evaluate each baseline behind input defences: jpeg:<quality 1-100>, rjpeg:<lo>-<hi>[:block][:draws=k], rrp:<lo>-<hi>[:bilinear][:draws=k], tvm:<drop>[:<weight>][:draws=k], bits:<1-8>, median:<2-5>, comma-separated (as evaluate --defence)')
     .option('--batch-size <n>', 'images per forward pass', '100')
     .option('--seed <n>', 'seed of the subset and of the corruption noise', '0')
     .requiredOption('--out <dir>', 'output directory (records.jsonl + corruptions.{md,json,txt}); rerun with the same --out to resume')

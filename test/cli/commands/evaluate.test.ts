@@ -148,17 +148,17 @@ describe('jpegdl-robust evaluate', () => {
     expect(existsSync(join(dir, 'ex2'))).toBe(false);
   });
 
-  it('--defence puts each baseline behind JPEG, randomised JPEG, random resize-and-pad (averaged over draws), bit-depth reduction and a median filter, each a model of its own, on workers too', async () => {
-    const args = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--eps', '0,8/255', '--attack', 'pgd:steps=2', '--attack', 'bpda-pgd:steps=2', '--batch-size', '5', '--no-progress', '--jpeg-modes', 'hard', '--defence', 'bits:3,median:2,jpeg:50,rjpeg:30-90:block,rrp:24-30:draws=2'];
+  it('--defence puts each baseline behind JPEG, randomised JPEG, random resize-and-pad (averaged over draws), TV minimisation, bit-depth reduction and a median filter, each a model of its own, on workers too', async () => {
+    const args = ['evaluate', '--baseline', join(dir, 'baseline'), '-n', '10', '--eps', '0,8/255', '--attack', 'pgd:steps=2', '--attack', 'bpda-pgd:steps=2', '--batch-size', '5', '--no-progress', '--jpeg-modes', 'hard', '--defence', 'bits:3,median:2,jpeg:50,rjpeg:30-90:block,rrp:24-30:draws=2,tvm:0.5'];
     const r = await cli(...args, '--out', join(dir, 'sq1'), '--workers', '1');
     expect(r.code, r.text).toBe(0);
     const recs = loadRecords(join(dir, 'sq1', 'records.jsonl')).records;
-    expect([...new Set(recs.map((x) => `${x.model}/${x.variant}/${x.jpegMode}`))]).toEqual(['baseline/baseline/null', 'bits-3/feature-squeezing/null', 'median-2x2/feature-squeezing/null', 'jpeg-q50/jpeg-defence/hard', 'rjpeg-q30-90-block/random-jpeg/hard', 'rrp-24-30-avg2/random-resize-pad/null']);
+    expect([...new Set(recs.map((x) => `${x.model}/${x.variant}/${x.jpegMode}`))]).toEqual(['baseline/baseline/null', 'bits-3/feature-squeezing/null', 'median-2x2/feature-squeezing/null', 'jpeg-q50/jpeg-defence/hard', 'rjpeg-q30-90-block/random-jpeg/hard', 'rrp-24-30-avg2/random-resize-pad/null', 'tvm-0.5-0.03/tv-minimisation/null']);
     const report = JSON.parse(readFileSync(join(dir, 'sq1', 'report.json'), 'utf8'));
     expect(report.config.models[1].checkpoint).toMatch(/baseline behind bits-3$/);
     // The randomised models were attacked without EOT: the report says so, for them alone.
-    expect(report.checks.filter((c: string) => c.includes('averaged its gradient over draws'))).toEqual([expect.stringMatching(/^rjpeg-q30-90-block \[hard\], rrp-24-30-avg2: these models draw new randomness/)]);
-    // Worker processes rebuild the squeezing, random JPEG, resize-and-pad and draw-averaging layers and write the same records (the random draws included: two batches per cell).
+    expect(report.checks.filter((c: string) => c.includes('averaged its gradient over draws'))).toEqual([expect.stringMatching(/^rjpeg-q30-90-block \[hard\], rrp-24-30-avg2, tvm-0\.5-0\.03: these models draw new randomness/)]);
+    // Worker processes rebuild the squeezing, random JPEG, resize-and-pad, TV-minimisation and draw-averaging layers and write the same records (the random draws included: two batches per cell).
     const two = await cli(...args, '--out', join(dir, 'sq2'), '--workers', '2');
     expect(two.code, two.text).toBe(0);
     const essence = (o: string) => loadRecords(join(dir, o, 'records.jsonl')).records.map((x) => [x.model, x.jpegMode, x.attack, x.threat.epsLabel, x.correctBits, x.meanNorm]);
