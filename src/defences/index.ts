@@ -135,6 +135,11 @@ export function defenceVariant(spec: DefenceSpec): 'jpeg-defence' | 'random-jpeg
   return spec.kind === 'jpeg' ? 'jpeg-defence' : spec.kind === 'rjpeg' ? 'random-jpeg' : spec.kind === 'rrp' ? 'random-resize-pad' : spec.kind === 'tvm' ? 'tv-minimisation' : 'feature-squeezing';
 }
 
+/** Whether the defence is made of JPEG layers (JPEG, randomised JPEG), which run in the sweep's JPEG modes. */
+export function usesJpegModes(spec: DefenceSpec): boolean {
+  return spec.kind === 'jpeg' || spec.kind === 'rjpeg';
+}
+
 /** `model` behind the defence (a new model sharing its weights; its dispose never frees `model`). */
 export function defended(model: tf.LayersModel, spec: DefenceSpec): tf.LayersModel {
   switch (spec.kind) {

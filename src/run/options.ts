@@ -1,5 +1,6 @@
 /** Command-line overrides of a preset, checked before any work starts. */
 import { DATASET_NAMES, type DatasetName } from '../data/types.ts';
+import { parseDefenceList } from '../defences/index.ts';
 import { parseEpsilonList } from '../eps.ts';
 import { parseAdversarialSpec } from '../train/adversarial.ts';
 import { scaledMilestones } from '../train/config.ts';
@@ -28,6 +29,8 @@ export interface RunOverrides {
   corruptions?: boolean;
   /** Test images for the corruptions (default 1000, capped at the test set). */
   corruptionN?: string;
+  /** Input defences to evaluate the baseline behind too, comma-separated `evaluate --defence` specs. */
+  defence?: string;
 }
 
 function int(name: string, v: string, min: number): number {
@@ -77,6 +80,10 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   }
   if (o.qMax !== undefined) cfg.jpeg.qMax = pos('q-max', o.qMax);
   if (o.adversarial !== undefined) cfg.train.adversarial = parseAdversarialSpec(o.adversarial, '--adversarial');
+  if (o.defence !== undefined) {
+    parseDefenceList(o.defence, '--defence');
+    cfg.eval.defences = o.defence.split(',').map((d) => d.trim());
+  }
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');
   if (o.corruptions) cfg.corruptions = { n: o.corruptionN !== undefined ? int('corruption-n', o.corruptionN, 1) : 1000, severities: [1, 2, 3, 4, 5] };
   return cfg;

@@ -13,6 +13,7 @@ import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
 import { getAttack } from '../../attacks/index.ts';
 import { buildModel, getModelInfo } from '../../models/registry.ts';
 import { backendInfo, describeBackend } from '../backend.ts';
+import { defended as defendedModel, defenceName, defenceVariant, parseDefenceList, usesJpegModes, type DefenceSpec } from '../defences/index.ts';
 import { loadDataset } from '../data/load.ts';
 import { subset } from '../data/subset.ts';
 import type { ImageDataset } from '../data/types.ts';
@@ -97,11 +98,19 @@ export function validateRunConfig(cfg: RunConfig): void {
     throw new Error(`jpeg.sensitivitySamples: must be an integer >= 1, got ${cfg.jpeg.sensitivitySamples}`);
   }
   runEpsilons(cfg);
+  runDefences(cfg);
   if (cfg.corruptions) {
     const c = cfg.corruptions;
     if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`corruptions.n: must be an integer >= 1, got ${c.n}`);
     resolveCorruptionOptions({ channels: 3 }, { corruptions: c.names, severities: c.severities });
   }
+}
+
+/** The input defences of `eval.defences`, parsed (checked: bad or repeated specs throw naming `eval.defences`). */
+function runDefences(cfg: RunConfig): DefenceSpec[] {
+  const list = cfg.eval.defences ?? [];
+  if (!Array.isArray(list) || list.some((d) => typeof d !== 'string')) throw new Error(`eval.defences: must be a list of defence specs like "jpeg:75", got ${JSON.stringify(list)}`);
+  return list.length ? parseDefenceList(list.join(','), 'eval.defences') : [];
 }
 
 /** A registry attack for the sweep: its function, norm, and whether it takes a per-batch seed. */
@@ -262,6 +271,20 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
           attacks: bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd as AttackFn, seeded: true })),
         });
       }
+      // The baseline behind each input defence: every attack, BPDA ones through what cannot be differentiated.
+      const defences = runDefences(cfg);
+      if (defences.length) {
+        const defended = defences.map((spec) => ({ spec, model: defendedModel(baseline, spec) }));
+        try {
+          await runSweep({
+            ...common,
+            models: defended.map(({ spec, model }): SweepModel => ({ name: defenceName(spec), variant: defenceVariant(spec), seed: cfg.modelSeed, model, ...(usesJpegModes(spec) ? { jpegModes: ['hard'] } : {}) })),
+            attacks: [...plain.map((a): SweepAttack => registryAttack(a.name, a.params)), ...bpda.map((a): SweepAttack => ({ name: a.name, params: a.params, fn: bpdaPgd as AttackFn, seeded: true }))],
+          });
+        } finally {
+          for (const d of defended) d.model.dispose();
+        }
+      }
     } finally {
       tf.dispose([images, labels]);
     }
@@ -314,6 +337,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       models: [
         { name: 'baseline', variant: 'baseline', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'baseline') },
         { name: 'jpeg-dl', variant: 'jpeg-dl', seed: cfg.modelSeed, arch: cfg.model, checkpoint: join(runDir, 'models', 'jpeg-dl'), jpegModes: [...new Set([...cfg.eval.jpegModes, 'hard'])] },
+        ...runDefences(cfg).map((spec) => ({ name: defenceName(spec), variant: defenceVariant(spec), seed: cfg.modelSeed, arch: cfg.model, checkpoint: `${join(runDir, 'models', 'baseline')} behind ${defenceName(spec)}`, ...(usesJpegModes(spec) ? { jpegModes: ['hard'] } : {}) })),
       ],
       seed: cfg.eval.seed,
       batchSize: cfg.eval.batchSize,

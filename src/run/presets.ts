@@ -54,6 +54,12 @@ export interface RunConfig {
      * 'hard' shows gradient masking (rounding has zero gradient), so it costs time but proves the point.
      */
     jpegModes: ('soft' | 'hard')[];
+    /**
+     * Input defences the trained baseline is also evaluated behind, as `evaluate --defence` specs
+     * ("jpeg:75", "tvm:0.5", ...; src/defences): each a model of its own, attacked by every attack (BPDA
+     * ones through its non-differentiable parts), JPEG ones in hard mode. Absent or empty: none.
+     */
+    defences?: string[];
   };
   /** Common corruptions of both models after the attacks (`run --corruptions`); absent = skipped. */
   corruptions?: {

@@ -184,6 +184,32 @@ describe('run options and presets', () => {
     expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'report']);
   }, 300_000);
 
+  it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {
+    const config = resolveRunConfig({ preset: 'smoke', defence: 'jpeg:60, bits:4,tvm:0.5' });
+    expect(config.eval.defences).toEqual(['jpeg:60', 'bits:4', 'tvm:0.5']);
+    const res = await runJob({ config, outRoot: tmp, name: 'smoke-def', progress: false, log: quiet });
+    expect(res.finished).toBe(true);
+    const recs = loadRecords(join(res.runDir, 'sweep', 'records.jsonl')).records;
+    const series = (model: string) => recs.filter((r) => r.model === model);
+    // Each defence: clean + 3 attacks (FGSM, PGD, BPDA-PGD) x 3 eps; JPEG in hard mode, the others as they are.
+    for (const [model, variant, mode] of [['jpeg-q60', 'jpeg-defence', 'hard'], ['bits-4', 'feature-squeezing', null], ['tvm-0.5-0.03', 'tv-minimisation', null]] as const) {
+      expect(series(model).map((r) => `${r.variant} ${r.jpegMode} ${r.attack}`).sort(), model).toEqual([`${variant} ${mode} clean`, ...['bpda-pgd', 'fgsm', 'pgd'].flatMap((a) => Array(3).fill(`${variant} ${mode} ${a}`))].sort());
+    }
+    // Bit depth has a zero gradient: PGD through it is its random start only, and BPDA's identity backward does better.
+    const at8 = (model: string, attack: string) => series(model).find((r) => r.attack === attack && r.threat.epsLabel === '8/255')!;
+    expect(at8('bits-4', 'bpda-pgd').correct).toBeLessThan(at8('bits-4', 'pgd').correct);
+    // The baseline and JPEG-DL cells are those of a run without defences (same seeds, same images).
+    const plain = cells(smokeDir);
+    expect(cells(res.runDir).filter((c) => c.startsWith('baseline|') || c.startsWith('jpeg-dl|'))).toEqual(plain);
+    const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
+    expect(json.config.models.map((m: { name: string }) => m.name)).toEqual(['baseline', 'jpeg-dl', 'jpeg-q60', 'bits-4', 'tvm-0.5-0.03']);
+    expect(json.config.models[2].checkpoint).toMatch(/models\/baseline behind jpeg-q60$/);
+    expect(res.terminal).toMatch(/tvm-0\.5-0\.03/);
+    expect(() => resolveRunConfig({ defence: 'blur:3' })).toThrow(/--defence: "blur:3" is not a defence/);
+    expect(() => resolveRunConfig({ defence: 'bits:4,bits:4' })).toThrow('--defence: bits-4 is listed twice');
+    expect(() => validateRunConfig({ ...getPreset('smoke'), eval: { ...getPreset('smoke').eval, defences: ['median:9'] } })).toThrow('eval.defences: median needs an integer in 2..5, got "9"');
+  }, 300_000);
+
   it('a bad model or a missing dataset fails before the run directory is claimed', async () => {
     await expect(runJob({ config: { ...getPreset('smoke'), model: 'nope' }, outRoot: tmp, name: 'bad-model', log: quiet })).rejects.toThrow(/unknown model 'nope'/);
     expect(existsSync(join(tmp, 'bad-model'))).toBe(false);
