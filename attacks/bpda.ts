@@ -2,7 +2,8 @@
  * BPDA, Backward Pass Differentiable Approximation (Athalye, Carlini, Wagner 2018): run the true,
  * non-differentiable preprocessing forward, and back-propagate through a differentiable surrogate.
  * `bpdaModel` does this for models containing JpegLayers (hard quantiser forward, identity or
- * soft-quantiser backward) or feature-squeezing layers (bit depth, median filter: identity or smooth backward);
+ * soft-quantiser backward), feature-squeezing layers (bit depth, median filter: identity or smooth backward)
+ * or total variation minimisation (identity backward, or the gradient of its unrolled solver);
  * `bpda` does it for any preprocessing function.
  */
 import * as tf from '@tensorflow/tfjs';

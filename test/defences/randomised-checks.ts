@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { objectiveGradient } from '../../attacks/gradient.ts';
 import { backendInfo } from '../../src/backend.ts';
+import { defended, parseDefenceSpec } from '../../src/defences/index.ts';
 import { parseEpsilonList } from '../../src/eps.ts';
 import { evalBatch } from '../../src/eval/batch.ts';
 import type { CellRecord } from '../../src/eval/records.ts';
@@ -24,6 +25,15 @@ export const images = (n = 6, seed = 3) => tf.randomUniform([n, 8, 8, 3], 0, 1, 
 /** A linear head: an untrained CNN answers one class for every image, which nothing can fool. */
 export const linear = () => tf.sequential({ layers: [tf.layers.flatten({ inputShape: [8, 8, 3] }), tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.randomNormal({ seed: 2, stddev: 0.2 }) })] });
 export const linf = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+/** `spec` (ending in :draws=k) builds the averaged wrapper: repeat the batch, the defence's layer `className`, the model, the mean of the draws. */
+export function expectAveragedLayout(spec: string, className: string): void {
+  const model = linear();
+  const avg = defended(model, parseDefenceSpec(spec));
+  expect(avg.layers.map((l) => l.getClassName())).toEqual(['InputLayer', 'RepeatDraws', className, 'Sequential', 'MeanOfDraws']);
+  avg.dispose();
+  model.dispose();
+}
 
 /** The EOT gradient over k draws of `f` (a classifier over the randomised `model`) equals the mean of k single-draw gradients from the same seed, which differ. */
 export function expectEotIsMeanOfSingles(model: tf.LayersModel, f: Classifier, k = 4): void {
