@@ -24,24 +24,22 @@ export const TVM_DEFAULTS = { dropRate: 0.5, weight: 0.03, iterations: 100 } as 
 
 type BaseLayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
-/** Forward differences along height and width (zero at the last row / column: Neumann boundary). */
+/** Forward differences along height and width, zero at the last row / column (Neumann boundary). */
 function gradient(z: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
   const [n, h, w, c] = z.shape;
-  const gv = h > 1 ? tf.concat([tf.sub(tf.slice(z, [0, 1, 0, 0], [n, h - 1, w, c]), tf.slice(z, [0, 0, 0, 0], [n, h - 1, w, c])), tf.zeros([n, 1, w, c])], 1) : tf.zerosLike(z);
-  const gh = w > 1 ? tf.concat([tf.sub(tf.slice(z, [0, 0, 1, 0], [n, h, w - 1, c]), tf.slice(z, [0, 0, 0, 0], [n, h, w - 1, c])), tf.zeros([n, h, 1, c])], 2) : tf.zerosLike(z);
+  const gv = h > 1 ? tf.pad(tf.sub(tf.slice(z, [0, 1, 0, 0], [n, h - 1, w, c]), tf.slice(z, [0, 0, 0, 0], [n, h - 1, w, c])), [[0, 0], [0, 1], [0, 0], [0, 0]]) : tf.zerosLike(z);
+  const gh = w > 1 ? tf.pad(tf.sub(tf.slice(z, [0, 0, 1, 0], [n, h, w - 1, c]), tf.slice(z, [0, 0, 0, 0], [n, h, w - 1, c])), [[0, 0], [0, 0], [0, 1], [0, 0]]) : tf.zerosLike(z);
   return [gv as tf.Tensor4D, gh as tf.Tensor4D];
 }
 
-/** Divergence, the negative adjoint of `gradient`: <gradient(z), p> = -<z, divergence(p)>. */
+/**
+ * Divergence, the negative adjoint of `gradient`, for fields whose last row (pv) and last column (ph) are
+ * zero, as every dual iterate is: div(p)_i = p_i - p_{i-1} with p_{-1} = 0, so <gradient(z), p> = -<z, div(p)>.
+ */
 function divergence(pv: tf.Tensor4D, ph: tf.Tensor4D): tf.Tensor4D {
   const [n, h, w, c] = pv.shape;
-  // d_v(p)_i = p_i - p_{i-1} with p_{-1} = 0 and p_{h-1} taken as 0 (it is zero in the gradient's range).
-  const dv = h > 1
-    ? tf.concat([tf.slice(pv, [0, 0, 0, 0], [n, 1, w, c]), tf.sub(tf.slice(pv, [0, 1, 0, 0], [n, h - 2, w, c]), tf.slice(pv, [0, 0, 0, 0], [n, h - 2, w, c])), tf.neg(tf.slice(pv, [0, h - 2, 0, 0], [n, 1, w, c]))], 1)
-    : tf.zerosLike(pv);
-  const dh = w > 1
-    ? tf.concat([tf.slice(ph, [0, 0, 0, 0], [n, h, 1, c]), tf.sub(tf.slice(ph, [0, 0, 1, 0], [n, h, w - 2, c]), tf.slice(ph, [0, 0, 0, 0], [n, h, w - 2, c])), tf.neg(tf.slice(ph, [0, 0, w - 2, 0], [n, h, 1, c]))], 2)
-    : tf.zerosLike(ph);
+  const dv = h > 1 ? tf.sub(pv, tf.pad(tf.slice(pv, [0, 0, 0, 0], [n, h - 1, w, c]), [[0, 0], [1, 0], [0, 0], [0, 0]])) : tf.zerosLike(pv);
+  const dh = w > 1 ? tf.sub(ph, tf.pad(tf.slice(ph, [0, 0, 0, 0], [n, h, w - 1, c]), [[0, 0], [0, 0], [1, 0], [0, 0]])) : tf.zerosLike(ph);
   return tf.add(dv, dh) as tf.Tensor4D;
 }
 
@@ -56,7 +54,7 @@ export function tvMinimise(x: tf.Tensor4D, keep: tf.Tensor4D, weight: number, it
   if (x.rank !== 4 || keep.rank !== 4 || x.shape.some((d, i) => d !== keep.shape[i])) throw new Error(`tvMinimise: x [${x.shape}] and keep [${keep.shape}] must be NHWC tensors of one shape`);
   const step = 1 / Math.sqrt(8);
   return tf.tidy(() => {
-    const data = tf.mul(keep, x);
+    const stepData = tf.mul(step, tf.mul(keep, x));
     // prox of tau * 1/2 m (z - x)^2: (v + tau m x) / (1 + tau m), elementwise.
     const denom = tf.add(1, tf.mul(step, keep));
     let z: tf.Tensor4D = tf.clone(x);
@@ -72,7 +70,7 @@ export function tvMinimise(x: tf.Tensor4D, keep: tf.Tensor4D, weight: number, it
       const scale = tf.maximum(1, tf.div(tf.sqrt(tf.add(tf.add(tf.square(qv), tf.square(qh)), 1e-12)), Math.max(weight, 1e-12)));
       pv = tf.div(qv, scale) as tf.Tensor4D;
       ph = tf.div(qh, scale) as tf.Tensor4D;
-      const next = tf.div(tf.add(tf.add(z, tf.mul(step, divergence(pv, ph))), tf.mul(step, data)), denom) as tf.Tensor4D;
+      const next = tf.div(tf.add(tf.add(z, tf.mul(step, divergence(pv, ph))), stepData), denom) as tf.Tensor4D;
       bar = tf.sub(tf.mul(2, next), z) as tf.Tensor4D;
       z = next;
     }
