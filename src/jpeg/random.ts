@@ -8,8 +8,7 @@
  * worker process it runs on.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type Rng } from '../data/rng.ts';
-import type { Reseedable } from '../layers/random.ts';
+import { SeededStream, type Reseedable } from '../layers/random.ts';
 import { BLOCK, paddedSize } from './blocks.ts';
 import { jpegForwardWithSteps } from './forward.ts';
 import { QUANT_MODES, type QuantMode } from './quantize.ts';
@@ -42,8 +41,7 @@ export class RandomJpegLayer extends tf.layers.Layer implements Reseedable {
   readonly minQuality: number;
   readonly maxQuality: number;
   readonly per: RandomJpegUnit;
-  private seed: number;
-  private rng: Rng;
+  private stream: SeededStream;
   private currentMode: QuantMode;
   private channels: number | undefined;
   /** Steps of every quality, [Q, C, 8, 8] flattened ([Y, Cb, Cr] channels; chroma shared by Cb and Cr). */
@@ -59,13 +57,11 @@ export class RandomJpegLayer extends tf.layers.Layer implements Reseedable {
     if (hi < lo) throw new Error(`RandomJpegLayer: maxQuality (${hi}) must be at least minQuality (${lo})`);
     const per = args.per ?? 'image';
     if (!RANDOM_JPEG_UNITS.includes(per)) throw new Error(`RandomJpegLayer: per must be one of ${RANDOM_JPEG_UNITS.join(', ')}, got "${String(per)}"`);
-    const seed = args.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new Error(`RandomJpegLayer: seed must be an integer, got ${String(seed)}`);
+    const stream = new SeededStream(args.seed ?? 0, 'RandomJpegLayer');
     this.minQuality = lo;
     this.maxQuality = hi;
     this.per = per;
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream = stream;
     this.currentMode = 'hard';
     this.mode = args.mode ?? 'hard';
   }
@@ -82,9 +78,7 @@ export class RandomJpegLayer extends tf.layers.Layer implements Reseedable {
 
   /** Restart the quality stream from `seed` (an integer); the next call draws what a fresh layer with this seed would. */
   reseed(seed: number): void {
-    if (!Number.isInteger(seed)) throw new Error(`RandomJpegLayer.reseed: seed must be an integer, got ${String(seed)}`);
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream.restart(seed, 'RandomJpegLayer.reseed');
   }
 
   /** The qualities of the last call: one per image, or per block in blockify order (image, block row, block column). */
@@ -124,7 +118,7 @@ export class RandomJpegLayer extends tf.layers.Layer implements Reseedable {
     // One draw per image or per block; each block then takes its image's (or its own) quality.
     const draws = n * (this.per === 'block' ? blocksPerImage : 1);
     const drawn = new Int32Array(draws);
-    for (let i = 0; i < draws; i++) drawn[i] = this.rng.int(count);
+    for (let i = 0; i < draws; i++) drawn[i] = this.stream.rng.int(count);
     this.drawn = drawn.map((k) => this.minQuality + k);
     const index = this.per === 'block' ? drawn : Int32Array.from({ length: n * blocksPerImage }, (_, b) => drawn[Math.floor(b / blocksPerImage)]);
     return tf.tidy(() => {
@@ -135,7 +129,7 @@ export class RandomJpegLayer extends tf.layers.Layer implements Reseedable {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), minQuality: this.minQuality, maxQuality: this.maxQuality, per: this.per, mode: this.currentMode, seed: this.seed };
+    return { ...super.getConfig(), minQuality: this.minQuality, maxQuality: this.maxQuality, per: this.per, mode: this.currentMode, seed: this.stream.seed };
   }
 }
 tf.serialization.registerClass(RandomJpegLayer);

@@ -4,11 +4,45 @@
  * seed, so what a batch draws does not depend on which process ran the batches before it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createRng, type Rng } from '../data/rng.ts';
 import { findLayers } from './internals.ts';
 
 /** A layer with a stream of random draws that `reseed(seed)` restarts. */
 export interface Reseedable {
   reseed(seed: number): void;
+}
+
+/** A randomised layer's seeded stream of draws, which `restart` begins again (what `reseed` does). */
+export class SeededStream {
+  private current: number;
+  private stream: Rng;
+
+  /** `who` names the layer in the error for a seed that is not an integer. */
+  constructor(seed: number, who: string) {
+    this.current = SeededStream.check(seed, who);
+    this.stream = createRng(seed);
+  }
+
+  private static check(seed: number, who: string): number {
+    if (!Number.isInteger(seed)) throw new Error(`${who}: seed must be an integer, got ${String(seed)}`);
+    return seed;
+  }
+
+  /** The seed the stream last started from (what getConfig saves). */
+  get seed(): number {
+    return this.current;
+  }
+
+  /** The draws. */
+  get rng(): Rng {
+    return this.stream;
+  }
+
+  /** Start again from `seed`: the next draws are those of a fresh stream with this seed. */
+  restart(seed: number, who: string): void {
+    this.current = SeededStream.check(seed, who);
+    this.stream = createRng(seed);
+  }
 }
 
 /** Whether `layer` draws randomness that `reseed` restarts. */

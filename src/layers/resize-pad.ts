@@ -14,8 +14,7 @@
  * Expectation over Transformation answers (`eotSamples`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type Rng } from '../data/rng.ts';
-import type { Reseedable } from './random.ts';
+import { SeededStream, type Reseedable } from './random.ts';
 
 type BaseLayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -81,8 +80,7 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
   readonly maxSize: number;
   readonly interpolation: ResizeInterpolation;
   readonly fill: number;
-  private seed: number;
-  private rng: Rng;
+  private stream: SeededStream;
   private side: number | undefined;
   /** Per drawn side r: the s -> r weights; the canvas -> s weights (identity when maxSize = s). */
   private upBySize = new Map<number, [number, number][][]>();
@@ -98,21 +96,17 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
     if (!RESIZE_INTERPOLATIONS.includes(interpolation)) throw new Error(`RandomResizePad: interpolation must be one of ${RESIZE_INTERPOLATIONS.join(', ')}, got "${String(interpolation)}"`);
     const fill = args.fill ?? 0;
     if (typeof fill !== 'number' || !(fill >= 0 && fill <= 1)) throw new Error(`RandomResizePad: fill must be a pixel value in [0, 1], got ${String(fill)}`);
-    const seed = args.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new Error(`RandomResizePad: seed must be an integer, got ${String(seed)}`);
+    const stream = new SeededStream(args.seed ?? 0, 'RandomResizePad');
     this.minSize = minSize;
     this.maxSize = maxSize;
     this.interpolation = interpolation;
     this.fill = fill;
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream = stream;
   }
 
   /** Restart the draws from `seed` (an integer); the next call draws what a fresh layer with this seed would. */
   reseed(seed: number): void {
-    if (!Number.isInteger(seed)) throw new Error(`RandomResizePad.reseed: seed must be an integer, got ${String(seed)}`);
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream.restart(seed, 'RandomResizePad.reseed');
   }
 
   /** The draws of the last call, one entry per image. */
@@ -145,9 +139,9 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
     const cols = new Float32Array(n * s * s);
     for (let i = 0; i < n; i++) {
       // Draw order per image: side, top, left (fixed, so a seed names the same transform everywhere).
-      const r = this.minSize + this.rng.int(this.maxSize - this.minSize + 1);
-      const top = this.rng.int(this.maxSize - r + 1);
-      const left = this.rng.int(this.maxSize - r + 1);
+      const r = this.minSize + this.stream.rng.int(this.maxSize - this.minSize + 1);
+      const top = this.stream.rng.int(this.maxSize - r + 1);
+      const left = this.stream.rng.int(this.maxSize - r + 1);
       draws.sizes[i] = r;
       draws.tops[i] = top;
       draws.lefts[i] = left;
@@ -170,7 +164,7 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), minSize: this.minSize, maxSize: this.maxSize, interpolation: this.interpolation, fill: this.fill, seed: this.seed };
+    return { ...super.getConfig(), minSize: this.minSize, maxSize: this.maxSize, interpolation: this.interpolation, fill: this.fill, seed: this.stream.seed };
   }
 }
 tf.serialization.registerClass(RandomResizePad);

@@ -14,9 +14,8 @@
  * (identity backward) and EOT over the masks; the layer's `mode` gives both ways to take gradients.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type Rng } from '../data/rng.ts';
 import { customGrad } from './internals.ts';
-import type { Reseedable } from './random.ts';
+import { SeededStream, type Reseedable } from './random.ts';
 import { SQUEEZE_MODES, type SqueezeMode } from './squeeze.ts';
 
 /** The reference's settings: half of the values dropped, weight 0.03 on pixels 0-1. */
@@ -111,8 +110,7 @@ export class TotalVariationMin extends tf.layers.Layer implements Reseedable {
   readonly dropRate: number;
   readonly weight: number;
   readonly iterations: number;
-  private seed: number;
-  private rng: Rng;
+  private stream: SeededStream;
   private currentMode: SqueezeMode;
   private lastKeep: Uint8Array = new Uint8Array(0);
 
@@ -124,13 +122,11 @@ export class TotalVariationMin extends tf.layers.Layer implements Reseedable {
     if (typeof weight !== 'number' || !(weight >= 0 && Number.isFinite(weight))) throw new Error(`TotalVariationMin: weight must be a finite number >= 0, got ${String(weight)}`);
     const iterations = args.iterations ?? TVM_DEFAULTS.iterations;
     if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`TotalVariationMin: iterations must be an integer >= 1, got ${String(iterations)}`);
-    const seed = args.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new Error(`TotalVariationMin: seed must be an integer, got ${String(seed)}`);
+    const stream = new SeededStream(args.seed ?? 0, 'TotalVariationMin');
     this.dropRate = dropRate;
     this.weight = weight;
     this.iterations = iterations;
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream = stream;
     this.currentMode = TotalVariationMin.checkMode(args.mode ?? 'hard');
   }
 
@@ -150,9 +146,7 @@ export class TotalVariationMin extends tf.layers.Layer implements Reseedable {
 
   /** Restart the masks from `seed` (an integer); the next call draws what a fresh layer with this seed would. */
   reseed(seed: number): void {
-    if (!Number.isInteger(seed)) throw new Error(`TotalVariationMin.reseed: seed must be an integer, got ${String(seed)}`);
-    this.seed = seed;
-    this.rng = createRng(seed);
+    this.stream.restart(seed, 'TotalVariationMin.reseed');
   }
 
   /** The keep mask of the last call (1 kept, 0 dropped), NHWC order. */
@@ -175,7 +169,7 @@ export class TotalVariationMin extends tf.layers.Layer implements Reseedable {
     if (x.rank !== 4) throw new Error(`TotalVariationMin: expected [N,H,W,C] input, got [${x.shape.join(',')}]`);
     // One draw per value, in NHWC order, so a seed names the same masks on every backend.
     const keep = new Uint8Array(x.size);
-    for (let i = 0; i < keep.length; i++) keep[i] = this.rng.next() >= this.dropRate ? 1 : 0;
+    for (let i = 0; i < keep.length; i++) keep[i] = this.stream.rng.next() >= this.dropRate ? 1 : 0;
     this.lastKeep = keep;
     const mask = tf.tensor4d(Float32Array.from(keep), x.shape);
     try {
@@ -190,7 +184,7 @@ export class TotalVariationMin extends tf.layers.Layer implements Reseedable {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), dropRate: this.dropRate, weight: this.weight, iterations: this.iterations, seed: this.seed, mode: this.currentMode };
+    return { ...super.getConfig(), dropRate: this.dropRate, weight: this.weight, iterations: this.iterations, seed: this.stream.seed, mode: this.currentMode };
   }
 }
 tf.serialization.registerClass(TotalVariationMin);

@@ -70,6 +70,7 @@ export function baselineConfig(report: Report): BaselineConfig {
 /** A baseline from a report: every cell's mean accuracy with `tolerance` (fraction). */
 export function makeBaseline(report: Report, { tolerance = 0.02, source = '' }: { tolerance?: number; source?: string } = {}): Baseline {
   if (!(tolerance >= 0 && tolerance <= 1)) throw new Error(`tolerance: ${tolerance} must be a fraction in [0,1] (0.02 = 2 points)`);
+  const cellEps = cellEpsOf(report);
   return {
     schema: BASELINE_SCHEMA,
     createdAt: new Date().toISOString(),
@@ -79,14 +80,15 @@ export function makeBaseline(report: Report, { tolerance = 0.02, source = '' }: 
     // eps = 0 attack rows repeat the clean row (no perturbation allowed): checked once, as 'clean'
     cells: report.cells
       .filter((c) => c.attack === 'clean' || c.eps > 0)
-      .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(report, c), accuracy: c.mean, tolerance }))
+      .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(c), accuracy: c.mean, tolerance }))
       .sort((a, b) => cellId(a).localeCompare(cellId(b))),
   };
 }
 
-/** A cell's eps as baselines name it: the label, with its norm when the report mixes norms. */
-function cellEps(report: Report, c: { epsLabel: string; norm: string }): string {
-  return epsText(c.epsLabel, c.norm, reportNorms(report).length > 1);
+/** How baselines name a cell's eps in `report`: the label, with its norm when the report mixes norms. */
+function cellEpsOf(report: Report): (c: { epsLabel: string; norm: string }) => string {
+  const mixed = reportNorms(report).length > 1;
+  return (c) => epsText(c.epsLabel, c.norm, mixed);
 }
 
 function cellId(c: { model: string; jpegMode: string | null; attack: string; eps: string }): string {
@@ -155,7 +157,8 @@ export function checkReport(report: Report, baseline: Baseline): CheckResult {
     if (a !== b) diffs.push(`  ${k}: baseline ${a}, report ${b}`);
   }
   if (diffs.length) throw new IncompatibleBaselineError(`baseline and report come from different configurations; numbers are not comparable:\n${diffs.join('\n')}\n(regenerate the baseline if the change is intended)`);
-  const byId = new Map(report.cells.map((c) => [cellId({ model: c.model, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(report, c) }), c]));
+  const cellEps = cellEpsOf(report);
+  const byId = new Map(report.cells.map((c) => [cellId({ model: c.model, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(c) }), c]));
   const failures: CheckDiff[] = [];
   const moved: CheckDiff[] = [];
   for (const b of baseline.cells) {
