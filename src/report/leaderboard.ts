@@ -10,7 +10,7 @@ import { table } from 'table';
 import { CLEAN_ATTACK } from '../eval/records.ts';
 import { seriesKey, WORST_CASE } from '../eval/summary.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { describeAdversarial, type AdversarialTrainingConfig } from '../train/adversarial.ts';
+import { trainingMetadata, type AdversarialTrainingConfig } from '../train/adversarial.ts';
 import { readReport } from './check.ts';
 import { esc, fmtPct, mdTable, normText } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
@@ -50,8 +50,8 @@ function reportPath(dir: string): string {
 
 /** What training the series' model had, from the report's config (run: train.adversarial; evaluate: per-model metadata). */
 function trainingOf(report: Report, model: string): string | null {
-  const train = report.config.train as { adversarial?: AdversarialTrainingConfig } | undefined;
-  if (train) return train.adversarial ? describeAdversarial(train.adversarial) : 'standard training';
+  const train = report.config.train as { adversarial?: AdversarialTrainingConfig; noiseSd?: number } | undefined;
+  if (train) return trainingMetadata(train.adversarial, train.noiseSd).training;
   const m = report.config.models.find((x) => x.name === model && typeof x.training === 'string');
   return m?.training ?? null;
 }

@@ -1,7 +1,7 @@
 /** Command-line overrides of a preset, checked before any work starts. */
 import { DATASET_NAMES, type DatasetName } from '../data/types.ts';
 import { parseDefenceList } from '../defences/index.ts';
-import { parseEpsilonList } from '../eps.ts';
+import { parseEpsilon, parseEpsilonList } from '../eps.ts';
 import { parseAdversarialSpec } from '../train/adversarial.ts';
 import { scaledMilestones } from '../train/config.ts';
 import { getPreset, type RunConfig } from './presets.ts';
@@ -25,6 +25,8 @@ export interface RunOverrides {
   qMax?: string;
   /** Adversarial training of both models, e.g. "pgd:eps=8/255" (src/train/adversarial.ts). */
   adversarial?: string;
+  /** Gaussian noise augmentation of both models (standard deviation, 0-1 scale), for randomised smoothing. */
+  noiseSd?: string;
   /** Evaluate both models under the common corruptions too. */
   corruptions?: boolean;
   /** Test images for the corruptions (default 1000, capped at the test set). */
@@ -80,6 +82,10 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   }
   if (o.qMax !== undefined) cfg.jpeg.qMax = pos('q-max', o.qMax);
   if (o.adversarial !== undefined) cfg.train.adversarial = parseAdversarialSpec(o.adversarial, '--adversarial');
+  if (o.noiseSd !== undefined) {
+    cfg.train.noiseSd = parseEpsilon(o.noiseSd, '--noise-sd', 'l2').value;
+    if (cfg.train.noiseSd > 0 && cfg.train.adversarial) throw new Error('--noise-sd: cannot be combined with --adversarial (noise plus adversarial examples is SmoothAdv, not implemented)');
+  }
   if (o.defence !== undefined) {
     parseDefenceList(o.defence, '--defence');
     cfg.eval.defences = o.defence.split(',').map((d) => d.trim());

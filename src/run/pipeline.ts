@@ -188,7 +188,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     const baseline = buildModel(cfg.model, { inputShape, numClasses: train.numClasses, normalization, seed: cfg.modelSeed });
     created.push(baseline);
     const baseRes = await trainModel({ model: baseline, data, config: cfg.train, label: 'baseline', ...trainPaths(join(runDir, 'baseline')), resume: true, evalData, robustEvalData, progress, log });
-    if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
+    if (!state.done.includes('baseline')) await saveModel(baseline, join(runDir, 'models', 'baseline'), { variant: 'baseline', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd) });
     if (baseRes.epochsCompleted > baseRes.startEpoch || !state.done.includes('baseline')) log(`baseline trained: ${baseRes.history.length} epochs`);
     if (finishPhase('baseline')) return unfinished(state.phaseSeconds);
 
@@ -226,7 +226,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     });
     created.push(jpegModel);
     const jpegRes = await trainModel({ model: jpegModel, data, config: cfg.train, label: 'jpeg-dl', ...trainPaths(join(runDir, 'jpeg-dl')), resume: true, evalData, robustEvalData, progress, log });
-    if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial) });
+    if (!state.done.includes('jpeg-dl')) await saveModel(jpegModel, join(runDir, 'models', 'jpeg-dl'), { variant: 'jpeg-dl', model: cfg.model, run: name, ...trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd) });
     if (jpegRes.epochsCompleted > jpegRes.startEpoch || !state.done.includes('jpeg-dl')) log(`JPEG-DL trained: ${jpegRes.history.length} epochs`);
     if (finishPhase('jpeg-dl')) return unfinished(state.phaseSeconds);
 
@@ -306,7 +306,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
         data,
         { corruptions: c.names, severities: c.severities, batchSize: cfg.eval.batchSize, seed: cfg.eval.seed, dataset: test.name, recordsPath: join(dir, 'records.jsonl') },
       );
-      writeCorruptionOutputs(dir, data, corr, { datasetName: test.name, split: 'test', seed: cfg.eval.seed, corruptions: c.names, severities: c.severities, notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial).training}).`] });
+      writeCorruptionOutputs(dir, data, corr, { datasetName: test.name, split: 'test', seed: cfg.eval.seed, corruptions: c.names, severities: c.severities, notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training}).`] });
       const sum = summarizeCorruptions(corr);
       const mean = (label: string) => sum.series.find((s) => s.label === label);
       const [b, soft, hard] = [mean('baseline'), mean('jpeg-dl [soft]'), mean('jpeg-dl [hard]')];
@@ -352,7 +352,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       `VERDICT: ${verdict.headline}`,
       ...verdict.lines,
       `Clean accuracy on the full test split (${clean.n} images): baseline ${(100 * clean.baseline).toFixed(2)}%, JPEG-DL soft ${(100 * clean.soft).toFixed(2)}%, hard ${(100 * clean.hard).toFixed(2)}%.`,
-      `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'})${cfg.train.adversarial ? `; both ${describeAdversarial(cfg.train.adversarial)} (crafted with BatchNorm in inference mode; JPEG-DL through its soft quantiser)` : ''}; ${trainSeconds.toFixed(0)} s of training.`,
+      `Training: ${cfg.model}, ${cfg.train.epochs} epochs, batch ${cfg.train.batchSize}, backbone SGD lr ${cfg.train.lr} (momentum ${cfg.train.momentum}, weight decay ${cfg.train.weightDecay} on backbone weights only, x${cfg.train.gamma} at epochs ${cfg.train.milestones.join('/') || 'none'}), JPEG tables Adam lr ${cfg.train.jpegLr} (${cfg.train.jpegSchedule}); both models share seed ${cfg.train.seed}, data order and augmentation (${cfg.train.augment ? 'random crop + flip' : 'none'})${cfg.train.adversarial ? `; both ${describeAdversarial(cfg.train.adversarial)} (crafted with BatchNorm in inference mode; JPEG-DL through its soft quantiser)` : cfg.train.noiseSd ? `; both with ${trainingMetadata(null, cfg.train.noiseSd).training} for randomised smoothing` : ''}; ${trainSeconds.toFixed(0)} s of training.`,
       `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
     ];
     if (corruptionNote) notes.push(corruptionNote);
@@ -383,8 +383,8 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       tables,
       notes,
       training: [
-        trainingView('baseline', 'baseline', baseRes.history, trainingMetadata(cfg.train.adversarial).training),
-        trainingView('jpeg-dl', 'jpeg-dl', jpegRes.history, trainingMetadata(cfg.train.adversarial).training),
+        trainingView('baseline', 'baseline', baseRes.history, trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training),
+        trainingView('jpeg-dl', 'jpeg-dl', jpegRes.history, trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training),
       ],
     });
     const files = writeReport(runDir, report);

@@ -123,9 +123,14 @@ export function describeAdversarial(c: AdversarialTrainingConfig): string {
   return `${name} adversarial training, ${norm} eps ${c.epsLabel} (${step}${mix})`;
 }
 
-/** Metadata saved with a trained model: what its training did (for reports and the paper comparison). */
-export function trainingMetadata(c: AdversarialTrainingConfig | undefined | null): { training: string; adversarial?: AdversarialTrainingConfig } {
-  return c ? { training: describeAdversarial(c), adversarial: c } : { training: 'standard training' };
+/**
+ * Metadata saved with a trained model: what its training did (for reports and the paper comparison),
+ * adversarial training or Gaussian noise augmentation of standard deviation noiseSd (0-1 scale).
+ */
+export function trainingMetadata(c: AdversarialTrainingConfig | undefined | null, noiseSd?: number | null): { training: string; adversarial?: AdversarialTrainingConfig; noiseSd?: number } {
+  if (c) return { training: describeAdversarial(c), adversarial: c };
+  if (noiseSd) return { training: `Gaussian noise augmentation (sigma ${noiseSd})`, noiseSd };
+  return { training: 'standard training' };
 }
 
 /** Images of a batch that get adversarial: the first round(ratio·n), at least one (batches are shuffled). */

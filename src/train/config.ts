@@ -1,5 +1,5 @@
 /** Joint-training configuration: the reference's CIFAR-100 recipe, scaled to any epoch count. */
-import { validateAdversarialConfig, type AdversarialTrainingConfig } from './adversarial.ts';
+import { trainingMetadata, validateAdversarialConfig, type AdversarialTrainingConfig } from './adversarial.ts';
 
 /** Everything that fixes a training run (with the seed, the data order and augmentation). */
 export interface TrainConfig {
@@ -33,6 +33,11 @@ export interface TrainConfig {
   metricsEvery: number;
   /** Adversarial training (src/train/adversarial.ts); absent = standard training. */
   adversarial?: AdversarialTrainingConfig;
+  /**
+   * Gaussian noise augmentation for randomised smoothing (Cohen et al. 2019): N(0, noiseSd²) added to
+   * every training image after crop and flip, pixels not clipped (0-1 scale); absent or 0 = none.
+   */
+  noiseSd?: number;
 }
 
 /** Reference milestones 150/180/210 of 240 epochs, as fractions, so shorter runs keep the shape. */
@@ -103,4 +108,14 @@ export function validateTrainConfig(c: TrainConfig): void {
   }
   for (const m of c.milestones) int('milestones', m, 0);
   if (c.adversarial !== undefined && c.adversarial !== null) validateAdversarialConfig(c.adversarial, 'adversarial');
+  if (c.noiseSd !== undefined && c.noiseSd !== null) {
+    if (!(typeof c.noiseSd === 'number' && Number.isFinite(c.noiseSd) && c.noiseSd >= 0)) throw new Error(`noiseSd: must be a finite number >= 0 (0-1 pixel scale), got ${c.noiseSd}`);
+    // Noise plus adversarial examples is SmoothAdv (Salman et al. 2019), a recipe of its own not implemented here.
+    if (c.noiseSd > 0 && c.adversarial) throw new Error('noiseSd: Gaussian noise augmentation cannot be combined with adversarial training (SmoothAdv is not implemented)');
+  }
+}
+
+/** One line for logs, reports and model metadata: what the training did beyond the schedule. */
+export function describeTraining(c: Pick<TrainConfig, 'adversarial' | 'noiseSd'>): string {
+  return trainingMetadata(c.adversarial, c.noiseSd).training;
 }

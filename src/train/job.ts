@@ -62,11 +62,11 @@ export async function runTrainingJob(spec: TrainJobSpec, outDir: string, opts: {
       resume: opts.resume,
       evalData: spec.evalBatchSize > 0 ? evalBatchesOf(test, spec.evalBatchSize) : undefined,
       robustEvalData: spec.train.adversarial && spec.evalBatchSize > 0 ? evalBatchesOf(subset(test, Math.min(ROBUST_EVAL_IMAGES, test.labels.length), spec.train.seed), spec.evalBatchSize) : undefined,
-      ...(spec.train.adversarial && spec.evalBatchSize > 0 ? { bestModelDir: join(dir, 'model-best'), bestModelMeta: { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial) } } : {}),
+      ...(spec.train.adversarial && spec.evalBatchSize > 0 ? { bestModelDir: join(dir, 'model-best'), bestModelMeta: { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial, spec.train.noiseSd) } } : {}),
       progress: opts.progress,
       log: opts.log,
     });
-    if (res.finished) await saveModel(model, join(dir, 'model'), { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial) });
+    if (res.finished) await saveModel(model, join(dir, 'model'), { variant: spec.jpeg ? 'jpeg-dl' : 'baseline', model: spec.model, ...trainingMetadata(spec.train.adversarial, spec.train.noiseSd) });
     return { ...res, outDir: dir };
   } finally {
     model.dispose();

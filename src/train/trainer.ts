@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import { hasCheckpoint, readCheckpoint, saveCheckpoint, setModelWeightArrays } from './checkpoint.ts';
-import { adversarialSeed, craftPgdBatch, craftTrades, describeAdversarial, robustAccuracy, tradesLoss } from './adversarial.ts';
-import { stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
+import { deriveSeed } from '../data/rng.ts';
+import { adversarialSeed, craftPgdBatch, craftTrades, robustAccuracy, tradesLoss } from './adversarial.ts';
+import { describeTraining, stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
 import { evaluateCleanModes, type Batch } from './evaluate.ts';
 import type { EpochRecord } from './history.ts';
 import { clampTables, readTables, splitTrainableVariables } from './jpeg-params.ts';
@@ -33,6 +34,9 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 }
 
 /** One model's two optimisers and its training step. */
+/** Stream tag of the training noise in deriveSeed (apart from the adversarial start's stream). */
+const NOISE_STREAM = 0x6e6f6973;
+
 export class JointTrainer {
   readonly sgd: SgdMomentum;
   readonly adam: Adam | null;
@@ -87,6 +91,11 @@ export class JointTrainer {
     const adv = this.config.adversarial;
     let input = x;
     let tradesAdv: tf.Tensor4D | null = null;
+    if (this.config.noiseSd) {
+      // Cohen et al.'s training for randomised smoothing: fresh noise per batch, seeded by (seed, epoch, batch).
+      const seed = deriveSeed(this.config.seed, this.epoch, this.batch, NOISE_STREAM);
+      input = tf.tidy(() => tf.add(x, tf.randomNormal(x.shape, 0, this.config.noiseSd!, 'float32', seed)) as tf.Tensor4D);
+    }
     if (adv) {
       // Crafting runs the live model in inference mode: tfjs BatchNorm updates its moving statistics
       // in training mode, which the attack's forward passes must not do.
@@ -125,9 +134,9 @@ export class JointTrainer {
     return { loss: value, correct: correct! };
   }
 
-  /** What the step does, for logs: "standard training" or the adversarial recipe. */
+  /** What the step does, for logs: "standard training", the noise or the adversarial recipe. */
   describe(): string {
-    return this.config.adversarial ? describeAdversarial(this.config.adversarial) : 'standard training';
+    return describeTraining(this.config);
   }
 
   dispose(): void {
@@ -186,7 +195,7 @@ export interface TrainResult {
 }
 
 /** Fields whose change makes a checkpoint incompatible with a resumed run. */
-const RESUME_KEYS: (keyof TrainConfig)[] = ['epochs', 'batchSize', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma', 'jpegLr', 'jpegSchedule', 'seed', 'augment', 'adversarial'];
+const RESUME_KEYS: (keyof TrainConfig)[] = ['epochs', 'batchSize', 'lr', 'momentum', 'weightDecay', 'milestones', 'gamma', 'jpegLr', 'jpegSchedule', 'seed', 'augment', 'adversarial', 'noiseSd'];
 
 function fmt(x: number, d = 4): string {
   return Number.isFinite(x) ? x.toFixed(d) : String(x);
@@ -230,7 +239,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       startEpoch = ck.state.epoch;
       opts.log?.(`${label}: resumed from ${opts.checkpointDir} at epoch ${startEpoch}/${config.epochs}`);
     }
-    if (config.adversarial) opts.log?.(`${label}: ${trainer.describe()}`);
+    if (config.adversarial || config.noiseSd) opts.log?.(`${label}: ${trainer.describe()}`);
     const batchesPerEpoch = Math.ceil(data.size / config.batchSize);
     const showBar = opts.progress ?? Boolean(process.stderr.isTTY);
     for (let epoch = startEpoch; epoch < config.epochs; epoch++) {

@@ -146,6 +146,11 @@ describe('run options and presets', () => {
     expect(() => validateRunConfig({ ...getPreset('smoke'), corruptions: { n: 10, severities: [1], names: ['frost'] } })).toThrow(/corruption "frost": not available/);
     expect(getPreset('smoke').train.adversarial).toBeUndefined();
     expect(() => resolveRunConfig({ adversarial: 'pgd:eps=8' })).toThrow(/--adversarial eps: "8".*8\/255/);
+    expect(resolveRunConfig({ preset: 'smoke', noiseSd: '0.25' }).train.noiseSd).toBe(0.25);
+    expect(resolveRunConfig({ preset: 'smoke', noiseSd: '64/255' }).train.noiseSd).toBe(64 / 255);
+    expect(getPreset('smoke').train.noiseSd).toBeUndefined();
+    expect(() => resolveRunConfig({ noiseSd: 'loud' })).toThrow(/--noise-sd: cannot parse "loud"/);
+    expect(() => resolveRunConfig({ noiseSd: '0.25', adversarial: 'pgd:eps=2/255' })).toThrow(/--noise-sd: cannot be combined with --adversarial/);
   });
 
   it('--adversarial trains both models adversarially and says so in the models, the notes and the paper section', async () => {

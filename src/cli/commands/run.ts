@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .option('--jpeg-init <method>', 'sensitivity | standard')
     .option('--q-max <x>', 'largest luma step of the sensitivity initialisation')
     .option('--adversarial <spec>', 'train both models adversarially: pgd | fgsm-rs | trades, then :eps=8/255[,norm=l2|l1][,steps=n][,stepSize=a][,ratio=r][,beta=b] (e.g. pgd:eps=8/255,steps=7)')
+    .option('--noise-sd <sigma>', 'train both models with Gaussian noise augmentation of this standard deviation (0-1 scale, e.g. 0.25), the base classifiers randomised smoothing needs (`certify`)')
     .option('--defence <list>', 'also evaluate the trained baseline behind input defences, comma-separated as evaluate --defence takes them (jpeg:75, rjpeg:50-90, rrp:24-28, tvm:0.5, bits:5, median:2; JPEG ones in hard mode), with every attack of the run')
     .option('--corruptions', 'also measure both models under the common corruptions (17 CIFAR-10-C corruptions x 5 severities; writes <run>/corruptions/)')
     .option('--corruption-n <n>', 'test images for --corruptions (default 1000)')

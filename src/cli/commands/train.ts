@@ -4,6 +4,7 @@ import { initBackend } from '../../backend.ts';
 import { DATASET_NAMES, type DatasetName } from '../../data/types.ts';
 import type { JpegLayerArgs } from '../../jpeg/layer.ts';
 import { parseAdversarialSpec } from '../../train/adversarial.ts';
+import { parseEpsilon } from '../../eps.ts';
 import { defaultTrainConfig, referenceLr, scaledMilestones } from '../../train/config.ts';
 import { runTrainingJob, type TrainJobSpec } from '../../train/job.ts';
 
@@ -32,6 +33,7 @@ interface TrainCliOptions {
   backend: string;
   progress: boolean;
   adversarial?: string;
+  noiseSd?: string;
 }
 
 function num(name: string, v: string): number {
@@ -66,6 +68,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of init, data order and augmentation', '0')
     .option('--no-augment', 'no random crop / flip')
     .option('--adversarial <spec>', 'adversarial training: pgd | fgsm-rs | trades, then :eps=8/255[,norm=l2|l1][,steps=n][,stepSize=a][,ratio=r][,beta=b] (e.g. pgd:eps=8/255,steps=7)')
+    .option('--noise-sd <sigma>', 'Gaussian noise augmentation of this standard deviation (0-1 scale, e.g. 0.25): the base classifier randomised smoothing needs (`certify`)')
     .option('--resume', 'continue from --out/checkpoint')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar (one log line per epoch)')
@@ -84,6 +87,7 @@ export function register(program: Command): void {
         seed: num('seed', o.seed),
         augment: o.augment,
         ...(o.adversarial !== undefined ? { adversarial: parseAdversarialSpec(o.adversarial, '--adversarial') } : {}),
+        ...(o.noiseSd !== undefined ? { noiseSd: parseEpsilon(o.noiseSd, '--noise-sd', 'l2').value } : {}),
       });
       let jpeg: false | JpegLayerArgs = false;
       if (o.jpeg) {
