@@ -20,6 +20,7 @@ export * from './data/index.ts';
 export * as train from './train/index.ts';
 export { buildModel, listModels, getModelInfo, countTrainableParams, MODEL_NAMES, type BuildModelOptions, type ModelInfo } from '../models/registry.ts';
 export * as attacks from '../attacks/index.ts';
+export * as certify from './certify/index.ts';
 export * as corruptions from './corruptions/index.ts';
 export * as defences from './defences/index.ts';
 export { closeSweepWorkers, runSweep } from './eval/sweep.ts';

@@ -10,6 +10,7 @@ describe('library entry', () => {
       lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
       lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
       lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.defences.randomJpegDefended, lib.defences.resizePadDefended, lib.defences.tvMinDefended, lib.medianFilter, lib.tvMinimise,
+      lib.certify.certifySmoothed, lib.certify.predictSmoothed, lib.certify.runCertifyJob, lib.certify.clopperPearsonLower,
       lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,
     ];
     for (const f of fns) expect(typeof f).toBe('function');

@@ -3,18 +3,17 @@
  * class-balanced subset under the common corruptions; records in <out>/records.jsonl (resumable) and
  * the tables in <out>/corruptions.{json,md,txt}.
  */
-import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
 import { loadDataset, subset } from '../data/index.ts';
 import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
-import { defenceName, defended, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
-import { loadModel, loadModelMetadata } from '../io/model-io.ts';
+import type { DefenceSpec } from '../defences/index.ts';
+import { loadJobModels, modelNotes, resolveModelSources } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
-import { corruptOne, evaluateCorruptions, resolveCorruptionOptions, type CorruptionModel, type CorruptionRecord } from './evaluate.ts';
+import { corruptOne, evaluateCorruptions, resolveCorruptionOptions, type CorruptionRecord } from './evaluate.ts';
 import { OMITTED_CORRUPTIONS } from './functions.ts';
 import { renderCorruptionTerminal, writeCorruptionReport } from './report.ts';
 
@@ -70,31 +69,7 @@ export function writeCorruptionOutputs(
 
 /** Run (or resume) the corruption evaluation and write its report; every argument is checked before loading. */
 export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ records: CorruptionRecord[]; files: { json: string; markdown: string; terminal: string; html: string; records: string; examples: string }; terminal: string }> {
-  let runDataset: DatasetSpec | undefined;
-  let baselineDirs = o.baseline ?? [];
-  let jpegDirs = o.jpegdl ?? [];
-  if (o.run) {
-    const cfgPath = join(o.run, 'config.json');
-    if (!existsSync(cfgPath)) throw new Error(`--run: ${cfgPath} does not exist (not a run directory of \`jpegdl-robust run\`)`);
-    runDataset = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { run?: { dataset?: DatasetSpec } }).run?.dataset;
-    if (!baselineDirs.length && existsSync(join(o.run, 'models', 'baseline'))) baselineDirs = [join(o.run, 'models', 'baseline')];
-    if (!jpegDirs.length && existsSync(join(o.run, 'models', 'jpeg-dl'))) jpegDirs = [join(o.run, 'models', 'jpeg-dl')];
-  }
-  if (!baselineDirs.length && !jpegDirs.length) throw new Error('corruptions: give --run <dir> or at least one --baseline / --jpeg-dl model directory');
-  const metas = new Map<string, Record<string, unknown>>();
-  for (const [flag, dirs] of [['--baseline', baselineDirs], ['--jpeg-dl', jpegDirs]] as const) {
-    for (const d of dirs) {
-      try {
-        metas.set(d, loadModelMetadata(d));
-      } catch (err) {
-        throw new Error(`${flag} ${d}: ${(err as Error).message.replace(/^loadModel: /, '')}`);
-      }
-    }
-  }
-  const defences = o.defences ?? [];
-  const twice = repeatedDefence(defences);
-  if (twice) throw new Error(`--defence: ${twice} is listed twice`);
-  if (defences.length > 0 && !baselineDirs.length) throw new Error('--defence: needs a baseline model to put behind the defence (--baseline or a run with one)');
+  const src = resolveModelSources(o, 'corruptions');
   const n = o.n ?? 1000;
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`-n: must be an integer >= 1, got ${o.n}`);
   const seed = o.seed ?? 0;
@@ -105,7 +80,7 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
   for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: corruptions run a model as it is deployed, soft or hard; got "${m}"`);
   // The dataset spec (its seed included) is the run's: it fixes synthetic images, folder splits and size subsets;
   // --seed picks the evaluated subset and the noise.
-  const dataset: DatasetSpec = { ...(runDataset ?? {}), ...(o.dataset ?? {}) };
+  const dataset: DatasetSpec = { ...(src.runDataset ?? {}), ...(o.dataset ?? {}) };
   if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
   // Names and severities are checked now; channel-dependent checks once the data is known.
   resolveCorruptionOptions({ channels: 3 }, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize });
@@ -116,34 +91,12 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
   resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
   const outDir = resolve(o.out);
   const recordsPath = join(outDir, 'records.jsonl');
-  const loaded: tf.LayersModel[] = [];
-  const wrappers: tf.LayersModel[] = [];
+  const { models, dispose } = await loadJobModels(src, data, jpegModes);
   try {
-    const models: CorruptionModel[] = [];
-    for (const [variant, dirs] of [['baseline', baselineDirs], ['jpeg-dl', jpegDirs]] as const) {
-      for (let i = 0; i < dirs.length; i++) {
-        const model = await loadModel(dirs[i]);
-        loaded.push(model);
-        const shape = model.inputs[0].shape.slice(1).join('x');
-        if (shape !== [data.height, data.width, data.channels].join('x')) throw new Error(`--${variant} ${dirs[i]}: the model takes ${shape} images, the data is ${data.height}x${data.width}x${data.channels}`);
-        const meta = metas.get(dirs[i]) ?? {};
-        const modelSeed = typeof meta.seed === 'number' ? meta.seed : dirs.length > 1 ? i : 0;
-        models.push({ name: variant, variant, modelSeed, model, jpegModes });
-      }
-    }
-    // Each baseline behind each input defence: new models sharing its weights (disposing one frees only its JPEG layer, if any).
-    for (const b of models.filter((m) => m.variant === 'baseline')) {
-      for (const spec of defences) {
-        const model = defended(b.model, spec);
-        wrappers.push(model);
-        models.push({ name: defenceName(spec), variant: defenceVariant(spec), modelSeed: b.modelSeed, model, jpegModes });
-      }
-    }
     const records = await evaluateCorruptions(models, data, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize, seed, dataset: full.name, recordsPath, onCell: o.onCell });
-    const modelNotes = metas.size ? [`Models: ${[...metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : [];
-    const { title, files, examples } = writeCorruptionOutputs(outDir, data, records, { datasetName: full.name, split, seed, corruptions: o.corruptions, severities: o.severities, notes: modelNotes, meta: { models: [...metas.keys()] } });
+    const { title, files, examples } = writeCorruptionOutputs(outDir, data, records, { datasetName: full.name, split, seed, corruptions: o.corruptions, severities: o.severities, notes: modelNotes(src), meta: { models: [...src.metas.keys()] } });
     return { records, files: { ...files, records: recordsPath, examples }, terminal: renderCorruptionTerminal(records, title) };
   } finally {
-    for (const m of [...wrappers, ...loaded]) m.dispose();
+    dispose();
   }
 }

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { canonicalParams } from '../eval/records.ts';
 import { seriesLabel } from '../eval/summary.ts';
 import { CORRUPTIONS_SCHEMA, corruptionsAsReport } from '../corruptions/report.ts';
+import { CERTIFY_SCHEMA, certifyAsReport } from '../certify/report.ts';
 import { epsText } from './format.ts';
 import { REPORT_SCHEMA, reportNorms, type Report } from './model.ts';
 
@@ -77,9 +78,10 @@ export function makeBaseline(report: Report, { tolerance = 0.02, source = '' }: 
     source,
     backend: report.backend,
     config: baselineConfig(report),
-    // eps = 0 attack rows repeat the clean row (no perturbation allowed): checked once, as 'clean'
+    // eps = 0 attack rows repeat the clean row (no perturbation allowed): checked once, as 'clean'.
+    // Certified accuracy at radius 0 does not: it is the smoothed classifier's accuracy, kept.
     cells: report.cells
-      .filter((c) => c.attack === 'clean' || c.eps > 0)
+      .filter((c) => c.attack === 'clean' || c.eps > 0 || c.attack.startsWith('certify:'))
       .map((c) => ({ model: c.model, variant: c.variant, jpegMode: c.jpegMode ?? null, attack: c.attack, eps: cellEps(c), accuracy: c.mean, tolerance }))
       .sort((a, b) => cellId(a).localeCompare(cellId(b))),
   };
@@ -106,6 +108,7 @@ export function readBaseline(path: string, tolerance = 0.02): Baseline {
   }
   if (data.schema === REPORT_SCHEMA) return makeBaseline(data as Report, { tolerance, source: path });
   if (data.schema === CORRUPTIONS_SCHEMA) return makeBaseline(corruptionsAsReport(data as unknown as Parameters<typeof corruptionsAsReport>[0]), { tolerance, source: path });
+  if (data.schema === CERTIFY_SCHEMA) return makeBaseline(certifyAsReport(data as unknown as Parameters<typeof certifyAsReport>[0]), { tolerance, source: path });
   if (data.schema !== BASELINE_SCHEMA) throw new Error(`--baseline: ${path} has schema ${JSON.stringify(data.schema)}; expected ${BASELINE_SCHEMA} or a report.json`);
   const b = data as Baseline;
   if (!Array.isArray(b.cells) || !b.config) throw new Error(`--baseline: ${path} lacks cells or config`);
@@ -124,7 +127,9 @@ export function readReport(path: string): Report {
   }
   // A corruption report is checked the same way, corruption x severity as its cells.
   if ((data as { schema?: string }).schema === CORRUPTIONS_SCHEMA) return corruptionsAsReport(data as unknown as Parameters<typeof corruptionsAsReport>[0]);
-  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA} (or ${CORRUPTIONS_SCHEMA})`);
+  // So is a certification report, sigma x radius as its cells.
+  if ((data as { schema?: string }).schema === CERTIFY_SCHEMA) return certifyAsReport(data as unknown as Parameters<typeof certifyAsReport>[0]);
+  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA} (or ${CORRUPTIONS_SCHEMA}, ${CERTIFY_SCHEMA})`);
   return data;
 }
 
