@@ -5,7 +5,7 @@
  * accuracy per L2 radius, abstentions, average certified radius and the base classifier's accuracy.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, truncateSync } from 'node:fs';
+import { readJsonLines } from '../io/jsonl.ts';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { appendRecord } from '../eval/records.ts';
 import type { JobModel } from '../eval/job-models.ts';
@@ -64,27 +64,14 @@ export const certifySeriesKey = (r: Pick<CertifyRecord, 'model' | 'modelSeed' | 
  * (a kill mid-append) is dropped, and with `repair` cut from the file so appends start clean.
  */
 export function loadCertifyRecords(path: string, expect?: { dataset: string; images: number; seed: number }, { repair = false }: { repair?: boolean } = {}): CertifyRecord[] {
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'utf8');
-  if (repair && text.length > 0 && !text.endsWith('\n')) truncateSync(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
-  const out: CertifyRecord[] = [];
-  const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    let r: CertifyRecord;
-    try {
-      r = JSON.parse(line);
-    } catch {
-      if (i === lines.length - 1 && !text.endsWith('\n')) return;
-      throw new Error(`${path}:${i + 1}: not a JSON record`);
-    }
-    if (r.kind !== 'certify') throw new Error(`${path}:${i + 1}: not a certification record (kind ${String(r.kind)})`);
+  return readJsonLines(path, { repair }).map(({ value, line }) => {
+    const r = value as CertifyRecord;
+    if (r.kind !== 'certify') throw new Error(`${path}:${line}: not a certification record (kind ${String(r.kind)})`);
     if (expect && (r.dataset !== expect.dataset || r.images !== expect.images || r.seed !== expect.seed)) {
       throw new Error(`${path} holds certificates of other images (${r.dataset}, ${r.images} images, seed ${r.seed}; this run: ${expect.dataset}, ${expect.images} images, seed ${expect.seed}); use another --out`);
     }
-    out.push(r);
+    return r;
   });
-  return out;
 }
 
 /** The base classifier's class for every image (inference mode), in batches; pixels 0-1. */

@@ -5,7 +5,7 @@
  * and per severity, and each model's corruption error relative to the baseline's.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, truncateSync } from 'node:fs';
+import { readJsonLines } from '../io/jsonl.ts';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { subSeed } from '../../attacks/project.ts';
 import { keySeed } from '../data/rng.ts';
@@ -144,28 +144,14 @@ export function resolveCorruptionOptions(data: Pick<LabelledImages, 'channels'>,
  * torn last line (a kill mid-append) is dropped, and with `repair` cut from the file so appends start clean.
  */
 export function loadCorruptionRecords(path: string, expect?: { dataset: string; n: number; seed: number }, { repair = false }: { repair?: boolean } = {}): CorruptionRecord[] {
-  if (!existsSync(path)) return [];
-  const out: CorruptionRecord[] = [];
-  const text = readFileSync(path, 'utf8');
-  if (repair && text.length > 0 && !text.endsWith('\n')) truncateSync(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
-  const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    let r: CorruptionRecord;
-    try {
-      r = JSON.parse(line);
-    } catch {
-      // A kill mid-append leaves a partial last line without its newline: drop it, that cell reruns.
-      if (i === lines.length - 1 && !text.endsWith('\n')) return;
-      throw new Error(`${path}:${i + 1}: not a JSON record`);
-    }
-    if (r.kind !== 'corruption') throw new Error(`${path}:${i + 1}: not a corruption record (kind ${String(r.kind)})`);
+  return readJsonLines(path, { repair }).map(({ value, line }) => {
+    const r = value as CorruptionRecord;
+    if (r.kind !== 'corruption') throw new Error(`${path}:${line}: not a corruption record (kind ${String(r.kind)})`);
     if (expect && (r.dataset !== expect.dataset || r.n !== expect.n || r.seed !== expect.seed)) {
       throw new Error(`${path} holds corruption records of other images (${r.dataset}, n = ${r.n}, seed ${r.seed}; this run: ${expect.dataset}, n = ${expect.n}, seed ${expect.seed}); use another --out`);
     }
-    out.push(r);
+    return r;
   });
-  return out;
 }
 
 /** Run (or resume) every cell; returns all records, the ones found on disk included. Pixels 0-1. */

@@ -4,7 +4,7 @@
  * exact McNemar test of whether that split could be chance. A difference of accuracies measured on the
  * same images is judged by its discordant pairs, not by two independent binomial errors.
  */
-import { lgamma } from 'mathjs';
+import { binomialTestHalf } from '../certify/stats.ts';
 import { CLEAN_ATTACK, unpackBits, type CellRecord } from '../eval/records.ts';
 import { attackKey, attackLabels, seriesKey, seriesLabel, WORST_CASE } from '../eval/summary.ts';
 import { epsText } from './format.ts';
@@ -31,13 +31,8 @@ export interface PairedRow {
 /** Two-sided exact McNemar p-value for b and c discordant pairs: 2·P[X <= min(b, c)], X ~ Bin(b + c, 1/2), capped at 1. */
 export function mcnemarExact(b: number, c: number): number {
   if (!(Number.isInteger(b) && Number.isInteger(c) && b >= 0 && c >= 0)) throw new Error(`mcnemarExact: counts must be integers >= 0, got ${b}, ${c}`);
-  const m = b + c;
-  if (m === 0) return 1;
-  const k = Math.min(b, c);
-  const logTop = lgamma(m + 1) + m * Math.log(0.5);
-  let tail = 0;
-  for (let i = 0; i <= k; i++) tail += Math.exp(logTop - lgamma(i + 1) - lgamma(m - i + 1));
-  return Math.min(1, 2 * tail);
+  // The discordant pairs split as Binomial(b + c, 1/2) under the null: the two-sided binomial test.
+  return b + c === 0 ? 1 : binomialTestHalf(b, b + c);
 }
 
 /** Per image correctness of every (series, seed, attack label or worst case, eps) in the records. */

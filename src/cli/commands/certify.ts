@@ -1,22 +1,12 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { collect, intOption, list } from '../options.ts';
 import { initBackend } from '../../backend.ts';
 import { DEFAULT_RADII, runCertifyJob } from '../../certify/job.ts';
 import { SMOOTHING_DEFAULTS } from '../../certify/smoothing.ts';
 import { parseDefenceList } from '../../defences/index.ts';
 import type { DatasetName } from '../../data/types.ts';
 import type { JpegMode } from '../../train/jpeg-params.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
-
-/** Integer option with the flag's name in the error. */
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`${flag}: must be an integer, got "${v}"`);
-  return n;
-}
 
 /** `jpegdl-robust certify`: certified L2 accuracy by randomised smoothing, resumable. */
 export function register(program: Command): void {
@@ -52,14 +42,14 @@ export function register(program: Command): void {
         defences: o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence'),
         dataset: { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
         split: o.split as 'test' | 'train',
-        n: int(o.n, '-n'),
+        n: intOption(o.n, '-n'),
         sigmas: list(o.sigma),
         radii: list(o.radii),
-        n0: int(o.n0, '--n0'),
-        samples: int(o.samples, '--samples'),
+        n0: intOption(o.n0, '--n0'),
+        samples: intOption(o.samples, '--samples'),
         alpha,
-        batchSize: int(o.batchSize, '--batch-size'),
-        seed: int(o.seed, '--seed'),
+        batchSize: intOption(o.batchSize, '--batch-size'),
+        seed: intOption(o.seed, '--seed'),
         jpegModes: list(o.jpegModes) as JpegMode[],
         out: o.out,
       };

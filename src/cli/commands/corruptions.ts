@@ -1,20 +1,11 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { collect, intOption, list } from '../options.ts';
 import { initBackend } from '../../backend.ts';
 import { runCorruptionJob } from '../../corruptions/job.ts';
 import { parseDefenceList } from '../../defences/index.ts';
 import type { DatasetName } from '../../data/types.ts';
 import type { JpegMode } from '../../train/jpeg-params.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** Integer option with the flag's name in the error. */
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`${flag}: must be an integer, got "${v}"`);
-  return n;
-}
 
 /** `jpegdl-robust corruptions`: accuracy under common corruptions (CIFAR-10-C style), resumable. */
 export function register(program: Command): void {
@@ -38,20 +29,19 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar')
     .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n: string; corruptions?: string; severities: string; jpegModes: string; defence?: string; batchSize: string; seed: string; out: string; backend: string }) => {
-      const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
-      const opts = {
+            const opts = {
         run: o.run,
         baseline: o.baseline,
         jpegdl: o.jpegDl,
         dataset: { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
         split: o.split as 'test' | 'train',
-        n: int(o.n, '-n'),
+        n: intOption(o.n, '-n'),
         corruptions: o.corruptions === undefined ? undefined : list(o.corruptions),
-        severities: list(o.severities).map((s) => int(s, '--severities')!),
+        severities: list(o.severities).map((s) => intOption(s, '--severities')!),
         jpegModes: list(o.jpegModes) as JpegMode[],
         defences: o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence'),
-        batchSize: int(o.batchSize, '--batch-size'),
-        seed: int(o.seed, '--seed'),
+        batchSize: intOption(o.batchSize, '--batch-size'),
+        seed: intOption(o.seed, '--seed'),
         out: o.out,
       };
       await initBackend(o.backend);

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
+import { collect } from '../options.ts';
 import { initBackend } from '../../backend.ts';
 import type { DatasetName } from '../../data/types.ts';
 import { parseDefenceList } from '../../defences/index.ts';
 import { DEFAULT_EPSILONS, evaluate, evaluateAttackNames } from '../../eval/evaluate.ts';
 import { parseWorkers } from '../../parallel/workers.ts';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** A comma-separated list of JPEG qualities, each checked to be a number (the range is checked by evaluate). */
 function parseQualities(list: string): number[] {

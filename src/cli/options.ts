@@ -1,0 +1,15 @@
+/** Option parsers the subcommands share (values as commander gives them, errors naming the flag). */
+
+/** Collect a repeatable option into a list. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** A comma-separated list, blanks dropped. */
+export const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** An integer option (undefined when absent), with the flag's name in the error. */
+export function intOption(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`${flag}: must be an integer, got "${v}"`);
+  return n;
+}
