@@ -2,6 +2,8 @@
 import { DATASET_NAMES, type DatasetName } from '../data/types.ts';
 import { parseDefenceList } from '../defences/index.ts';
 import { parseEpsilon, parseEpsilonList } from '../eps.ts';
+import { DEFAULT_RADII } from '../certify/job.ts';
+import { SMOOTHING_DEFAULTS } from '../certify/smoothing.ts';
 import { parseAdversarialSpec } from '../train/adversarial.ts';
 import { scaledMilestones } from '../train/config.ts';
 import { getPreset, type RunConfig } from './presets.ts';
@@ -27,6 +29,12 @@ export interface RunOverrides {
   adversarial?: string;
   /** Gaussian noise augmentation of both models (standard deviation, 0-1 scale), for randomised smoothing. */
   noiseSd?: string;
+  /** Certify both models by randomised smoothing at these noise levels (comma-separated, 0-1 scale). */
+  certify?: string;
+  /** Test images for --certify (default 100). */
+  certifyN?: string;
+  /** Noise samples per certificate for --certify (default 10,000). */
+  certifySamples?: string;
   /** Evaluate both models under the common corruptions too. */
   corruptions?: boolean;
   /** Test images for the corruptions (default 1000, capped at the test set). */
@@ -89,6 +97,17 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   if (o.defence !== undefined) {
     parseDefenceList(o.defence, '--defence');
     cfg.eval.defences = o.defence.split(',').map((d) => d.trim());
+  }
+  if ((o.certifyN !== undefined || o.certifySamples !== undefined) && o.certify === undefined) throw new Error('--certify-n, --certify-samples: only with --certify <sigmas>');
+  if (o.certify !== undefined) {
+    const sigmas = parseEpsilonList(o.certify, '--certify', 'l2');
+    for (const s of sigmas) if (!(s.value > 0)) throw new Error(`--certify: noise standard deviation ${s.label} must be > 0`);
+    cfg.certify = {
+      sigmas: sigmas.map((s) => s.label),
+      n: o.certifyN !== undefined ? int('certify-n', o.certifyN, 1) : 100,
+      samples: o.certifySamples !== undefined ? int('certify-samples', o.certifySamples, 1) : SMOOTHING_DEFAULTS.n,
+      radii: DEFAULT_RADII.split(','),
+    };
   }
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');
   if (o.corruptions) cfg.corruptions = { n: o.corruptionN !== undefined ? int('corruption-n', o.corruptionN, 1) : 1000, severities: [1, 2, 3, 4, 5] };

@@ -6,6 +6,9 @@
  */
 import { evaluateCorruptions, resolveCorruptionOptions, summarizeCorruptions } from '../corruptions/evaluate.ts';
 import { writeCorruptionOutputs } from '../corruptions/job.ts';
+import { certifyModels, summarizeCertificates } from '../certify/evaluate.ts';
+import { writeCertifyReport } from '../certify/report.ts';
+import { parseEpsilonList, type Epsilon } from '../eps.ts';
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -56,7 +59,7 @@ export interface RunOptions {
 }
 
 /** Phases in order. */
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'report'] as const;
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -99,11 +102,25 @@ export function validateRunConfig(cfg: RunConfig): void {
   }
   runEpsilons(cfg);
   runDefences(cfg);
+  if (cfg.certify) runCertifyParams(cfg);
   if (cfg.corruptions) {
     const c = cfg.corruptions;
     if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`corruptions.n: must be an integer >= 1, got ${c.n}`);
     resolveCorruptionOptions({ channels: 3 }, { corruptions: c.names, severities: c.severities });
   }
+}
+
+/** The sigmas and radii of `certify`, parsed (checked: errors name the config field). */
+function runCertifyParams(cfg: RunConfig): { sigmas: Epsilon[]; radii: Epsilon[] } {
+  const c = cfg.certify!;
+  if (!Array.isArray(c.sigmas) || !c.sigmas.length) throw new Error('certify.sigmas: give at least one noise standard deviation, e.g. ["0.25"]');
+  const sigmas = parseEpsilonList(c.sigmas, 'certify.sigmas', 'l2');
+  for (const s of sigmas) if (!(s.value > 0)) throw new Error(`certify.sigmas: ${s.label} must be > 0`);
+  const radii = parseEpsilonList(c.radii, 'certify.radii', 'l2');
+  for (let i = 1; i < radii.length; i++) if (!(radii[i].value > radii[i - 1].value)) throw new Error(`certify.radii: must increase, got ${radii[i - 1].label} then ${radii[i].label}`);
+  if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`certify.n: must be an integer >= 1, got ${c.n}`);
+  if (!Number.isInteger(c.samples) || c.samples < 1) throw new Error(`certify.samples: must be an integer >= 1, got ${c.samples}`);
+  return { sigmas, radii };
 }
 
 /** The input defences of `eval.defences`, parsed (checked: bad or repeated specs throw naming `eval.defences`). */
@@ -316,7 +333,44 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('corruptions')) return unfinished(state.phaseSeconds);
 
-    // 7. Report.
+    // 7. Certificates (opt-in): randomised smoothing of both models, the same noise for both; resumable per image.
+    startPhase();
+    let certifyNote: string | null = null;
+    if (cfg.certify) {
+      const c = cfg.certify;
+      const { sigmas, radii } = runCertifyParams(cfg);
+      const data = subset(test, Math.min(c.n, test.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'certify');
+      log(`certify: ${data.labels.length} test images at sigma ${c.sigmas.join(', ')}, ${c.samples} noise samples per certificate`);
+      const certs = await certifyModels(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'] },
+        ],
+        data,
+        { sigmas, samples: c.samples, seed: cfg.eval.seed, dataset: test.name, recordsPath: join(dir, 'records.jsonl') },
+      );
+      const training = trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training;
+      writeCertifyReport(dir, certs, radii, {
+        title: `Randomised smoothing certificates: run ${name}, ${test.name} test, ${data.labels.length} images`,
+        notes: [`Models of run ${name}: baseline and JPEG-DL (${training}).`],
+        dataset: test.name, split: 'test', n: data.labels.length, seed: cfg.eval.seed,
+      });
+      // One line per sigma: certified accuracy at the radius nearest sigma (a natural scale for it) and the ACR.
+      const series = summarizeCertificates(certs, radii);
+      const f = (v: number | undefined) => (v === undefined ? '–' : `${(100 * v).toFixed(1)}%`);
+      certifyNote = `Certified L2 robustness by randomised smoothing (${data.labels.length} test images, ${c.samples} noise samples, alpha 0.001; certify/certify.md): ${sigmas.map((sg) => {
+        const of = (model: string, mode: string | null) => series.find((s) => s.model === model && s.jpegMode === mode && s.sigma === sg.value);
+        const r = radii.reduce((best, x) => (Math.abs(x.value - sg.value) < Math.abs(best.value - sg.value) ? x : best), radii[0]);
+        const at = (s: ReturnType<typeof of>) => f(s?.results.find((x) => x.radius === r.value)?.certifiedAccuracy);
+        const [b, soft, hard] = [of('baseline', null), of('jpeg-dl', 'soft'), of('jpeg-dl', 'hard')];
+        return `at sigma ${sg.label}, certified accuracy at radius ${r.label} baseline ${at(b)}, JPEG-DL soft ${at(soft)}, hard ${at(hard)} (average certified radius ${b?.acr.toFixed(3)}, ${soft?.acr.toFixed(3)}, ${hard?.acr.toFixed(3)})`;
+      }).join('; ')}${cfg.train.noiseSd ? '.' : '. The models were not trained with Gaussian noise (--noise-sd), so these certificates say little about what smoothing can give.'}`;
+      log(certifyNote);
+    }
+    if (finishPhase('certify')) return unfinished(state.phaseSeconds);
+
+    // 8. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -356,6 +410,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       `JPEG-DL tables initialised from ${init.label}; alpha ${cfg.jpeg.alpha} fixed (not trained). Modes: 'soft' = the soft quantiser the reference evaluates with; 'hard' = round(z/q)*q, a real JPEG forward pass.`,
     ];
     if (corruptionNote) notes.push(corruptionNote);
+    if (certifyNote) notes.push(certifyNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
       const [b, j] = [robustSummary(baseRes.history), robustSummary(jpegRes.history)];

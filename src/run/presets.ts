@@ -61,6 +61,20 @@ export interface RunConfig {
      */
     defences?: string[];
   };
+  /**
+   * Randomised-smoothing certificates of both models after the attacks (`run --certify`, src/certify):
+   * n0 = 100 and alpha = 0.001 as Cohen et al.; absent = skipped.
+   */
+  certify?: {
+    /** Noise standard deviations as labels on the 0-1 scale ("0.25", "64/255"). */
+    sigmas: string[];
+    /** Test images (class-balanced subset seeded by eval.seed). */
+    n: number;
+    /** Noise samples that bound each certificate's class probability. */
+    samples: number;
+    /** L2 radii of the table (0-1 scale), increasing. */
+    radii: string[];
+  };
   /** Common corruptions of both models after the attacks (`run --corruptions`); absent = skipped. */
   corruptions?: {
     /** Test images (class-balanced subset seeded by eval.seed). */

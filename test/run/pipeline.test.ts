@@ -151,6 +151,13 @@ describe('run options and presets', () => {
     expect(getPreset('smoke').train.noiseSd).toBeUndefined();
     expect(() => resolveRunConfig({ noiseSd: 'loud' })).toThrow(/--noise-sd: cannot parse "loud"/);
     expect(() => resolveRunConfig({ noiseSd: '0.25', adversarial: 'pgd:eps=2/255' })).toThrow(/--noise-sd: cannot be combined with --adversarial/);
+    expect(resolveRunConfig({ preset: 'smoke', certify: '0.12, 0.25' }).certify).toEqual({ sigmas: ['0.12', '0.25'], n: 100, samples: 10000, radii: ['0', '0.25', '0.5', '0.75', '1', '1.25', '1.5'] });
+    expect(resolveRunConfig({ preset: 'smoke', certify: '0.25', certifyN: '20', certifySamples: '500' }).certify).toMatchObject({ n: 20, samples: 500 });
+    expect(getPreset('smoke').certify).toBeUndefined();
+    expect(() => resolveRunConfig({ certifyN: '20' })).toThrow(/--certify-n, --certify-samples: only with --certify/);
+    expect(() => resolveRunConfig({ certify: '0' })).toThrow(/--certify: noise standard deviation 0 must be > 0/);
+    expect(() => resolveRunConfig({ certify: '0.25', certifySamples: '0' })).toThrow(/--certify-samples: must be an integer >= 1/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), certify: { sigmas: ['0.25'], n: 10, samples: 100, radii: ['0.5', '0.1'] } })).toThrow(/certify.radii: must increase/);
   });
 
   it('--adversarial trains both models adversarially and says so in the models, the notes and the paper section', async () => {
@@ -174,8 +181,8 @@ describe('run options and presets', () => {
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
-  it('--corruptions measures both models on the same corrupted test images and notes it in the report', async () => {
-    const config = { ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16' }), corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] } };
+  it('--corruptions and --certify measure both models on the same corrupted or noised test images and note it in the report', async () => {
+    const config = { ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }), corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] } };
     const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
     expect(res.finished).toBe(true);
     const dir = join(res.runDir, 'corruptions');
@@ -186,7 +193,13 @@ describe('run options and presets', () => {
     expect(corr.summary.series.map((s: { label: string }) => s.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]']);
     const json = JSON.parse(readFileSync(res.files.json, 'utf8'));
     expect(json.notes.find((n: string) => n.startsWith('Common corruptions'))).toMatch(/^Common corruptions \(16 test images, 2 corruptions x severities 1, 5; corruptions\/corruptions.md\): mean accuracy baseline \d+\.\d%, JPEG-DL soft \d+\.\d% \(relative corruption error \d\.\d\d\), hard \d+\.\d%\.$/);
-    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'report']);
+    // Certificates: 6 images x baseline, JPEG-DL soft and hard, one record each, and the tables.
+    const cdir = join(res.runDir, 'certify');
+    for (const f of ['records.jsonl', 'certify.md', 'certify.html', 'certify.json']) expect(existsSync(join(cdir, f)), f).toBe(true);
+    const cert = JSON.parse(readFileSync(join(cdir, 'certify.json'), 'utf8'));
+    expect(cert.records.map((r: { model: string; jpegMode: string | null; samples: number }) => `${r.model} ${r.jpegMode} ${r.samples}`)).toEqual([...Array(6).fill('baseline null 60'), ...Array(6).fill('jpeg-dl soft 60'), ...Array(6).fill('jpeg-dl hard 60')]);
+    expect(json.notes.find((n: string) => n.startsWith('Certified L2'))).toMatch(/^Certified L2 robustness by randomised smoothing \(6 test images, 60 noise samples, alpha 0\.001; certify\/certify\.md\): at sigma 0\.25, certified accuracy at radius 0\.25 baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(average certified radius [\d.]+, [\d.]+, [\d.]+\)\. The models were not trained with Gaussian noise/);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'report']);
   }, 300_000);
 
   it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {
