@@ -40,6 +40,8 @@ export interface LeaderboardEntry {
   weak: boolean;
   /** Mean corruption accuracy and relative corruption error, from a corruption report beside it. */
   corruption?: { mean: number; relativeError: number | null };
+  /** The best average certified radius over the sigmas of a certification report beside it (L2, 0-1 scale). */
+  certified?: { acr: number; sigma: string };
 }
 
 /** The report.json of `dir` (or `dir` itself when it is a file). */
@@ -72,6 +74,26 @@ function corruptionsOf(dir: string): Map<string, { mean: number; relativeError: 
   return out;
 }
 
+/** Certification summary beside a report: <dir>/certify.json or <dir>/certify/certify.json; per series label the sigma with the largest ACR. */
+function certifiedOf(dir: string): Map<string, { acr: number; sigma: string }> {
+  const out = new Map<string, { acr: number; sigma: string }>();
+  if (dir.endsWith('.json')) return out;
+  const path = [join(dir, 'certify.json'), join(dir, 'certify', 'certify.json')].find((p) => existsSync(p));
+  if (!path) return out;
+  let data: { series?: { model: string; jpegMode: string | null; sigmaLabel: string; acr: number }[] };
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
+  }
+  for (const s of data.series ?? []) {
+    const label = `${s.model}${s.jpegMode ? ` [${s.jpegMode}]` : ''}`;
+    const prev = out.get(label);
+    if (!prev || s.acr > prev.acr) out.set(label, { acr: s.acr, sigma: s.sigmaLabel });
+  }
+  return out;
+}
+
 /** Entries of every series in the reports of `dirs` (report directories or report.json files). */
 export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   if (dirs.length === 0) throw new Error('leaderboard: give at least one report directory');
@@ -79,7 +101,9 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   for (const dir of dirs) {
     const report = readReport(reportPath(dir));
     if (report.config.norm === 'corruption') throw new Error(`leaderboard: ${reportPath(dir)} is a corruption report; give the attack report (run or evaluate directory): corruptions are picked up from <report>/corruptions/`);
+    if (report.config.attacks.some((a) => a.name.startsWith('certify:'))) throw new Error(`leaderboard: ${reportPath(dir)} is a certification report; give the attack report (run or evaluate directory): certificates are picked up from <report>/certify/`);
     const corruptions = corruptionsOf(dir);
+    const certified = certifiedOf(dir);
     const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
     for (const s of report.series) {
       const cells = report.cells.filter((c) => seriesKey(c) === s.key);
@@ -102,6 +126,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         attacks,
         weak: white.every((a) => NON_ADAPTIVE.has(a)),
         ...(corruptions.has(s.label) ? { corruption: corruptions.get(s.label)! } : {}),
+        ...(certified.has(s.label) ? { certified: certified.get(s.label)! } : {}),
       });
     }
   }
@@ -151,15 +176,18 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   const { eps: by, ranked } = rankEntries(entries, eps);
   const epsList = leaderboardEpsilons(entries);
   const withCorr = entries.some((e) => e.corruption);
-  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), 'attacks'];
+  const withCert = entries.some((e) => e.certified);
+  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), 'attacks'];
   const rows = ranked.map((e, i) => [
     String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
     ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
+    ...(withCert ? [e.certified ? `${e.certified.acr.toFixed(3)} (σ ${e.certified.sigma})` : '–'] : []),
     `${e.attacks.join(', ')}${e.weak ? ' (weak: FGSM/PGD only)' : ''}`,
   ]);
   const notes: string[] = [];
   const datasets = new Set(entries.map((e) => `${e.dataset ?? '?'} n=${e.n} ${e.norm}`));
   if (datasets.size > 1) notes.push(`The reports differ in data or threat model (${[...datasets].join('; ')}): compare rows across them with care.`);
+  if (withCert) notes.push('Certified ACR: the average certified L2 radius of the randomised-smoothing classifier built on the model (0 where wrong or abstaining; the best over the certified noise levels), a lower bound no attack can break, from <report>/certify/.');
   if (entries.some((e) => e.weak)) notes.push('Rows marked weak were attacked with FGSM/PGD only; their robust accuracy is an upper bound that adaptive attacks (APGD, Square, BPDA, AutoAttack) may lower a lot for a JPEG layer.');
   return { header, rows, eps: by, notes };
 }

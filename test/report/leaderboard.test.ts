@@ -9,6 +9,8 @@ import { buildReport, findCell } from '../../src/report/model.ts';
 import { writeReport } from '../../src/report/write.ts';
 import { parseAdversarialSpec } from '../../src/train/adversarial.ts';
 import { cli } from '../cli/helpers.ts';
+import type { CertifyRecord } from '../../src/certify/evaluate.ts';
+import { writeCertifyReport } from '../../src/certify/report.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
@@ -28,6 +30,12 @@ function reports(): { plain: string; adv: string } {
   writeReport(adv, buildReport(input));
   mkdirSync(join(adv, 'corruptions'), { recursive: true });
   writeFileSync(join(adv, 'corruptions', 'corruptions.json'), JSON.stringify({ summary: { series: [{ label: 'baseline', mean: 0.5, relativeError: 1 }, { label: 'jpeg-dl [soft]', mean: 0.6, relativeError: 0.8 }] } }));
+  // Certificates of the baseline at two noise levels: ACR 0.1 at sigma 0.25, 0.2 at sigma 0.5.
+  const cert = (sigma: number, index: number, radius: number): CertifyRecord => ({
+    schema: 1, kind: 'certify', model: 'baseline', variant: 'baseline', modelSeed: 0, jpegMode: null, sigma, sigmaLabel: String(sigma), n0: 100, samples: 1000, alpha: 0.001, batchSize: 500,
+    dataset: 'd', images: 2, seed: 0, index, label: 1, prediction: 1, count: 900, pLower: 0.9, radius, correct: true, basePrediction: 1, seconds: 0,
+  });
+  writeCertifyReport(join(adv, 'certify'), [cert(0.25, 0, 0.2), cert(0.25, 1, 0), cert(0.5, 0, 0.3), cert(0.5, 1, 0.1)], [{ value: 0, label: '0' }], { title: 'c' });
   return { plain, adv };
 }
 
@@ -45,6 +53,12 @@ describe('leaderboard', () => {
     expect(entries[2].training).toBe('PGD-10 adversarial training, L-inf eps 4/255 (step 0.00392)');
     expect(entries[3].corruption).toEqual({ mean: 0.6, relativeError: 0.8 });
     expect(entries[0].corruption).toBeUndefined();
+    expect(entries[2].certified).toEqual({ acr: 0.2, sigma: '0.5' });
+    expect(entries[3].certified).toBeUndefined();
+    expect(leaderboardRows(entries).header).toContain('certified ACR (L2)');
+    expect(leaderboardRows(entries).notes.join(' ')).toMatch(/Certified ACR: the average certified L2 radius/);
+    // A certification report is not an attack report either.
+    expect(() => leaderboardEntries([join(adv, 'certify', 'certify.json')])).toThrow(/certify.json is a certification report; give the attack report/);
   });
 
   it('ranks by robust accuracy at the chosen eps (default: the largest all have), best first', () => {
@@ -59,7 +73,8 @@ describe('leaderboard', () => {
     expect(rankEntries(entries, '1/255').eps).toBe('1/255');
     expect(() => rankEntries(entries, '3/255')).toThrow(/--eps: no report has a worst case at "3\/255"; available: 1\/255, 4\/255/);
     const { header, rows, notes } = leaderboardRows(entries);
-    expect(header).toEqual(['rank', 'model', 'report', 'training', 'clean', 'robust 1/255', 'robust 4/255 (ranked)', 'corruptions', 'rel. corruption error', 'attacks']);
+    expect(header).toEqual(['rank', 'model', 'report', 'training', 'clean', 'robust 1/255', 'robust 4/255 (ranked)', 'corruptions', 'rel. corruption error', 'certified ACR (L2)', 'attacks']);
+    expect(rows.find((r) => r[1] === 'baseline' && r[2] === 'adv')!.at(-2)).toBe('0.200 (σ 0.5)');
     expect(rows[0].slice(0, 3)).toEqual(['1', 'jpeg-dl [soft]', 'adv']);
     expect(rows[0].at(-1)).toBe('fgsm, pgd (weak: FGSM/PGD only)');
     expect(notes.join(' ')).toMatch(/attacked with FGSM\/PGD only/);
