@@ -14,6 +14,7 @@
  * adversarial examples themselves, without a budget.
  */
 import * as tf from '@tensorflow/tfjs';
+import { normalSeed } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { hyperplaneStep } from './hyperplane.ts';
 import { linearise, rowNorm } from './linearise.ts';
@@ -122,7 +123,7 @@ function fabRun(fn: (x: tf.Tensor4D) => tf.Tensor2D, x0: tf.Tensor4D, y: tf.Tens
 function restartPoint(x0: tf.Tensor4D, norm: Norm, radius: number, seed: number): tf.Tensor4D {
   return tf.tidy(() => {
     const n = x0.shape[0];
-    const t = norm === 'linf' ? tf.randomUniform(x0.shape, -1, 1, 'float32', seed) : tf.randomNormal(x0.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed);
+    const t = norm === 'linf' ? tf.randomUniform(x0.shape, -1, 1, 'float32', seed) : tf.randomNormal(x0.shape, 0, 1, 'float32', normalSeed(seed));
     const size = rowNorm(tf.reshape(t, [n, -1]) as tf.Tensor2D, norm).reshape([-1, 1, 1, 1]);
     return tf.clipByValue(tf.add(x0, tf.mul(tf.div(t, tf.maximum(size, 1e-30)), radius)), 0, 1) as tf.Tensor4D;
   });

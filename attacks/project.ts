@@ -3,6 +3,7 @@
  * `project`. It maps a candidate image onto {x' : ||x' - x|| <= eps} ∩ [0,1]^n.
  */
 import * as tf from '@tensorflow/tfjs';
+import { normalSeed } from '../src/data/rng.ts';
 import type { Norm } from '../src/types.ts';
 
 /** Budget of one projection: norm and radius on the 0-1 pixel scale. */
@@ -176,8 +177,7 @@ export function randomStart(x: tf.Tensor4D, budget: Budget, seed: number): tf.Te
       return project(tf.add(x, tf.mul(unit, tf.mul(tf.pow(u, 1 / n), budget.eps))) as tf.Tensor4D, x, budget);
     }
     // Uniform in the L2 ball: Gaussian direction, radius eps * U^(1/n).
-    // tfjs' randomNormal treats seed 0 as "unseeded" (randomUniform does not): never pass it 0.
-    const dir = tf.randomNormal(x.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed);
+    const dir = tf.randomNormal(x.shape, 0, 1, 'float32', normalSeed(seed));
     const unit = tf.div(dir, tf.maximum(l2NormPerExample(dir as tf.Tensor4D).reshape([-1, 1, 1, 1]), 1e-30));
     const u = tf.randomUniform([x.shape[0], 1, 1, 1], 0, 1, 'float32', seed + 7919);
     const r = tf.mul(tf.pow(u, 1 / n), budget.eps);

@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { readJsonLines } from '../io/jsonl.ts';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
+import { deriveSeed } from '../data/rng.ts';
 import { appendRecord } from '../eval/records.ts';
+import { reseedRandomLayers } from '../layers/random.ts';
 import type { JobModel } from '../eval/job-models.ts';
 import { jpegLayersOf, withJpegMode, type JpegMode } from '../train/jpeg-params.ts';
 import { averageCertifiedRadius, certifiedAccuracy, certifySmoothed, SMOOTHING_DEFAULTS, type Certificate } from './smoothing.ts';
@@ -74,6 +76,9 @@ export function loadCertifyRecords(path: string, expect?: { dataset: string; ima
   });
 }
 
+/** Stream tag of the clean predictions' draws of a randomised model (apart from the noise streams). */
+const BASE_STREAM = 0x62617365;
+
 /** The base classifier's class for every image (inference mode), in batches; pixels 0-1. */
 function basePredictions(model: tf.LayersModel, data: LabelledImages, batchSize: number): Int32Array {
   const n = data.labels.length;
@@ -111,7 +116,11 @@ export async function certifyModels(models: JobModel[], data: LabelledImages, p:
         for (let i = 0; i < n; i++) {
           let rec = done.get(`${key}#${i}`);
           if (!rec) {
-            base ??= basePredictions(s.model, data, 100);
+            if (!base) {
+              // A randomised model (random JPEG, TV minimisation) draws its clean predictions from a fixed seed too.
+              reseedRandomLayers(s.model, deriveSeed(o.seed, BASE_STREAM));
+              base = basePredictions(s.model, data, 100);
+            }
             const t0 = performance.now();
             const x = tf.tensor4d(data.images.subarray(i * pixels, (i + 1) * pixels), [1, data.height, data.width, data.channels]);
             const y = tf.tensor1d([data.labels[i]], 'int32');

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkImages, checkInteger, checkKnownOptions, checkLabels, checkModelOutput } from '../../attacks/validate.ts';
-import { deriveSeed } from '../data/rng.ts';
+import { deriveSeed, normalSeed } from '../data/rng.ts';
 import { isRandomised, reseedRandomLayers } from '../layers/random.ts';
 import { asLogitsFn, type Classifier } from '../types.ts';
 import { binomialTestHalf, clopperPearsonLower, normalQuantile } from './stats.ts';
@@ -88,7 +88,7 @@ function noisyClassCounts(model: Classifier, images: tf.Tensor4D, index: number,
     if (randomised) reseedRandomLayers(model, seed);
     const pred = tf.tidy(() => {
       const x = tf.slice(images, [index, 0, 0, 0], [1, h, w, c]);
-      const noisy = tf.add(x, tf.randomNormal([b, h, w, c], 0, o.sigma, 'float32', seed));
+      const noisy = tf.add(x, tf.randomNormal([b, h, w, c], 0, o.sigma, 'float32', normalSeed(seed)));
       return tf.argMax(fn(noisy as tf.Tensor4D), 1);
     });
     const p = pred.dataSync();

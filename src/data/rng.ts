@@ -110,3 +110,8 @@ export function keySeed(seed: number, key: string): number {
   }
   return h & 0x7fffffff;
 }
+
+/** A seed for tfjs' randomNormal, which takes 0 to mean "unseeded" (Math.random): 0 is mapped to a fixed other value. */
+export function normalSeed(seed: number): number {
+  return seed === 0 ? 0x9e3779b9 : seed;
+}

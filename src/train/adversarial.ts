@@ -9,6 +9,7 @@
  * Every iterate goes through attacks/project.ts, the one place the budget is enforced.
  */
 import * as tf from '@tensorflow/tfjs';
+import { normalSeed } from '../data/rng.ts';
 import { l1Direction, l2Direction, linfDirection } from '../../attacks/gradient.ts';
 import { runPgd } from '../../attacks/pgd_core.ts';
 import { project, subSeed, type Budget } from '../../attacks/project.ts';
@@ -182,7 +183,7 @@ export function craftTrades(
   const clean = tf.tidy(() => logitsFn(x));
   const direction = (g: tf.Tensor4D, at: tf.Tensor4D) => (c.norm === 'linf' ? linfDirection(g) : c.norm === 'l2' ? l2Direction(g) : l1Direction(g, at, 0.01, true));
   // tfjs' randomNormal treats seed 0 as unseeded: never pass it 0.
-  let adv = tf.tidy(() => project(tf.add(x, tf.mul(tf.randomNormal(x.shape, 0, 1, 'float32', seed === 0 ? 0x9e3779b9 : seed), 0.001)) as tf.Tensor4D, x, budget));
+  let adv = tf.tidy(() => project(tf.add(x, tf.mul(tf.randomNormal(x.shape, 0, 1, 'float32', normalSeed(seed)), 0.001)) as tf.Tensor4D, x, budget));
   try {
     for (let s = 0; s < c.steps; s++) {
       const next = tf.tidy(() => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import { hasCheckpoint, readCheckpoint, saveCheckpoint, setModelWeightArrays } from './checkpoint.ts';
-import { deriveSeed } from '../data/rng.ts';
+import { deriveSeed, normalSeed } from '../data/rng.ts';
 import { adversarialSeed, craftPgdBatch, craftTrades, robustAccuracy, tradesLoss } from './adversarial.ts';
 import { describeTraining, stepLr, validateTrainConfig, type TrainConfig } from './config.ts';
 import { evaluateCleanModes, type Batch } from './evaluate.ts';
@@ -94,7 +94,7 @@ export class JointTrainer {
     if (this.config.noiseSd) {
       // Cohen et al.'s training for randomised smoothing: fresh noise per batch, seeded by (seed, epoch, batch).
       const seed = deriveSeed(this.config.seed, this.epoch, this.batch, NOISE_STREAM);
-      input = tf.tidy(() => tf.add(x, tf.randomNormal(x.shape, 0, this.config.noiseSd!, 'float32', seed)) as tf.Tensor4D);
+      input = tf.tidy(() => tf.add(x, tf.randomNormal(x.shape, 0, this.config.noiseSd!, 'float32', normalSeed(seed))) as tf.Tensor4D);
     }
     if (adv) {
       // Crafting runs the live model in inference mode: tfjs BatchNorm updates its moving statistics

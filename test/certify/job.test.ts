@@ -130,6 +130,20 @@ describe('certifySmoothed on a randomised base classifier', () => {
     tf.dispose([x, y]);
     defended.dispose();
   });
+
+  // Seed 0 (the default) included: tfjs' randomNormal takes seed 0 for "unseeded", and image 0's first chunk derives seed 0.
+  it('the clean predictions of a randomised model are seeded too: a job gives the same records on every call', async () => {
+    const { test } = await loadDataset({});
+    const data = subset(test, 20, 4);
+    const defended = randomJpegDefended(baseline, { minQuality: 1, maxQuality: 20 });
+    const models = [{ name: 'rjpeg', variant: 'random-jpeg', modelSeed: 0, model: defended }];
+    const p = { sigmas: [{ value: 0.25, label: '0.25' }], n0: 4, samples: 8, batchSize: 8 };
+    const strip = (rs: CertifyRecord[]) => rs.map((r) => ({ ...r, seconds: 0 }));
+    const a = strip(await certifyModels(models, data, p));
+    tf.tidy(() => void defended.predict(tf.tensor4d(data.images, [20, 28, 28, 1])));
+    expect(strip(await certifyModels(models, data, p))).toEqual(a);
+    defended.dispose();
+  });
 });
 
 describe('certification summary and paired rows', () => {

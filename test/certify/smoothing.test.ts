@@ -65,6 +65,15 @@ describe('certifySmoothed on a linear classifier', () => {
     tf.dispose([x2, y2]);
   });
 
+  it('seed 0 is a seed too (tfjs reads randomNormal seed 0 as unseeded): on the boundary the selected class repeats', () => {
+    // Image 0's selection chunk derives seed 0; on the boundary one noisy copy picks either class with probability 1/2.
+    const x = tf.tensor4d(atDistance(0), [1, 4, 4, 1]);
+    const y = tf.tensor1d([0], 'int32');
+    const runs = Array.from({ length: 6 }, () => certifySmoothed(model, x, y, { sigma, n0: 1, n: 50, seed: 0 })[0]);
+    for (const c of runs) expect(c).toEqual(runs[0]);
+    tf.dispose([x, y]);
+  });
+
   it('a larger alpha (weaker guarantee) never gives a smaller radius on the same noise', () => {
     const loose = certifySmoothed(model, images, labels, { sigma, n, seed: 3, alpha: 0.05 });
     loose.forEach((c, i) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createRng, deriveSeed, permutation } from '../../src/data/rng.ts';
+import * as tf from '@tensorflow/tfjs';
+import { createRng, deriveSeed, normalSeed, permutation } from '../../src/data/rng.ts';
 
 describe('mulberry32 rng', () => {
   it('is reproducible from the seed and differs between seeds', () => {
@@ -61,5 +62,12 @@ describe('mulberry32 rng', () => {
     expect(deriveSeed(5, 1, 2)).not.toBe(deriveSeed(5, 2, 1));
     expect(() => createRng(NaN)).toThrow(/seed: NaN is not a finite number/);
     expect(() => createRng(1).int(0)).toThrow(/integer >= 1/);
+  });
+
+  it('normalSeed makes seed 0 a seed for tfjs randomNormal (which reads 0 as "unseeded"); deriveSeed(0, 0, ...) is 0', () => {
+    expect(deriveSeed(0, 0, 0, 0)).toBe(0);
+    const draw = (seed: number) => tf.tidy(() => Array.from(tf.randomNormal([64], 0, 1, 'float32', seed).dataSync()));
+    expect(draw(normalSeed(0))).toEqual(draw(normalSeed(0)));
+    expect(normalSeed(7)).toBe(7);
   });
 });
