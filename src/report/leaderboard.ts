@@ -16,8 +16,8 @@ import { esc, fmtPct, mdTable, normText } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
 import { reportNorms, type Report } from './model.ts';
 
-/** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it). */
-const NON_ADAPTIVE = new Set(['fgsm', 'pgd']);
+/** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it), in every norm. */
+const NON_ADAPTIVE = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1']);
 
 /** One row: a model in one JPEG mode, as one report measured it. */
 export interface LeaderboardEntry {
@@ -38,6 +38,8 @@ export interface LeaderboardEntry {
   attacks: string[];
   /** True when the worst case rests on FGSM/PGD only (no adaptive or gradient-free attack). */
   weak: boolean;
+  /** The norms whose robust columns rest on FGSM/PGD only (white-box; transfer attacks do not count). */
+  weakNorms: string[];
   /** Mean corruption accuracy and relative corruption error, from a corruption report beside it. */
   corruption?: { mean: number; relativeError: number | null };
   /** The best average certified radius over the sigmas of a certification report beside it (L2, 0-1 scale). */
@@ -110,7 +112,15 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
       const attacks = [...new Set(cells.map((c) => c.attack))].filter((a) => a !== CLEAN_ATTACK && a !== WORST_CASE);
       const robust: Record<string, number> = {};
       for (const c of cells) if (c.attack === WORST_CASE && c.eps > 0) robust[epsKey(c.epsLabel, c.norm)] = c.mean;
-      const white = attacks.filter((a) => !/ from /.test(a)).map((a) => a.split('(')[0].trim());
+      // Per norm: is every white-box attack of that norm a short gradient attack (FGSM/PGD)?
+      const byNorm = new Map<string, string[]>();
+      for (const c of cells) {
+        if (c.attack === CLEAN_ATTACK || c.attack === WORST_CASE || !(c.eps > 0)) continue;
+        const names = byNorm.get(c.norm) ?? [];
+        if (!/ from /.test(c.attack)) names.push(c.attack.split('(')[0].trim());
+        byNorm.set(c.norm, names);
+      }
+      const weakNorms = [...byNorm.entries()].filter(([, names]) => names.every((a) => NON_ADAPTIVE.has(a))).map(([norm]) => norm);
       // Imported models keep their own name next to the series label (every evaluate of one model calls it "baseline").
       const arch = report.config.models.find((m) => m.name === s.model)?.arch;
       out.push({
@@ -124,7 +134,8 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         clean: cells.find((c) => c.attack === CLEAN_ATTACK)?.mean ?? null,
         robust,
         attacks,
-        weak: white.every((a) => NON_ADAPTIVE.has(a)),
+        weak: weakNorms.length > 0,
+        weakNorms,
         ...(corruptions.has(s.label) ? { corruption: corruptions.get(s.label)! } : {}),
         ...(certified.has(s.label) ? { certified: certified.get(s.label)! } : {}),
       });
@@ -182,7 +193,7 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
     String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
     ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
     ...(withCert ? [e.certified ? `${e.certified.acr.toFixed(3)} (σ ${e.certified.sigma})` : '–'] : []),
-    `${e.attacks.join(', ')}${e.weak ? ' (weak: FGSM/PGD only)' : ''}`,
+    `${e.attacks.join(', ')}${e.weak ? (e.norm === 'mixed' ? ` (weak in ${e.weakNorms.map(normText).join(', ')}: FGSM/PGD only)` : ' (weak: FGSM/PGD only)') : ''}`,
   ]);
   const notes: string[] = [];
   const datasets = new Set(entries.map((e) => `${e.dataset ?? '?'} n=${e.n} ${e.norm}`));

@@ -121,7 +121,10 @@ describe('a report mixing norms', () => {
     writeReport(dir, report());
     const fromReport = leaderboardEntries([dir]);
     expect(fromReport.map((e) => [e.series, e.norm, e.robust])).toEqual([['baseline', 'mixed', { '0.5': 0.7, '0.5 L2': 0.5 }], ['jpeg-dl [soft]', 'mixed', { '0.5': 0.8, '0.5 L2': 0.4 }]]);
-    const entry = (series: string, robust: Record<string, number>): LeaderboardEntry => ({ source: 's', series, variant: 'baseline', training: null, dataset: 'd', n: 10, norm: 'mixed', clean: 0.9, robust, attacks: ['pgd', 'pgd-l2'], weak: false });
+    // The L-inf column rests on PGD alone, the L2 one has APGD beside PGD: weak in L-inf only, and said so.
+    expect(fromReport.map((e) => [e.weak, e.weakNorms])).toEqual([[true, ['linf']], [true, ['linf']]]);
+    expect(leaderboardRows(fromReport).rows[0].at(-1)).toMatch(/ \(weak in L-inf: FGSM\/PGD only\)$/);
+    const entry = (series: string, robust: Record<string, number>): LeaderboardEntry => ({ source: 's', series, variant: 'baseline', training: null, dataset: 'd', n: 10, norm: 'mixed', clean: 0.9, robust, attacks: ['pgd', 'pgd-l2'], weak: false, weakNorms: [] });
     const entries = [entry('a', { '0.5': 0.7, '0.5 L2': 0.4, '1 L2': 0.1, '8 L1': 0.2 }), entry('b', { '0.5': 0.6, '0.5 L2': 0.5, '1 L2': 0.2, '8 L1': 0.3 })];
     const { header } = leaderboardRows(entries);
     expect(header.filter((h) => h.startsWith('robust'))).toEqual(['robust 0.5 (ranked)', 'robust 0.5 L2', 'robust 1 L2', 'robust 8 L1']);
