@@ -26,19 +26,28 @@ export function certifyRows(series: CertifiedSeries[]): string[][] {
   ];
 }
 
+/** The series `s` is compared with: the first series at the same sigma and certification parameters. */
+function pairedReference(series: CertifiedSeries[], s: CertifiedSeries): CertifiedSeries {
+  return series.find((q) => q.sigma === s.sigma && q.n0 === s.n0 && q.samples === s.samples && q.alpha === s.alpha)!;
+}
+
+/** How the paired table names its reference: the first series, "at the same σ" when the report has several sigmas. */
+function pairedReferenceLabel(series: CertifiedSeries[]): string {
+  return new Set(series.map((s) => s.sigma)).size === 1 ? series[0].label : `${series[0].label.replace(/, σ = .*$/, '')} at the same σ`;
+}
+
 /**
- * Paired comparisons at each radius between the first series and every other one at the same sigma on
- * the same images: images certified for one only, and the exact McNemar p-value.
+ * Paired comparisons at each radius between every series and the first one at the same sigma, on the
+ * same images and noise: images certified for one only, and the exact McNemar p-value.
  */
 export function certifyPairedRows(records: CertifyRecord[], series: CertifiedSeries[]): string[][] {
-  if (series.length < 2) return [];
-  const ref = series[0];
-  const recs = new Map(series.map((s) => [s.key, records.filter((r) => certifySeriesKey(r) === s.key)]));
+  const byIndex = new Map(series.map((s) => [s.key, new Map(records.filter((r) => certifySeriesKey(r) === s.key).map((r) => [r.index, r]))]));
   const rows: string[][] = [];
-  for (const s of series.slice(1)) {
-    if (s.sigma !== ref.sigma) continue;
-    const a = new Map(recs.get(ref.key)!.map((r) => [r.index, r]));
-    const b = new Map(recs.get(s.key)!.map((r) => [r.index, r]));
+  for (const s of series) {
+    const ref = pairedReference(series, s);
+    if (ref === s) continue;
+    const a = byIndex.get(ref.key)!;
+    const b = byIndex.get(s.key)!;
     for (const r of s.results) {
       let onlyRef = 0;
       let onlyOther = 0;
@@ -86,7 +95,7 @@ export function renderCertifyMarkdown(records: CertifyRecord[], radii: { value: 
     `# ${title}`, '',
     intro(series), '',
     mdTable(head, rows), '',
-    ...(paired.length ? [`## Paired comparison (same images, same noise)`, '', mdTable(PAIRED_HEADER(series[0].label), paired), ''] : []),
+    ...(paired.length ? [`## Paired comparison (same images, same noise)`, '', mdTable(PAIRED_HEADER(pairedReferenceLabel(series)), paired), ''] : []),
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
   ].join('\n');
 }
@@ -114,7 +123,7 @@ export function renderCertifyHtml(records: CertifyRecord[], radii: { value: numb
     `<p class="muted">${esc(intro(series))}</p>`,
     htmlTable(head, rows, 'main'),
     '<div class="plots">', certifyPlotSvg(series), '</div>',
-    ...(paired.length ? ['<h2>Paired comparison (same images, same noise)</h2>', htmlTable(PAIRED_HEADER(series[0].label), paired)] : []),
+    ...(paired.length ? ['<h2>Paired comparison (same images, same noise)</h2>', htmlTable(PAIRED_HEADER(pairedReferenceLabel(series)), paired)] : []),
     ...(notes.length ? ['<h2>Notes</h2>', `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`] : []),
     '</body>', '</html>', '',
   ].join('\n');

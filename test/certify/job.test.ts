@@ -176,4 +176,17 @@ describe('certification summary and paired rows', () => {
       ['other, σ = 0.25', '0.25', '+0.0', '1', '1', '1.000', 'no difference shown'],
     ]);
   });
+
+  it('with several sigmas each series is compared with the first model at its own sigma', () => {
+    const at = (sigma: number) => records.map((r) => ({ ...r, sigma, sigmaLabel: String(sigma) }));
+    const both = [...at(0.25), ...at(0.5)];
+    const series = summarizeCertificates(both, radii);
+    expect(series.map((s) => s.label)).toEqual(['baseline, σ = 0.25', 'other, σ = 0.25', 'baseline, σ = 0.5', 'other, σ = 0.5']);
+    const rows = certifyPairedRows(both, series);
+    // The sigma-0.5 rows repeat the sigma-0.25 ones (same certificates), against the baseline at 0.5, not at 0.25.
+    expect(rows.map((r) => r.slice(0, 5))).toEqual([
+      ['other, σ = 0.25', '0', '+25.0', '1', '0'], ['other, σ = 0.25', '0.25', '+0.0', '1', '1'],
+      ['other, σ = 0.5', '0', '+25.0', '1', '0'], ['other, σ = 0.5', '0.25', '+0.0', '1', '1'],
+    ]);
+  });
 });
