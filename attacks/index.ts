@@ -186,6 +186,7 @@ export { pgd } from './pgd.ts';
 export { pgdL1 } from './pgd_l1.ts';
 export { pgdL2 } from './pgd_l2.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';
+export { spatial, spatialSearch, resolveSpatialOptions, SPATIAL_OPTIONS, type SpatialOptions, type SpatialResult } from './spatial.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
 export { l1Threshold, normPerExample, project, randomStart } from './project.ts';
 export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';

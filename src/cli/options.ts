@@ -13,3 +13,11 @@ export function intOption(v: string | undefined, flag: string): number | undefin
   if (v.trim() === '' || !Number.isInteger(n)) throw new Error(`${flag}: must be an integer, got "${v}"`);
   return n;
 }
+
+/** A finite number option (undefined when absent), with the flag's name in the error. */
+export function numberOption(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${flag}: must be a number, got "${v}"`);
+  return n;
+}

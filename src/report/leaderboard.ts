@@ -44,6 +44,8 @@ export interface LeaderboardEntry {
   corruption?: { mean: number; relativeError: number | null };
   /** The best average certified radius over the sigmas of a certification report beside it (L2, 0-1 scale). */
   certified?: { acr: number; sigma: string };
+  /** Accuracy under the worst rotation and shift of the grid, from a spatial report beside it. */
+  spatial?: { grid: number; transforms: number };
 }
 
 /** The report.json of `dir` (or `dir` itself when it is a file). */
@@ -96,6 +98,24 @@ function certifiedOf(dir: string): Map<string, { acr: number; sigma: string }> {
   return out;
 }
 
+/** Spatial summary beside a report: <dir>/spatial.json or <dir>/spatial/spatial.json; per series label the grid worst case. */
+function spatialOf(dir: string): Map<string, { grid: number; transforms: number }> {
+  const out = new Map<string, { grid: number; transforms: number }>();
+  if (dir.endsWith('.json')) return out;
+  const path = [join(dir, 'spatial.json'), join(dir, 'spatial', 'spatial.json')].find((p) => existsSync(p));
+  if (!path) return out;
+  let data: { summary?: { series?: { label: string; grid: number | null }[] }; records?: { grid: { maxRotation: number; rotations: number; maxTranslation: number; translations: number } }[] };
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
+  }
+  const g = data.records?.[0]?.grid;
+  const transforms = g ? (g.maxRotation === 0 ? 1 : g.rotations) * (g.maxTranslation === 0 ? 1 : g.translations) ** 2 : 0;
+  for (const s of data.summary?.series ?? []) if (typeof s.grid === 'number') out.set(s.label, { grid: s.grid, transforms });
+  return out;
+}
+
 /** Entries of every series in the reports of `dirs` (report directories or report.json files). */
 export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   if (dirs.length === 0) throw new Error('leaderboard: give at least one report directory');
@@ -103,9 +123,11 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   for (const dir of dirs) {
     const report = readReport(reportPath(dir));
     if (report.config.norm === 'corruption') throw new Error(`leaderboard: ${reportPath(dir)} is a corruption report; give the attack report (run or evaluate directory): corruptions are picked up from <report>/corruptions/`);
+    if (report.config.norm === 'spatial') throw new Error(`leaderboard: ${reportPath(dir)} is a spatial report; give the attack report (run or evaluate directory): spatial results are picked up from <report>/spatial/`);
     if (report.config.attacks.some((a) => a.name.startsWith('certify:'))) throw new Error(`leaderboard: ${reportPath(dir)} is a certification report; give the attack report (run or evaluate directory): certificates are picked up from <report>/certify/`);
     const corruptions = corruptionsOf(dir);
     const certified = certifiedOf(dir);
+    const spatial = spatialOf(dir);
     const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
     for (const s of report.series) {
       const cells = report.cells.filter((c) => seriesKey(c) === s.key);
@@ -138,6 +160,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         weakNorms,
         ...(corruptions.has(s.label) ? { corruption: corruptions.get(s.label)! } : {}),
         ...(certified.has(s.label) ? { certified: certified.get(s.label)! } : {}),
+        ...(spatial.has(s.label) ? { spatial: spatial.get(s.label)! } : {}),
       });
     }
   }
@@ -188,17 +211,20 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   const epsList = leaderboardEpsilons(entries);
   const withCorr = entries.some((e) => e.corruption);
   const withCert = entries.some((e) => e.certified);
-  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), 'attacks'];
+  const withSpatial = entries.some((e) => e.spatial);
+  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), ...(withSpatial ? ['rotations and shifts'] : []), 'attacks'];
   const rows = ranked.map((e, i) => [
     String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
     ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
     ...(withCert ? [e.certified ? `${e.certified.acr.toFixed(3)} (σ ${e.certified.sigma})` : '–'] : []),
+    ...(withSpatial ? [fmtPct(e.spatial?.grid)] : []),
     `${e.attacks.join(', ')}${e.weak ? (e.norm === 'mixed' ? ` (weak in ${e.weakNorms.map(normText).join(', ')}: FGSM/PGD only)` : ' (weak: FGSM/PGD only)') : ''}`,
   ]);
   const notes: string[] = [];
   const datasets = new Set(entries.map((e) => `${e.dataset ?? '?'} n=${e.n} ${e.norm}`));
   if (datasets.size > 1) notes.push(`The reports differ in data or threat model (${[...datasets].join('; ')}): compare rows across them with care.`);
   if (withCert) notes.push('Certified ACR: the average certified L2 radius of the randomised-smoothing classifier built on the model (0 where wrong or abstaining; the best over the certified noise levels), a lower bound no attack can break, from <report>/certify/.');
+  if (withSpatial) notes.push(`Rotations and shifts: accuracy when the model must be right under every rotation and shift of the spatial grid (${[...new Set(entries.flatMap((e) => (e.spatial ? [e.spatial.transforms] : [])))].join(' / ')} transforms; Engstrom et al. 2019), from <report>/spatial/.`);
   if (entries.some((e) => e.weak)) notes.push('Rows marked weak were attacked with FGSM/PGD only; their robust accuracy is an upper bound that adaptive attacks (APGD, Square, BPDA, AutoAttack) may lower a lot for a JPEG layer.');
   return { header, rows, eps: by, notes };
 }

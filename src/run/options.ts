@@ -35,6 +35,10 @@ export interface RunOverrides {
   certifyN?: string;
   /** Noise samples per certificate for --certify (default 10,000). */
   certifySamples?: string;
+  /** Evaluate both models under rotations and shifts too. */
+  spatial?: boolean;
+  /** Test images for --spatial (default 500). */
+  spatialN?: string;
   /** Evaluate both models under the common corruptions too. */
   corruptions?: boolean;
   /** Test images for the corruptions (default 1000, capped at the test set). */
@@ -109,6 +113,8 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
       radii: DEFAULT_RADII.split(','),
     };
   }
+  if (o.spatialN !== undefined && !o.spatial) throw new Error('--spatial-n: only with --spatial');
+  if (o.spatial) cfg.spatial = { n: o.spatialN !== undefined ? int('spatial-n', o.spatialN, 1) : 500 };
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');
   if (o.corruptions) cfg.corruptions = { n: o.corruptionN !== undefined ? int('corruption-n', o.corruptionN, 1) : 1000, severities: [1, 2, 3, 4, 5] };
   return cfg;

@@ -8,6 +8,8 @@ import { evaluateCorruptions, resolveCorruptionOptions, summarizeCorruptions } f
 import { writeCorruptionOutputs } from '../corruptions/job.ts';
 import { certifyModels, summarizeCertificates } from '../certify/evaluate.ts';
 import { writeCertifyReport } from '../certify/report.ts';
+import { evaluateSpatial, resolveSpatialEval, summarizeSpatial } from '../spatial/evaluate.ts';
+import { writeSpatialOutputs } from '../spatial/job.ts';
 import { parseEpsilonList, type Epsilon } from '../eps.ts';
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
@@ -59,7 +61,7 @@ export interface RunOptions {
 }
 
 /** Phases in order. */
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'report'] as const;
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -103,6 +105,10 @@ export function validateRunConfig(cfg: RunConfig): void {
   runEpsilons(cfg);
   runDefences(cfg);
   if (cfg.certify) runCertifyParams(cfg);
+  if (cfg.spatial) {
+    if (!Number.isInteger(cfg.spatial.n) || cfg.spatial.n < 1) throw new Error(`spatial.n: must be an integer >= 1, got ${cfg.spatial.n}`);
+    resolveSpatialEval({ ...cfg.spatial.grid, samples: cfg.spatial.samples });
+  }
   if (cfg.corruptions) {
     const c = cfg.corruptions;
     if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`corruptions.n: must be an integer >= 1, got ${c.n}`);
@@ -370,7 +376,35 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('certify')) return unfinished(state.phaseSeconds);
 
-    // 8. Report.
+    // 8. Rotations and shifts (opt-in): both models on the same transformed test images; resumable per transform.
+    startPhase();
+    let spatialNote: string | null = null;
+    if (cfg.spatial) {
+      const sp = cfg.spatial;
+      const data = subset(test, Math.min(sp.n, test.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'spatial');
+      const options = { ...sp.grid, samples: sp.samples, seed: cfg.eval.seed, batchSize: cfg.eval.batchSize };
+      const { grid } = resolveSpatialEval(options);
+      log(`spatial: ${data.labels.length} test images, rotations within ±${grid.maxRotation}°, shifts within ±${grid.maxTranslation} px`);
+      const recs = await evaluateSpatial(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'] },
+        ],
+        data,
+        { ...options, dataset: test.name, recordsPath: join(dir, 'records.jsonl') },
+      );
+      writeSpatialOutputs(dir, data, recs, { ...options, datasetName: test.name, split: 'test', notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training}).`] });
+      const sum = summarizeSpatial(recs);
+      const of = (label: string) => sum.series.find((s) => s.label === label);
+      const f = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
+      const [b, soft, hard] = [of('baseline'), of('jpeg-dl [soft]'), of('jpeg-dl [hard]')];
+      spatialNote = `Rotations and shifts (${data.labels.length} test images; spatial/spatial.md): accuracy under the worst transform of the grid baseline ${f(b?.grid)}, JPEG-DL soft ${f(soft?.grid)}, hard ${f(hard?.grid)} (clean ${f(b?.clean)}, ${f(soft?.clean)}, ${f(hard?.clean)}).`;
+      log(spatialNote);
+    }
+    if (finishPhase('spatial')) return unfinished(state.phaseSeconds);
+
+    // 9. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -411,6 +445,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     ];
     if (corruptionNote) notes.push(corruptionNote);
     if (certifyNote) notes.push(certifyNote);
+    if (spatialNote) notes.push(spatialNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
       const [b, j] = [robustSummary(baseRes.history), robustSummary(jpegRes.history)];

@@ -3,6 +3,7 @@
  * Every field can be overridden from the command line; the resolved config is saved in the run dir.
  */
 import type { DatasetSpec } from '../data/types.ts';
+import type { SpatialGridOptions } from '../spatial/transform.ts';
 import type { Epsilon } from '../eps.ts';
 import { parseEpsilonList } from '../eps.ts';
 import { defaultTrainConfig, scaledMilestones, type TrainConfig } from '../train/config.ts';
@@ -74,6 +75,15 @@ export interface RunConfig {
     samples: number;
     /** L2 radii of the table (0-1 scale), increasing. */
     radii: string[];
+  };
+  /** Rotations and shifts of both models after the attacks (`run --spatial`, src/spatial); absent = skipped. */
+  spatial?: {
+    /** Test images (class-balanced subset seeded by eval.seed). */
+    n: number;
+    /** The grid (default Engstrom et al.'s: 31 rotations in ±30°, 5 x 5 shifts in ±3 px). */
+    grid?: SpatialGridOptions;
+    /** Random draws per image (worst-of-k; default 10). */
+    samples?: number;
   };
   /** Common corruptions of both models after the attacks (`run --corruptions`); absent = skipped. */
   corruptions?: {

@@ -11,6 +11,8 @@ import { parseAdversarialSpec } from '../../src/train/adversarial.ts';
 import { cli } from '../cli/helpers.ts';
 import type { CertifyRecord } from '../../src/certify/evaluate.ts';
 import { writeCertifyReport } from '../../src/certify/report.ts';
+import type { SpatialRecord } from '../../src/spatial/evaluate.ts';
+import { writeSpatialReport } from '../../src/spatial/report.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
@@ -59,6 +61,27 @@ describe('leaderboard', () => {
     expect(leaderboardRows(entries).notes.join(' ')).toMatch(/Certified ACR: the average certified L2 radius/);
     // A certification report is not an attack report either.
     expect(() => leaderboardEntries([join(adv, 'certify', 'certify.json')])).toThrow(/certify.json is a certification report; give the attack report/);
+  });
+
+  it('adds the spatial grid worst case from <report>/spatial/, and refuses a spatial.json given as a report', () => {
+    const dir = join(tmp, 'with-spatial');
+    writeReport(dir, buildReport(fixedInput()));
+    const grid = { maxRotation: 10, rotations: 3, maxTranslation: 0, translations: 5 };
+    // Two images; the baseline is right on image 0 under every rotation, on image 1 only unrotated.
+    const rec = (angle: number, bits: number[]): SpatialRecord => ({
+      schema: 1, kind: 'spatial', model: 'baseline', modelSeed: 0, jpegMode: null, transform: { angle, dx: 0, dy: 0 }, draw: null, variant: 'baseline', search: 'grid',
+      dataset: 'd', n: 2, seed: 0, grid, fill: 'zeros', interpolation: 'bilinear', correct: bits.reduce((a, b) => a + b, 0), accuracy: bits.reduce((a, b) => a + b, 0) / 2, correctBits: packBits(bits), seconds: 0,
+    });
+    writeSpatialReport(join(dir, 'spatial'), [rec(0, [1, 1]), rec(-10, [1, 0]), rec(10, [1, 1])], { title: 's' });
+    const entries = leaderboardEntries([dir]);
+    expect(entries[0].spatial).toEqual({ grid: 0.5, transforms: 3 });
+    expect(entries[1].spatial).toBeUndefined();
+    const { header, rows, notes } = leaderboardRows(entries);
+    expect(header.at(-2)).toBe('rotations and shifts');
+    expect(rows.find((r) => r[1] === 'baseline')!.at(-2)).toBe('50.0');
+    expect(rows.find((r) => r[1] === 'jpeg-dl [soft]')!.at(-2)).toBe('–');
+    expect(notes.join(' ')).toMatch(/every rotation and shift of the spatial grid \(3 transforms/);
+    expect(() => leaderboardEntries([join(dir, 'spatial', 'spatial.json')])).toThrow(/spatial.json is a spatial report; give the attack report/);
   });
 
   it('ranks by robust accuracy at the chosen eps (default: the largest all have), best first', () => {

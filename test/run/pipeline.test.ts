@@ -154,6 +154,11 @@ describe('run options and presets', () => {
     expect(resolveRunConfig({ preset: 'smoke', certify: '0.12, 0.25' }).certify).toEqual({ sigmas: ['0.12', '0.25'], n: 100, samples: 10000, radii: ['0', '0.25', '0.5', '0.75', '1', '1.25', '1.5'] });
     expect(resolveRunConfig({ preset: 'smoke', certify: '0.25', certifyN: '20', certifySamples: '500' }).certify).toMatchObject({ n: 20, samples: 500 });
     expect(getPreset('smoke').certify).toBeUndefined();
+    expect(resolveRunConfig({ preset: 'smoke', spatial: true }).spatial).toEqual({ n: 500 });
+    expect(resolveRunConfig({ preset: 'smoke', spatial: true, spatialN: '40' }).spatial).toEqual({ n: 40 });
+    expect(() => resolveRunConfig({ spatialN: '40' })).toThrow(/--spatial-n: only with --spatial/);
+    expect(() => resolveRunConfig({ spatial: true, spatialN: '0' })).toThrow(/--spatial-n: must be an integer >= 1/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), spatial: { n: 10, grid: { rotations: 1 } } })).toThrow(/spatial: rotations is 1 but maxRotation is 30/);
     expect(() => resolveRunConfig({ certifyN: '20' })).toThrow(/--certify-n, --certify-samples: only with --certify/);
     expect(() => resolveRunConfig({ certify: '0' })).toThrow(/--certify: noise standard deviation 0 must be > 0/);
     expect(() => resolveRunConfig({ certify: '0.25', certifySamples: '0' })).toThrow(/--certify-samples: must be an integer >= 1/);
@@ -181,8 +186,12 @@ describe('run options and presets', () => {
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
-  it('--corruptions and --certify measure both models on the same corrupted or noised test images and note it in the report', async () => {
-    const config = { ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }), corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] } };
+  it('--corruptions, --certify and --spatial measure both models on the same corrupted, noised or transformed test images and note it in the report', async () => {
+    const config = {
+      ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }),
+      corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] },
+      spatial: { n: 12, grid: { maxRotation: 10, rotations: 3, maxTranslation: 2, translations: 3 }, samples: 2 },
+    };
     const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
     expect(res.finished).toBe(true);
     const dir = join(res.runDir, 'corruptions');
@@ -199,7 +208,14 @@ describe('run options and presets', () => {
     const cert = JSON.parse(readFileSync(join(cdir, 'certify.json'), 'utf8'));
     expect(cert.records.map((r: { model: string; jpegMode: string | null; samples: number }) => `${r.model} ${r.jpegMode} ${r.samples}`)).toEqual([...Array(6).fill('baseline null 60'), ...Array(6).fill('jpeg-dl soft 60'), ...Array(6).fill('jpeg-dl hard 60')]);
     expect(json.notes.find((n: string) => n.startsWith('Certified L2'))).toMatch(/^Certified L2 robustness by randomised smoothing \(6 test images, 60 noise samples, alpha 0\.001; certify\/certify\.md\): at sigma 0\.25, certified accuracy at radius 0\.25 baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(average certified radius [\d.]+, [\d.]+, [\d.]+\)\. The models were not trained with Gaussian noise/);
-    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'report']);
+    // Rotations and shifts: (27 grid transforms + 2 draws) x baseline, JPEG-DL soft and hard.
+    const sdir = join(res.runDir, 'spatial');
+    for (const f of ['records.jsonl', 'spatial.md', 'spatial.html', 'spatial.json', 'spatial-examples.png']) expect(existsSync(join(sdir, f)), f).toBe(true);
+    const sp = JSON.parse(readFileSync(join(sdir, 'spatial.json'), 'utf8'));
+    expect(sp.records).toHaveLength(87);
+    expect(sp.records.every((r: { n: number; seed: number }) => r.n === 12 && r.seed === config.eval.seed)).toBe(true);
+    expect(json.notes.find((n: string) => n.startsWith('Rotations and shifts'))).toMatch(/^Rotations and shifts \(12 test images; spatial\/spatial\.md\): accuracy under the worst transform of the grid baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(clean \d+\.\d%, \d+\.\d%, \d+\.\d%\)\.$/);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'report']);
   }, 300_000);
 
   it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {

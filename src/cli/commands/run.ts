@@ -31,6 +31,8 @@ export function register(program: Command): void {
     .option('--certify <sigmas>', 'also certify both models by randomised smoothing at these noise levels (0-1 scale, comma-separated, e.g. 0.25; train with --noise-sd for meaningful certificates); writes <run>/certify/')
     .option('--certify-n <n>', 'test images for --certify (default 100)')
     .option('--certify-samples <n>', 'noise samples per certificate for --certify (default 10000)')
+    .option('--spatial', 'also measure both models under rotations and shifts (Engstrom et al.\'s grid: 31 rotations in ±30° x 5 x 5 shifts in ±3 px, and worst-of-10 random; writes <run>/spatial/)')
+    .option('--spatial-n <n>', 'test images for --spatial (default 500)')
     .option('--corruptions', 'also measure both models under the common corruptions (17 CIFAR-10-C corruptions x 5 severities; writes <run>/corruptions/)')
     .option('--corruption-n <n>', 'test images for --corruptions (default 1000)')
     .option('--out <dir>', 'parent directory of run directories', 'reports')
