@@ -4,11 +4,10 @@
  * image), tables and plot in <out>/certify.{json,md,txt,html}.
  */
 import { resolve, join } from 'node:path';
-import { loadDataset, subset } from '../data/index.ts';
-import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import type { DatasetSpec } from '../data/types.ts';
 import type { DefenceSpec } from '../defences/index.ts';
 import { parseEpsilonList } from '../eps.ts';
-import { loadJobModels, modelNotes, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { certifyModels, type CertifyRecord } from './evaluate.ts';
 import { renderCertifyTerminal, writeCertifyReport } from './report.ts';
@@ -62,17 +61,13 @@ export async function runCertifyJob(o: CertifyJobOptions): Promise<{ records: Ce
   const seed = int(o.seed, '--seed', 0, 0);
   const alpha = o.alpha ?? SMOOTHING_DEFAULTS.alpha;
   if (!(alpha > 0 && alpha < 1)) throw new Error(`--alpha: must be in (0, 1), got ${o.alpha}`);
-  const split = o.split ?? 'test';
-  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  const jobData = resolveJobData(src, o);
   const jpegModes = o.jpegModes ?? ['soft', 'hard'];
   if (!jpegModes.length) throw new Error('--jpeg-modes: the list is empty');
   for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: certification runs a model as it is deployed, soft or hard; got "${m}"`);
-  const dataset: DatasetSpec = { ...(src.runDataset ?? {}), ...(o.dataset ?? {}) };
-  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
 
-  const splits = await loadDataset(dataset);
-  const full = split === 'test' ? splits.test : splits.train;
-  const data = subset(full, Math.min(n, full.labels.length), seed);
+  const { full, data } = await loadJobData(jobData, n, seed);
+  const split = jobData.split;
   const outDir = resolve(o.out);
   const recordsPath = join(outDir, 'records.jsonl');
   const { models, dispose } = await loadJobModels(src, data, jpegModes);

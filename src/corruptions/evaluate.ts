@@ -9,6 +9,7 @@ import { readJsonLines } from '../io/jsonl.ts';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { subSeed } from '../../attacks/project.ts';
 import { keySeed } from '../data/rng.ts';
+import { correctnessInBatches } from '../eval/correctness.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
 import { withJpegMode, jpegLayersOf, type JpegMode } from '../train/jpeg-params.ts';
@@ -104,20 +105,8 @@ export function corruptDataset(data: LabelledImages, info: CorruptionInfo, sever
 
 /** Per image: is the model right (inference mode), in batches; pixels 0-1. */
 function correctness(model: tf.LayersModel, images: Float32Array, data: LabelledImages, batchSize: number): Uint8Array {
-  const n = data.labels.length;
   const pixels = data.height * data.width * data.channels;
-  const out = new Uint8Array(n);
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    const eq = tf.tidy(() => {
-      const x = tf.tensor4d(images.subarray(s * pixels, (s + m) * pixels), [m, data.height, data.width, data.channels]);
-      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      return tf.equal(tf.argMax(logits, 1), tf.tensor1d(data.labels.subarray(s, s + m), 'int32'));
-    });
-    out.set(eq.dataSync(), s);
-    eq.dispose();
-  }
-  return out;
+  return correctnessInBatches(model, data.labels, batchSize, (s, m) => tf.tensor4d(images.subarray(s * pixels, (s + m) * pixels), [m, data.height, data.width, data.channels]));
 }
 
 /** Check the options before any work; returns the corruptions and severities to run. */

@@ -6,10 +6,9 @@
 import { mkdirSync } from 'node:fs';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
-import { loadDataset, subset } from '../data/index.ts';
-import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import type { DatasetSpec } from '../data/types.ts';
 import type { DefenceSpec } from '../defences/index.ts';
-import { loadJobModels, modelNotes, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
@@ -74,20 +73,15 @@ export async function runCorruptionJob(o: CorruptionJobOptions): Promise<{ recor
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`-n: must be an integer >= 1, got ${o.n}`);
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed: must be an integer >= 0, got ${o.seed}`);
-  const split = o.split ?? 'test';
-  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  const jobData = resolveJobData(src, o);
   const jpegModes = o.jpegModes ?? ['soft', 'hard'];
   for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: corruptions run a model as it is deployed, soft or hard; got "${m}"`);
-  // The dataset spec (its seed included) is the run's: it fixes synthetic images, folder splits and size subsets;
-  // --seed picks the evaluated subset and the noise.
-  const dataset: DatasetSpec = { ...(src.runDataset ?? {}), ...(o.dataset ?? {}) };
-  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
   // Names and severities are checked now; channel-dependent checks once the data is known.
   resolveCorruptionOptions({ channels: 3 }, { corruptions: o.corruptions, severities: o.severities, batchSize: o.batchSize });
 
-  const splits = await loadDataset(dataset);
-  const full = split === 'test' ? splits.test : splits.train;
-  const data = subset(full, Math.min(n, full.labels.length), seed);
+  // --seed picks the evaluated subset and the noise.
+  const { full, data } = await loadJobData(jobData, n, seed);
+  const split = jobData.split;
   resolveCorruptionOptions(data, { corruptions: o.corruptions, severities: o.severities });
   const outDir = resolve(o.out);
   const recordsPath = join(outDir, 'records.jsonl');

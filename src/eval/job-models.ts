@@ -6,7 +6,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatasetSpec } from '../data/types.ts';
+import type { LabelledImages } from '../../attacks/epsilons.ts';
+import { loadDataset, subset } from '../data/index.ts';
+import { DATASET_NAMES, type DatasetSpec, type ImageDataset } from '../data/types.ts';
 import { defenceName, defended, defenceVariant, repeatedDefence, type DefenceSpec } from '../defences/index.ts';
 import { loadModel, loadModelMetadata } from '../io/model-io.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
@@ -111,4 +113,27 @@ export async function loadJobModels(src: ResolvedSources, image: { height: numbe
 /** One note line naming the model directories and their training, for reports. */
 export function modelNotes(src: ResolvedSources): string[] {
   return src.metas.size ? [`Models: ${[...src.metas.entries()].map(([d, m]) => `${d}${typeof m.training === 'string' ? ` (${m.training})` : ''}`).join(', ')}.`] : [];
+}
+
+/** Where a job's images come from, checked before anything loads: the run's dataset spec (its seed included) overridden by --dataset, and the split. */
+export interface JobData {
+  dataset: DatasetSpec;
+  split: 'test' | 'train';
+}
+
+/** Check --split and --dataset against the sources (errors name the flag). */
+export function resolveJobData(src: ResolvedSources, o: { dataset?: DatasetSpec; split?: string }): JobData {
+  const split = o.split ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  // The run's spec fixes synthetic images, folder splits and size subsets; the job's seed picks its subset.
+  const dataset: DatasetSpec = { ...(src.runDataset ?? {}), ...(o.dataset ?? {}) };
+  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
+  return { dataset, split };
+}
+
+/** Load the split and take its class-balanced subset of n images seeded by `seed` (all when n exceeds it). */
+export async function loadJobData(d: JobData, n: number, seed: number): Promise<{ full: ImageDataset; data: LabelledImages }> {
+  const splits = await loadDataset(d.dataset);
+  const full = d.split === 'test' ? splits.test : splits.train;
+  return { full, data: subset(full, Math.min(n, full.labels.length), seed) };
 }

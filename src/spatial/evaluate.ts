@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { keySeed } from '../data/rng.ts';
+import { correctnessInBatches } from '../eval/correctness.ts';
 import { appendRecord, packBits, unpackBits } from '../eval/records.ts';
 import { readJsonLines } from '../io/jsonl.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
@@ -106,21 +107,9 @@ export function loadSpatialRecords(path: string, expect?: Pick<SpatialRecord, 'd
 
 /** Per image: is the model right on the transformed images (inference mode), in batches. */
 function correctness(model: tf.LayersModel, data: LabelledImages, transformsOf: (start: number, count: number) => SpatialTransform | SpatialTransform[], resample: Required<ResampleOptions>, batchSize: number): Uint8Array {
-  const n = data.labels.length;
   const pixels = data.height * data.width * data.channels;
-  const out = new Uint8Array(n);
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    const eq = tf.tidy(() => {
-      const x = tf.tensor4d(data.images.subarray(s * pixels, (s + m) * pixels), [m, data.height, data.width, data.channels]);
-      const xt = transformImages(x, transformsOf(s, m), resample);
-      const logits = model.apply(xt, { training: false }) as tf.Tensor2D;
-      return tf.equal(tf.argMax(logits, 1), tf.tensor1d(data.labels.subarray(s, s + m), 'int32'));
-    });
-    out.set(eq.dataSync(), s);
-    eq.dispose();
-  }
-  return out;
+  return correctnessInBatches(model, data.labels, batchSize, (s, m) =>
+    transformImages(tf.tensor4d(data.images.subarray(s * pixels, (s + m) * pixels), [m, data.height, data.width, data.channels]), transformsOf(s, m), resample));
 }
 
 /** Run (or resume) every cell: the grid transforms (identity first), then the random draws. Pixels 0-1. */

@@ -7,10 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
-import { loadDataset, subset } from '../data/index.ts';
-import { DATASET_NAMES, type DatasetSpec } from '../data/types.ts';
+import type { DatasetSpec } from '../data/types.ts';
 import type { DefenceSpec } from '../defences/index.ts';
-import { loadJobModels, modelNotes, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
@@ -92,8 +91,7 @@ export async function runSpatialJob(o: SpatialJobOptions): Promise<{ records: Sp
   const src = resolveModelSources(o, 'spatial');
   const n = o.n ?? 500;
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`-n: must be an integer >= 1, got ${o.n}`);
-  const split = o.split ?? 'test';
-  if (split !== 'test' && split !== 'train') throw new Error(`--split: must be test or train, got ${String(split)}`);
+  const jobData = resolveJobData(src, o);
   const jpegModes = o.jpegModes ?? ['soft', 'hard'];
   for (const m of jpegModes) if (m !== 'soft' && m !== 'hard') throw new Error(`--jpeg-modes: a spatial evaluation runs a model as it is deployed, soft or hard; got "${m}"`);
   const evalOptions: SpatialEvalOptions = {
@@ -101,12 +99,9 @@ export async function runSpatialJob(o: SpatialJobOptions): Promise<{ records: Sp
     fill: o.fill, interpolation: o.interpolation, samples: o.samples, batchSize: o.batchSize, seed: o.seed,
   };
   const { seed } = resolveSpatialEval(evalOptions);
-  const dataset: DatasetSpec = { ...(src.runDataset ?? {}), ...(o.dataset ?? {}) };
-  if (dataset.name && !(DATASET_NAMES as readonly string[]).includes(dataset.name)) throw new Error(`--dataset: unknown name "${dataset.name}" (known: ${DATASET_NAMES.join(', ')})`);
 
-  const splits = await loadDataset(dataset);
-  const full = split === 'test' ? splits.test : splits.train;
-  const data = subset(full, Math.min(n, full.labels.length), seed);
+  const { full, data } = await loadJobData(jobData, n, seed);
+  const split = jobData.split;
   const outDir = resolve(o.out);
   const recordsPath = join(outDir, 'records.jsonl');
   const { models, dispose } = await loadJobModels(src, data, jpegModes);
