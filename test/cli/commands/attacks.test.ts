@@ -28,6 +28,7 @@ describe('jpegdl-robust attacks', () => {
     try {
       expect(await main(['attacks'])).toBe(0);
       expect(out.join('\n')).toMatch(/square-l2[\s\S]*autoattack-l2[\s\S]*surrogate= and surrogateMode=/);
+      expect(out.join('\n')).toMatch(/Not bounded by eps: rotations and shifts .* `jpegdl-robust spatial`/);
       out.length = 0;
       expect(await main(['attacks', '--json'])).toBe(0);
       expect(JSON.parse(out.join('\n')).map((r: { name: string }) => r.name)).toContain('cw-l2');
