@@ -15,6 +15,7 @@ import { readReport } from './check.ts';
 import { esc, fmtPct, mdTable, normText } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
 import { reportNorms, type Report } from './model.ts';
+import { gridCounts } from '../spatial/transform.ts';
 
 /** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it), in every norm. */
 const NON_ADAPTIVE = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1']);
@@ -62,35 +63,31 @@ function trainingOf(report: Report, model: string): string | null {
   return m?.training ?? null;
 }
 
-/** Corruption summary beside a report: <dir>/corruptions.json or <dir>/corruptions/corruptions.json. */
-function corruptionsOf(dir: string): Map<string, { mean: number; relativeError: number | null }> {
-  const out = new Map<string, { mean: number; relativeError: number | null }>();
-  if (dir.endsWith('.json')) return out;
-  const path = [join(dir, 'corruptions.json'), join(dir, 'corruptions', 'corruptions.json')].find((p) => existsSync(p));
-  if (!path) return out;
-  let data: { summary?: { series?: { label: string; mean: number; relativeError: number | null }[] } };
+/** A JSON report of `kind` beside a report directory (<dir>/<kind>.json or <dir>/<kind>/<kind>.json), parsed; null when absent or when `dir` is a file. */
+function besideReport<T>(dir: string, kind: string): T | null {
+  if (dir.endsWith('.json')) return null;
+  const path = [join(dir, `${kind}.json`), join(dir, kind, `${kind}.json`)].find((p) => existsSync(p));
+  if (!path) return null;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
     throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
   }
-  for (const s of data.summary?.series ?? []) out.set(s.label, { mean: s.mean, relativeError: s.relativeError });
+}
+
+/** Corruption summary beside a report: <dir>/corruptions.json or <dir>/corruptions/corruptions.json. */
+function corruptionsOf(dir: string): Map<string, { mean: number; relativeError: number | null }> {
+  const out = new Map<string, { mean: number; relativeError: number | null }>();
+  const data = besideReport<{ summary?: { series?: { label: string; mean: number; relativeError: number | null }[] } }>(dir, 'corruptions');
+  for (const s of data?.summary?.series ?? []) out.set(s.label, { mean: s.mean, relativeError: s.relativeError });
   return out;
 }
 
 /** Certification summary beside a report: <dir>/certify.json or <dir>/certify/certify.json; per series label the sigma with the largest ACR. */
 function certifiedOf(dir: string): Map<string, { acr: number; sigma: string }> {
   const out = new Map<string, { acr: number; sigma: string }>();
-  if (dir.endsWith('.json')) return out;
-  const path = [join(dir, 'certify.json'), join(dir, 'certify', 'certify.json')].find((p) => existsSync(p));
-  if (!path) return out;
-  let data: { series?: { model: string; jpegMode: string | null; sigmaLabel: string; acr: number }[] };
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
-  }
-  for (const s of data.series ?? []) {
+  const data = besideReport<{ series?: { model: string; jpegMode: string | null; sigmaLabel: string; acr: number }[] }>(dir, 'certify');
+  for (const s of data?.series ?? []) {
     const label = `${s.model}${s.jpegMode ? ` [${s.jpegMode}]` : ''}`;
     const prev = out.get(label);
     if (!prev || s.acr > prev.acr) out.set(label, { acr: s.acr, sigma: s.sigmaLabel });
@@ -101,18 +98,10 @@ function certifiedOf(dir: string): Map<string, { acr: number; sigma: string }> {
 /** Spatial summary beside a report: <dir>/spatial.json or <dir>/spatial/spatial.json; per series label the grid worst case. */
 function spatialOf(dir: string): Map<string, { grid: number; transforms: number }> {
   const out = new Map<string, { grid: number; transforms: number }>();
-  if (dir.endsWith('.json')) return out;
-  const path = [join(dir, 'spatial.json'), join(dir, 'spatial', 'spatial.json')].find((p) => existsSync(p));
-  if (!path) return out;
-  let data: { summary?: { series?: { label: string; grid: number | null }[] }; records?: { grid: { maxRotation: number; rotations: number; maxTranslation: number; translations: number } }[] };
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`leaderboard: ${path} is not valid JSON (${(err as Error).message})`);
-  }
-  const g = data.records?.[0]?.grid;
-  const transforms = g ? (g.maxRotation === 0 ? 1 : g.rotations) * (g.maxTranslation === 0 ? 1 : g.translations) ** 2 : 0;
-  for (const s of data.summary?.series ?? []) if (typeof s.grid === 'number') out.set(s.label, { grid: s.grid, transforms });
+  const data = besideReport<{ summary?: { series?: { label: string; grid: number | null }[] }; records?: { grid: { maxRotation: number; rotations: number; maxTranslation: number; translations: number } }[] }>(dir, 'spatial');
+  const g = data?.records?.[0]?.grid;
+  const transforms = g ? gridCounts(g).transforms : 0;
+  for (const s of data?.summary?.series ?? []) if (typeof s.grid === 'number') out.set(s.label, { grid: s.grid, transforms });
   return out;
 }
 

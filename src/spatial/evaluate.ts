@@ -209,19 +209,21 @@ export function summarizeSpatial(records: SpatialRecord[]): { series: SpatialSer
     const gridRecs = mine.filter((r) => r.transform);
     const isRot = (t: SpatialTransform) => t.dx === 0 && t.dy === 0;
     const isShift = (t: SpatialTransform) => t.angle === 0;
+    // Each record's bits are unpacked once: a record enters several worst cases.
+    const unpacked = new Map(mine.map((r) => [r, unpackBits(r.correctBits, n)]));
     // Per image AND over a set of records: right under every one of them.
     const all = (rs: SpatialRecord[]): Uint8Array | null => {
       if (!rs.length) return null;
       const out = new Uint8Array(n).fill(1);
       for (const r of rs) {
-        const b = unpackBits(r.correctBits, n);
+        const b = unpacked.get(r)!;
         for (let i = 0; i < n; i++) out[i] &= b[i];
       }
       return out;
     };
     const identity = gridRecs.find((r) => isRot(r.transform!) && isShift(r.transform!));
     const bits: Record<SpatialRow, Uint8Array | null> = {
-      clean: identity ? unpackBits(identity.correctBits, n) : null,
+      clean: identity ? unpacked.get(identity)! : null,
       rotation: all(gridRecs.filter((r) => isRot(r.transform!))),
       translation: all(gridRecs.filter((r) => isShift(r.transform!))),
       grid: all(gridRecs),

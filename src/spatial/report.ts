@@ -8,6 +8,7 @@ import { CSS, htmlTable } from '../report/html.ts';
 import { REPORT_SCHEMA, type Report } from '../report/model.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { SPATIAL_ROWS, spatialSeriesKey, summarizeSpatial, type SpatialRecord, type SpatialRow, type SpatialSeries } from './evaluate.ts';
+import { gridCounts } from './transform.ts';
 
 export const SPATIAL_SCHEMA = 'jpegdl-robust-spatial/1';
 
@@ -15,12 +16,20 @@ const pct = (v: number | null) => (v === null ? '–' : fmtPct(v));
 const pts = (v: number | null, ref: number | null) => (v === null || ref === null ? '–' : `${v - ref >= 0 ? '+' : ''}${(100 * (v - ref)).toFixed(1)}`);
 const num = (v: number) => String(Number(v.toFixed(3)));
 
-/** What a row of the main table is, in words (from the records' grid). */
-function rowNames(records: SpatialRecord[]): Record<SpatialRow | 'gridMean', string> {
-  const g = records[0].grid;
-  const draws = Math.max(0, ...summarizeSpatial(records).series.map((s) => s.draws));
-  const shifts = g.maxTranslation === 0 ? 1 : g.translations;
-  const rotations = g.maxRotation === 0 ? 1 : g.rotations;
+/** The records' summary and row names, computed once per rendering. */
+interface View {
+  sum: ReturnType<typeof summarizeSpatial>;
+  names: Record<SpatialRow | 'gridMean', string>;
+}
+
+function viewOf(records: SpatialRecord[]): View {
+  const sum = summarizeSpatial(records);
+  return { sum, names: rowNames(records[0].grid, Math.max(0, ...sum.series.map((s) => s.draws))) };
+}
+
+/** What a row of the main table is, in words (from the records' grid and draws). */
+function rowNames(g: SpatialRecord['grid'], draws: number): Record<SpatialRow | 'gridMean', string> {
+  const { rotations, translations: shifts } = gridCounts(g);
   return {
     clean: 'clean (no transform)',
     rotation: `rotations only: worst of ${rotations} in ±${num(g.maxRotation)}°`,
@@ -33,14 +42,20 @@ function rowNames(records: SpatialRecord[]): Record<SpatialRow | 'gridMean', str
 
 /** Warnings read off the records: series whose answers do not depend on the transform. */
 export function spatialWarnings(records: SpatialRecord[]): string[] {
-  return summarizeSpatial(records).series.filter((s) => s.invariant).map((s) =>
+  return warningsOf(viewOf(records));
+}
+
+function warningsOf({ sum }: View): string[] {
+  return sum.series.filter((s) => s.invariant).map((s) =>
     `${s.label}: the same images are right under every transform, so its answers do not depend on the transform (a model at chance that gives one class for everything does this); its worst cases equal its clean accuracy and say nothing about robustness.`);
 }
 
 /** Rows of the main table: clean, the worst cases, the grid mean; one column per series and a Δ column per non-reference series. */
 export function spatialRows(records: SpatialRecord[]): string[][] {
-  const sum = summarizeSpatial(records);
-  const names = rowNames(records);
+  return rowsOf(viewOf(records));
+}
+
+function rowsOf({ sum, names }: View): string[][] {
   const ref = sum.series.find((s) => s.key === sum.reference);
   const others = sum.series.filter((s) => s !== ref);
   const header = ['transform', ...sum.series.map((s) => s.label), ...(ref ? others.map((s) => `Δ ${s.label} (pts)`) : [])];
@@ -56,8 +71,10 @@ export function spatialRows(records: SpatialRecord[]): string[][] {
 
 /** The paired comparisons with the reference (the first baseline), one row per series x worst case. */
 export function spatialPairedRows(records: SpatialRecord[]): string[][] {
-  const sum = summarizeSpatial(records);
-  const names = rowNames(records);
+  return pairedRowsOf(viewOf(records));
+}
+
+function pairedRowsOf({ sum, names }: View): string[][] {
   return sum.paired.map((p) => [p.series, names[p.row], String(p.onlySeries), String(p.onlyReference), p.p < 0.001 ? '< 0.001' : p.p.toFixed(3)]);
 }
 
@@ -65,20 +82,29 @@ const PAIRED_HEADER = ['model', 'transform', 'right for the model only', 'right 
 
 /** The terminal table (accuracy in %). */
 export function renderSpatialTerminal(records: SpatialRecord[], title: string): string {
-  const rows = spatialRows(records);
+  return terminalOf(viewOf(records), title);
+}
+
+function terminalOf(v: View, title: string): string {
+  const rows = rowsOf(v);
   const body = table(rows, {
     columns: rows[0].map((_, j) => ({ alignment: j === 0 ? 'left' : 'right' })),
     drawHorizontalLine: (i, size) => i === 0 || i === 1 || i === 2 || i === size || i === size - 1,
   });
-  const warnings = spatialWarnings(records).map((w) => `note: ${w}\n`).join('');
+  const warnings = warningsOf(v).map((w) => `note: ${w}\n`).join('');
   return `${title}\naccuracy in %: an image counts when the model is right under every transform of the row; Δ in points vs the baseline\n${body}${warnings}`;
 }
 
 /** Markdown: the main table, paired comparisons, accuracy per angle and per shift. */
 export function renderSpatialMarkdown(records: SpatialRecord[], title: string, notes: string[] = []): string {
-  const sum = summarizeSpatial(records);
-  const [head, ...rows] = spatialRows(records);
-  const paired = spatialPairedRows(records);
+  return markdownOf(viewOf(records), title, notes);
+}
+
+function markdownOf(v: View, title: string, notes: string[]): string {
+  const { sum } = v;
+  const [head, ...rows] = rowsOf(v);
+  const paired = pairedRowsOf(v);
+  const allNotes = [...warningsOf(v), ...notes];
   const angles = [...new Set(sum.series.flatMap((s) => s.perAngle.map((a) => a.angle)))].sort((a, b) => a - b);
   const shifts = [...new Set(sum.series.flatMap((s) => s.perShift.map((a) => a.dx)))].sort((a, b) => a - b);
   const at = <T extends { accuracy: number }>(xs: T[], pick: (x: T) => boolean) => pct(xs.find(pick)?.accuracy ?? null);
@@ -89,13 +115,16 @@ export function renderSpatialMarkdown(records: SpatialRecord[], title: string, n
     ...(paired.length ? ['## Paired comparisons with the baseline (same images)', '', mdTable(PAIRED_HEADER, paired), ''] : []),
     ...(angles.length > 1 ? ['## Accuracy per rotation (no shift; %)', '', mdTable(['angle (°)', ...sum.series.map((s) => s.label)], angles.map((a) => [num(a), ...sum.series.map((s) => at(s.perAngle, (x) => x.angle === a))])), ''] : []),
     ...(shifts.length > 1 ? ['## Accuracy per horizontal shift (no rotation, no vertical shift; %)', '', mdTable(['dx (px)', ...sum.series.map((s) => s.label)], shifts.map((d) => [num(d), ...sum.series.map((s) => at(s.perShift, (x) => x.dx === d))])), ''] : []),
-    ...(notes.length || spatialWarnings(records).length ? ['## Notes', '', ...[...spatialWarnings(records), ...notes].map((n) => `- ${n}`), ''] : []),
+    ...(allNotes.length ? ['## Notes', '', ...allNotes.map((n) => `- ${n}`), ''] : []),
   ].join('\n');
 }
 
 /** Plots: accuracy per angle (no shift, and worst over shifts), accuracy per horizontal shift. */
 export function spatialPlotsSvg(records: SpatialRecord[]): string[] {
-  const sum = summarizeSpatial(records);
+  return plotsOf(viewOf(records));
+}
+
+function plotsOf({ sum }: View): string[] {
   const plots: string[] = [];
   const angles = [...new Set(sum.series.flatMap((s) => s.perAngle.map((a) => a.angle)))].sort((a, b) => a - b);
   const line = (title: string, xTitle: string, xs: number[], value: (s: SpatialSeries, x: number) => number | undefined): string => linePlotSvg({
@@ -121,9 +150,14 @@ export function spatialPlotsSvg(records: SpatialRecord[]): string[] {
 
 /** The spatial report as one self-contained HTML page. */
 export function renderSpatialHtml(records: SpatialRecord[], title: string, notes: string[] = [], examplesPng?: string): string {
-  const sum = summarizeSpatial(records);
-  const [head, ...rows] = spatialRows(records);
-  const paired = spatialPairedRows(records);
+  return htmlOf(viewOf(records), title, notes, examplesPng);
+}
+
+function htmlOf(v: View, title: string, notes: string[], examplesPng?: string): string {
+  const { sum } = v;
+  const [head, ...rows] = rowsOf(v);
+  const paired = pairedRowsOf(v);
+  const allNotes = [...warningsOf(v), ...notes];
   return [
     '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', `<title>${esc(title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>',
     `<h1>${esc(title)}</h1>`,
@@ -131,8 +165,8 @@ export function renderSpatialHtml(records: SpatialRecord[], title: string, notes
     `<p class="muted">${sum.n} images; a row's worst case counts an image as right only when the model is right under every transform of the row (Engstrom et al. 2019). Δ in percentage points against the baseline.</p>`,
     htmlTable(head, rows, 'main'),
     ...(paired.length ? ['<h2>Paired comparisons with the baseline (same images)</h2>', htmlTable(PAIRED_HEADER, paired)] : []),
-    ...(notes.length || spatialWarnings(records).length ? ['<h2>Notes</h2>', `<ul>${[...spatialWarnings(records), ...notes].map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`] : []),
-    '<h2>Accuracy per transform</h2>', '<div class="plots">', ...spatialPlotsSvg(records), '</div>',
+    ...(allNotes.length ? ['<h2>Notes</h2>', `<ul>${allNotes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`] : []),
+    '<h2>Accuracy per transform</h2>', '<div class="plots">', ...plotsOf(v), '</div>',
     ...(examplesPng ? ['<h2>What the transforms look like</h2>', '<p class="muted">The first evaluated images; columns: clean, then the grid\'s extreme rotations and shifts.</p>', `<img alt="transformed examples" src="${esc(examplesPng)}">`] : []),
     '</body>', '</html>', '',
   ].join('\n');
@@ -149,8 +183,7 @@ export const spatialAttackName = (row: SpatialRow) => `spatial:${row}`;
 export function spatialAsReport(data: { records: SpatialRecord[]; dataset?: string; split?: string; n?: number }): Report {
   const records = data.records;
   if (!Array.isArray(records) || records.length === 0) throw new Error('spatial report: no records');
-  const sum = summarizeSpatial(records);
-  const names = rowNames(records);
+  const { sum, names } = viewOf(records);
   const cells = sum.series.flatMap((s) => {
     const r = firstRecord(records, s.key);
     const cell = (attack: string, eps: number, epsLabel: string, mean: number) => ({
@@ -182,17 +215,18 @@ export function spatialAsReport(data: { records: SpatialRecord[]; dataset?: stri
 export function writeSpatialReport(dir: string, records: SpatialRecord[], meta: Record<string, unknown> & { title: string; notes?: string[]; examplesPng?: string }): { json: string; markdown: string; terminal: string; html: string } {
   mkdirSync(dir, { recursive: true });
   const files = { json: join(dir, 'spatial.json'), markdown: join(dir, 'spatial.md'), terminal: join(dir, 'spatial.txt'), html: join(dir, 'spatial.html') };
-  const sum = summarizeSpatial(records);
+  const v = viewOf(records);
+  const { sum } = v;
   const g = records[0].grid;
   const results = sum.series.flatMap((s) => SPATIAL_ROWS.filter((row) => s[row] !== null).map((row) => ({
     model: firstRecord(records, s.key).model, variant: s.variant, jpegMode: firstRecord(records, s.key).jpegMode, label: s.label,
     threat: { kind: row, maxRotation: row === 'translation' || row === 'clean' ? 0 : g.maxRotation, maxTranslation: row === 'rotation' || row === 'clean' ? 0 : g.maxTranslation, ...(row === 'random' ? { draws: s.draws } : {}) },
     accuracy: s[row], n: sum.n,
   })));
-  writeFileAtomic(files.html, renderSpatialHtml(records, meta.title, meta.notes, meta.examplesPng));
+  writeFileAtomic(files.html, htmlOf(v, meta.title, meta.notes ?? [], meta.examplesPng));
   writeJsonAtomic(files.json, { schema: SPATIAL_SCHEMA, ...meta, summary: sum, results, records });
-  writeFileAtomic(files.markdown, renderSpatialMarkdown(records, meta.title, meta.notes));
-  writeFileAtomic(files.terminal, renderSpatialTerminal(records, meta.title) + '\n');
+  writeFileAtomic(files.markdown, markdownOf(v, meta.title, meta.notes ?? []));
+  writeFileAtomic(files.terminal, terminalOf(v, meta.title) + '\n');
   return files;
 }
 

@@ -193,14 +193,22 @@ export function resolveGrid(o: SpatialGridOptions = {}, where = 'spatial'): Requ
   return g;
 }
 
+/** Values per axis a grid really has: an axis of extent 0 holds only 0, whatever its count. */
+export function gridCounts(g: Required<SpatialGridOptions>): { rotations: number; translations: number; transforms: number } {
+  const rotations = g.maxRotation === 0 ? 1 : g.rotations;
+  const translations = g.maxTranslation === 0 ? 1 : g.translations;
+  return { rotations, translations, transforms: rotations * translations * translations };
+}
+
 /**
  * Every transform of the grid (rotation outermost, then dx, then dy), the identity first when the grid
  * holds it, so an attack that stops at its first success spends one model call on clean images.
  */
 export function spatialGrid(o: SpatialGridOptions = {}): SpatialTransform[] {
   const g = resolveGrid(o);
-  const angles = symmetricSteps(g.maxRotation, g.maxRotation === 0 ? 1 : g.rotations);
-  const shifts = symmetricSteps(g.maxTranslation, g.maxTranslation === 0 ? 1 : g.translations);
+  const counts = gridCounts(g);
+  const angles = symmetricSteps(g.maxRotation, counts.rotations);
+  const shifts = symmetricSteps(g.maxTranslation, counts.translations);
   const grid = angles.flatMap((angle) => shifts.flatMap((dx) => shifts.map((dy) => ({ angle, dx, dy }))));
   const id = grid.findIndex((t) => t.angle === 0 && t.dx === 0 && t.dy === 0);
   return id > 0 ? [grid[id], ...grid.slice(0, id), ...grid.slice(id + 1)] : grid;
