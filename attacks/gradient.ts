@@ -126,6 +126,15 @@ export function l1Direction(grad: tf.Tensor4D, x: tf.Tensor4D, fraction: number 
   });
 }
 
+/**
+ * Per-example direction of an L0 PGD step (Croce & Hein 2019): grad divided by its mean |grad|, so a
+ * step of size s moves a pixel of average gradient by s and the pixels of large gradient by more (the
+ * L0 projection then keeps the pixels that moved most). Zero where the gradient is zero.
+ */
+export function l0Direction(grad: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.div(grad, tf.maximum(tf.mean(tf.abs(grad), [1, 2, 3], true), 1e-30)) as tf.Tensor4D);
+}
+
 /** An attack candidate per example: adversarial images, the attack objective, and success (1/0). */
 export interface Candidate {
   adv: tf.Tensor4D;

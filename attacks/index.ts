@@ -11,8 +11,10 @@ import { fab, fabL1, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
 import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
 import { pgd } from './pgd.ts';
+import { pgdL0 } from './pgd_l0.ts';
 import { pgdL1 } from './pgd_l1.ts';
 import { pgdL2 } from './pgd_l2.ts';
+import { sparseRs } from './sparse_rs.ts';
 import { square, squareL2 } from './square.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
@@ -78,6 +80,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'SLIDE: PGD in the L1 ball moving the pixels with |gradient| above the quantile by equal amounts, exact L1-and-box projection',
     paper: 'Tramèr & Boneh 2019, Adversarial Training and Robustness for Multiple Perturbations',
   },
+  'pgd-l0': {
+    name: 'pgd-l0', run: pgdL0 as AttackFn, norm: 'l0', defaults: { ...PGD_DEFAULTS, stepSize: 0.15, randomStart: false },
+    description: 'PGD0: gradient steps scaled by the mean |gradient|, exact projection onto at most eps changed pixels and the box (eps: a number of pixels)',
+    paper: 'Croce & Hein 2019, Sparse and Imperceivable Adversarial Attacks',
+  },
   apgd: {
     name: 'apgd', run: apgd as AttackFn, norm: 'linf', defaults: APGD_DEFAULTS,
     description: 'APGD-CE: step-size-free PGD with momentum and adaptive step halving (AutoAttack)',
@@ -134,6 +141,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Square Attack in the L2 ball: random search moving perturbation mass between square windows, no gradients',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  'sparse-rs': {
+    name: 'sparse-rs', run: sparseRs as AttackFn, norm: 'l0', defaults: { queries: 5000, alphaInit: 0.3, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
+    description: 'Sparse-RS: score-based random search over which eps pixels to change (each to a corner of the colour cube), no gradients (eps: a number of pixels)',
+    paper: 'Croce, Andriushchenko, Singh, Flammarion, Hein 2022, Sparse-RS: a versatile framework for query-efficient sparse black-box adversarial attacks',
+  },
   hsja: {
     name: 'hsja', run: hsja as AttackFn, norm: 'l2', defaults: HSJA_DEFAULTS, minimal: minimalIn(hsjaMinimal, 'l2'), sharedSearch: true,
     description: 'HopSkipJump: decision-based (top-1 labels only, no scores or gradients) minimal-norm attack by boundary binary searches and Monte-Carlo normal estimates; budgeted: kept if within eps',
@@ -183,10 +195,12 @@ export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
+export { pgdL0 } from './pgd_l0.ts';
 export { pgdL1 } from './pgd_l1.ts';
 export { pgdL2 } from './pgd_l2.ts';
+export { sparseRs, sparseRsSwaps, type SparseRsOptions } from './sparse_rs.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';
 export { spatial, spatialSearch, resolveSpatialOptions, SPATIAL_OPTIONS, type SpatialOptions, type SpatialResult } from './spatial.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
-export { l1Threshold, normPerExample, project, randomStart } from './project.ts';
+export { l0Support, l1Threshold, normPerExample, project, randomStart } from './project.ts';
 export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';

@@ -1,7 +1,7 @@
 /** Projected gradient ascent shared by the L-inf and L2 PGD attacks (Madry et al. 2018). */
 import * as tf from '@tensorflow/tfjs';
 import type { Norm } from '../src/types.ts';
-import { evaluateObjective, foldWorstCase, type Candidate, l1Direction, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
+import { evaluateObjective, foldWorstCase, type Candidate, l0Direction, l1Direction, l2Direction, linfDirection, objectiveGradient, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, checkPositive } from './validate.ts';
@@ -12,9 +12,9 @@ export interface PgdOptions {
   eps: number;
   /** Gradient steps per restart (default 10). */
   steps?: number;
-  /** Step length in the attack's norm (default 2.5·eps/steps, Madry et al.). */
+  /** Step length in the attack's norm (default 2.5·eps/steps, Madry et al.; L0: the move of a pixel of mean |gradient|, default 0.15). */
   stepSize?: number;
-  /** Start from a uniform random point of the ball (default true); false starts at x. */
+  /** Start from a uniform random point of the ball (default true; L0: false); false starts at x. */
   randomStart?: boolean;
   /** Independent runs; each example keeps its worst case (default 1). */
   restarts?: number;
@@ -52,14 +52,16 @@ export function runPgd(
   o: PgdOptions,
 ): tf.Tensor4D {
   const steps = o.steps ?? 10;
-  const stepSize = o.stepSize ?? (2.5 * o.eps) / steps;
+  const stepSize = o.stepSize ?? (norm === 'l0' ? 0.15 : (2.5 * o.eps) / steps);
   const restarts = o.restarts ?? 1;
-  const useRandom = o.randomStart ?? true;
+  // L0 starts at x by default: a random start puts k pixels at random colours far from x, and the
+  // projection then keeps those pixels (their move dwarfs a step's), freezing a random support.
+  const useRandom = o.randomStart ?? norm !== 'l0';
   const seed = o.seed ?? 0;
   const budget = { norm, eps: o.eps };
   const spec: ObjectiveSpec = { loss: o.loss, targets: o.targeted ? o.targets : undefined, eotSamples: o.eotSamples };
   const fraction = 1 - (o.quantile ?? 0.99);
-  const direction = (grad: tf.Tensor4D, x: tf.Tensor4D) => (norm === 'linf' ? linfDirection(grad) : norm === 'l2' ? l2Direction(grad) : l1Direction(grad, x, fraction, true));
+  const direction = (grad: tf.Tensor4D, x: tf.Tensor4D) => (norm === 'linf' ? linfDirection(grad) : norm === 'l2' ? l2Direction(grad) : norm === 'l0' ? l0Direction(grad) : l1Direction(grad, x, fraction, true));
 
   let best: Candidate | undefined;
   for (let r = 0; r < restarts; r++) {

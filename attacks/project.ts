@@ -30,9 +30,30 @@ export function l1NormPerExample(t: tf.Tensor4D): tf.Tensor1D {
   return tf.tidy(() => tf.sum(tf.abs(t), [1, 2, 3]) as tf.Tensor1D);
 }
 
+/** Per-example L0 norm of a NHWC tensor: the number of pixels (h, w) with any non-zero channel, shape [batch]. */
+export function l0NormPerExample(t: tf.Tensor4D): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.cast(tf.any(tf.notEqual(t, 0), 3), 'float32'), [1, 2]) as tf.Tensor1D);
+}
+
 /** Per-example norm of a NHWC tensor in `norm`, shape [batch]. */
 export function normPerExample(t: tf.Tensor4D, norm: Norm): tf.Tensor1D {
-  return norm === 'linf' ? linfNormPerExample(t) : norm === 'l2' ? l2NormPerExample(t) : l1NormPerExample(t);
+  return norm === 'linf' ? linfNormPerExample(t) : norm === 'l2' ? l2NormPerExample(t) : norm === 'l0' ? l0NormPerExample(t) : l1NormPerExample(t);
+}
+
+/**
+ * Pixels kept by the L0-and-box projection of one example: the `k` pixels whose change lowers the
+ * squared distance to the candidate most, i.e. with the largest gain ||c_p - x_p||² - ||c_p - clip(c_p)||²
+ * (a kept pixel takes the clipped candidate, a dropped one returns to x), ties to the lower index.
+ * `gain` holds one value per pixel; returns a 0/1 mask of them.
+ */
+export function l0Support(gain: ArrayLike<number>, k: number): Uint8Array {
+  const p = gain.length;
+  const keep = new Uint8Array(p);
+  if (k >= p) return keep.fill(1);
+  if (k <= 0) return keep;
+  const order = Array.from({ length: p }, (_, i) => i).sort((a, b) => gain[b] - gain[a] || a - b);
+  for (let i = 0; i < k; i++) keep[order[i]] = 1;
+  return keep;
 }
 
 /**
@@ -93,6 +114,9 @@ export function l1Threshold(a: ArrayLike<number>, u: ArrayLike<number>, radius: 
  * then clipping would not be the nearest point): delta_i = sign(c_i)·min(max(|c_i| - lambda, 0), u_i),
  * u_i the room to the box edge on c_i's side, lambda from `l1Threshold`; a candidate already inside
  * both is returned bit-for-bit. The radius is shrunk by 4n·2^-24 for float32 rounding (three roundings per pixel).
+ * L0 (eps a number of pixels): the exact Euclidean projection onto "at most floor(eps) pixels differ from
+ * x" and the box: clip to [0,1], keep the pixels of largest gain (`l0Support`) and reset the rest to x
+ * exactly; a candidate already inside both is returned bit-for-bit.
  */
 export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget): tf.Tensor4D {
   return tf.tidy(() => {
@@ -102,6 +126,7 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
       return tf.minimum(tf.maximum(candidate, lo), hi) as tf.Tensor4D;
     }
     if (budget.norm === 'l1') return projectL1(candidate, x, budget.eps);
+    if (budget.norm === 'l0') return projectL0(candidate, x, budget.eps);
     const n = x.shape[1]! * x.shape[2]! * x.shape[3]!;
     const radius = Math.max(0, budget.eps * (1 - 1e-6) - Math.sqrt(n) * FLOAT32_UNIT);
     const delta = tf.sub(candidate, x);
@@ -111,6 +136,25 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
     const scaled = tf.where(tf.broadcastTo(outside, x.shape), tf.add(x, tf.mul(delta, scale)), candidate);
     return tf.clipByValue(scaled, 0, 1) as tf.Tensor4D;
   });
+}
+
+/** L0 branch of `project` (inside its tidy): the box clip, then at most floor(eps) changed pixels (`l0Support`). */
+function projectL0(candidate: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
+  const [batch, h, w] = x.shape;
+  const p = h * w;
+  const k = Math.floor(eps);
+  const clipped = tf.clipByValue(candidate, 0, 1);
+  // Rows already within k changed pixels and the box are returned as given.
+  const changed = l0NormPerExample(tf.sub(clipped, x) as tf.Tensor4D).dataSync();
+  const inBox = tf.all(tf.equal(clipped, candidate), [1, 2, 3]).dataSync();
+  const gain = tf.sum(tf.sub(tf.square(tf.sub(candidate, x)), tf.square(tf.sub(candidate, clipped))), 3).dataSync();
+  const mask = new Uint8Array(batch * p);
+  for (let b = 0; b < batch; b++) {
+    if (changed[b] <= k && inBox[b]) mask.fill(1, b * p, (b + 1) * p);
+    else mask.set(l0Support(gain.subarray(b * p, (b + 1) * p), k), b * p);
+  }
+  const keep = tf.broadcastTo(tf.tensor4d(mask, [batch, h, w, 1], 'bool'), x.shape);
+  return tf.where(keep, clipped, x) as tf.Tensor4D;
 }
 
 /** L1 branch of `project` (inside its tidy). */
@@ -165,6 +209,17 @@ export function randomStart(x: tf.Tensor4D, budget: Budget, seed: number): tf.Te
     if (budget.norm === 'linf') {
       const noise = tf.randomUniform(x.shape, -budget.eps, budget.eps, 'float32', seed);
       return project(tf.add(x, noise) as tf.Tensor4D, x, budget);
+    }
+    if (budget.norm === 'l0') {
+      // floor(eps) pixels drawn uniformly without replacement (random keys, the smallest k), each set
+      // to a uniform colour in [0,1]^c: a uniform point of the pixel-sparse part of the ball.
+      const [batch, h, w] = x.shape;
+      const k = Math.min(Math.floor(budget.eps), h * w);
+      const keys = tf.randomUniform([batch, h * w], 0, 1, 'float32', seed + 104729);
+      const kth = k === 0 ? tf.fill([batch, 1], -1) : tf.reshape(tf.neg(tf.topk(tf.neg(keys), k).values.slice([0, k - 1], [batch, 1])), [batch, 1]);
+      const chosen = tf.reshape(tf.lessEqual(keys, kth), [batch, h, w, 1]);
+      const colour = tf.randomUniform(x.shape, 0, 1, 'float32', seed);
+      return project(tf.where(tf.broadcastTo(chosen, x.shape), colour, x) as tf.Tensor4D, x, budget);
     }
     const n = x.shape[1]! * x.shape[2]! * x.shape[3]!;
     if (budget.norm === 'l1') {

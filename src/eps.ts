@@ -12,10 +12,17 @@ export interface Epsilon {
 /**
  * Parse "8/255", "0.031", "0" into an Epsilon on the 0-1 scale; `what` names the argument in errors.
  * An L-inf budget above 1 is refused (it is almost always "8" meant as 8/255); an L2 or L1 budget may
- * exceed 1 (sizes sum over pixels: L2 3.0 on ImageNet, L1 12 on CIFAR-10 are common).
+ * exceed 1 (sizes sum over pixels: L2 3.0 on ImageNet, L1 12 on CIFAR-10 are common). An L0 budget is
+ * a whole number of pixels ("10").
  */
 export function parseEpsilon(text: string, what = 'eps', norm: Norm = 'linf'): Epsilon {
   const s = String(text).trim();
+  if (norm === 'l0') {
+    if (!/^\d+$/.test(s)) throw new Error(`${what}: "${text}" is not an L0 budget; L0 budgets count changed pixels, so give whole numbers such as 0,1,5,10`);
+    const value = Number(s);
+    if (!Number.isSafeInteger(value)) throw new Error(`${what}: "${text}" is too large`);
+    return { value, label: String(value) };
+  }
   const frac = /^(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(s);
   let value: number;
   let label: string;
@@ -35,9 +42,9 @@ export function parseEpsilon(text: string, what = 'eps', norm: Norm = 'linf'): E
   return { value, label };
 }
 
-/** A sample `--eps` list for attacks of a norm that is not L-inf (for error messages): sizes summed over pixels. */
+/** A sample `--eps` list for attacks of a norm that is not L-inf (for error messages): sizes summed over pixels, L0 in pixels. */
 export function exampleBudgets(norm: Exclude<Norm, 'linf'>): string {
-  return norm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1';
+  return norm === 'l0' ? '0,1,5,10' : norm === 'l1' ? '0,2,4,8' : '0,0.25,0.5,1';
 }
 
 /** Parse a comma-separated list "0,1/255,8/255" (or an array of strings) of budgets in `norm`; rejects an empty list. */

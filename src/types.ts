@@ -17,15 +17,18 @@ export function asLogitsFn(model: Classifier): (images: tf.Tensor4D) => tf.Tenso
   return (images) => inferenceModel(model).apply(images, { training: false }) as tf.Tensor2D;
 }
 
-/** Norm of a perturbation budget. */
-export type Norm = 'linf' | 'l2' | 'l1';
+/**
+ * Norm of a perturbation budget. 'l0' counts changed pixels (a pixel is changed when any of its channels
+ * is; its budget is a whole number of pixels, not a 0-1 size), as Sparse-RS and Croce & Hein 2019 count.
+ */
+export type Norm = 'linf' | 'l2' | 'l1' | 'l0';
 /** Every norm, in the order reports list them. */
-export const NORMS: readonly Norm[] = ['linf', 'l2', 'l1'];
+export const NORMS: readonly Norm[] = ['linf', 'l2', 'l1', 'l0'];
 
 /** Threat model carried by every attack result, so no report can mix scales (as Foolbox 3). */
 export interface ThreatModel {
   norm: Norm;
-  /** Budget on the 0-1 pixel scale. */
+  /** Budget on the 0-1 pixel scale (L0: a number of pixels). */
   eps: number;
   /** The budget as given, e.g. "8/255". */
   epsLabel: string;

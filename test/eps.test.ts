@@ -23,6 +23,14 @@ describe('epsilon parsing', () => {
     expect(() => epsilonFromNumber(NaN)).toThrow(/finite/);
   });
 
+  it('reads L0 budgets as whole numbers of pixels and refuses anything else, naming the argument', () => {
+    expect(parseEpsilonList('0,1, 5,10', '--eps', 'l0')).toEqual([{ value: 0, label: '0' }, { value: 1, label: '1' }, { value: 5, label: '5' }, { value: 10, label: '10' }]);
+    for (const bad of ['8/255', '0.5', '-1', '1e3', 'x']) {
+      expect(() => parseEpsilon(bad, '--eps-l0', 'l0')).toThrow(`--eps-l0: "${bad}" is not an L0 budget; L0 budgets count changed pixels, so give whole numbers such as 0,1,5,10`);
+    }
+    expect(() => parseEpsilon('99999999999999999999', '--eps', 'l0')).toThrow('--eps: "99999999999999999999" is too large');
+  });
+
   it('labels n/255 values as fractions and round-trips them', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 255 }), (n) => {

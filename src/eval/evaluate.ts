@@ -42,17 +42,17 @@ function lookupAttack(name: string): NamedAttack {
   return entry;
 }
 
-const NORM_FLAG: Record<Norm, string> = { linf: '--eps', l2: '--eps-l2', l1: '--eps-l1' };
+const NORM_FLAG: Record<Norm, string> = { linf: '--eps', l2: '--eps-l2', l1: '--eps-l1', l0: '--eps-l0' };
 
 /**
  * The budget list of each norm the attacks use (0-1 pixel scale; L2 and L1 sizes sum over pixels), from
- * `--eps` (L-inf, or the attacks' one norm when they share one that `--eps-l2`/`--eps-l1` does not give),
- * `--eps-l2` and `--eps-l1`; L-inf falls back to the run's list, then the default. `primary` is L-inf when
+ * `--eps` (L-inf, or the attacks' one norm when they share one that `--eps-l2`/`--eps-l1`/`--eps-l0` does not
+ * give), `--eps-l2`, `--eps-l1` and `--eps-l0` (whole pixel counts); L-inf falls back to the run's list, then the default. `primary` is L-inf when
  * an attack is L-inf, else the first attack's norm.
  */
-export function budgetsByNorm(attacks: { name: string; norm: Norm }[], given: { eps?: string; epsL2?: string; epsL1?: string }, runEps?: string): { lists: Map<Norm, Epsilon[]>; primary: Norm } {
+export function budgetsByNorm(attacks: { name: string; norm: Norm }[], given: { eps?: string; epsL2?: string; epsL1?: string; epsL0?: string }, runEps?: string): { lists: Map<Norm, Epsilon[]>; primary: Norm } {
   const norms = [...new Set(attacks.map((a) => a.norm))].sort((a, b) => NORMS.indexOf(a) - NORMS.indexOf(b));
-  const text: Partial<Record<Norm, string>> = { l2: given.epsL2, l1: given.epsL1 };
+  const text: Partial<Record<Norm, string>> = { l2: given.epsL2, l1: given.epsL1, l0: given.epsL0 };
   // One norm that is not L-inf and no list of its own: --eps is that norm's list, as before per-norm lists existed.
   const only = norms.length === 1 ? norms[0] : undefined;
   if (given.eps !== undefined) {
@@ -121,6 +121,8 @@ export interface EvaluateOptions {
   epsL2?: string;
   /** Budgets of the L1 attacks when the evaluation mixes norms (e.g. "0,2,4,8"). */
   epsL1?: string;
+  /** Budgets of the L0 attacks (whole numbers of pixels) when the evaluation mixes norms (e.g. "0,1,5,10"). */
+  epsL0?: string;
   /** Attack specs "name:key=value,..." (default: the run's, else fgsm, pgd). */
   attacks?: string[];
   /** Quantiser modes evaluated for JPEG-DL models and JPEG defences (default soft, hard). */
@@ -207,7 +209,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     : runCfg?.eval?.attacks?.length
       ? runCfg.eval.attacks.map((a) => parseAttackSpec([a.name, Object.entries(a.params ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',')].filter(Boolean).join(':')))
       : DEFAULT_ATTACKS.map(parseAttackSpec);
-  const budgets = budgetsByNorm(attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm ?? 'linf' })), { eps: opts.eps, epsL2: opts.epsL2, epsL1: opts.epsL1 }, runCfg?.eval?.epsilons?.join(','));
+  const budgets = budgetsByNorm(attackSpecs.map((a) => ({ name: a.name, norm: lookupAttack(a.name).norm ?? 'linf' })), { eps: opts.eps, epsL2: opts.epsL2, epsL1: opts.epsL1, epsL0: opts.epsL0 }, runCfg?.eval?.epsilons?.join(','));
   const epsilons = budgets.lists.get(budgets.primary)!;
   const mixed = budgets.lists.size > 1;
   const n = positiveInt(opts.n ?? runCfg?.eval?.n ?? 500, '-n');

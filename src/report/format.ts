@@ -53,15 +53,16 @@ export function fmtPct(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '–' : (100 * x).toFixed(1);
 }
 
-/** A perturbation norm on the 0-1 scale in `norm`; an L-inf one also in 1/255 units (an L2 or L1 size sums over pixels, so x/255 would mislead). */
+/** A perturbation norm on the 0-1 scale in `norm`; an L-inf one also in 1/255 units (an L2 or L1 size sums over pixels, so x/255 would mislead); L0 in pixels. */
 export function fmtNorm(x: number | null | undefined, norm: string = 'linf'): string {
   if (x === null || x === undefined) return '–';
+  if (norm === 'l0') return Number.isInteger(x) ? `${x} px` : `${x.toFixed(2)} px`;
   return norm === 'linf' ? `${x.toFixed(4)} (${(x * 255).toFixed(2)}/255)` : x.toFixed(4);
 }
 
-/** A norm as reports name it: "L-inf", "L2", "L1" (other strings as they are). */
+/** A norm as reports name it: "L-inf", "L2", "L1", "L0" (other strings as they are). */
 export function normText(norm: string): string {
-  return norm === 'linf' ? 'L-inf' : norm === 'l2' ? 'L2' : norm === 'l1' ? 'L1' : norm;
+  return norm === 'linf' ? 'L-inf' : norm === 'l2' ? 'L2' : norm === 'l1' ? 'L1' : norm === 'l0' ? 'L0' : norm;
 }
 
 /** An eps label as tables show it: with its norm ("0.5 L2") when the report mixes norms, else as it is. */

@@ -65,7 +65,7 @@ export function plotsSvg(report: Report): string[] {
         };
       });
       const title = attack === WORST_CASE ? `Robust accuracy (worst case over ${norms.length > 1 ? `${normText(norm)} ` : ''}attacks)` : `Accuracy under ${attack}`;
-      out.push(linePlotSvg({ title, xLabels: labels, xTitle: `eps (${norm}, 0-1 pixel scale)`, yTitle: 'accuracy (%)', series }));
+      out.push(linePlotSvg({ title, xLabels: labels, xTitle: norm === 'l0' ? 'eps (l0, changed pixels)' : `eps (${norm}, 0-1 pixel scale)`, yTitle: 'accuracy (%)', series }));
     }
   }
   return out;
@@ -129,7 +129,7 @@ export function renderHtml(report: Report): string {
     const t = trainingTableRows(report.training);
     s.push('<h2>Training</h2>', '<p class="muted">Last epoch of each model; the plots show every epoch.</p>', htmlTable(t.header, t.rows), '<div class="plots">', ...trainingPlotsSvg(report.training), '</div>');
   }
-  s.push('<h2>Per-cell details</h2>', '<p class="muted">Success rate: share of clean-correct images the attack made wrong. Perturbation norms on the 0-1 scale.</p>');
+  s.push('<h2>Per-cell details</h2>', '<p class="muted">Success rate: share of clean-correct images the attack made wrong. Perturbation norms on the 0-1 scale (L0: changed pixels).</p>');
   s.push(htmlTable(['model', 'attack', 'eps', 'accuracy %', '95% CI (images)', 'success %', 'mean norm', 'max norm', 'time'], details, 'details'));
   s.push('<h2>Paper vs this run</h2>', `<p>${esc(report.paper.summary)}</p>`);
   if (report.paper.rows.length) s.push(htmlTable(['quantity', 'paper', 'this run', 'status', 'source'], report.paper.rows.map((r) => [r.what, r.paperText, r.runText, r.paper.status, r.paper.source + (r.paper.note ? ` (${r.paper.note})` : '')]), 'paper'));

@@ -18,7 +18,7 @@ import { reportNorms, type Report } from './model.ts';
 import { gridCounts } from '../spatial/transform.ts';
 
 /** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it), in every norm. */
-const NON_ADAPTIVE = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1']);
+const NON_ADAPTIVE = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'pgd-l0']);
 
 /** One row: a model in one JPEG mode, as one report measured it. */
 export interface LeaderboardEntry {
@@ -156,19 +156,19 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   return out;
 }
 
-/** The key of an eps in `robust`: the label for an L-inf budget, "0.5 L2" / "8 L1" for the others. */
+/** The key of an eps in `robust`: the label for an L-inf budget, "0.5 L2" / "8 L1" / "10 L0" for the others. */
 function epsKey(label: string, norm: string): string {
   return norm === 'linf' ? label : `${label} ${normText(norm)}`;
 }
 
-/** Norm rank and value of a key, for sorting: L-inf budgets first, then L2, then L1, each by size. */
+/** Norm rank and value of a key, for sorting: L-inf budgets first, then L2, then L1, then L0, each by size. */
 function keyOrder(key: string): [number, number] {
   const [label, norm] = key.split(' ');
   const value = label.includes('/') ? Number(label.split('/')[0]) / Number(label.split('/')[1]) : Number(label);
-  return [norm === undefined ? 0 : norm === 'L2' ? 1 : 2, value];
+  return [norm === undefined ? 0 : norm === 'L2' ? 1 : norm === 'L1' ? 2 : 3, value];
 }
 
-/** Eps keys present in any entry: L-inf labels ("4/255") by value, then L2 ("0.5 L2"), then L1. */
+/** Eps keys present in any entry: L-inf labels ("4/255") by value, then L2 ("0.5 L2"), then L1, then L0. */
 export function leaderboardEpsilons(entries: LeaderboardEntry[]): string[] {
   return [...new Set(entries.flatMap((e) => Object.keys(e.robust)))].sort((a, b) => keyOrder(a)[0] - keyOrder(b)[0] || keyOrder(a)[1] - keyOrder(b)[1]);
 }

@@ -52,7 +52,7 @@ export function renderMarkdown(report: Report): string {
       : []),
     '## Per-cell details',
     '',
-    'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale.',
+    'Success rate: share of the clean-correct images the attack made wrong. Norms of the perturbation on the 0-1 scale (L0: changed pixels).',
     '',
     mdTable(details.header, details.rows),
     '',

@@ -258,7 +258,7 @@ export function findCell(report: Pick<Report, 'cells'>, seriesKeyStr: string, at
 
 /** The norms of a report's budgets (eps > 0) in the order reports list them; more than one in an evaluation mixing norms. */
 export function reportNorms(report: Pick<Report, 'epsilons'>): string[] {
-  const order = ['linf', 'l2', 'l1'];
+  const order = ['linf', 'l2', 'l1', 'l0'];
   return [...new Set(report.epsilons.filter((e) => e.value > 0).map((e) => e.norm))].sort((a, b) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
 }
 

@@ -102,7 +102,7 @@ export function pairedComparisons(records: CellRecord[], referenceKey: string | 
   // Attack cells at eps 0 repeat the clean row.
   const kept = rows.filter((r) => r.attack === CLEAN_ATTACK || r.eps > 0);
   const rank = (a: string) => (a === CLEAN_ATTACK ? 0 : a === WORST_CASE ? 2 : 1);
-  const normRank = (n: string) => ['linf', 'l2', 'l1'].indexOf(n);
+  const normRank = (n: string) => ['linf', 'l2', 'l1', 'l0'].indexOf(n);
   return kept.sort((x, y) => x.series.localeCompare(y.series) || rank(x.attack) - rank(y.attack) || x.attack.localeCompare(y.attack) || normRank(x.norm) - normRank(y.norm) || x.eps - y.eps);
 }
 

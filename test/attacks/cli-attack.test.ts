@@ -211,6 +211,25 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', m, '--attack', 'apgd', '--eps-schedule'])).err).toMatch(/--eps-schedule: apgd has no such option/);
   });
 
+  it('runs the L0 attacks (budgets in pixels) on the hard-quantised model, records norm l0, stays within it; L0 flags checked before loading', async () => {
+    const common = ['--model', join(dir, 'model'), '--jpeg-mode', 'hard', '--eps', '0,1,4', '-n', '12', '--batch-size', '6'];
+    const out = join(dir, 'sparse-rs.json');
+    const r = await run(['attack', ...common, '--attack', 'sparse-rs', '--queries', '20', '--alpha-init', '0.5', '--out', out, '--examples', join(dir, 'ex-l0'), '--examples-n', '4']);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/sparse-rs \(l0\) on 12 /);
+    const f = JSON.parse(readFileSync(out, 'utf8'));
+    expect(f.norm).toBe('l0');
+    expect(f.options).toEqual({ seed: 0, queries: 20, alphaInit: 0.5 });
+    expect(f.results.map((x: { threat: { norm: string; epsLabel: string; eps: number } }) => `${x.threat.norm} ${x.threat.epsLabel} ${x.threat.eps}`)).toEqual(['l0 0 0', 'l0 1 1', 'l0 4 4']);
+    const ex = JSON.parse(readFileSync(join(dir, 'ex-l0', 'examples.json'), 'utf8'));
+    for (const e of ex.examples) for (const p of e.perEps) expect(p.l0).toBeLessThanOrEqual(p.eps);
+    expect((await run(['attack', ...common, '--attack', 'pgd-l0', '--steps', '3', '--step-size', '0.2'])).err).toBe('');
+    const m = join(dir, 'nope');
+    expect((await run(['attack', '--model', m, '--attack', 'sparse-rs', '--eps', '0,8/255'])).err).toMatch(/--eps: "8\/255" is not an L0 budget; L0 budgets count changed pixels/);
+    expect((await run(['attack', '--model', m, '--attack', 'sparse-rs'])).err).toMatch(/--eps: sparse-rs is an l0 attack and the default budgets are L-inf ones; give l0 budgets, e.g. --eps 0,1,5,10/);
+    expect((await run(['attack', '--model', m, '--attack', 'square', '--alpha-init', '0.5', '--eps', '0,0.1'])).err).toMatch(/--alpha-init: square has no such option/);
+  });
+
   it('runs C&W L2 budgeted and --minimal (deterministic: no seed), its flags checked before loading', async () => {
     const common = ['--model', join(dir, 'model'), '--attack', 'cw-l2', '--eps', '0,0.5,2', '-n', '12', '--batch-size', '6', '--steps', '10', '--search-steps', '2'];
     const out = join(dir, 'cw.json');

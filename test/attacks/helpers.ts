@@ -46,26 +46,35 @@ export function randomLabels(seed: number, n: number, classes: number): tf.Tenso
 }
 
 /** Per-example max |a - b|, L2 ||a - b|| and L1 sum |a - b| in float64. */
-export function perExampleDistances(a: ArrayLike<number>, b: ArrayLike<number>, batch: number): { linf: number[]; l2: number[]; l1: number[] } {
+export function perExampleDistances(a: ArrayLike<number>, b: ArrayLike<number>, batch: number, channels = 1): { linf: number[]; l2: number[]; l1: number[]; l0: number[] } {
   const per = a.length / batch;
   const linf: number[] = [];
   const l2: number[] = [];
   const l1: number[] = [];
+  const l0: number[] = [];
   for (let i = 0; i < batch; i++) {
     let m = 0;
     let s = 0;
     let t = 0;
+    let pixels = 0;
     for (let j = i * per; j < (i + 1) * per; j++) {
       const d = Math.abs(a[j] - b[j]);
       m = Math.max(m, d);
       s += d * d;
       t += d;
     }
+    // L0 counts pixels (groups of `channels` values) with any change.
+    for (let q = i * per; q < (i + 1) * per; q += channels) {
+      let changed = false;
+      for (let ch = 0; ch < channels; ch++) if (a[q + ch] !== b[q + ch]) changed = true;
+      if (changed) pixels++;
+    }
     linf.push(m);
     l2.push(Math.sqrt(s));
     l1.push(t);
+    l0.push(pixels);
   }
-  return { linf, l2, l1 };
+  return { linf, l2, l1, l0 };
 }
 
 /** An easy synthetic task: 4 classes of 4x4x1 images = class prototype + Gaussian-ish noise, clipped to [0,1]. */
@@ -177,4 +186,33 @@ export function linearL1Task(seed: number, n: number, classes: number, eps: numb
     });
   });
   return { model, W, x, xs, y: tf.tensor1d(labels, 'int32'), labels, logits, leastMargins, d };
+}
+
+/**
+ * The largest margin any image with at most k changed pixels (of c channels) in [0,1] can have under a
+ * linear model: per wrong class, the margin at x plus the k largest pixel gains, a pixel's gain being the
+ * sum over its channels of the best end of the box (a linear objective is maximised at a corner).
+ */
+export function l0MarginBound(x: ArrayLike<number>, W: number[][], b: number[], labels: number[], k: number, c: number): number[] {
+  const d = W.length;
+  const p = d / c;
+  return labels.map((y, i) => {
+    let best = -Infinity;
+    for (let cls = 0; cls < b.length; cls++) {
+      if (cls === y) continue;
+      let m = b[cls] - b[y];
+      for (let j = 0; j < d; j++) m += x[i * d + j] * (W[j][cls] - W[j][y]);
+      const gains = Array.from({ length: p }, (_, q) => {
+        let g = 0;
+        for (let ch = 0; ch < c; ch++) {
+          const j = q * c + ch;
+          const a = W[j][cls] - W[j][y];
+          g += Math.max(a * (1 - x[i * d + j]), -a * x[i * d + j]);
+        }
+        return g;
+      }).sort((u, v) => v - u);
+      best = Math.max(best, m + gains.slice(0, k).reduce((s, g) => s + g, 0));
+    }
+    return best;
+  });
 }

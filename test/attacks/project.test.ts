@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { l1Threshold, project, randomStart, subSeed } from '../../attacks/project.ts';
+import { l0NormPerExample, l0Support, l1Threshold, normPerExample, project, randomStart, subSeed } from '../../attacks/project.ts';
 import { perExampleDistances, randomImagesData, rng } from './helpers.ts';
 
 const shapeArb = fc.record({ n: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 1, max: 5 }), c: fc.constantFrom(1, 3), seed: fc.nat() });
@@ -189,6 +189,93 @@ describe('L1 projection', () => {
   });
 });
 
+/** Every subset of [0, p) with at most k members. */
+function subsetsUpTo(p: number, k: number): number[][] {
+  const out: number[][] = [];
+  for (let mask = 0; mask < 1 << p; mask++) {
+    const set = Array.from({ length: p }, (_, i) => i).filter((i) => mask & (1 << i));
+    if (set.length <= k) out.push(set);
+  }
+  return out;
+}
+
+describe('L0 projection (pixels)', () => {
+  it('is the nearest point with at most k changed pixels in the box (checked against every support), idempotent, inside points unchanged', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom(1, 3), fc.integer({ min: 0, max: 7 }), fc.nat(), (n, h, w, c, k, seed) => {
+        const p = h * w;
+        const r = rng(seed);
+        const xs = randomImagesData(seed + 1, n * p * c);
+        // Candidates: some pixels untouched, some moved inside the box, some pushed outside it.
+        const cs = Float32Array.from(xs, (v) => { const u = r(); return u < 0.3 ? v : u < 0.7 ? r() : 3 * r() - 1; });
+        const x = tf.tensor4d(xs, [n, h, w, c]);
+        const cand = tf.tensor4d(cs, [n, h, w, c]);
+        const out = project(cand, x, { norm: 'l0', eps: k });
+        const o = out.dataSync();
+        const dist = perExampleDistances(o, xs, n, c);
+        for (let b = 0; b < n; b++) {
+          expect(dist.l0[b]).toBeLessThanOrEqual(k);
+          let got = 0;
+          for (let j = b * p * c; j < (b + 1) * p * c; j++) {
+            expect(o[j] >= 0 && o[j] <= 1).toBe(true);
+            got += (o[j] - cs[j]) ** 2;
+          }
+          // The best point over every support of at most k pixels: clipped candidate on it, x elsewhere.
+          let best = Infinity;
+          for (const set of subsetsUpTo(p, k)) {
+            let s = 0;
+            for (let q = 0; q < p; q++) {
+              for (let ch = 0; ch < c; ch++) {
+                const j = (b * p + q) * c + ch;
+                const v = set.includes(q) ? Math.min(1, Math.max(0, cs[j])) : xs[j];
+                s += (v - cs[j]) ** 2;
+              }
+            }
+            best = Math.min(best, s);
+          }
+          expect(got).toBeLessThanOrEqual(best + 1e-5);
+        }
+        const again = project(out, x, { norm: 'l0', eps: k });
+        expect(Array.from(again.dataSync())).toEqual(Array.from(o));
+        tf.dispose([x, cand, out, again]);
+      }),
+      { numRuns: 60, seed: 7 },
+    );
+  });
+
+  it('keeps the pixels of largest gain ||c-x||² - ||c-clip(c)||², not of largest clipped move', () => {
+    // Pixel 0 moves to 2 (clipped to 1: a move of 0.5, gain 2.25 - 1 = 1.25); pixel 1 moves 0.5 -> 0.1
+    // (a move of 0.4 inside the box, gain 0.16). k = 1 keeps pixel 0; pixel 2 (untouched) stays.
+    const x = tf.tensor4d([0.5, 0.5, 0.3], [1, 1, 3, 1]);
+    const cand = tf.tensor4d([2, 0.1, 0.3], [1, 1, 3, 1]);
+    const out = project(cand, x, { norm: 'l0', eps: 1 });
+    expect(Array.from(out.dataSync())).toEqual([1, 0.5, Math.fround(0.3)]);
+    // A larger clipped move that gains less: pixel 0 0.5 -> 1.05 (clip 1: move 0.5, gain 0.3025 - 0.0025 = 0.3)
+    // against pixel 1 0.5 -> 0.0 (move 0.5, gain 0.25); then 0.5 -> 1.02 (gain 0.2704 - 0.0004 = 0.27) vs 0.25.
+    expect(Array.from(l0Support([0.3, 0.25], 1))).toEqual([1, 0]);
+    expect(Array.from(l0Support([0.25, 0.3, 0.3], 2))).toEqual([0, 1, 1]);
+    // Ties go to the lower index; k beyond the pixel count keeps all, k = 0 none.
+    expect(Array.from(l0Support([0.5, 0.5, 0.5], 2))).toEqual([1, 1, 0]);
+    expect(Array.from(l0Support([0.1, 0.2], 5))).toEqual([1, 1]);
+    expect(Array.from(l0Support([0.1, 0.2], 0))).toEqual([0, 0]);
+    tf.dispose([x, cand, out]);
+  });
+
+  it('counts changed pixels (any channel), not values; eps 0 returns x; a fractional eps keeps floor(eps) pixels', () => {
+    const x = tf.tensor4d([0, 0, 0, 0.5, 0.5, 0.5, 1, 1, 1, 0.2, 0.2, 0.2], [1, 2, 2, 3]);
+    const c = tf.tensor4d([0, 0, 1, 0.5, 0.5, 0.5, 0, 0, 0, 0.9, 0.9, 0.9], [1, 2, 2, 3]);
+    const norm = l0NormPerExample(tf.sub(c, x) as tf.Tensor4D);
+    expect(Array.from(norm.dataSync())).toEqual([3]);
+    expect(Array.from(normPerExample(tf.sub(c, x) as tf.Tensor4D, 'l0').dataSync())).toEqual([3]);
+    const zero = project(c, x, { norm: 'l0', eps: 0 });
+    expect(Array.from(zero.dataSync())).toEqual(Array.from(x.dataSync()));
+    // Gains: pixel 0 one channel by 1 (1), pixel 2 three channels by 1 (3), pixel 3 three by 0.7 (1.47).
+    const two = project(c, x, { norm: 'l0', eps: 2.9 });
+    expect(Array.from(two.dataSync())).toEqual(Array.from(Float32Array.from([0, 0, 0, 0.5, 0.5, 0.5, 0, 0, 0, 0.9, 0.9, 0.9])));
+    tf.dispose([x, c, norm, zero, two]);
+  });
+});
+
 describe('randomStart', () => {
   it('lies in the ball and the box, is seeded, and covers the L-inf ball', () => {
     const x = tf.fill([2, 8, 8, 3], 0.5) as tf.Tensor4D;
@@ -209,9 +296,24 @@ describe('randomStart', () => {
     x.dispose();
   });
 
+  it('L0: floor(eps) random pixels set to random colours, seeded', () => {
+    const x = tf.fill([3, 6, 6, 3], 0.5) as tf.Tensor4D;
+    for (const k of [0, 1, 5, 36, 50]) {
+      const a = randomStart(x, { norm: 'l0', eps: k }, 3);
+      const b = randomStart(x, { norm: 'l0', eps: k }, 3);
+      expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+      // Uniform colours differ from 0.5 in every channel almost surely: exactly min(k, 36) pixels change.
+      expect(perExampleDistances(a.dataSync(), x.dataSync(), 3, 3).l0).toEqual([Math.min(k, 36), Math.min(k, 36), Math.min(k, 36)]);
+      tf.dispose([a, b]);
+    }
+    const [a, c] = [randomStart(x, { norm: 'l0', eps: 5 }, 3), randomStart(x, { norm: 'l0', eps: 5 }, 4)];
+    expect(Array.from(a.dataSync())).not.toEqual(Array.from(c.dataSync()));
+    tf.dispose([a, c, x]);
+  });
+
   it('seed 0 is deterministic for every norm (tfjs randomNormal alone would treat 0 as unseeded)', () => {
     const x = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
-    for (const norm of ['linf', 'l2', 'l1'] as const) {
+    for (const norm of ['linf', 'l2', 'l1', 'l0'] as const) {
       const [a, b] = [randomStart(x, { norm, eps: 0.5 }, 0), randomStart(x, { norm, eps: 0.5 }, 0)];
       expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
       tf.dispose([a, b]);

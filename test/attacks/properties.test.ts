@@ -11,11 +11,13 @@ import { cw } from '../../attacks/cw.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab, fabL1 } from '../../attacks/fab.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
+import { pgdL0 } from '../../attacks/pgd_l0.ts';
 import { pgdL1 } from '../../attacks/pgd_l1.ts';
 import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
+import { sparseRs } from '../../attacks/sparse_rs.ts';
 import { square, squareL2 } from '../../attacks/square.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import type { Classifier, Norm } from '../../src/types.ts';
@@ -79,6 +81,10 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'apgd-l1 margin targeted', norm: 'l1', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => apgdL1(m, x, y, { eps, steps: 5, seed, loss: 'margin', targeted: true, targets: t, randomStart: false })) },
   { name: 'fab-l1 restarts targeted', norm: 'l1', run: (m, x, y, eps, seed) => fabL1(m, x, y, { eps, steps: 3, restarts: 2, targetClasses: 1, seed }) },
   { name: 'autoattack-l1', norm: 'l1', run: (m, x, y, eps, seed) => autoAttackL1(m, x, y, { eps, steps: 3, targetClasses: 2, restarts: 2, seed }) },
+  { name: 'pgd-l0', norm: 'l0', run: (m, x, y, eps, seed) => pgdL0(m, x, y, { eps, steps: 3, seed }) },
+  { name: 'pgd-l0 restarts targeted eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL0(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t, eotSamples: 2, stepSize: 0.3 })) },
+  { name: 'sparse-rs', norm: 'l0', run: (m, x, y, eps, seed) => sparseRs(m, x, y, { eps, queries: 8, seed }) },
+  { name: 'sparse-rs targeted ce eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => sparseRs(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, alphaInit: 1 })) },
   {
     name: 'pgd through bpda(rounding)', norm: 'linf',
     run: (m, x, y, eps, seed) => pgd(bpda((v) => tf.div(tf.round(tf.mul(v, 4)), 4), 'identity', m), x, y, { eps, steps: 2, seed }),
@@ -100,7 +106,8 @@ describe('every attack: budget, box, shape, dtype, non-mutation', () => {
     it(name, () => {
       fc.assert(
         fc.property(caseArb, ({ batch, h, w, c, classes, eps: rawEps, seed }) => {
-          const eps = norm === 'linf' ? Math.min(rawEps, 1) : rawEps;
+          // L0 budgets are whole pixel counts (0 to 9 here, beyond the image's pixels too).
+          const eps = norm === 'linf' ? Math.min(rawEps, 1) : norm === 'l0' ? Math.round(rawEps * 3) : rawEps;
           const x = randomImages(seed, [batch, h, w, c]);
           const y = randomLabels(seed + 1, batch, classes);
           const model = randomMlp(seed + 2, h * w * c, classes);
@@ -112,7 +119,7 @@ describe('every attack: budget, box, shape, dtype, non-mutation', () => {
             expect(adv).not.toBe(x);
             const a = adv.dataSync();
             for (const v of a) expect(v >= 0 && v <= 1).toBe(true);
-            const d = perExampleDistances(a, before, batch);
+            const d = perExampleDistances(a, before, batch, c);
             for (const dist of d[norm]) expect(dist).toBeLessThanOrEqual(eps + 1e-6);
             expect(x.isDisposed).toBe(false);
             expect(Array.from(x.dataSync())).toEqual(Array.from(before));
@@ -128,12 +135,12 @@ describe('every attack: budget, box, shape, dtype, non-mutation', () => {
 });
 
 describe('every attack: no tensor leaked per call', () => {
-  for (const { name, run } of CASES) {
+  for (const { name, norm, run } of CASES) {
     it(name, async () => {
       const x = randomImages(7, [2, 3, 3, 1]);
       const y = randomLabels(8, 2, 3);
       const model = randomMlp(9, 9, 3);
-      await assertNoTensorLeak(() => run(model, x, y, 0.1, 1, 3), { label: name });
+      await assertNoTensorLeak(() => run(model, x, y, norm === 'l0' ? 2 : 0.1, 1, 3), { label: name });
       tf.dispose([x, y]);
     });
   }
@@ -173,11 +180,11 @@ describe('seeded determinism', () => {
       const x = randomImages(21, [3, 4, 4, 1]);
       const model = randomMlp(23, 16, 3);
       // Square returns images the model already gets wrong untouched: label them as predicted.
-      const [isSquare, isAuto, isHsja] = [info.name.startsWith('square'), info.name.startsWith('autoattack'), info.name.startsWith('hsja')];
+      const [isSquare, isAuto, isHsja] = [info.name.startsWith('square') || info.name === 'sparse-rs', info.name.startsWith('autoattack'), info.name.startsWith('hsja')];
       const y = isSquare || isAuto || isHsja ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
       // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
       const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
-      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : info.norm === 'l1' ? 1 : 0.1, ...iterations };
+      const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : info.norm === 'l1' ? 1 : info.norm === 'l0' ? 2 : 0.1, ...iterations };
       // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
       const seeded = 'seed' in info.defaults;
       const a = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });
@@ -189,7 +196,8 @@ describe('seeded determinism', () => {
         // (Square's first query is its seeded stripes.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
         // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
-        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        // (PGD-L0 starts at x by default: its random start is the seeded part.)
+        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

@@ -22,8 +22,10 @@ describe('attack argument errors', () => {
     describe(info.name, () => {
       const run = (opts: Record<string, unknown>, model?: Classifier, images: tf.Tensor = x, labels: tf.Tensor = y) => {
         const c = counting();
+        // L0 budgets are whole pixel counts: the cases' eps 0.1 becomes 1 pixel.
+        const o = info.norm === 'l0' && opts.eps === 0.1 ? { ...opts, eps: 1 } : opts;
         try {
-          return info.run(model ?? c.model, images as tf.Tensor4D, labels as tf.Tensor1D, opts as { eps: number });
+          return info.run(model ?? c.model, images as tf.Tensor4D, labels as tf.Tensor1D, o as { eps: number });
         } finally {
           // Option errors must come before the model is ever called.
           if (!model && images === x && labels === y) expect(c.calls()).toBe(0);
@@ -129,6 +131,13 @@ describe('attack argument errors', () => {
           else expect(() => run({ eps: 0.1, norm: 'linf' })).toThrow('square-l2: do not pass norm (it is always l2)');
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
+      } else if (info.name === 'sparse-rs') {
+        it('rejects queries < 1, alphaInit outside (0, 1], a fractional pixel count and a negative seed', () => {
+          expect(() => run({ eps: 0.1, queries: 0 })).toThrow('sparse-rs: queries: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, alphaInit: 1.5 })).toThrow('sparse-rs: alphaInit must be a number in (0, 1], got 1.5');
+          expect(() => run({ eps: 2.5 })).toThrow('sparse-rs: eps must be a whole number of pixels, got 2.5');
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
       } else if (info.name !== 'fgsm') {
         it('rejects steps < 1, a bad step size, restarts < 1 and a negative seed', () => {
           expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/steps: must be an integer >= 1, got 0/);
@@ -171,9 +180,10 @@ describe('attack argument errors', () => {
     const noFlatten = tf.model({ inputs: inp, outputs: tf.layers.dense({ units: 3 }).apply(inp) as tf.SymbolicTensor });
     const small = tf.fill([2, 3, 3, 1], 0.5) as tf.Tensor4D;
     for (const info of Object.values(ATTACKS)) {
-      expect(() => info.run(logits, small, y, { eps: 0.1 })).toThrow(new RegExp(`${info.name}: model: takes input \\[batch,2,2,1\\] but the images are \\[2,3,3,1\\]`));
-      expect(() => info.run(noFlatten, x, y, { eps: 0.1 })).toThrow(new RegExp(`${info.name}: model: output shape \\[batch,2,2,3\\] is not \\[batch=2, classes>=2\\] logits`));
-      expect(() => info.run(logits, x, tf.tensor1d([0, 3], 'int32'), { eps: 0.1 })).toThrow(/labels: entry 1 is 3; expected an integer class index in \[0, 3\)/);
+      const eps = info.norm === 'l0' ? 1 : 0.1;
+      expect(() => info.run(logits, small, y, { eps })).toThrow(new RegExp(`${info.name}: model: takes input \\[batch,2,2,1\\] but the images are \\[2,3,3,1\\]`));
+      expect(() => info.run(noFlatten, x, y, { eps })).toThrow(new RegExp(`${info.name}: model: output shape \\[batch,2,2,3\\] is not \\[batch=2, classes>=2\\] logits`));
+      expect(() => info.run(logits, x, tf.tensor1d([0, 3], 'int32'), { eps })).toThrow(/labels: entry 1 is 3; expected an integer class index in \[0, 3\)/);
     }
     // A valid call runs no extra forward pass: FGSM = one gradient (forward + backward), nothing more.
     const kernels = (f: () => tf.Tensor) => { let n = 0; const orig = tf.engine().runKernel.bind(tf.engine()); (tf.engine() as unknown as { runKernel: unknown }).runKernel = (...a: Parameters<typeof orig>) => { if (a[0] === 'MatMul' || a[0] === '_FusedMatMul' || a[0] === 'BatchMatMul') n++; return orig(...a); }; try { tf.dispose(f()); } finally { (tf.engine() as unknown as { runKernel: unknown }).runKernel = orig; } return n; };

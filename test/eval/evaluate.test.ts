@@ -6,6 +6,7 @@ const labels = (r: ReturnType<typeof budgetsByNorm>) => Object.fromEntries([...r
 const linf = { name: 'pgd', norm: 'linf' as const };
 const l2 = { name: 'apgd-l2', norm: 'l2' as const };
 const l1 = { name: 'apgd-l1', norm: 'l1' as const };
+const l0 = { name: 'sparse-rs', norm: 'l0' as const };
 
 describe('budgetsByNorm', () => {
   it('one norm: --eps is its list (L-inf falls back to the run\'s list, then the default)', () => {
@@ -27,6 +28,11 @@ describe('budgetsByNorm', () => {
     // Without --eps the L-inf attacks take the run's (or the default) list.
     expect(labels(budgetsByNorm([linf, l2], { epsL2: '0,0.5' }))).toEqual({ linf: DEFAULT_EPSILONS.split(','), l2: ['0', '0.5'] });
     expect(budgetsByNorm([l2, l1], { epsL2: '0,0.5', epsL1: '0,8' }).primary).toBe('l2');
+    // L0 (pixel counts): --eps alone, or --eps-l0 beside the others.
+    expect(labels(budgetsByNorm([l0], { eps: '0,1,10' }))).toEqual({ l0: ['0', '1', '10'] });
+    expect(labels(budgetsByNorm([linf, l0], { eps: '0,4/255', epsL0: '0,5' }))).toEqual({ linf: ['0', '4/255'], l0: ['0', '5'] });
+    expect(() => budgetsByNorm([linf, l0], { eps: '0,4/255' })).toThrow('--eps-l0: sparse-rs is an L0 attack and --eps holds L-inf budgets; give L0 budgets, e.g. --eps-l0 0,1,5,10');
+    expect(() => budgetsByNorm([linf, l0], { epsL0: '0,2/255' })).toThrow('--eps-l0: "2/255" is not an L0 budget');
   });
 
   it('refuses a missing list, a list no attack uses, and an L-inf budget above 1, naming the flag', () => {

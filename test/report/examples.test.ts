@@ -54,8 +54,20 @@ describe('adversarial example grids', () => {
     expect(json.examples[0].perEps[1].linf).toBeCloseTo(0.1, 6);
     expect(json.examples[1].perEps[1].l2).toBeCloseTo(0.05, 6);
     expect(json.examples[1].perEps[1].fooled).toBe(false);
+    expect(json.examples.map((e: { perEps: { l0: number }[] }) => e.perEps.map((p) => p.l0))).toEqual([[0, 1], [0, 1]]);
     // Default scale: cells of at least 64 pixels.
     expect(PNG.sync.read(readFileSync(paths.png)).width).toBe(2 * 3 * 32 + 3 * 2);
+  });
+
+  it('counts L0 in pixels: a colour pixel with several changed channels counts once', () => {
+    const clean = new Float32Array(2 * 2 * 3).fill(0.5);
+    const adv = clean.slice();
+    adv[0] = 0; adv[1] = 1; adv[2] = 0.25; // pixel 0: three channels
+    adv[10] = 0.75; // pixel 3: one channel
+    const g: ExampleGrid = { height: 2, width: 2, channels: 3, clean, labels: Int32Array.from([0]), perEps: [{ epsLabel: '2', eps: 2, images: adv, predictions: Int32Array.from([1]) }] };
+    const json = JSON.parse(readFileSync(writeAdversarialExamples(join(tmp, 'l0'), g).json, 'utf8'));
+    expect(json.examples[0].perEps[0].l0).toBe(2);
+    expect(json.examples[0].perEps[0].l1).toBeCloseTo(0.5 + 0.5 + 0.25 + 0.25, 6);
   });
 
   it('refuses inconsistent input, naming what is wrong', () => {

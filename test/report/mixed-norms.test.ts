@@ -20,7 +20,7 @@ const BITS: Record<string, Record<string, string>> = {
   baseline: { clean: '1111111110', pgd: '1111111000', 'pgd-l2': '1100111100', 'apgd-l2': '1110011100' },
   'jpeg-dl': { clean: '1111111111', pgd: '1111111100', 'pgd-l2': '0011111110', 'apgd-l2': '1111000110' },
 };
-const NORM: Record<string, 'linf' | 'l2'> = { pgd: 'linf', 'pgd-l2': 'l2', 'apgd-l2': 'l2' };
+const NORM: Record<string, 'linf' | 'l2' | 'l0'> = { pgd: 'linf', 'pgd-l2': 'l2', 'apgd-l2': 'l2' };
 
 function rec(model: string, attack: string, eps: number, bits: string): CellRecord {
   const b = [...bits].map(Number);
@@ -135,5 +135,39 @@ describe('a report mixing norms', () => {
     expect(() => rankEntries(both, '2')).toThrow('--eps: "2" is a budget in several norms (2 L2, 2 L1); give one of them');
     // With no L-inf budget the default is the largest budget of the first norm (L2), not the L1 one.
     expect(rankEntries(both).eps).toBe('2 L2');
+  });
+
+  it('L0 budgets (pixel counts): their own worst case, "5 L0" in tables and the leaderboard, sizes in pixels, their own plot axis', () => {
+    const bits = { baseline: { 'pgd-l0': '1111100000', 'sparse-rs': '1101110000' }, 'jpeg-dl': { 'pgd-l0': '1111111100', 'sparse-rs': '1100000000' } };
+    const l0rec = (model: 'baseline' | 'jpeg-dl', attack: 'pgd-l0' | 'sparse-rs', eps: number) => {
+      const r = rec(model, 'clean', 0, eps === 0 ? BITS[model].clean : bits[model][attack]);
+      return { ...r, attack, threat: { norm: 'l0' as const, eps, epsLabel: String(eps), bounds: [0, 1] as [number, number] }, meanNorm: eps, maxNorm: eps, successRate: 0.5 };
+    };
+    const recs = [...records(), ...(['baseline', 'jpeg-dl'] as const).flatMap((m) => (['pgd-l0', 'sparse-rs'] as const).flatMap((a) => [l0rec(m, a, 0), l0rec(m, a, 5)]))];
+    const base = fixedInput();
+    const r = buildReport({ ...base, records: recs, tables: [], config: { ...base.config, n: N, norm: 'mixed', epsilons: ['0', '0.5'], epsilonsByNorm: { linf: ['0', '0.5'], l2: ['0', '0.5'], l0: ['0', '5'] }, attacks: [...Object.keys(NORM), 'pgd-l0', 'sparse-rs'].map((name) => ({ name, params: {} })), models: [{ name: 'baseline', variant: 'baseline', seed: 0 }, { name: 'jpeg-dl', variant: 'jpeg-dl', seed: 0, jpegModes: ['soft'] }] } });
+    expect(reportNorms(r)).toEqual(['linf', 'l2', 'l0']);
+    const s = r.series.find((x) => x.label === 'jpeg-dl [soft]')!.key;
+    expect(findCell(r, s, 'worst-case', '5', 'l0')!.mean).toBe(allOf(BITS['jpeg-dl'].clean, bits['jpeg-dl']['pgd-l0'], bits['jpeg-dl']['sparse-rs']) / N);
+    const { rows } = mainTable(r);
+    expect(rows.filter((row) => row[1] === '5 L0')).toEqual([
+      ['pgd-l0', '5 L0', '50.0', '80.0', '+30.0'],
+      ['sparse-rs', '5 L0', '50.0', '20.0', '-30.0'],
+      ['robust (worst case)', '5 L0', '40.0', '20.0', '-20.0'],
+    ]);
+    // Sparse-RS (no gradients) 6 images below PGD-L0 on JPEG-DL: the masking check names it.
+    expect(r.checks!.some((c) => c.startsWith('jpeg-dl [soft] at 5 L0: Sparse-RS, which uses no gradients, leaves 6 fewer images correct (20.0%) than the best gradient attack (pgd-l0, 80.0%)'))).toBe(true);
+    const html = renderHtml(r);
+    expect(html).toContain('eps (l0, changed pixels)');
+    expect(html).toMatch(/<td>5 px<\/td>/);
+    const dir = mkdtempSync(join(tmpdir(), 'jpegdl-l0-lb-'));
+    writeReport(dir, r);
+    const entries = leaderboardEntries([dir]);
+    expect(entries[1].robust).toEqual({ '0.5': 0.8, '0.5 L2': 0.4, '5 L0': 0.2 });
+    expect(leaderboardRows(entries).header.filter((h) => h.startsWith('robust'))).toEqual(['robust 0.5 (ranked)', 'robust 0.5 L2', 'robust 5 L0']);
+    expect(rankEntries(entries, '5 L0').ranked.map((e) => e.series)).toEqual(['baseline', 'jpeg-dl [soft]']);
+    const b = makeBaseline(r);
+    expect(b.cells.filter((c) => c.attack === 'worst-case' && c.eps === '5 L0').map((c) => c.accuracy)).toEqual([0.4, 0.2]);
+    expect(checkReport(r, b).ok).toBe(true);
   });
 });

@@ -44,6 +44,7 @@ interface AttackCliOptions {
   overshoot?: string;
   candidates?: string;
   quantile?: string;
+  alphaInit?: string;
   epsSchedule?: boolean;
   surrogate?: string;
   surrogateJpegMode?: string;
@@ -74,7 +75,7 @@ export function register(program: Command): void {
     .description('attack a saved model (model.json + weights.bin) over a list of eps; prints robust accuracy per eps')
     .requiredOption('--model <dir>', 'directory written by saveModel (tfjs layers format)')
     .option('--attack <name>', `one of ${ATTACK_NAMES.join(', ')}`, 'pgd')
-    .option('--eps <list>', 'comma-separated budgets on the 0-1 scale, e.g. 0,2/255,8/255 (L2 and L1 attacks: sizes summed over pixels, e.g. 0,0.5 or 0,12)', '0,2/255,4/255,8/255')
+    .option('--eps <list>', 'comma-separated budgets on the 0-1 scale, e.g. 0,2/255,8/255 (L2 and L1 attacks: sizes summed over pixels, e.g. 0,0.5 or 0,12; L0 attacks pgd-l0 and sparse-rs: numbers of changed pixels, e.g. 0,1,5,10)', '0,2/255,4/255,8/255')
     .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic', 'fashion-mnist-embedded')
     .option('--data-dir <dir>', 'directory holding the dataset files')
     .option('--image-size <px>', 'resize images to this size (must match the model input)')
@@ -93,6 +94,7 @@ export function register(program: Command): void {
     .option('--overshoot <f>', 'deepfool, deepfool-linf: step (1 + f) times past the linearised boundary (default 0.02)')
     .option('--candidates <k>', 'deepfool, deepfool-linf: classes considered, the most likely ones (default 10)')
     .option('--quantile <q>', 'pgd-l1: move the pixels with |gradient| at or above this quantile each step (default 0.99)')
+    .option('--alpha-init <a>', 'sparse-rs: initial share of the eps pixels swapped per query (default 0.3)')
     .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
@@ -111,7 +113,9 @@ export function register(program: Command): void {
     .action(async (o: AttackCliOptions, cmd: Command) => {
       // Check everything cheap before loading anything.
       const info = getAttack(o.attack);
-      const epsilons = parseEpsilonList(o.eps, '--eps', info.norm);
+      // Default (L-inf) budgets under another norm are refused below, after the option checks.
+      const defaultEps = info.norm !== 'linf' && cmd.getOptionValueSource('eps') === 'default';
+      const epsilons = defaultEps ? [] : parseEpsilonList(o.eps, '--eps', info.norm);
       const n = num(o.n, '--n')!;
       const seed = num(o.seed, '--seed')!;
       const batchSize = num(o.batchSize, '--batch-size')!;
@@ -152,12 +156,13 @@ export function register(program: Command): void {
       setIf('overshoot', num(o.overshoot, '--overshoot'));
       setIf('candidates', num(o.candidates, '--candidates'));
       setIf('quantile', num(o.quantile, '--quantile'));
+      setIf('alphaInit', num(o.alphaInit, '--alpha-init'));
       if (o.epsSchedule) options.epsSchedule = true;
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
-        quantile: '--quantile', epsSchedule: '--eps-schedule',
+        quantile: '--quantile', alphaInit: '--alpha-init', epsSchedule: '--eps-schedule',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
@@ -165,9 +170,9 @@ export function register(program: Command): void {
         if (key !== 'seed' && !(key in info.defaults)) throw new Error(`${flagOf[key] ?? key}: ${info.name} has no such option (it takes: ${Object.keys(info.defaults).join(', ')})`);
       }
 
-      // The default budgets are L-inf ones (8/255 means nothing as an L1 size).
-      if (info.norm !== 'linf' && cmd.getOptionValueSource('eps') === 'default') {
-        throw new Error(`--eps: ${info.name} is an ${info.norm} attack and the default budgets are L-inf ones; give ${info.norm} budgets, e.g. --eps ${exampleBudgets(info.norm)}`);
+      // The default budgets are L-inf ones (8/255 means nothing as an L1 size or a pixel count).
+      if (defaultEps) {
+        throw new Error(`--eps: ${info.name} is an ${info.norm} attack and the default budgets are L-inf ones; give ${info.norm} budgets, e.g. --eps ${exampleBudgets(info.norm as Exclude<typeof info.norm, 'linf'>)}`);
       }
 
       const backend = await initBackend(o.backend);

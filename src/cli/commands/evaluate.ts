@@ -31,6 +31,7 @@ export function register(program: Command): void {
     .option('--eps <list>', `comma-separated eps on the 0-1 scale (default ${DEFAULT_EPSILONS}): the L-inf attacks' budgets, or the attacks' one norm's when they share one`)
     .option('--eps-l2 <list>', 'budgets of the L2 attacks when L-inf and L2 attacks run together (sizes sum over pixels), e.g. 0,0.25,0.5,1')
     .option('--eps-l1 <list>', 'budgets of the L1 attacks when they run with attacks of another norm, e.g. 0,2,4,8')
+    .option('--eps-l0 <list>', 'budgets of the L0 attacks (numbers of changed pixels) when they run with attacks of another norm, e.g. 0,1,5,10')
     .option('--attack <spec>', `attack as name[:key=value,...], repeatable (default fgsm, pgd); known: ${evaluateAttackNames().join(', ')}`, collect)
     .option('--jpeg-modes <list>', 'quantiser modes for JPEG-DL models (and JPEG and randomised JPEG defences)', 'soft,hard')
     .option('--jpeg-defence <qualities>', 'also evaluate each baseline behind fixed real JPEG compression at these IJG qualities (the classic input-transformation defence; model jpeg-q<q>), e.g. 75 or 50,75')
@@ -43,7 +44,7 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--workers <n>', 'worker processes attacking batches in parallel (same records for any count); auto = one per core within free memory (1 GB each; 1 on GPU)', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; epsL2?: string; epsL1?: string; attack?: string[]; jpegModes: string; jpegDefence?: string; defence?: string; examples: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
+    .action(async (o: { run?: string; baseline?: string[]; jpegDl?: string[]; dataset?: string; dataDir?: string; split: string; n?: string; eps?: string; epsL2?: string; epsL1?: string; epsL0?: string; attack?: string[]; jpegModes: string; jpegDefence?: string; defence?: string; examples: string; seed?: string; batchSize?: string; out?: string; title?: string; backend: string; workers: string; progress: boolean }) => {
       // Parsed before the backend loads: a typo costs nothing.
       const defences = o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence');
       if (!/^\s*\d+\s*$/.test(o.examples)) throw new Error(`--examples: must be a non-negative integer (images per picture), got "${o.examples}"`);
@@ -60,6 +61,7 @@ export function register(program: Command): void {
         eps: o.eps,
         epsL2: o.epsL2,
         epsL1: o.epsL1,
+        epsL0: o.epsL0,
         attacks: o.attack,
         jpegModes: o.jpegModes.split(',').map((s) => s.trim()).filter(Boolean),
         jpegDefence: o.jpegDefence === undefined ? undefined : parseQualities(o.jpegDefence),

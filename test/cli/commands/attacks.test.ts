@@ -10,7 +10,7 @@ describe('jpegdl-robust attacks', () => {
     const rows = attackRows();
     expect(rows.map((r) => r.name)).toEqual([...ATTACK_NAMES, 'bpda-pgd']);
     for (const r of rows) {
-      expect(['linf', 'l2', 'l1']).toContain(r.norm);
+      expect(['linf', 'l2', 'l1', 'l0']).toContain(r.norm);
       expect(r.paper.length).toBeGreaterThan(10);
       for (const [k, v] of Object.entries(r.defaults)) {
         // A default written as text ("2.5*eps/steps", "1 (5 in plus)") is documentation, not a value to pass back.
@@ -20,6 +20,7 @@ describe('jpegdl-robust attacks', () => {
     }
     expect(rows.find((r) => r.name === 'cw-l2')).toMatchObject({ norm: 'l2', seeded: false });
     expect(rows.find((r) => r.name === 'pgd')).toMatchObject({ norm: 'linf', seeded: true });
+    expect(rows.find((r) => r.name === 'sparse-rs')).toMatchObject({ norm: 'l0', seeded: true });
   });
 
   it('prints a table, or JSON with --json', async () => {
@@ -28,6 +29,7 @@ describe('jpegdl-robust attacks', () => {
     try {
       expect(await main(['attacks'])).toBe(0);
       expect(out.join('\n')).toMatch(/square-l2[\s\S]*autoattack-l2[\s\S]*surrogate= and surrogateMode=/);
+      expect(out.join('\n')).toMatch(/the L0 attacks count pixels: --eps 0,1,5,10/);
       expect(out.join('\n')).toMatch(/Not bounded by eps: rotations and shifts .* `jpegdl-robust spatial`/);
       out.length = 0;
       expect(await main(['attacks', '--json'])).toBe(0);

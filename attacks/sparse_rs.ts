@@ -1,0 +1,188 @@
+/**
+ * Sparse-RS (Croce, Andriushchenko, Singh, Flammarion, Hein, AAAI 2022), L0 pixel attack: a score-based
+ * random search over which pixels to change. The budget eps is a number of pixels k (a pixel counts as
+ * changed when any of its channels is). It starts from k random pixels, each set to a random corner of
+ * the colour cube ({0,1}^c), and each step swaps a shrinking number of them for other pixels with new
+ * random corners, keeping the swap for each image whose objective does not get worse. One model
+ * evaluation per step and image; no gradients. The new pixels are drawn from every pixel outside the
+ * kept part of the support, the vacated ones included, so a swap can also recolour a pixel in place:
+ * then on a linear model no single swap improves only at the optimum (k best pixels at their best
+ * corners), which the search reaches (tested).
+ *
+ * Why it is here: an L0 budget is the threat model in which a fixed 8x8 block quantiser sees the
+ * attack's change concentrated in a few blocks, and a query attack does not care whether the rounding
+ * has a gradient. `pgd-l0` is the white-box counterpart; the report's checks flag Sparse-RS beating it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createRng, type Rng } from '../src/data/rng.ts';
+import { asLogitsFn, type Classifier } from '../src/types.ts';
+import { evaluateObjective } from './gradient.ts';
+import type { LossName } from './loss.ts';
+import { project } from './project.ts';
+import { checkInteger, validateAttack } from './validate.ts';
+
+/** Options of Sparse-RS. */
+export interface SparseRsOptions {
+  /** Budget: the number of pixels that may change (a whole number, required). */
+  eps: number;
+  /** Model evaluations per image after the clean check; the random start is the first (default 5000). */
+  queries?: number;
+  /** Initial share of the k pixels swapped per step, halved on the Square Attack's schedule (default 0.3, as the paper for L0). */
+  alphaInit?: number;
+  /** Objective: 'margin' (default, the paper's) or 'ce'. */
+  loss?: LossName;
+  /** Aim for `targets` instead of away from `labels` (default false). */
+  targeted?: boolean;
+  /** Target class per example, required when targeted. */
+  targets?: tf.Tensor1D;
+  /** Seed of the pixel choices and colours (default 0): same seed, same images. */
+  seed?: number;
+  /** EOT: average the objective over this many calls of a randomised model per query (default 1). */
+  eotSamples?: number;
+}
+
+export const SPARSE_RS_OPTIONS = ['eps', 'queries', 'alphaInit', 'loss', 'targeted', 'targets', 'seed', 'eotSamples'] as const;
+
+/** Pixels swapped at step `it` of `queries` for a budget of k pixels: alphaInit·k halved at the Square Attack's steps (for 10,000 queries, rescaled), at least 1. */
+export function sparseRsSwaps(alphaInit: number, it: number, queries: number, k: number): number {
+  const t = Math.floor((it / queries) * 10000);
+  const halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].filter((b) => t > b).length;
+  return Math.max(1, Math.min(k, Math.round((alphaInit / 2 ** halvings) * k)));
+}
+
+/** Sparse-RS adversarial images [batch,h,w,c] in [0,1] differing from `images` in at most floor(eps) pixels; no gradients used. Caller disposes. */
+export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SparseRsOptions): tf.Tensor4D {
+  const name = 'sparse-rs';
+  // Own options first: every option error comes before the model is ever called.
+  const queries = options?.queries ?? 5000;
+  checkInteger(queries, `${name}: queries`, 1);
+  const alphaInit = options?.alphaInit ?? 0.3;
+  if (typeof alphaInit !== 'number' || !(alphaInit > 0 && alphaInit <= 1)) throw new Error(`${name}: alphaInit must be a number in (0, 1], got ${String(alphaInit)}`);
+  if (options && typeof options.eps === 'number' && options.eps >= 0 && Number.isFinite(options.eps) && !Number.isInteger(options.eps)) throw new Error(`${name}: eps must be a whole number of pixels, got ${options.eps}`);
+  validateAttack(name, model, images, labels, { ...options }, SPARSE_RS_OPTIONS);
+  const fn = asLogitsFn(model);
+  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples };
+  const targets = options.targeted ? options.targets : undefined;
+  const [n, h, w, c] = images.shape;
+  const p = h * w;
+  const d = p * c;
+  const k = Math.min(options.eps, p);
+  const budget = { norm: 'l0' as const, eps: k };
+  const x = images.dataSync() as Float32Array;
+  const rng = createRng(options.seed ?? 0);
+
+  // Evaluate candidate rows of the images `idx` after the one projection every attack goes through.
+  const evaluate = (idx: number[], rows: Float32Array) =>
+    tf.tidy(() => {
+      const at = tf.tensor1d(idx, 'int32');
+      const x0 = tf.gather(images, at) as tf.Tensor4D;
+      const cand = project(tf.tensor4d(rows, [idx.length, h, w, c]), x0, budget);
+      const { objective, success } = evaluateObjective(fn, cand, tf.gather(labels, at) as tf.Tensor1D, { ...spec, targets: targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined });
+      return { seen: cand.dataSync() as Float32Array, objective: objective.dataSync() as Float32Array, success: success.dataSync() };
+    });
+
+  const best = Float32Array.from(x);
+  const bestObjective = new Float64Array(n);
+  const bestSuccess = new Uint8Array(n);
+  const all = Array.from({ length: n }, (_, i) => i);
+  const clean = evaluate(all, x);
+  for (let i = 0; i < n; i++) {
+    bestObjective[i] = clean.objective[i];
+    bestSuccess[i] = clean.success[i] ? 1 : 0;
+  }
+
+  let active = all.filter((i) => !bestSuccess[i]);
+  if (k > 0 && active.length > 0) {
+    // The changed pixels of each image's current best point (indices into h·w), in a fixed-size list.
+    const support = new Map<number, Int32Array>();
+    const rows = new Float32Array(active.length * d);
+    active.forEach((i, j) => {
+      const row = rows.subarray(j * d, (j + 1) * d);
+      row.set(x.subarray(i * d, (i + 1) * d));
+      const chosen = samplePixels(p, k, null, rng);
+      for (const q of chosen) setCorner(row, q, c, rng);
+      support.set(i, chosen);
+    });
+    const r = evaluate(active, rows);
+    // The start replaces the clean image whatever its score: the search runs from there.
+    active.forEach((i, j) => {
+      best.set(r.seen.subarray(j * d, (j + 1) * d), i * d);
+      bestObjective[i] = r.objective[j];
+      bestSuccess[i] = r.success[j] ? 1 : 0;
+    });
+    active = active.filter((i) => !bestSuccess[i]);
+
+    for (let it = 1; it < queries && active.length > 0; it++) {
+      const m = sparseRsSwaps(alphaInit, it, queries, k);
+      const proposal = new Float32Array(active.length * d);
+      const proposed: Int32Array[] = [];
+      active.forEach((i, j) => {
+        const row = proposal.subarray(j * d, (j + 1) * d);
+        row.set(best.subarray(i * d, (i + 1) * d));
+        const xi = x.subarray(i * d, (i + 1) * d);
+        const next = Int32Array.from(support.get(i)!);
+        // m slots of the support: their pixels return to x, and m pixels outside the rest of the support
+        // (the vacated ones included, so a swap can also recolour a pixel in place) take the slots with
+        // new corners.
+        const slots = samplePixels(k, m, null, rng);
+        const kept = new Uint8Array(p);
+        for (const q of next) kept[q] = 1;
+        for (const s of slots) {
+          const old = next[s];
+          kept[old] = 0;
+          for (let ch = 0; ch < c; ch++) row[old * c + ch] = xi[old * c + ch];
+        }
+        const fresh = samplePixels(p, m, kept, rng);
+        slots.forEach((s, t) => {
+          setCorner(row, fresh[t], c, rng);
+          next[s] = fresh[t];
+        });
+        proposed.push(next);
+      });
+      const r = evaluate(active, proposal);
+      active.forEach((i, j) => {
+        const succ = r.success[j] ? 1 : 0;
+        // Ties are accepted so that the search keeps moving where the objective is flat (a hard quantiser).
+        const better = (succ && !bestSuccess[i]) || (succ === bestSuccess[i] && r.objective[j] >= bestObjective[i]);
+        if (!better) return;
+        best.set(r.seen.subarray(j * d, (j + 1) * d), i * d);
+        bestObjective[i] = r.objective[j];
+        bestSuccess[i] = succ;
+        support.set(i, proposed[j]);
+      });
+      active = active.filter((i) => !bestSuccess[i]);
+    }
+  }
+  return tf.tidy(() => project(tf.tensor4d(best, [n, h, w, c]), images, budget));
+}
+
+/** `count` distinct integers of [0, size) not marked in `excluded` (which is then marked), drawn by rejection when sparse, else by a partial shuffle. */
+function samplePixels(size: number, count: number, excluded: Uint8Array | null, rng: Rng): Int32Array {
+  const out = new Int32Array(count);
+  const free = excluded ? size - excluded.reduce((s, v) => s + v, 0) : size;
+  if (count > free) throw new Error(`sparse-rs: internal: ${count} pixels asked of ${free}`);
+  if (count * 4 <= free) {
+    const taken = excluded ?? new Uint8Array(size);
+    for (let t = 0; t < count; t++) {
+      let q = rng.int(size);
+      while (taken[q]) q = rng.int(size);
+      taken[q] = 1;
+      out[t] = q;
+    }
+    return out;
+  }
+  const pool: number[] = [];
+  for (let q = 0; q < size; q++) if (!excluded || !excluded[q]) pool.push(q);
+  for (let t = 0; t < count; t++) {
+    const j = t + rng.int(pool.length - t);
+    [pool[t], pool[j]] = [pool[j], pool[t]];
+    out[t] = pool[t];
+    if (excluded) excluded[pool[t]] = 1;
+  }
+  return out;
+}
+
+/** Set pixel `q` of an HWC row to a uniformly random corner of the colour cube {0,1}^c. */
+function setCorner(row: Float32Array, q: number, c: number, rng: Rng): void {
+  for (let ch = 0; ch < c; ch++) row[q * c + ch] = rng.next() < 0.5 ? 0 : 1;
+}
