@@ -16,9 +16,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
-import { evaluateObjective } from './gradient.ts';
 import type { LossName } from './loss.ts';
-import { project } from './project.ts';
+import { startSearch } from './search.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
 /** Options of Sparse-RS. */
@@ -60,38 +59,17 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
   if (typeof alphaInit !== 'number' || !(alphaInit > 0 && alphaInit <= 1)) throw new Error(`${name}: alphaInit must be a number in (0, 1], got ${String(alphaInit)}`);
   if (options && typeof options.eps === 'number' && options.eps >= 0 && Number.isFinite(options.eps) && !Number.isInteger(options.eps)) throw new Error(`${name}: eps must be a whole number of pixels, got ${options.eps}`);
   validateAttack(name, model, images, labels, { ...options }, SPARSE_RS_OPTIONS);
-  const fn = asLogitsFn(model);
-  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples };
-  const targets = options.targeted ? options.targets : undefined;
+  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples, targets: options.targeted ? options.targets : undefined };
   const [n, h, w, c] = images.shape;
   const p = h * w;
   const d = p * c;
   const k = Math.min(options.eps, p);
-  const budget = { norm: 'l0' as const, eps: k };
   const x = images.dataSync() as Float32Array;
   const rng = createRng(options.seed ?? 0);
+  const search = startSearch(asLogitsFn(model), images, labels, spec, { norm: 'l0', eps: k });
+  const { best } = search;
 
-  // Evaluate candidate rows of the images `idx` after the one projection every attack goes through.
-  const evaluate = (idx: number[], rows: Float32Array) =>
-    tf.tidy(() => {
-      const at = tf.tensor1d(idx, 'int32');
-      const x0 = tf.gather(images, at) as tf.Tensor4D;
-      const cand = project(tf.tensor4d(rows, [idx.length, h, w, c]), x0, budget);
-      const { objective, success } = evaluateObjective(fn, cand, tf.gather(labels, at) as tf.Tensor1D, { ...spec, targets: targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined });
-      return { seen: cand.dataSync() as Float32Array, objective: objective.dataSync() as Float32Array, success: success.dataSync() };
-    });
-
-  const best = Float32Array.from(x);
-  const bestObjective = new Float64Array(n);
-  const bestSuccess = new Uint8Array(n);
-  const all = Array.from({ length: n }, (_, i) => i);
-  const clean = evaluate(all, x);
-  for (let i = 0; i < n; i++) {
-    bestObjective[i] = clean.objective[i];
-    bestSuccess[i] = clean.success[i] ? 1 : 0;
-  }
-
-  let active = all.filter((i) => !bestSuccess[i]);
+  let active = search.unfooled(Array.from({ length: n }, (_, i) => i));
   if (k > 0 && active.length > 0) {
     // The changed pixels of each image's current best point (indices into h·w), in a fixed-size list.
     const support = new Map<number, Int32Array>();
@@ -103,14 +81,10 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
       for (const q of chosen) setCorner(row, q, c, rng);
       support.set(i, chosen);
     });
-    const r = evaluate(active, rows);
+    const r = search.evaluate(active, rows);
     // The start replaces the clean image whatever its score: the search runs from there.
-    active.forEach((i, j) => {
-      best.set(r.seen.subarray(j * d, (j + 1) * d), i * d);
-      bestObjective[i] = r.objective[j];
-      bestSuccess[i] = r.success[j] ? 1 : 0;
-    });
-    active = active.filter((i) => !bestSuccess[i]);
+    active.forEach((i, j) => search.take(i, j, r));
+    active = search.unfooled(active);
 
     for (let it = 1; it < queries && active.length > 0; it++) {
       const m = sparseRsSwaps(alphaInit, it, queries, k);
@@ -139,21 +113,13 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
         });
         proposed.push(next);
       });
-      const r = evaluate(active, proposal);
-      active.forEach((i, j) => {
-        const succ = r.success[j] ? 1 : 0;
-        // Ties are accepted so that the search keeps moving where the objective is flat (a hard quantiser).
-        const better = (succ && !bestSuccess[i]) || (succ === bestSuccess[i] && r.objective[j] >= bestObjective[i]);
-        if (!better) return;
-        best.set(r.seen.subarray(j * d, (j + 1) * d), i * d);
-        bestObjective[i] = r.objective[j];
-        bestSuccess[i] = succ;
-        support.set(i, proposed[j]);
-      });
-      active = active.filter((i) => !bestSuccess[i]);
+      const r = search.evaluate(active, proposal);
+      // Ties are accepted so that the search keeps moving where the objective is flat (a hard quantiser).
+      active.forEach((i, j) => search.offer(i, j, r, true) && support.set(i, proposed[j]));
+      active = search.unfooled(active);
     }
   }
-  return tf.tidy(() => project(tf.tensor4d(best, [n, h, w, c]), images, budget));
+  return search.result();
 }
 
 /** `count` distinct integers of [0, size) not marked in `excluded` (which is then marked), drawn by rejection when sparse, else by a partial shuffle. */

@@ -14,9 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
-import { evaluateObjective } from './gradient.ts';
 import type { LossName } from './loss.ts';
-import { project } from './project.ts';
+import { startSearch } from './search.ts';
 import { proposeWindowsL2, squareSideL2, tilesStartL2 } from './square_l2.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
@@ -77,39 +76,17 @@ function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, label
   if (norm !== 'linf' && norm !== 'l2') throw new Error(`${attack}: norm must be "linf" or "l2", got ${String(norm)}`);
   validateAttack(attack, model, images, labels, { ...options }, SQUARE_OPTIONS);
   const eps = options.eps;
-  const fn = asLogitsFn(model);
-  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples };
-  const targets = options.targeted ? options.targets : undefined;
-  const [n, h, w, c] = images.shape;
+  const spec = { loss: options.loss ?? ('margin' as LossName), eotSamples: options.eotSamples, targets: options.targeted ? options.targets : undefined };
+  const [, h, w, c] = images.shape;
   const d = h * w * c;
   const x = images.dataSync() as Float32Array;
   const rng = createRng(options.seed ?? 0);
-  const budget = { norm, eps };
-
-  // Evaluate candidate images (host rows of the images `idx`) after the one projection every attack
-  // goes through; returns what the model saw (the projected rows), the objective and success.
-  const evaluate = (idx: number[], rows: Float32Array) =>
-    tf.tidy(() => {
-      const at = tf.tensor1d(idx, 'int32');
-      const x0 = tf.gather(images, at) as tf.Tensor4D;
-      const cand = project(tf.tensor4d(rows, [idx.length, h, w, c]), x0, budget);
-      const { objective, success } = evaluateObjective(fn, cand, tf.gather(labels, at) as tf.Tensor1D, { ...spec, targets: targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined });
-      return { seen: cand.dataSync() as Float32Array, objective: objective.dataSync() as Float32Array, success: success.dataSync() };
-    });
-
-  const best = Float32Array.from(x);
-  const bestObjective = new Float64Array(n);
-  const bestSuccess = new Uint8Array(n);
-  const all = Array.from({ length: n }, (_, i) => i);
-  const clean = evaluate(all, x);
-  for (let i = 0; i < n; i++) {
-    bestObjective[i] = clean.objective[i];
-    bestSuccess[i] = clean.success[i] ? 1 : 0;
-  }
+  const search = startSearch(asLogitsFn(model), images, labels, spec, { norm, eps });
+  const { best } = search;
 
   // Images already misclassified (or at the target) stay clean; the rest start from the norm's
   // initial perturbation (L-inf: vertical stripes; L2: a grid of two-lobe tiles).
-  let active = all.filter((i) => !bestSuccess[i]);
+  let active = search.unfooled(Array.from({ length: images.shape[0] }, (_, i) => i));
   if (eps > 0 && active.length > 0) {
     const rows = new Float32Array(active.length * d);
     active.forEach((i, k) => {
@@ -118,14 +95,10 @@ function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, label
       if (norm === 'linf') stripesStart(row, xi, h, w, c, eps, rng);
       else tilesStartL2(row, xi, h, w, c, eps, rng);
     });
-    const r = evaluate(active, rows);
+    const r = search.evaluate(active, rows);
     // The start replaces the clean image whatever its score (the paper's start): the search runs from there.
-    active.forEach((i, k) => {
-      best.set(r.seen.subarray(k * d, (k + 1) * d), i * d);
-      bestObjective[i] = r.objective[k];
-      bestSuccess[i] = r.success[k] ? 1 : 0;
-    });
-    active = active.filter((i) => !bestSuccess[i]);
+    active.forEach((i, k) => search.take(i, k, r));
+    active = search.unfooled(active);
 
     for (let it = 1; it < queries && active.length > 0; it++) {
       const p = squareFraction(pInit, it, queries);
@@ -138,19 +111,12 @@ function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, label
         if (norm === 'linf') proposeWindow(row, xi, s, h, w, c, eps, rng);
         else proposeWindowsL2(row, xi, s, h, w, c, eps, rng);
       });
-      const r = evaluate(active, proposal);
-      active.forEach((i, k) => {
-        const succ = r.success[k] ? 1 : 0;
-        const better = (succ && !bestSuccess[i]) || (succ === bestSuccess[i] && r.objective[k] > bestObjective[i]);
-        if (!better) return;
-        best.set(r.seen.subarray(k * d, (k + 1) * d), i * d);
-        bestObjective[i] = r.objective[k];
-        bestSuccess[i] = succ;
-      });
-      active = active.filter((i) => !bestSuccess[i]);
+      const r = search.evaluate(active, proposal);
+      active.forEach((i, k) => search.offer(i, k, r, false));
+      active = search.unfooled(active);
     }
   }
-  return tf.tidy(() => project(tf.tensor4d(best, [n, h, w, c]), images, budget));
+  return search.result();
 }
 
 /** L-inf start: one random sign per column and channel (vertical stripes of ±eps), written into `adv` (one image, HWC). */
