@@ -156,7 +156,7 @@ describe('a report mixing norms', () => {
       ['robust (worst case)', '5 L0', '40.0', '20.0', '-20.0'],
     ]);
     // Sparse-RS (no gradients) 6 images below PGD-L0 on JPEG-DL: the masking check names it.
-    expect(r.checks!.some((c) => c.startsWith('jpeg-dl [soft] at 5 L0: Sparse-RS, which uses no gradients, leaves 6 fewer images correct (20.0%) than the best gradient attack (pgd-l0, 80.0%)'))).toBe(true);
+    expect(r.checks!.some((c) => c.startsWith('jpeg-dl [soft] at 5 L0: Sparse-RS, which uses no gradients, leaves 6 fewer images correct (20.0%) than the best gradient attack (pgd-l0, 80.0%). In L0 a search over pixels'))).toBe(true);
     const html = renderHtml(r);
     expect(html).toContain('eps (l0, changed pixels)');
     expect(html).toMatch(/<td>5 px<\/td>/);

@@ -18,7 +18,7 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
     expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
-    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'sparse-rs', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
   });
 
   it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
@@ -54,6 +54,9 @@ describe('evaluation checks', () => {
     // An L-inf attack at the same label measures another budget: no comparison.
     expect(run([cell('pgd', 'linf', 60), cell('square-l2', 'l2', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
     expect(run([cell('pgd-l2', 'l2', 60), cell('square', 'linf', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
+    // L0: Sparse-RS against PGD-L0, read with the caveat that a pixel search beats gradients on undefended models too.
+    expect(run([cell('pgd-l0', 'l0', 45), cell('sparse-rs', 'l0', 40)])).toEqual(['m at 1/255: Sparse-RS, which uses no gradients, leaves 10 fewer images correct (40.0%) than the best gradient attack (pgd-l0, 45.0%). In L0 a search over pixels often beats gradient attacks on undefended models too, so read this as masking only where the gap is far larger than the reference model\'s; judge this model on the worst case.']);
+    expect(run([cell('pgd', 'linf', 60), cell('sparse-rs', 'l0', 40)]).filter((c) => c.includes('no gradients'))).toEqual([]);
   });
 
   it('flags a transfer attack that beats every white-box gradient attack (masking), and names attacks by their base name', () => {
