@@ -216,3 +216,19 @@ export function l0MarginBound(x: ArrayLike<number>, W: number[][], b: number[], 
     return best;
   });
 }
+
+/**
+ * A classifier whose gradient is zero almost everywhere (gradient masking in miniature): class 0's logit
+ * is 0, class 1's is the number of values that round to 1 minus `threshold`.
+ */
+export function roundingCounter(threshold: number): (x: tf.Tensor4D) => tf.Tensor2D {
+  return (v) => tf.tidy(() => {
+    const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
+    return tf.concat([tf.zerosLike(ones), tf.sub(ones, threshold)], 1) as tf.Tensor2D;
+  });
+}
+
+/** How many images of `adv` the model does not put in class 0. */
+export function notClass0(model: (x: tf.Tensor4D) => tf.Tensor2D, adv: tf.Tensor4D): number {
+  return tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(model(adv), 1), 0).toInt()).dataSync()[0]);
+}

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pgd } from '../../attacks/pgd.ts';
 import { square, squareFraction, squareSide } from '../../attacks/square.ts';
-import { linearModel, perExampleDistances, randomImagesData, randomWeights, rng } from './helpers.ts';
+import { linearModel, notClass0, perExampleDistances, randomImagesData, randomWeights, rng, roundingCounter } from './helpers.ts';
 
 /** Margin max_{j != y} z_j - z_y of a linear model at flat images (float64). */
 function margins(x: ArrayLike<number>, W: number[][], b: number[], labels: number[]): number[] {
@@ -190,13 +190,10 @@ describe('square sees through gradient masking', () => {
   it('fools a hard-rounding model that PGD cannot (zero gradient), with the same budget', () => {
     // Pixels at 0.4 round to 0; within eps 0.15 a pixel can reach 0.55 and round to 1. Class 1 wins
     // when 5 of 16 pixels do. tf.round has a zero gradient, so PGD only has its random start.
-    const model = (v: tf.Tensor4D) => tf.tidy(() => {
-      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
-      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5)], 1) as tf.Tensor2D;
-    });
+    const model = roundingCounter(4.5);
     const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
     const y = tf.zeros([8], 'int32') as tf.Tensor1D;
-    const fooledBy = (adv: tf.Tensor4D) => tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(model(adv), 1), 0).toInt()).dataSync()[0]);
+    const fooledBy = (adv: tf.Tensor4D) => notClass0(model, adv);
     const byPgd = pgd(model, x, y, { eps: 0.15, steps: 10, seed: 3 });
     const bySquare = square(model, x, y, { eps: 0.15, queries: 50, seed: 3 });
     expect(fooledBy(bySquare)).toBe(8);

@@ -8,7 +8,7 @@ import { squareL2 } from '../../attacks/square.ts';
 import { centredPattern, proposeWindowsL2, squareSideL2, tilesStartL2, twoLobePattern } from '../../attacks/square_l2.ts';
 import { createRng, type Rng } from '../../src/data/rng.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-import { linearModel, perExampleDistances, randomImagesData, randomWeights, rng } from './helpers.ts';
+import { linearModel, notClass0, perExampleDistances, randomImagesData, randomWeights, rng, roundingCounter } from './helpers.ts';
 
 const sumSq = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v * v, 0);
 
@@ -188,13 +188,10 @@ describe('square-l2 on models', () => {
 
   it('fools a hard-rounding model that PGD-L2 cannot (zero gradient), with the same budget', () => {
     // 16 pixels at 0.4 round to 0; class 1 wins when 5 of them exceed 0.5 (L2 cost at least 0.1·√5 ≈ 0.22).
-    const model = (v: tf.Tensor4D) => tf.tidy(() => {
-      const ones = tf.reshape(tf.sum(tf.round(v), [1, 2, 3]), [-1, 1]);
-      return tf.concat([tf.zerosLike(ones), tf.sub(ones, 4.5)], 1) as tf.Tensor2D;
-    });
+    const model = roundingCounter(4.5);
     const x = tf.fill([8, 4, 4, 1], 0.4) as tf.Tensor4D;
     const y = tf.zeros([8], 'int32') as tf.Tensor1D;
-    const fooled = (adv: tf.Tensor4D) => tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(model(adv), 1), 0).toInt()).dataSync()[0]);
+    const fooled = (adv: tf.Tensor4D) => notClass0(model, adv);
     const byPgd = pgdL2(model, x, y, { eps: 0.4, steps: 10, seed: 3 });
     const bySquare = squareL2(model, x, y, { eps: 0.4, queries: 100, seed: 3 });
     expect(fooled(byPgd)).toBe(0);
