@@ -77,7 +77,7 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
     active.forEach((i, j) => {
       const row = rows.subarray(j * d, (j + 1) * d);
       row.set(x.subarray(i * d, (i + 1) * d));
-      const chosen = samplePixels(p, k, null, rng);
+      const chosen = samplePixels(p, k, null, 0, rng);
       for (const q of chosen) setCorner(row, q, c, rng);
       support.set(i, chosen);
     });
@@ -98,7 +98,7 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
         // m slots of the support: their pixels return to x, and m pixels outside the rest of the support
         // (the vacated ones included, so a swap can also recolour a pixel in place) take the slots with
         // new corners.
-        const slots = samplePixels(k, m, null, rng);
+        const slots = samplePixels(k, m, null, 0, rng);
         const kept = new Uint8Array(p);
         for (const q of next) kept[q] = 1;
         for (const s of slots) {
@@ -106,7 +106,7 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
           kept[old] = 0;
           for (let ch = 0; ch < c; ch++) row[old * c + ch] = xi[old * c + ch];
         }
-        const fresh = samplePixels(p, m, kept, rng);
+        const fresh = samplePixels(p, m, kept, k - m, rng);
         slots.forEach((s, t) => {
           setCorner(row, fresh[t], c, rng);
           next[s] = fresh[t];
@@ -122,10 +122,13 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
   return search.result();
 }
 
-/** `count` distinct integers of [0, size) not marked in `excluded` (which is then marked), drawn by rejection when sparse, else by a partial shuffle. */
-function samplePixels(size: number, count: number, excluded: Uint8Array | null, rng: Rng): Int32Array {
+/**
+ * `count` distinct integers of [0, size) not marked in `excluded` (which is then marked; `marked` of its
+ * entries are set), drawn by rejection when sparse, else by a partial shuffle.
+ */
+function samplePixels(size: number, count: number, excluded: Uint8Array | null, marked: number, rng: Rng): Int32Array {
   const out = new Int32Array(count);
-  const free = excluded ? size - excluded.reduce((s, v) => s + v, 0) : size;
+  const free = size - marked;
   if (count > free) throw new Error(`sparse-rs: internal: ${count} pixels asked of ${free}`);
   if (count * 4 <= free) {
     const taken = excluded ?? new Uint8Array(size);

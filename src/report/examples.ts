@@ -128,24 +128,23 @@ function describeExamples(g: ExampleGrid) {
       let l2 = 0;
       let l1 = 0;
       let l0 = 0;
+      let counted = false;
       for (let p = 0; p < pixels; p++) {
         const d = e.images[c * pixels + p] - g.clean[c * pixels + p];
         linf = Math.max(linf, Math.abs(d));
         l2 += d * d;
         l1 += Math.abs(d);
         // A pixel (all its channels) counts once.
-        if (d !== 0 && !changedEarlier(e.images, g.clean, c * pixels + p, g.channels)) l0++;
+        if (p % g.channels === 0) counted = false;
+        if (d !== 0 && !counted) {
+          l0++;
+          counted = true;
+        }
       }
       const pred = e.predictions[c];
       return { epsLabel: e.epsLabel, eps: e.eps, prediction: pred, ...(g.classNames ? { predictionName: g.classNames[pred] ?? null } : {}), fooled: pred !== label, linf, l2: Math.sqrt(l2), l1, l0 };
     }),
   }));
-}
-
-/** Whether an earlier channel of the pixel holding value `j` (HWC) differs between `a` and `b`. */
-function changedEarlier(a: ArrayLike<number>, b: ArrayLike<number>, j: number, channels: number): boolean {
-  for (let i = j - (j % channels); i < j; i++) if (a[i] !== b[i]) return true;
-  return false;
 }
 
 /** Write `<dir>/examples.png` and `<dir>/examples.json` (atomically); `meta` goes into the JSON as is. */
