@@ -82,6 +82,7 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'fab-l1 restarts targeted', norm: 'l1', run: (m, x, y, eps, seed) => fabL1(m, x, y, { eps, steps: 3, restarts: 2, targetClasses: 1, seed }) },
   { name: 'autoattack-l1', norm: 'l1', run: (m, x, y, eps, seed) => autoAttackL1(m, x, y, { eps, steps: 3, targetClasses: 2, restarts: 2, seed }) },
   { name: 'pgd-l0', norm: 'l0', run: (m, x, y, eps, seed) => pgdL0(m, x, y, { eps, steps: 3, seed }) },
+  { name: 'pgd-l0 random start', norm: 'l0', run: (m, x, y, eps, seed) => pgdL0(m, x, y, { eps, steps: 2, seed, randomStart: true, restarts: 2 }) },
   { name: 'pgd-l0 restarts targeted eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL0(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t, eotSamples: 2, stepSize: 0.3 })) },
   { name: 'sparse-rs', norm: 'l0', run: (m, x, y, eps, seed) => sparseRs(m, x, y, { eps, queries: 8, seed }) },
   { name: 'sparse-rs targeted ce eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => sparseRs(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, alphaInit: 1 })) },
