@@ -23,6 +23,7 @@ export * as attacks from '../attacks/index.ts';
 export * as certify from './certify/index.ts';
 export * as corruptions from './corruptions/index.ts';
 export * as defences from './defences/index.ts';
+export * as diagnose from './diagnose/index.ts';
 export * as spatial from './spatial/index.ts';
 export { closeSweepWorkers, runSweep } from './eval/sweep.ts';
 export { evaluate, parseAttackSpec, DEFAULT_EPSILONS, DEFAULT_ATTACKS } from './eval/evaluate.ts';

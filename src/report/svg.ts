@@ -28,6 +28,10 @@ export interface LinePlot {
   xName?: string;
   /** Draw a dot at every point (default true; off for long per-epoch curves). */
   markers?: boolean;
+  /** y axis range (default [0, 100]: percent); values outside are drawn at the edge. */
+  yRange?: [number, number];
+  /** Unit after a point's value in its tooltip (default '%'). */
+  yUnit?: string;
 }
 
 const f = (x: number) => (Math.round(x * 10) / 10).toString();
@@ -40,7 +44,8 @@ export function linePlotSvg(p: LinePlot): string {
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const nx = p.xLabels.length;
   const x = (i: number) => m.l + (nx === 1 ? pw / 2 : (i * pw) / (nx - 1));
-  const y = (v: number) => m.t + ph * (1 - Math.max(0, Math.min(100, v)) / 100);
+  const [lo, hi] = p.yRange ?? [0, 100];
+  const y = (v: number) => m.t + ph * (1 - (Math.max(lo, Math.min(hi, v)) - lo) / (hi - lo));
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(p.title)}">`);
   parts.push(`<title>${esc(p.title)}</title>`);
@@ -54,9 +59,10 @@ export function linePlotSvg(p: LinePlot): string {
     parts.push(`<text x="${lx + 28}" y="${ly + 4}" font-size="12">${esc(s.label)}</text>`);
   });
   // grid and axes
-  for (let v = 0; v <= 100; v += 20) {
+  for (let k = 0; k <= 5; k++) {
+    const v = lo + (k * (hi - lo)) / 5;
     parts.push(`<line x1="${m.l}" y1="${f(y(v))}" x2="${m.l + pw}" y2="${f(y(v))}" stroke="#dddddd" stroke-width="1"/>`);
-    parts.push(`<text x="${m.l - 6}" y="${f(y(v) + 4)}" text-anchor="end" font-size="11">${v}</text>`);
+    parts.push(`<text x="${m.l - 6}" y="${f(y(v) + 4)}" text-anchor="end" font-size="11">${Number(v.toPrecision(3))}</text>`);
   }
   parts.push(`<line x1="${m.l}" y1="${m.t + ph}" x2="${m.l + pw}" y2="${m.t + ph}" stroke="#333333"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${m.t + ph}" stroke="#333333"/>`);
   p.xLabels.forEach((lab, i) => {
@@ -74,7 +80,7 @@ export function linePlotSvg(p: LinePlot): string {
       if (v === null || p.markers === false) return;
       const e = s.errors?.[i];
       if (e) parts.push(`<line x1="${f(x(i))}" y1="${f(y(v - e))}" x2="${f(x(i))}" y2="${f(y(v + e))}" stroke="${c}" stroke-width="1.5"/>`);
-      parts.push(`<circle cx="${f(x(i))}" cy="${f(y(v))}" r="3.5" fill="${c}"><title>${esc(`${s.label}, ${p.xName ?? 'eps'} ${p.xLabels[i]}: ${v.toFixed(1)}%${e ? ` ± ${e.toFixed(1)}` : ''}`)}</title></circle>`);
+      parts.push(`<circle cx="${f(x(i))}" cy="${f(y(v))}" r="3.5" fill="${c}"><title>${esc(`${s.label}, ${p.xName ?? 'eps'} ${p.xLabels[i]}: ${v.toFixed(p.yUnit === undefined ? 1 : 2)}${p.yUnit ?? '%'}${e ? ` ± ${e.toFixed(1)}` : ''}`)}</title></circle>`);
     });
   });
   parts.push('</svg>');
@@ -113,6 +119,46 @@ export function heatmapSvg(values: number[], opts: { title: string; min: number;
       parts.push(`<text x="${m.l + v * cs + cs / 2}" y="${m.t + u * cs + cs / 2 + 4}" text-anchor="middle" font-size="10" fill="${t > 0.45 ? '#ffffff' : '#000000'}">${text}</text>`);
     }
   }
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** Diverging colour for t in [-1, 1]: blue (negative) through white (0) to red (positive). */
+export function divergingColor(t: number): string {
+  const u = Math.max(-1, Math.min(1, t));
+  const [r, g, b] = u < 0 ? [255 + (33 - 255) * -u, 255 + (102 - 255) * -u, 255 + (172 - 255) * -u] : [255 + (178 - 255) * u, 255 + (24 - 255) * u, 255 + (43 - 255) * u];
+  return `rgb(${Math.round(r)},${Math.round(g)},${Math.round(b)})`;
+}
+
+/**
+ * A size x size surface (row-major, first row at the bottom) as a heat map on a diverging scale
+ * symmetric about 0 (|value| up to `scale`), with axis titles and the value of each cell in its tooltip.
+ */
+export function surfaceSvg(values: ArrayLike<number>, size: number, opts: { title: string; xTitle: string; yTitle: string; scale: number; cell?: number; ticks?: [string, string, string] }): string {
+  if (values.length !== size * size) throw new Error(`surfaceSvg: ${size}x${size} needs ${size * size} values, got ${values.length}`);
+  const cs = opts.cell ?? Math.max(4, Math.floor(252 / size));
+  const m = { l: 46, t: 30, b: 40 };
+  const W = m.l + size * cs + 12, H = m.t + size * cs + m.b;
+  const scale = opts.scale > 0 ? opts.scale : 1;
+  const [t0, t1, t2] = opts.ticks ?? ['-1', '0', '1'];
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="surface" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(opts.title)}">`, `<title>${esc(opts.title)}</title>`];
+  parts.push(`<text x="${m.l + (size * cs) / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${esc(opts.title)}</text>`);
+  for (let row = 0; row < size; row++) {
+    for (let col = 0; col < size; col++) {
+      const v = values[row * size + col];
+      // Row 0 is the bottom of the picture (the negative end of the vertical axis).
+      const yPix = m.t + (size - 1 - row) * cs;
+      parts.push(`<rect x="${m.l + col * cs}" y="${yPix}" width="${cs}" height="${cs}" fill="${divergingColor(v / scale)}"><title>${esc(Number(v.toPrecision(4)))}</title></rect>`);
+    }
+  }
+  const xb = m.t + size * cs;
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${size * cs}" height="${size * cs}" fill="none" stroke="#333333"/>`);
+  [t0, t1, t2].forEach((t, i) => {
+    parts.push(`<text x="${m.l + ((size * cs) * i) / 2}" y="${xb + 14}" text-anchor="middle" font-size="10">${esc(t)}</text>`);
+    parts.push(`<text x="${m.l - 4}" y="${xb - ((size * cs) * i) / 2 + 4}" text-anchor="end" font-size="10">${esc(t)}</text>`);
+  });
+  parts.push(`<text x="${m.l + (size * cs) / 2}" y="${H - 8}" text-anchor="middle" font-size="11">${esc(opts.xTitle)}</text>`);
+  parts.push(`<text transform="translate(12 ${m.t + (size * cs) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(opts.yTitle)}</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }

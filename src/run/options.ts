@@ -39,6 +39,10 @@ export interface RunOverrides {
   spatial?: boolean;
   /** Test images for --spatial (default 500). */
   spatialN?: string;
+  /** Gradient-masking diagnostics of both models too. */
+  diagnose?: boolean;
+  /** Test images for --diagnose (default 100). */
+  diagnoseN?: string;
   /** Evaluate both models under the common corruptions too. */
   corruptions?: boolean;
   /** Test images for the corruptions (default 1000, capped at the test set). */
@@ -115,6 +119,8 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   }
   if (o.spatialN !== undefined && !o.spatial) throw new Error('--spatial-n: only with --spatial');
   if (o.spatial) cfg.spatial = { n: o.spatialN !== undefined ? int('spatial-n', o.spatialN, 1) : 500 };
+  if (o.diagnoseN !== undefined && !o.diagnose) throw new Error('--diagnose-n: only with --diagnose');
+  if (o.diagnose) cfg.diagnose = { n: o.diagnoseN !== undefined ? int('diagnose-n', o.diagnoseN, 1) : 100 };
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');
   if (o.corruptions) cfg.corruptions = { n: o.corruptionN !== undefined ? int('corruption-n', o.corruptionN, 1) : 1000, severities: [1, 2, 3, 4, 5] };
   return cfg;

@@ -10,7 +10,10 @@ import { certifyModels, summarizeCertificates } from '../certify/evaluate.ts';
 import { writeCertifyReport } from '../certify/report.ts';
 import { evaluateSpatial, resolveSpatialEval, summarizeSpatial } from '../spatial/evaluate.ts';
 import { writeSpatialOutputs } from '../spatial/job.ts';
-import { parseEpsilonList, type Epsilon } from '../eps.ts';
+import { evaluateDiagnose, resolveDiagnoseOptions } from '../diagnose/evaluate.ts';
+import { writeDiagnoseReport } from '../diagnose/report.ts';
+import { diagnoseFindings, summarizeDiagnose } from '../diagnose/summary.ts';
+import { parseEpsilon, parseEpsilonList, type Epsilon } from '../eps.ts';
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -61,7 +64,18 @@ export interface RunOptions {
 }
 
 /** Phases in order. */
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'report'] as const;
+/** The diagnose options of a run, checked (eps: the run's largest budget unless set). */
+function runDiagnoseOptions(cfg: RunConfig) {
+  const d = cfg.diagnose!;
+  if (!Number.isInteger(d.n) || d.n < 1) throw new Error(`diagnose.n: must be an integer >= 1, got ${d.n}`);
+  const eps = d.eps !== undefined ? parseEpsilon(d.eps, 'diagnose.eps') : runEpsilons(cfg).reduce((a, e) => (e.value > a.value ? e : a));
+  if (!(eps.value > 0)) throw new Error('diagnose.eps: the run has no budget above 0 to diagnose at; set diagnose.eps');
+  const o = { eps: eps.value, epsLabel: eps.label, steps: d.steps, directions: d.directions, surfaces: d.surfaces, seed: cfg.eval.seed };
+  resolveDiagnoseOptions(o);
+  return { ...o, epsLabel: eps.label };
+}
+
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'diagnose', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -109,6 +123,7 @@ export function validateRunConfig(cfg: RunConfig): void {
     if (!Number.isInteger(cfg.spatial.n) || cfg.spatial.n < 1) throw new Error(`spatial.n: must be an integer >= 1, got ${cfg.spatial.n}`);
     resolveSpatialEval({ ...cfg.spatial.grid, samples: cfg.spatial.samples });
   }
+  if (cfg.diagnose) runDiagnoseOptions(cfg);
   if (cfg.corruptions) {
     const c = cfg.corruptions;
     if (!Number.isInteger(c.n) || c.n < 1) throw new Error(`corruptions.n: must be an integer >= 1, got ${c.n}`);
@@ -404,7 +419,39 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('spatial')) return unfinished(state.phaseSeconds);
 
-    // 9. Report.
+    // 9. Gradient-masking diagnostics (opt-in): both models, JPEG-DL soft, hard and through BPDA; resumable per record.
+    startPhase();
+    let diagnoseNote: string | null = null;
+    if (cfg.diagnose) {
+      const options = runDiagnoseOptions(cfg);
+      const data = subset(test, Math.min(cfg.diagnose.n, test.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'diagnose');
+      log(`diagnose: ${data.labels.length} test images at ${options.epsLabel}`);
+      const recs = await evaluateDiagnose(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard', 'bpda-identity'] },
+        ],
+        data,
+        { ...options, batchSize: cfg.eval.batchSize, dataset: test.name, recordsPath: join(dir, 'records.jsonl') },
+      );
+      writeDiagnoseReport(dir, recs, {
+        title: `Gradient-masking diagnostics: run ${name}, ${test.name} test, ${data.labels.length} images`,
+        notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training}).`],
+        dataset: test.name, split: 'test', n: data.labels.length, seed: cfg.eval.seed,
+      });
+      const sum = summarizeDiagnose(recs);
+      const findings = diagnoseFindings(sum);
+      const of = (label: string) => sum.series.find((s) => s.label === label);
+      const f = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
+      const d = (v: number | null | undefined) => (v == null ? '–' : v.toFixed(2));
+      const [b, soft, hard, bpda] = [of('baseline'), of('jpeg-dl [soft]'), of('jpeg-dl [hard]'), of('jpeg-dl [bpda-identity]')];
+      diagnoseNote = `Gradient-masking diagnostics (${data.labels.length} test images at ${options.epsLabel}; diagnose/diagnose.md): median finite-difference error of the gradient baseline ${d(b?.fdMedian)}, JPEG-DL soft ${d(soft?.fdMedian)}; zero input gradient on ${f(hard?.zeroGradient)} of the images in hard mode; ${sum.series[0]?.attack ?? 'the attack'} with an unbounded budget leaves baseline ${f(b?.unbounded?.accuracy)}, soft ${f(soft?.unbounded?.accuracy)}, hard ${f(hard?.unbounded?.accuracy)}, BPDA ${f(bpda?.unbounded?.accuracy)} correct (a working attack reaches 0%); ${findings.length ? `${findings.length} finding${findings.length === 1 ? '' : 's'} in the report` : 'no findings'}.`;
+      log(diagnoseNote);
+    }
+    if (finishPhase('diagnose')) return unfinished(state.phaseSeconds);
+
+    // 10. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -446,6 +493,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     if (corruptionNote) notes.push(corruptionNote);
     if (certifyNote) notes.push(certifyNote);
     if (spatialNote) notes.push(spatialNote);
+    if (diagnoseNote) notes.push(diagnoseNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.
       const [b, j] = [robustSummary(baseRes.history), robustSummary(jpegRes.history)];

@@ -85,6 +85,19 @@ export interface RunConfig {
     /** Random draws per image (worst-of-k; default 10). */
     samples?: number;
   };
+  /** Gradient-masking diagnostics of both models after the attacks (`run --diagnose`, src/diagnose); absent = skipped. */
+  diagnose?: {
+    /** Test images (class-balanced subset seeded by eval.seed). */
+    n: number;
+    /** L-inf budget of the probes and the convergence curve (default: the largest of eval.epsilons). */
+    eps?: string;
+    /** Step counts of the convergence curve (default 1, 2, 5, 10, 20, 50, 100). */
+    steps?: number[];
+    /** Random sign directions per image (default 8). */
+    directions?: number;
+    /** Images with a loss surface (default 2). */
+    surfaces?: number;
+  };
   /** Common corruptions of both models after the attacks (`run --corruptions`); absent = skipped. */
   corruptions?: {
     /** Test images (class-balanced subset seeded by eval.seed). */

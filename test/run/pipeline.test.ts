@@ -159,6 +159,13 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ spatialN: '40' })).toThrow(/--spatial-n: only with --spatial/);
     expect(() => resolveRunConfig({ spatial: true, spatialN: '0' })).toThrow(/--spatial-n: must be an integer >= 1/);
     expect(() => validateRunConfig({ ...getPreset('smoke'), spatial: { n: 10, grid: { rotations: 1 } } })).toThrow(/spatial: rotations is 1 but maxRotation is 30/);
+    expect(resolveRunConfig({ preset: 'smoke', diagnose: true }).diagnose).toEqual({ n: 100 });
+    expect(resolveRunConfig({ preset: 'smoke', diagnose: true, diagnoseN: '30' }).diagnose).toEqual({ n: 30 });
+    expect(() => resolveRunConfig({ diagnoseN: '30' })).toThrow(/--diagnose-n: only with --diagnose/);
+    expect(() => resolveRunConfig({ diagnose: true, diagnoseN: 'x' })).toThrow(/--diagnose-n/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), diagnose: { n: 10, eps: '8' } })).toThrow(/diagnose.eps: "8" is 8 on the 0-1 pixel scale/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), diagnose: { n: 10, steps: [0] } })).toThrow(/steps: must be a list of integers >= 1/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), diagnose: { n: 0 } })).toThrow(/diagnose.n: must be an integer >= 1/);
     expect(() => resolveRunConfig({ certifyN: '20' })).toThrow(/--certify-n, --certify-samples: only with --certify/);
     expect(() => resolveRunConfig({ certify: '0' })).toThrow(/--certify: noise standard deviation 0 must be > 0/);
     expect(() => resolveRunConfig({ certify: '0.25', certifySamples: '0' })).toThrow(/--certify-samples: must be an integer >= 1/);
@@ -186,11 +193,12 @@ describe('run options and presets', () => {
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
-  it('--corruptions, --certify and --spatial measure both models on the same corrupted, noised or transformed test images and note it in the report', async () => {
+  it('--corruptions, --certify, --spatial and --diagnose measure both models on the same corrupted, noised, transformed or probed test images and note it in the report', async () => {
     const config = {
       ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }),
       corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] },
       spatial: { n: 12, grid: { maxRotation: 10, rotations: 3, maxTranslation: 2, translations: 3 }, samples: 2 },
+      diagnose: { n: 8, steps: [1, 2], directions: 2, surfaces: 1 },
     };
     const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
     expect(res.finished).toBe(true);
@@ -215,7 +223,14 @@ describe('run options and presets', () => {
     expect(sp.records).toHaveLength(87);
     expect(sp.records.every((r: { n: number; seed: number }) => r.n === 12 && r.seed === config.eval.seed)).toBe(true);
     expect(json.notes.find((n: string) => n.startsWith('Rotations and shifts'))).toMatch(/^Rotations and shifts \(12 test images; spatial\/spatial\.md\): accuracy under the worst transform of the grid baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(clean \d+\.\d%, \d+\.\d%, \d+\.\d%\)\.$/);
-    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'report']);
+    // Diagnostics: (probe + 2 step counts + unbounded) x baseline, JPEG-DL soft, hard and BPDA, at the run's largest eps.
+    const ddir = join(res.runDir, 'diagnose');
+    for (const f of ['records.jsonl', 'diagnose.md', 'diagnose.html', 'diagnose.json', 'diagnose.txt']) expect(existsSync(join(ddir, f)), f).toBe(true);
+    const dg = JSON.parse(readFileSync(join(ddir, 'diagnose.json'), 'utf8'));
+    expect(dg.records).toHaveLength(16);
+    expect(dg.records.every((r: { n: number; seed: number; epsLabel: string }) => r.n === 8 && r.seed === config.eval.seed && r.epsLabel === config.eval.epsilons[config.eval.epsilons.length - 1])).toBe(true);
+    expect(json.notes.find((n: string) => n.startsWith('Gradient-masking diagnostics'))).toMatch(/^Gradient-masking diagnostics \(8 test images at [\d/.]+; diagnose\/diagnose\.md\): median finite-difference error of the gradient baseline \d\.\d\d, JPEG-DL soft \d\.\d\d; zero input gradient on \d+\.\d% of the images in hard mode; pgd with an unbounded budget leaves baseline \d+\.\d%, soft \d+\.\d%, hard \d+\.\d%, BPDA \d+\.\d% correct \(a working attack reaches 0%\); (\d+ findings? in the report|no findings)\.$/);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'diagnose', 'report']);
   }, 300_000);
 
   it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {
