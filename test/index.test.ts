@@ -12,6 +12,7 @@ describe('library entry', () => {
       lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.defences.randomJpegDefended, lib.defences.resizePadDefended, lib.defences.tvMinDefended, lib.medianFilter, lib.tvMinimise,
       lib.certify.certifySmoothed, lib.certify.predictSmoothed, lib.certify.runCertifyJob, lib.certify.clopperPearsonLower,
       lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,
+      lib.diagnose.probeBatch, lib.diagnose.lossSurface, lib.diagnose.evaluateDiagnose, lib.diagnose.summarizeDiagnose, lib.diagnose.diagnoseFindings, lib.diagnose.runDiagnoseJob,
     ];
     for (const f of fns) expect(typeof f).toBe('function');
     expect(lib.train.parseAdversarialSpec('pgd:eps=8/255,steps=7')).toMatchObject({ method: 'pgd', steps: 7, epsLabel: '8/255' });
