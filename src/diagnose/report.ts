@@ -5,8 +5,9 @@ import { table } from 'table';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { esc, fmtPct, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
+import { REPORT_SCHEMA, type Report } from '../report/model.ts';
 import { linePlotSvg, PALETTE, surfaceSvg } from '../report/svg.ts';
-import type { DiagnoseRecord } from './evaluate.ts';
+import { diagnoseSeriesKey, type AttackRecord, type DiagnoseRecord } from './evaluate.ts';
 import { diagnoseFindings, summarizeDiagnose, type DiagnoseSeries, type DiagnoseSummary } from './summary.ts';
 
 export const DIAGNOSE_SCHEMA = 'jpegdl-robust-diagnose/1';
@@ -144,4 +145,45 @@ export function writeDiagnoseReport(dir: string, records: DiagnoseRecord[], meta
   writeFileAtomic(files.markdown, renderDiagnoseMarkdown(records, meta.title, meta.notes ?? []));
   writeFileAtomic(files.terminal, renderDiagnoseTerminal(records, meta.title) + '\n');
   return files;
+}
+
+/** The check cell name of a point of the convergence curve, or of the unbounded attack. */
+export const diagnoseAttackName = (attack: string, steps: number, unbounded: boolean) => `diagnose:${attack}-${steps}${unbounded ? '-unbounded' : ''}`;
+
+/**
+ * A diagnose.json seen as a report for `check` (regression baselines): per series the clean cell and one
+ * cell per attack run (attack "diagnose:pgd-10", "diagnose:pgd-100-unbounded", at its budget); the
+ * config is the images and the probe settings.
+ */
+export function diagnoseAsReport(data: { records: DiagnoseRecord[]; dataset?: string; split?: string; n?: number }): Report {
+  const records = data.records;
+  if (!Array.isArray(records) || records.length === 0) throw new Error('diagnose report: no records');
+  const sum = summarizeDiagnose(records);
+  const epsLabel = (r: AttackRecord) => (r.unbounded ? String(r.attackEps) : r.epsLabel);
+  const cell = (r: DiagnoseRecord, attack: string, eps: number, label: string, mean: number) => ({
+    model: r.model, variant: r.variant, jpegMode: r.jpegMode, attack, norm: 'linf', eps, epsLabel: label, mean, std: null, seeds: [r.modelSeed], values: [mean], n: r.n,
+    successRate: null, meanNorm: null, maxNorm: null, wallTimeMs: null,
+  });
+  const cells = sum.series.flatMap((s) => {
+    const mine = records.filter((r) => diagnoseSeriesKey(r) === s.key);
+    const attacks = mine.filter((r): r is AttackRecord => r.kind === 'diagnose-attack');
+    return [
+      ...(s.clean === null ? [] : [cell(mine[0], 'clean', 0, '0', s.clean)]),
+      ...attacks.map((r) => cell(r, diagnoseAttackName(r.attack, r.steps, r.unbounded), r.attackEps, epsLabel(r), r.accuracy)),
+    ];
+  });
+  const series = [...new Map(records.map((r) => [`${r.model}|${r.jpegMode}`, { model: r.model, variant: r.variant, jpegMode: r.jpegMode, key: `${r.model}|${r.jpegMode}`, label: `${r.model}${r.jpegMode ? ` [${r.jpegMode}]` : ''}`, seeds: [] as number[] }])).values()];
+  const r0 = records[0];
+  const runs = [...new Map(records.filter((r): r is AttackRecord => r.kind === 'diagnose-attack').map((r) => [diagnoseAttackName(r.attack, r.steps, r.unbounded), r])).values()];
+  return {
+    schema: REPORT_SCHEMA, title: 'diagnose', createdAt: '', backend: 'unknown', versions: {}, seeds: [], jpegModes: [], series, reference: null, attacks: [], epsilons: [],
+    config: {
+      dataset: data.dataset ?? r0.dataset, split: data.split ?? 'test', n: data.n ?? r0.n, norm: 'linf',
+      epsilons: [...new Set(runs.map(epsLabel))],
+      attacks: [{ name: 'diagnose', params: { eps: r0.epsLabel, loss: r0.loss, directions: r0.directions, fdStep: r0.fdStep, runs: runs.map((r) => diagnoseAttackName(r.attack, r.steps, r.unbounded)).sort() } }],
+      models: [], seed: r0.seed, batchSize: 0,
+    },
+    cells: cells as unknown as Report['cells'], robust: [], timings: { totalCellMs: 0, perSeriesMs: {} }, tables: [], notes: [], records: [],
+    paper: { matched: false, summary: '', rows: [] },
+  } as unknown as Report;
 }

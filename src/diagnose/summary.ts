@@ -190,17 +190,37 @@ const greyLevels = (h: number) => (Math.abs(h * 255 - Math.round(h * 255)) < 1e-
  * leaves images correct.
  */
 export function diagnoseFindings(sum: DiagnoseSummary): string[] {
-  const out: string[] = [];
+  return diagnoseFindingList(sum).map((f) => `${f.series}: ${f.text}`);
+}
+
+/** What a finding is about, for tables that name findings in a word (the leaderboard). */
+export type FindingKind = 'zero-gradient' | 'fd-error' | 'no-better-than-random' | 'not-converged' | 'weaker-with-steps' | 'slow-to-converge' | 'unbounded-fails';
+
+/** Short names of the finding kinds. */
+export const FINDING_NAMES: Record<FindingKind, string> = {
+  'zero-gradient': 'zero gradient',
+  'fd-error': 'gradient misses finite differences',
+  'no-better-than-random': 'gradient no better than random',
+  'not-converged': 'not converged',
+  'weaker-with-steps': 'weaker with more steps',
+  'slow-to-converge': 'needs more steps than the baseline',
+  'unbounded-fails': 'unbounded attack fails',
+};
+
+/** The findings with the series (label) and kind each is about; `text` is the sentence after the label. */
+export function diagnoseFindingList(sum: DiagnoseSummary): { series: string; kind: FindingKind; text: string }[] {
+  const out: { series: string; kind: FindingKind; text: string }[] = [];
+  const finding = (s: DiagnoseSeries, kind: FindingKind, text: string) => ({ series: s.label, kind, text });
   const ref = sum.series.find((s) => s.key === sum.reference);
   for (const s of sum.series) {
     if (s.zeroGradient !== null && s.zeroGradient >= ZERO_GRADIENT_LIMIT) {
-      out.push(`${s.label}: the input gradient is exactly zero on ${pct(s.zeroGradient)} of the images (shattered gradients, Athalye et al. 2018). Gradient attacks cannot move from those images, so their robust accuracy says nothing; attack this model through BPDA (--jpeg-modes bpda-identity) or with a gradient-free attack (square, sparse-rs).`);
+      out.push(finding(s, 'zero-gradient', `the input gradient is exactly zero on ${pct(s.zeroGradient)} of the images (shattered gradients, Athalye et al. 2018). Gradient attacks cannot move from those images, so their robust accuracy says nothing; attack this model through BPDA (--jpeg-modes bpda-identity) or with a gradient-free attack (square, sparse-rs).`));
     } else if (s.fdMedian !== null && s.fdMedian > FD_ERROR_LIMIT && !s.bpda) {
       const cmp = ref && ref !== s && ref.fdMedian !== null ? ` (the baseline: ${ref.fdMedian.toFixed(2)})` : '';
-      out.push(`${s.label}: over a step of ${greyLevels(sum.fdStep)} the loss changes in ways the gradient does not predict (median finite-difference error ${s.fdMedian.toFixed(2)}${cmp}; 0 is agreement, 1 unrelated). Attacks that follow this gradient follow a function other than the model; check them against BPDA, EOT or gradient-free attacks.`);
+      out.push(finding(s, 'fd-error', `over a step of ${greyLevels(sum.fdStep)} the loss changes in ways the gradient does not predict (median finite-difference error ${s.fdMedian.toFixed(2)}${cmp}; 0 is agreement, 1 unrelated). Attacks that follow this gradient follow a function other than the model; check them against BPDA, EOT or gradient-free attacks.`));
     }
     if (s.beatsRandom !== null && s.beatsRandom < BEATS_RANDOM_LIMIT && !(s.zeroGradient !== null && s.zeroGradient >= ZERO_GRADIENT_LIMIT)) {
-      out.push(`${s.label}: the gradient-sign step of ${sum.epsLabel} raises the loss more than every one of ${sum.directions} random sign steps on only ${pct(s.beatsRandom)} of the images; a gradient that points no better than chance is masked or noisy.`);
+      out.push(finding(s, 'no-better-than-random', `the gradient-sign step of ${sum.epsLabel} raises the loss more than every one of ${sum.directions} random sign steps on only ${pct(s.beatsRandom)} of the images; a gradient that points no better than chance is masked or noisy.`));
     }
     // A change of the curve counts when it is more than noise of the random starts: a net of at least
     // max(2, 1% of the images) and a paired test (exact McNemar) below CURVE_P.
@@ -209,18 +229,18 @@ export function diagnoseFindings(sum: DiagnoseSummary): string[] {
     const last = c[c.length - 1];
     if (s.lastStep && s.lastStep.restored - s.lastStep.broken <= -minImages && s.lastStep.p < CURVE_P) {
       const [a, b] = [c[c.length - 2], last];
-      out.push(`${s.label}: ${s.attack} at ${sum.epsLabel} still breaks ${s.lastStep.broken - s.lastStep.restored} more images going from ${a.steps} to ${b.steps} steps (${pct(a.accuracy)} → ${pct(b.accuracy)}, p = ${pText(s.lastStep.p)}); it has not converged, so its accuracy overstates robustness: run more steps, restarts, or APGD.`);
+      out.push(finding(s, 'not-converged', `${s.attack} at ${sum.epsLabel} still breaks ${s.lastStep.broken - s.lastStep.restored} more images going from ${a.steps} to ${b.steps} steps (${pct(a.accuracy)} → ${pct(b.accuracy)}, p = ${pText(s.lastStep.p)}); it has not converged, so its accuracy overstates robustness: run more steps, restarts, or APGD.`));
     } else if (s.lowestVsLast && s.lowestVsLast.restored - s.lowestVsLast.broken >= minImages && s.lowestVsLast.p < CURVE_P) {
       const best = c.find((x) => x.steps === s.lowestVsLast!.from)!;
-      out.push(`${s.label}: ${s.attack} at ${sum.epsLabel} gets weaker with more steps: ${pct(best.accuracy)} at ${best.steps} step${best.steps === 1 ? '' : 's'}, ${pct(last.accuracy)} at ${last.steps} (p = ${pText(s.lowestVsLast.p)}). More, smaller steps should not lose to fewer, larger ones on a gradient that describes the model; here the small steps stall (a sign of a masked or flat gradient). Read the lowest point of the curve, not the longest run, and try APGD (its step size adapts) or BPDA.`);
+      out.push(finding(s, 'weaker-with-steps', `${s.attack} at ${sum.epsLabel} gets weaker with more steps: ${pct(best.accuracy)} at ${best.steps} step${best.steps === 1 ? '' : 's'}, ${pct(last.accuracy)} at ${last.steps} (p = ${pText(s.lowestVsLast.p)}). More, smaller steps should not lose to fewer, larger ones on a gradient that describes the model; here the small steps stall (a sign of a masked or flat gradient). Read the lowest point of the curve, not the longest run, and try APGD (its step size adapts) or BPDA.`));
     }
     if (ref && ref !== s && s.stepsNeeded !== null && ref.stepsNeeded !== null && s.stepsNeeded > ref.stepsNeeded) {
       const at = s.convergence.find((x) => x.steps === ref.stepsNeeded)!;
       const low = s.convergence.reduce((m, x) => (x.correct < m.correct ? x : m));
-      out.push(`${s.label}: ${s.attack} at ${sum.epsLabel} needs ${s.stepsNeeded} steps to come within noise of its lowest accuracy (${pct(low.accuracy)} at ${low.steps} steps); the baseline needs ${ref.stepsNeeded}. With ${ref.stepsNeeded} step${ref.stepsNeeded === 1 ? '' : 's'} it leaves ${pct(at.accuracy)}, ${(100 * (at.accuracy - low.accuracy)).toFixed(1)} points more: a comparison at a step count that suffices for the baseline overstates this model's robustness.`);
+      out.push(finding(s, 'slow-to-converge', `${s.attack} at ${sum.epsLabel} needs ${s.stepsNeeded} steps to come within noise of its lowest accuracy (${pct(low.accuracy)} at ${low.steps} steps); the baseline needs ${ref.stepsNeeded}. With ${ref.stepsNeeded} step${ref.stepsNeeded === 1 ? '' : 's'} it leaves ${pct(at.accuracy)}, ${(100 * (at.accuracy - low.accuracy)).toFixed(1)} points more: a comparison at a step count that suffices for the baseline overstates this model's robustness.`));
     }
     if (s.unbounded && s.unbounded.correct > 0) {
-      out.push(`${s.label}: ${s.attack} with an unbounded budget (eps ${s.unbounded.eps}, ${s.unbounded.steps} steps) leaves ${s.unbounded.correct} of ${s.n} images (${pct(s.unbounded.accuracy)}) correct. With the whole box any image is reachable, so a working attack reaches 0% (Carlini et al. 2019); the attack is failing on this model (masked gradients or a bug), and its bounded numbers are upper bounds at best.`);
+      out.push(finding(s, 'unbounded-fails', `${s.attack} with an unbounded budget (eps ${s.unbounded.eps}, ${s.unbounded.steps} steps) leaves ${s.unbounded.correct} of ${s.n} images (${pct(s.unbounded.accuracy)}) correct. With the whole box any image is reachable, so a working attack reaches 0% (Carlini et al. 2019); the attack is failing on this model (masked gradients or a bug), and its bounded numbers are upper bounds at best.`));
     }
   }
   return out;

@@ -16,6 +16,8 @@ import { esc, fmtPct, mdTable, normText } from './format.ts';
 import { CSS, htmlTable } from './html.ts';
 import { reportNorms, type Report } from './model.ts';
 import { gridCounts } from '../spatial/transform.ts';
+import type { DiagnoseRecord } from '../diagnose/evaluate.ts';
+import { diagnoseFindingList, FINDING_NAMES, summarizeDiagnose } from '../diagnose/summary.ts';
 
 /** Attacks that alone make a weak evaluation of a JPEG layer (short gradient attacks through it), in every norm. */
 const NON_ADAPTIVE = new Set(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'pgd-l0']);
@@ -47,6 +49,8 @@ export interface LeaderboardEntry {
   certified?: { acr: number; sigma: string };
   /** Accuracy under the worst rotation and shift of the grid, from a spatial report beside it. */
   spatial?: { grid: number; transforms: number };
+  /** What the gradient-masking diagnostics beside it found for this model (short names; empty: nothing). */
+  diagnose?: string[];
 }
 
 /** The report.json of `dir` (or `dir` itself when it is a file). */
@@ -105,6 +109,17 @@ function spatialOf(dir: string): Map<string, { grid: number; transforms: number 
   return out;
 }
 
+/** Diagnose findings beside a report: <dir>/diagnose.json or <dir>/diagnose/diagnose.json; per series label the kinds found (recomputed from the records). */
+function diagnoseOf(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const data = besideReport<{ records?: DiagnoseRecord[] }>(dir, 'diagnose');
+  if (!data?.records?.length) return out;
+  const sum = summarizeDiagnose(data.records);
+  for (const s of sum.series) out.set(s.label, []);
+  for (const f of diagnoseFindingList(sum)) out.get(f.series)!.push(FINDING_NAMES[f.kind]);
+  return out;
+}
+
 /** Entries of every series in the reports of `dirs` (report directories or report.json files). */
 export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
   if (dirs.length === 0) throw new Error('leaderboard: give at least one report directory');
@@ -114,9 +129,11 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
     if (report.config.norm === 'corruption') throw new Error(`leaderboard: ${reportPath(dir)} is a corruption report; give the attack report (run or evaluate directory): corruptions are picked up from <report>/corruptions/`);
     if (report.config.norm === 'spatial') throw new Error(`leaderboard: ${reportPath(dir)} is a spatial report; give the attack report (run or evaluate directory): spatial results are picked up from <report>/spatial/`);
     if (report.config.attacks.some((a) => a.name.startsWith('certify:'))) throw new Error(`leaderboard: ${reportPath(dir)} is a certification report; give the attack report (run or evaluate directory): certificates are picked up from <report>/certify/`);
+    if (report.config.attacks.some((a) => a.name === 'diagnose')) throw new Error(`leaderboard: ${reportPath(dir)} is a diagnose report; give the attack report (run or evaluate directory): gradient checks are picked up from <report>/diagnose/`);
     const corruptions = corruptionsOf(dir);
     const certified = certifiedOf(dir);
     const spatial = spatialOf(dir);
+    const diagnosed = diagnoseOf(dir);
     const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
     for (const s of report.series) {
       const cells = report.cells.filter((c) => seriesKey(c) === s.key);
@@ -150,6 +167,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         ...(corruptions.has(s.label) ? { corruption: corruptions.get(s.label)! } : {}),
         ...(certified.has(s.label) ? { certified: certified.get(s.label)! } : {}),
         ...(spatial.has(s.label) ? { spatial: spatial.get(s.label)! } : {}),
+        ...(diagnosed.has(s.label) ? { diagnose: diagnosed.get(s.label)! } : {}),
       });
     }
   }
@@ -201,12 +219,14 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   const withCorr = entries.some((e) => e.corruption);
   const withCert = entries.some((e) => e.certified);
   const withSpatial = entries.some((e) => e.spatial);
-  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), ...(withSpatial ? ['rotations and shifts'] : []), 'attacks'];
+  const withDiagnose = entries.some((e) => e.diagnose);
+  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), ...(withSpatial ? ['rotations and shifts'] : []), ...(withDiagnose ? ['gradient checks'] : []), 'attacks'];
   const rows = ranked.map((e, i) => [
     String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
     ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
     ...(withCert ? [e.certified ? `${e.certified.acr.toFixed(3)} (σ ${e.certified.sigma})` : '–'] : []),
     ...(withSpatial ? [fmtPct(e.spatial?.grid)] : []),
+    ...(withDiagnose ? [e.diagnose ? (e.diagnose.length ? e.diagnose.join('; ') : 'passed') : '–'] : []),
     `${e.attacks.join(', ')}${e.weak ? (e.norm === 'mixed' ? ` (weak in ${e.weakNorms.map(normText).join(', ')}: FGSM/PGD only)` : ' (weak: FGSM/PGD only)') : ''}`,
   ]);
   const notes: string[] = [];
@@ -214,6 +234,7 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   if (datasets.size > 1) notes.push(`The reports differ in data or threat model (${[...datasets].join('; ')}): compare rows across them with care.`);
   if (withCert) notes.push('Certified ACR: the average certified L2 radius of the randomised-smoothing classifier built on the model (0 where wrong or abstaining; the best over the certified noise levels), a lower bound no attack can break, from <report>/certify/.');
   if (withSpatial) notes.push(`Rotations and shifts: accuracy when the model must be right under every rotation and shift of the spatial grid (${[...new Set(entries.flatMap((e) => (e.spatial ? [e.spatial.transforms] : [])))].join(' / ')} transforms; Engstrom et al. 2019), from <report>/spatial/.`);
+  if (withDiagnose) notes.push('Gradient checks: what the gradient-masking diagnostics found for the model (zero gradients, a gradient that misses finite differences, an attack that needs more steps than on the baseline or fails with an unbounded budget; Carlini et al. 2019), from <report>/diagnose/; "passed": none of them.');
   if (entries.some((e) => e.weak)) notes.push('Rows marked weak were attacked with FGSM/PGD only; their robust accuracy is an upper bound that adaptive attacks (APGD, Square, BPDA, AutoAttack) may lower a lot for a JPEG layer.');
   return { header, rows, eps: by, notes };
 }

@@ -13,6 +13,8 @@ import type { CertifyRecord } from '../../src/certify/evaluate.ts';
 import { writeCertifyReport } from '../../src/certify/report.ts';
 import type { SpatialRecord } from '../../src/spatial/evaluate.ts';
 import { writeSpatialReport } from '../../src/spatial/report.ts';
+import type { DiagnoseRecord } from '../../src/diagnose/evaluate.ts';
+import { writeDiagnoseReport } from '../../src/diagnose/report.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
@@ -82,6 +84,30 @@ describe('leaderboard', () => {
     expect(rows.find((r) => r[1] === 'jpeg-dl [soft]')!.at(-2)).toBe('–');
     expect(notes.join(' ')).toMatch(/every rotation and shift of the spatial grid \(3 transforms/);
     expect(() => leaderboardEntries([join(dir, 'spatial', 'spatial.json')])).toThrow(/spatial.json is a spatial report; give the attack report/);
+  });
+
+  it('names what the gradient checks of <report>/diagnose/ found per model, and refuses a diagnose.json given as a report', () => {
+    const dir = join(tmp, 'with-diagnose');
+    writeReport(dir, buildReport(fixedInput()));
+    // Four images; the baseline's gradient agrees with finite differences, JPEG-DL's does not, and its unbounded PGD leaves one image.
+    const recs = (model: string, jpegMode: 'soft' | null, fd: number, unbounded: number[]): DiagnoseRecord[] => {
+      const setting = { dataset: 'd', n: 4, seed: 0, eps: 0.1, epsLabel: '0.1', loss: 'margin' as const, directions: 2, fdStep: 1 / 255, profile: [0, 1] };
+      const ids = { model, variant: model, modelSeed: 0, jpegMode };
+      const four = (v: number) => [v, v, v, v];
+      return [
+        { schema: 1, kind: 'diagnose-probe', ...ids, ...setting, values: 4, objective: four(-1), correctBits: packBits(four(1)), gradMean: four(0.1), alongGradient: [four(-1), four(1)], randomMean: [four(-1), four(0)], randomMax: [four(-1), four(0)], fdError: four(fd), surfaces: [], seconds: 0 },
+        { schema: 1, kind: 'diagnose-attack', ...ids, ...setting, attack: 'pgd', steps: 10, attackEps: 1, unbounded: true, correct: unbounded.reduce((a, b) => a + b, 0), accuracy: unbounded.reduce((a, b) => a + b, 0) / 4, correctBits: packBits(unbounded), seconds: 0 },
+      ];
+    };
+    writeDiagnoseReport(join(dir, 'diagnose'), [...recs('baseline', null, 0.05, [0, 0, 0, 0]), ...recs('jpeg-dl', 'soft', 0.9, [1, 0, 0, 0])], { title: 'd' });
+    const entries = leaderboardEntries([dir]);
+    expect(entries.map((e) => e.diagnose)).toEqual([[], ['gradient misses finite differences', 'unbounded attack fails']]);
+    const { header, rows, notes } = leaderboardRows(entries);
+    expect(header.at(-2)).toBe('gradient checks');
+    expect(rows.find((r) => r[1] === 'baseline')!.at(-2)).toBe('passed');
+    expect(rows.find((r) => r[1] === 'jpeg-dl [soft]')!.at(-2)).toBe('gradient misses finite differences; unbounded attack fails');
+    expect(notes.join(' ')).toMatch(/Gradient checks: what the gradient-masking diagnostics found/);
+    expect(() => leaderboardEntries([join(dir, 'diagnose', 'diagnose.json')])).toThrow(/diagnose.json is a diagnose report; give the attack report/);
   });
 
   it('ranks by robust accuracy at the chosen eps (default: the largest all have), best first', () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,35 @@ describe('jpegdl-robust diagnose', () => {
     expect(again.code).toBe(0);
     expect(readFileSync(join(out, 'records.jsonl'), 'utf8')).toBe(lines);
     expect(readFileSync(join(out, 'diagnose.md'), 'utf8')).toBe(md);
+  });
+
+  it('diagnose.json works as a regression baseline for `check`: clean and every attack run are cells', async () => {
+    const out = join(dir, 'out');
+    if (!existsSync(join(out, 'diagnose.json'))) expect((await cli(...base(), '--out', out)).code).toBe(0);
+    const b = join(dir, 'diagnose-baseline.json');
+    expect((await cli('check', join(out, 'diagnose.json'), '--write-baseline', b)).code).toBe(0);
+    const baseline = JSON.parse(readFileSync(b, 'utf8'));
+    // 4 series x (clean + 2 step counts + unbounded).
+    expect(baseline.cells).toHaveLength(16);
+    expect([...new Set(baseline.cells.map((c: { attack: string }) => c.attack))].sort()).toEqual(['clean', 'diagnose:pgd-1', 'diagnose:pgd-2', 'diagnose:pgd-2-unbounded']);
+    expect(baseline.cells.find((c: { attack: string }) => c.attack === 'diagnose:pgd-2-unbounded').eps).toBe('1');
+    const same = await cli('check', join(out, 'diagnose.json'), '--baseline', b);
+    expect(same.code, same.text).toBe(0);
+    // A run that got weaker: the hard mode's 2-step PGD now leaves every image correct.
+    const json = JSON.parse(readFileSync(join(out, 'diagnose.json'), 'utf8'));
+    json.records = json.records.map((r: { kind: string; jpegMode: string; steps: number; unbounded: boolean; n: number }) =>
+      (r.kind === 'diagnose-attack' && r.jpegMode === 'bpda-identity' && r.steps === 2 && !r.unbounded ? { ...r, correct: r.n, accuracy: 1, correctBits: Buffer.alloc(2, 255).toString('base64') } : r));
+    const moved = join(dir, 'moved.json');
+    writeFileSync(moved, JSON.stringify(json));
+    const worse = await cli('check', moved, '--baseline', b);
+    expect(worse.code, worse.text).toBe(1);
+    expect(worse.text).toMatch(/jpeg-dl \[bpda-identity\].*diagnose:pgd-2/);
+    // Other step counts are another configuration.
+    const other = join(dir, 'out-steps');
+    expect((await cli(...base().map((a) => (a === '1,2' ? '1,3' : a)), '--out', other)).code).toBe(0);
+    const res = await cli('check', join(other, 'diagnose.json'), '--baseline', b);
+    expect(res.code, res.text).toBe(2);
+    expect(res.text).toMatch(/different configurations/);
   });
 
   it('refuses bad input with the flag and the reason, before any work', async () => {
