@@ -229,10 +229,10 @@ export function diagnoseFindingList(sum: DiagnoseSummary): { series: string; kin
     const last = c[c.length - 1];
     if (s.lastStep && s.lastStep.restored - s.lastStep.broken <= -minImages && s.lastStep.p < CURVE_P) {
       const [a, b] = [c[c.length - 2], last];
-      out.push(finding(s, 'not-converged', `${s.attack} at ${sum.epsLabel} still breaks ${s.lastStep.broken - s.lastStep.restored} more images going from ${a.steps} to ${b.steps} steps (${pct(a.accuracy)} → ${pct(b.accuracy)}, p = ${pText(s.lastStep.p)}); it has not converged, so its accuracy overstates robustness: run more steps, restarts, or APGD.`));
+      out.push(finding(s, 'not-converged', `${s.attack} at ${sum.epsLabel} still breaks ${s.lastStep.broken - s.lastStep.restored} more images going from ${a.steps} to ${b.steps} steps (${pct(a.accuracy)} → ${pct(b.accuracy)}, p = ${pText(s.lastStep.p)}); it has not converged, so its accuracy overstates robustness: run more steps${s.attack === 'apgd' ? ' or restarts' : ', restarts, or APGD'}.`));
     } else if (s.lowestVsLast && s.lowestVsLast.restored - s.lowestVsLast.broken >= minImages && s.lowestVsLast.p < CURVE_P) {
       const best = c.find((x) => x.steps === s.lowestVsLast!.from)!;
-      out.push(finding(s, 'weaker-with-steps', `${s.attack} at ${sum.epsLabel} gets weaker with more steps: ${pct(best.accuracy)} at ${best.steps} step${best.steps === 1 ? '' : 's'}, ${pct(last.accuracy)} at ${last.steps} (p = ${pText(s.lowestVsLast.p)}). More, smaller steps should not lose to fewer, larger ones on a gradient that describes the model; here the small steps stall (a sign of a masked or flat gradient). Read the lowest point of the curve, not the longest run, and try APGD (its step size adapts) or BPDA.`));
+      out.push(finding(s, 'weaker-with-steps', `${s.attack} at ${sum.epsLabel} gets weaker with more steps: ${pct(best.accuracy)} at ${best.steps} step${best.steps === 1 ? '' : 's'}, ${pct(last.accuracy)} at ${last.steps} (p = ${pText(s.lowestVsLast.p)}). More, smaller steps should not lose to fewer, larger ones on a gradient that describes the model; here the small steps stall (a sign of a masked or flat gradient). Read the lowest point of the curve, not the longest run, and try ${s.attack === 'apgd' ? 'restarts' : 'APGD (its step size adapts)'} or BPDA.`));
     }
     if (ref && ref !== s && s.stepsNeeded !== null && ref.stepsNeeded !== null && s.stepsNeeded > ref.stepsNeeded) {
       const at = s.convergence.find((x) => x.steps === ref.stepsNeeded)!;

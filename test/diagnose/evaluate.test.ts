@@ -169,6 +169,10 @@ describe('summarizeDiagnose and diagnoseFindings', () => {
     expect(f).toHaveLength(2);
     expect(f[0]).toMatch(/^baseline: the gradient-sign step of 0.1 raises the loss more than every one of 4 random sign steps on only 75.0%/);
     expect(f[1]).toMatch(/^baseline: pgd at 0.1 still breaks 6 more images going from 1 to 10 steps \(87.5% → 12.5%, p = 0.031\); it has not converged/);
+    expect(f[1]).toMatch(/run more steps, restarts, or APGD\.$/);
+    // The advice does not send APGD to APGD.
+    const asApgd = healthy.map((r) => (r.kind === 'diagnose-attack' ? { ...r, attack: 'apgd' } : r));
+    expect(diagnoseFindings(summarizeDiagnose(asApgd))[1]).toMatch(/^baseline: apgd at 0.1 still breaks 6 more images .* run more steps or restarts\.$/);
   });
 
   it('does not call noise of the random starts a trend', () => {
