@@ -4,10 +4,8 @@
  * image), tables and plot in <out>/certify.{json,md,txt,html}.
  */
 import { resolve, join } from 'node:path';
-import type { DatasetSpec } from '../data/types.ts';
-import type { DefenceSpec } from '../defences/index.ts';
 import { parseEpsilonList } from '../eps.ts';
-import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources, type JobSourceOptions } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { certifyModels, type CertifyRecord } from './evaluate.ts';
 import { renderCertifyTerminal, writeCertifyReport } from './report.ts';
@@ -17,13 +15,7 @@ import { SMOOTHING_DEFAULTS } from './smoothing.ts';
 export const DEFAULT_RADII = '0,0.25,0.5,0.75,1,1.25,1.5';
 
 /** What to certify and where to write it. */
-export interface CertifyJobOptions {
-  run?: string;
-  baseline?: string[];
-  jpegdl?: string[];
-  defences?: DefenceSpec[];
-  dataset?: DatasetSpec;
-  split?: 'test' | 'train';
+export interface CertifyJobOptions extends JobSourceOptions {
   /** Images (class-balanced seeded subset; default 100). */
   n?: number;
   /** Noise standard deviations, 0-1 scale: numbers or fractions ("0.25", "64/255"). */

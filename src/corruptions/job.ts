@@ -6,9 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { join, resolve } from 'node:path';
-import type { DatasetSpec } from '../data/types.ts';
-import type { DefenceSpec } from '../defences/index.ts';
-import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources, type JobSourceOptions } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
@@ -17,20 +15,12 @@ import { OMITTED_CORRUPTIONS } from './functions.ts';
 import { renderCorruptionTerminal, writeCorruptionReport } from './report.ts';
 
 /** What to evaluate and where to write it. */
-export interface CorruptionJobOptions {
-  /** A run directory of `jpegdl-robust run`: its models and dataset are the defaults. */
-  run?: string;
-  baseline?: string[];
-  jpegdl?: string[];
-  dataset?: DatasetSpec;
-  split?: 'test' | 'train';
+export interface CorruptionJobOptions extends JobSourceOptions {
   /** Images (class-balanced seeded subset; default 1000). */
   n?: number;
   corruptions?: string[];
   severities?: number[];
   jpegModes?: JpegMode[];
-  /** Input defences in front of each baseline, each a model of its own (src/defences): JPEG, bit depth, median filter. */
-  defences?: DefenceSpec[];
   batchSize?: number;
   seed?: number;
   out: string;

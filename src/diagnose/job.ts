@@ -4,27 +4,17 @@
  * <out>/diagnose.{json,md,txt,html}.
  */
 import { join, resolve } from 'node:path';
-import type { DatasetSpec } from '../data/types.ts';
-import type { DefenceSpec } from '../defences/index.ts';
-import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources, type JobSourceOptions } from '../eval/job-models.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
 import { evaluateDiagnose, resolveDiagnoseOptions, type DiagnoseOptions, type DiagnoseRecord } from './evaluate.ts';
 import { renderDiagnoseTerminal, writeDiagnoseReport } from './report.ts';
 
 /** What to diagnose and where to write it. */
-export interface DiagnoseJobOptions extends Omit<DiagnoseOptions, 'dataset' | 'recordsPath' | 'onCell'> {
-  /** A run directory of `jpegdl-robust run`: its models and dataset are the defaults. */
-  run?: string;
-  baseline?: string[];
-  jpegdl?: string[];
-  dataset?: DatasetSpec;
-  split?: 'test' | 'train';
+export interface DiagnoseJobOptions extends Omit<DiagnoseOptions, 'dataset' | 'recordsPath' | 'onCell'>, JobSourceOptions {
   /** Images (class-balanced seeded subset; default 100). */
   n?: number;
   /** Modes of JPEG-DL models (default soft, hard, bpda-identity). */
   jpegModes?: JpegMode[];
-  /** Input defences in front of each baseline, each a model of its own (src/defences). */
-  defences?: DefenceSpec[];
   out: string;
   onCell?: (done: number, total: number) => void;
 }

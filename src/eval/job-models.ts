@@ -23,6 +23,12 @@ export interface ModelSources {
   defences?: DefenceSpec[];
 }
 
+/** Where a forward-only job's models and images come from: the sources, the dataset (default: the run's) and the split (default test). */
+export interface JobSourceOptions extends ModelSources {
+  dataset?: DatasetSpec;
+  split?: 'test' | 'train';
+}
+
 /** The sources, checked: directories with their metadata, and the run's dataset spec. */
 export interface ResolvedSources {
   baselineDirs: string[];

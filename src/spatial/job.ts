@@ -7,9 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
-import type { DatasetSpec } from '../data/types.ts';
-import type { DefenceSpec } from '../defences/index.ts';
-import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources } from '../eval/job-models.ts';
+import { loadJobData, loadJobModels, modelNotes, resolveJobData, resolveModelSources, type JobSourceOptions } from '../eval/job-models.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
@@ -18,18 +16,10 @@ import { renderSpatialTerminal, writeSpatialReport } from './report.ts';
 import { transformImages, type SpatialTransform } from './transform.ts';
 
 /** What to evaluate and where to write it. */
-export interface SpatialJobOptions extends Omit<SpatialEvalOptions, 'dataset' | 'recordsPath' | 'onCell'> {
-  /** A run directory of `jpegdl-robust run`: its models and dataset are the defaults. */
-  run?: string;
-  baseline?: string[];
-  jpegdl?: string[];
-  dataset?: DatasetSpec;
-  split?: 'test' | 'train';
+export interface SpatialJobOptions extends Omit<SpatialEvalOptions, 'dataset' | 'recordsPath' | 'onCell'>, JobSourceOptions {
   /** Images (class-balanced seeded subset; default 500). */
   n?: number;
   jpegModes?: JpegMode[];
-  /** Input defences in front of each baseline, each a model of its own (src/defences). */
-  defences?: DefenceSpec[];
   out: string;
   onCell?: (done: number, total: number) => void;
 }
