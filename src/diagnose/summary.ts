@@ -24,6 +24,8 @@ export interface DiagnoseSeries {
   key: string;
   label: string;
   variant: string;
+  /** JPEG mode the model ran in (null: no JPEG layer). */
+  jpegMode: string | null;
   /** A BPDA mode: the gradient is a surrogate by design, so finite differences are not expected to match it. */
   bpda: boolean;
   n: number;
@@ -143,6 +145,7 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
       key,
       label: `${first.model}${first.jpegMode ? ` [${first.jpegMode}]` : ''}${seedsOf(first.model) > 1 ? ` seed ${first.modelSeed}` : ''}`,
       variant: first.variant,
+      jpegMode: first.jpegMode,
       bpda: first.jpegMode === 'bpda-identity' || first.jpegMode === 'bpda-soft',
       n,
       ...stats,
@@ -214,7 +217,7 @@ export function diagnoseFindingList(sum: DiagnoseSummary): { series: string; kin
   const ref = sum.series.find((s) => s.key === sum.reference);
   for (const s of sum.series) {
     if (s.zeroGradient !== null && s.zeroGradient >= ZERO_GRADIENT_LIMIT) {
-      out.push(finding(s, 'zero-gradient', `the input gradient is exactly zero on ${pct(s.zeroGradient)} of the images (shattered gradients, Athalye et al. 2018). Gradient attacks cannot move from those images, so their robust accuracy says nothing; attack this model through BPDA (--jpeg-modes bpda-identity) or with a gradient-free attack (square, sparse-rs).`));
+      out.push(finding(s, 'zero-gradient', `the input gradient is exactly zero on ${pct(s.zeroGradient)} of the images (shattered gradients, Athalye et al. 2018). Gradient attacks cannot move from those images, so their robust accuracy says nothing; ${s.attack === 'bpda-pgd' ? 'the bpda-pgd rows of this report attack it through BPDA instead' : `attack this model through BPDA (${s.jpegMode ? '--jpeg-modes bpda-identity' : 'the bpda-pgd attack, e.g. --attack bpda-pgd'}) or with a gradient-free attack (square, sparse-rs)`}.`));
     } else if (s.fdMedian !== null && s.fdMedian > FD_ERROR_LIMIT && !s.bpda) {
       const cmp = ref && ref !== s && ref.fdMedian !== null ? ` (the baseline: ${ref.fdMedian.toFixed(2)})` : '';
       out.push(finding(s, 'fd-error', `over a step of ${greyLevels(sum.fdStep)} the loss changes in ways the gradient does not predict (median finite-difference error ${s.fdMedian.toFixed(2)}${cmp}; 0 is agreement, 1 unrelated). Attacks that follow this gradient follow a function other than the model; check them against BPDA, EOT or gradient-free attacks.`));

@@ -212,6 +212,12 @@ describe('summarizeDiagnose and diagnoseFindings', () => {
       expect.stringMatching(/^jpeg-dl \[soft\]: over a step of 1\/255 the loss changes in ways the gradient does not predict \(median finite-difference error 0.75 \(the baseline: 0.04\)/),
       expect.stringMatching(/^jpeg-dl \[soft\]: pgd at 0.1 gets weaker with more steps: 12.5% at 1 step, 100.0% at 10 \(p = 0.016\)/),
     ]);
+    expect(f[0]).toMatch(/attack this model through BPDA \(--jpeg-modes bpda-identity\) or with a gradient-free attack/);
+    // Without a JPEG layer the advice is the bpda-pgd attack; with bpda-pgd already run, the report's own rows.
+    const noJpeg = flat.map((r) => ({ ...r, jpegMode: null }));
+    expect(diagnoseFindings(summarizeDiagnose(noJpeg))[0]).toMatch(/through BPDA \(the bpda-pgd attack, e.g. --attack bpda-pgd\)/);
+    const viaBpda = noJpeg.map((r) => (r.kind === 'diagnose-attack' ? { ...r, attack: 'bpda-pgd' } : r));
+    expect(diagnoseFindings(summarizeDiagnose(viaBpda))[0]).toMatch(/robust accuracy says nothing; the bpda-pgd rows of this report attack it through BPDA instead\.$/);
     // Paired comparison at each step count against the baseline.
     expect(sum.paired.find((p) => p.series === 'jpeg-dl [soft]' && p.steps === 10)).toMatchObject({ onlySeries: 7, onlyReference: 0 });
     const md = renderDiagnoseMarkdown(all, 'T');
