@@ -67,6 +67,8 @@ export interface AttackRecord extends DiagnoseSetting, SeriesIds {
   steps: number;
   attackEps: number;
   unbounded: boolean;
+  /** Independent runs, each image keeping its worst case (absent: 1). */
+  restarts?: number;
   correct: number;
   accuracy: number;
   correctBits: string;
@@ -108,6 +110,8 @@ export interface DiagnoseOptions {
   steps?: number[];
   /** Budget of the unbounded check (default 1: any image is reachable; 0 skips it), run with the largest step count. */
   unboundedEps?: number;
+  /** Restarts of one more run at the largest step count (default 1: no such run), Carlini et al.'s restart check. */
+  restarts?: number;
   /** Images per batch (default 100). */
   batchSize?: number;
   /** Seed of the random directions and the attacks' random starts (default 0). */
@@ -149,15 +153,19 @@ export function resolveDiagnoseOptions(o: DiagnoseOptions = {}) {
   if (typeof unboundedEps !== 'number' || !(unboundedEps >= 0 && unboundedEps <= 1)) throw new Error(`unboundedEps: must be a number in [0, 1] (0 skips the check), got ${String(o.unboundedEps)}`);
   if (unboundedEps > 0 && unboundedEps <= eps) throw new Error(`unboundedEps: ${unboundedEps} is not above eps ${eps}; the unbounded check needs a budget far larger than the one evaluated (default 1, the whole box)`);
   if (unboundedEps > 0 && steps.length === 0) throw new Error('unboundedEps: the unbounded check runs the attack with the largest step count; give steps too, or unboundedEps 0');
+  const restarts = o.restarts ?? 1;
+  if (!(Number.isInteger(restarts) && restarts >= 1)) throw new Error(`restarts: must be an integer >= 1 (1: no restart run), got ${String(o.restarts)}`);
+  if (restarts > 1 && steps.length === 0) throw new Error('restarts: the restart run uses the largest step count; give steps too');
+  if (restarts > 1 && typeof findNamedAttack(attack)!.defaults.restarts !== 'number') throw new Error(`restarts: ${attack} has no restarts option`);
   const batchSize = o.batchSize ?? 100;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize: must be an integer >= 1, got ${String(o.batchSize)}`);
-  return { ...probe, epsLabel, surfaces, surfaceSize, attack, steps, unboundedEps, batchSize };
+  return { ...probe, epsLabel, surfaces, surfaceSize, attack, steps, unboundedEps, restarts, batchSize };
 }
 
 /** The series a record belongs to: model, seed and JPEG mode. */
 export const diagnoseSeriesKey = (r: Pick<SeriesIds, 'model' | 'modelSeed' | 'jpegMode'>): string => `${r.model}#${r.modelSeed}${r.jpegMode ? ` [${r.jpegMode}]` : ''}`;
-const recordKey = (r: Pick<SeriesIds, 'model' | 'modelSeed' | 'jpegMode'> & { kind: string; attack?: string; steps?: number; unbounded?: boolean }): string =>
-  `${diagnoseSeriesKey(r)}|${r.kind === 'diagnose-probe' ? 'probe' : `${r.attack}|${r.steps}|${r.unbounded ? 'unbounded' : 'eps'}`}`;
+const recordKey = (r: Pick<SeriesIds, 'model' | 'modelSeed' | 'jpegMode'> & { kind: string; attack?: string; steps?: number; unbounded?: boolean; restarts?: number }): string =>
+  `${diagnoseSeriesKey(r)}|${r.kind === 'diagnose-probe' ? 'probe' : `${r.attack}|${r.steps}|${r.unbounded ? 'unbounded' : 'eps'}${(r.restarts ?? 1) > 1 ? `|r${r.restarts}` : ''}`}`;
 
 const settingText = (s: DiagnoseSetting) => `${s.dataset}, n = ${s.n}, seed ${s.seed}, eps ${s.epsLabel}, loss ${s.loss}, ${s.directions} directions, fd step ${s.fdStep}, profile ${s.profile.join(' ')}`;
 
@@ -208,7 +216,7 @@ function probeAll(model: tf.LayersModel, data: LabelledImages, o: ReturnType<typ
 }
 
 /** Run the attack on every image in batches; per image 1 = still right afterwards. */
-function attackAll(model: tf.LayersModel, data: LabelledImages, attack: string, eps: number, steps: number, o: ReturnType<typeof resolveDiagnoseOptions>, seed: number): Uint8Array {
+function attackAll(model: tf.LayersModel, data: LabelledImages, attack: string, eps: number, steps: number, restarts: number, o: ReturnType<typeof resolveDiagnoseOptions>, seed: number): Uint8Array {
   const info = findNamedAttack(attack)!;
   const n = data.labels.length;
   const pixels = data.height * data.width * data.channels;
@@ -220,7 +228,7 @@ function attackAll(model: tf.LayersModel, data: LabelledImages, attack: string, 
     const y = tf.tensor1d(data.labels.subarray(s, s + m), 'int32');
     try {
       // Each batch its own seed of the random starts, the same for every model (paired comparisons).
-      const adv = info.run(model, x, y, { eps, steps, seed: keySeed(seed, `${attack}|${steps}|${eps}|${s}`) });
+      const adv = info.run(model, x, y, { eps, steps, ...(restarts > 1 ? { restarts } : {}), seed: keySeed(seed, `${attack}|${steps}|${eps}|${s}`) });
       const eq = tf.tidy(() => tf.equal(tf.argMax(fn(adv), 1), y));
       out.set(eq.dataSync(), s);
       tf.dispose([adv, eq]);
@@ -244,6 +252,7 @@ export async function evaluateDiagnose(models: DiagnoseModel[], data: LabelledIm
     { kind: 'diagnose-probe' as const },
     ...o.steps.map((steps) => ({ kind: 'diagnose-attack' as const, steps, unbounded: false })),
     ...(o.unboundedEps > 0 ? [{ kind: 'diagnose-attack' as const, steps: o.steps[o.steps.length - 1], unbounded: true }] : []),
+    ...(o.restarts > 1 ? [{ kind: 'diagnose-attack' as const, steps: o.steps[o.steps.length - 1], unbounded: false, restarts: o.restarts }] : []),
   ];
   const total = runs.length * series.length;
   let count = 0;
@@ -260,9 +269,10 @@ export async function evaluateDiagnose(models: DiagnoseModel[], data: LabelledIm
         const work = async (): Promise<DiagnoseRecord> => {
           if (run.kind === 'diagnose-probe') return { schema: 1, kind: run.kind, ...ids, ...setting, ...probeAll(s.model, data, o), seconds: 0 };
           const attackEps = run.unbounded ? o.unboundedEps : o.eps;
-          const bits = attackAll(s.model, data, o.attack, attackEps, run.steps, o, o.seed);
+          const restarts = 'restarts' in run ? run.restarts : 1;
+          const bits = attackAll(s.model, data, o.attack, attackEps, run.steps, restarts, o, o.seed);
           const correct = bits.reduce((a, v) => a + v, 0);
-          return { schema: 1, kind: run.kind, ...ids, ...setting, attack: o.attack, steps: run.steps, attackEps, unbounded: run.unbounded, correct, accuracy: correct / n, correctBits: packBits(bits), seconds: 0 };
+          return { schema: 1, kind: run.kind, ...ids, ...setting, attack: o.attack, steps: run.steps, attackEps, unbounded: run.unbounded, ...(restarts > 1 ? { restarts } : {}), correct, accuracy: correct / n, correctBits: packBits(bits), seconds: 0 };
         };
         rec = s.mode ? await withJpegMode(s.model, s.mode, work) : await work();
         rec.seconds = (performance.now() - t0) / 1000;

@@ -32,7 +32,7 @@ export async function runDiagnoseJob(o: DiagnoseJobOptions): Promise<{ records: 
   for (const m of jpegModes) if (!MODES.includes(m)) throw new Error(`--jpeg-modes: unknown mode "${m}" (soft, hard, bpda-identity, bpda-soft)`);
   const evalOptions: DiagnoseOptions = {
     eps: o.eps, epsLabel: o.epsLabel, loss: o.loss, directions: o.directions, fdStep: o.fdStep, profile: o.profile, surfaces: o.surfaces, surfaceSize: o.surfaceSize,
-    attack: o.attack, steps: o.steps, unboundedEps: o.unboundedEps, batchSize: o.batchSize, seed: o.seed,
+    attack: o.attack, steps: o.steps, unboundedEps: o.unboundedEps, restarts: o.restarts, batchSize: o.batchSize, seed: o.seed,
   };
   const { seed } = resolveDiagnoseOptions(evalOptions);
   const { full, data } = await loadJobData(jobData, n, seed);

@@ -38,6 +38,7 @@ export function diagnoseRows(sum: DiagnoseSummary): string[][] {
     row(`mean ${sum.loss}: best random sign, ${sum.epsLabel}`, (s) => fix(at(s, 1)?.randomMax ?? null)),
     ...steps.map((k) => row(`${attack} at ${sum.epsLabel}, ${k} step${k === 1 ? '' : 's'} (%)`, (s) => pct(s.convergence.find((c) => c.steps === k)?.accuracy ?? null))),
     ...(steps.length > 1 ? [row(`${attack}: fewest steps within noise of the curve's lowest point`, (s) => (s.stepsNeeded === null ? '–' : String(s.stepsNeeded)))] : []),
+    ...(sum.series.some((s) => s.restarts) ? [row(`${attack} at ${sum.epsLabel}, ${sum.series.find((s) => s.restarts)!.restarts!.steps} steps, ${sum.series.find((s) => s.restarts)!.restarts!.restarts} restarts (%)`, (s) => pct(s.restarts?.accuracy ?? null))] : []),
     ...(unb ? [row(`${attack} unbounded (eps ${unb.eps}, ${unb.steps} steps) (%)`, (s) => pct(s.unbounded?.accuracy ?? null))] : []),
   ];
 }
@@ -148,7 +149,7 @@ export function writeDiagnoseReport(dir: string, records: DiagnoseRecord[], meta
 }
 
 /** The check cell name of a point of the convergence curve, or of the unbounded attack. */
-export const diagnoseAttackName = (attack: string, steps: number, unbounded: boolean) => `diagnose:${attack}-${steps}${unbounded ? '-unbounded' : ''}`;
+export const diagnoseAttackName = (attack: string, steps: number, unbounded: boolean, restarts = 1) => `diagnose:${attack}-${steps}${unbounded ? '-unbounded' : ''}${restarts > 1 ? `-r${restarts}` : ''}`;
 
 /**
  * A diagnose.json seen as a report for `check` (regression baselines): per series the clean cell and one
@@ -169,18 +170,18 @@ export function diagnoseAsReport(data: { records: DiagnoseRecord[]; dataset?: st
     const attacks = mine.filter((r): r is AttackRecord => r.kind === 'diagnose-attack');
     return [
       ...(s.clean === null ? [] : [cell(mine[0], 'clean', 0, '0', s.clean)]),
-      ...attacks.map((r) => cell(r, diagnoseAttackName(r.attack, r.steps, r.unbounded), r.attackEps, epsLabel(r), r.accuracy)),
+      ...attacks.map((r) => cell(r, diagnoseAttackName(r.attack, r.steps, r.unbounded, r.restarts), r.attackEps, epsLabel(r), r.accuracy)),
     ];
   });
   const series = [...new Map(records.map((r) => [`${r.model}|${r.jpegMode}`, { model: r.model, variant: r.variant, jpegMode: r.jpegMode, key: `${r.model}|${r.jpegMode}`, label: `${r.model}${r.jpegMode ? ` [${r.jpegMode}]` : ''}`, seeds: [] as number[] }])).values()];
   const r0 = records[0];
-  const runs = [...new Map(records.filter((r): r is AttackRecord => r.kind === 'diagnose-attack').map((r) => [diagnoseAttackName(r.attack, r.steps, r.unbounded), r])).values()];
+  const runs = [...new Map(records.filter((r): r is AttackRecord => r.kind === 'diagnose-attack').map((r) => [diagnoseAttackName(r.attack, r.steps, r.unbounded, r.restarts), r])).values()];
   return {
     schema: REPORT_SCHEMA, title: 'diagnose', createdAt: '', backend: 'unknown', versions: {}, seeds: [], jpegModes: [], series, reference: null, attacks: [], epsilons: [],
     config: {
       dataset: data.dataset ?? r0.dataset, split: data.split ?? 'test', n: data.n ?? r0.n, norm: 'linf',
       epsilons: [...new Set(runs.map(epsLabel))],
-      attacks: [{ name: 'diagnose', params: { eps: r0.epsLabel, loss: r0.loss, directions: r0.directions, fdStep: r0.fdStep, runs: runs.map((r) => diagnoseAttackName(r.attack, r.steps, r.unbounded)).sort() } }],
+      attacks: [{ name: 'diagnose', params: { eps: r0.epsLabel, loss: r0.loss, directions: r0.directions, fdStep: r0.fdStep, runs: runs.map((r) => diagnoseAttackName(r.attack, r.steps, r.unbounded, r.restarts)).sort() } }],
       models: [], seed: r0.seed, batchSize: 0,
     },
     cells: cells as unknown as Report['cells'], robust: [], timings: { totalCellMs: 0, perSeriesMs: {} }, tables: [], notes: [], records: [],

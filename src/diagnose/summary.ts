@@ -60,6 +60,8 @@ export interface DiagnoseSeries {
   stepsNeeded: number | null;
   /** The unbounded check: accuracy at the whole-box budget. */
   unbounded: { eps: number; steps: number; accuracy: number; correct: number } | null;
+  /** The restart run at the largest step count, and how it fared against the single run there (paired). */
+  restarts: { restarts: number; steps: number; accuracy: number; correct: number; change: CurveChange | null } | null;
   surfaces: ProbeRecord['surfaces'];
 }
 
@@ -109,7 +111,8 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
     const first = mine[0];
     const probe = mine.find((r): r is ProbeRecord => r.kind === 'diagnose-probe');
     const attacks = mine.filter((r): r is AttackRecord => r.kind === 'diagnose-attack');
-    const curve = attacks.filter((r) => !r.unbounded).sort((a, b) => a.steps - b.steps);
+    const curve = attacks.filter((r) => !r.unbounded && (r.restarts ?? 1) === 1).sort((a, b) => a.steps - b.steps);
+    const restart = attacks.find((r) => !r.unbounded && (r.restarts ?? 1) > 1);
     bitsOf.set(key, new Map(curve.map((r) => [r.steps, unpackBits(r.correctBits, n)])));
     const unb = attacks.find((r) => r.unbounded);
     const change = (a: AttackRecord, b: AttackRecord): CurveChange => {
@@ -159,6 +162,10 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
       })?.steps ?? null,
       attack: attacks[0]?.attack ?? null,
       unbounded: unb ? { eps: unb.attackEps, steps: unb.steps, accuracy: unb.accuracy, correct: unb.correct } : null,
+      restarts: restart ? (() => {
+        const single = curve.find((r) => r.steps === restart.steps);
+        return { restarts: restart.restarts!, steps: restart.steps, accuracy: restart.accuracy, correct: restart.correct, change: single ? change(single, restart) : null };
+      })() : null,
       surfaces: probe?.surfaces ?? [],
     };
   });
@@ -197,7 +204,7 @@ export function diagnoseFindings(sum: DiagnoseSummary): string[] {
 }
 
 /** What a finding is about, for tables that name findings in a word (the leaderboard). */
-export type FindingKind = 'zero-gradient' | 'fd-error' | 'no-better-than-random' | 'not-converged' | 'weaker-with-steps' | 'slow-to-converge' | 'unbounded-fails';
+export type FindingKind = 'zero-gradient' | 'fd-error' | 'no-better-than-random' | 'not-converged' | 'weaker-with-steps' | 'slow-to-converge' | 'restarts-help' | 'unbounded-fails';
 
 /** Short names of the finding kinds. */
 export const FINDING_NAMES: Record<FindingKind, string> = {
@@ -207,6 +214,7 @@ export const FINDING_NAMES: Record<FindingKind, string> = {
   'not-converged': 'not converged',
   'weaker-with-steps': 'weaker with more steps',
   'slow-to-converge': 'needs more steps than the baseline',
+  'restarts-help': 'restarts break more images',
   'unbounded-fails': 'unbounded attack fails',
 };
 
@@ -241,6 +249,10 @@ export function diagnoseFindingList(sum: DiagnoseSummary): { series: string; kin
       const at = s.convergence.find((x) => x.steps === ref.stepsNeeded)!;
       const low = s.convergence.reduce((m, x) => (x.correct < m.correct ? x : m));
       out.push(finding(s, 'slow-to-converge', `${s.attack} at ${sum.epsLabel} needs ${s.stepsNeeded} steps to come within noise of its lowest accuracy (${pct(low.accuracy)} at ${low.steps} steps); the baseline needs ${ref.stepsNeeded}. With ${ref.stepsNeeded} step${ref.stepsNeeded === 1 ? '' : 's'} it leaves ${pct(at.accuracy)}, ${(100 * (at.accuracy - low.accuracy)).toFixed(1)} points more: a comparison at a step count that suffices for the baseline overstates this model's robustness.`));
+    }
+    const rc = s.restarts?.change;
+    if (s.restarts && rc && rc.broken - rc.restored >= minImages && rc.p < CURVE_P) {
+      out.push(finding(s, 'restarts-help', `${s.restarts.restarts} restarts of ${s.attack} at ${s.restarts.steps} steps break ${rc.broken - rc.restored} more images than one run (${pct(s.convergence.find((x) => x.steps === s.restarts!.steps)!.accuracy)} → ${pct(s.restarts.accuracy)}, p = ${pText(rc.p)}); the random start decides whether the attack finds an example, so one run overstates robustness: report the worst case over restarts.`));
     }
     if (s.unbounded && s.unbounded.correct > 0) {
       out.push(finding(s, 'unbounded-fails', `${s.attack} with an unbounded budget (eps ${s.unbounded.eps}, ${s.unbounded.steps} steps) leaves ${s.unbounded.correct} of ${s.n} images (${pct(s.unbounded.accuracy)}) correct. With the whole box any image is reachable, so a working attack reaches 0% (Carlini et al. 2019); the attack is failing on this model (masked gradients or a bug), and its bounded numbers are upper bounds at best.`));

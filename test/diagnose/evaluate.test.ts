@@ -77,6 +77,30 @@ describe('evaluateDiagnose', () => {
     expect(byMode('hard').correctBits).toBe(byMode('bpda-identity').correctBits);
   });
 
+  it('adds a restart run at the largest step count, equal to the attack with restarts, and keys it apart', async () => {
+    const records = await evaluateDiagnose([baseline], data, { ...small, restarts: 3, unboundedEps: 0 });
+    expect(records.map((r) => (r.kind === 'diagnose-attack' ? `${r.steps}|${r.restarts ?? 1}` : 'probe'))).toEqual(['probe', '1|1', '3|1', '3|3']);
+    const run = records[3] as AttackRecord;
+    const x = tf.tensor4d(data.images, [N, S, S, 3]);
+    const y = tf.tensor1d(data.labels, 'int32');
+    const bits: number[] = [];
+    for (let s = 0; s < N; s += 5) {
+      const m = Math.min(5, N - s);
+      const [xb, yb] = [x.slice([s, 0, 0, 0], [m, S, S, 3]), y.slice([s], [m])];
+      const adv = pgd(baseline.model, xb, yb, { eps: 0.1, steps: 3, restarts: 3, seed: keySeed(0, `pgd|3|0.1|${s}`) });
+      const eq = tf.tidy(() => tf.equal(tf.argMax(baseline.model.predict(adv) as tf.Tensor2D, 1), yb));
+      bits.push(...eq.dataSync());
+      tf.dispose([xb, yb, adv, eq]);
+    }
+    tf.dispose([x, y]);
+    expect(run.correctBits).toBe(packBits(bits));
+    // Restarts keep each image's worst case over runs that include the single run's start: never more images right.
+    expect(run.correct).toBeLessThanOrEqual((records[2] as AttackRecord).correct);
+    expect(() => resolveDiagnoseOptions({ restarts: 0 })).toThrow(/restarts: must be an integer >= 1/);
+    expect(() => resolveDiagnoseOptions({ restarts: 2, steps: [], unboundedEps: 0 })).toThrow(/restarts: the restart run uses the largest step count/);
+    expect(() => resolveDiagnoseOptions({ restarts: 2, attack: 'autoattack' })).toThrow(/restarts: autoattack has no restarts option/);
+  });
+
   it('resumes after a kill: done records are kept, a torn line dropped, the rest computed as an unbroken run would', async () => {
     const path = join(tmp, 'resume.jsonl');
     const whole = await evaluateDiagnose([baseline, jpegdl], data, { ...small, recordsPath: path });
@@ -243,6 +267,22 @@ describe('summarizeDiagnose and diagnoseFindings', () => {
     expect(sum.series.map((x) => x.stepsNeeded)).toEqual([2, 20]);
     expect(diagnoseFindings(sum)).toEqual([expect.stringMatching(/^jpeg-dl \[soft\]: pgd at 0.1 still breaks 6 more images going from 5 to 20 steps/), expect.stringMatching(/^jpeg-dl \[soft\]: pgd at 0.1 needs 20 steps to come within noise of its lowest accuracy \(12.5% at 20 steps\); the baseline needs 2. With 2 steps it leaves 100.0%, 87.5 points more/)]);
     expect(renderDiagnoseMarkdown([...quick, ...slow], 'T')).toContain("| pgd: fewest steps within noise of the curve's lowest point | 2 | 20 |");
+  });
+
+  it('names restarts that break more images than one run', () => {
+    const withRestarts = series('baseline', null,
+      { gradMean: g, fdError: Array(8).fill(0.01), objective: Array(8).fill(-1), along: Array(8).fill(1), randomMax: Array(8).fill(0), correct: ones(8) },
+      [[5, ones(8)], [10, ones(8)]], zeros(8));
+    const base = withRestarts.find((r) => r.kind === 'diagnose-attack' && r.steps === 10 && !r.unbounded) as AttackRecord;
+    const restartRun = (bits: number[]): AttackRecord => ({ ...base, restarts: 5, correct: bits.reduce((a, b) => a + b, 0), accuracy: bits.reduce((a, b) => a + b, 0) / 8, correctBits: packBits(bits) });
+    const helped = summarizeDiagnose([...withRestarts, restartRun([1, 1, ...zeros(6)])]);
+    expect(helped.series[0].restarts).toMatchObject({ restarts: 5, steps: 10, correct: 2, change: { from: 10, to: 10, broken: 6, restored: 0 } });
+    expect(diagnoseFindings(helped)).toEqual([expect.stringMatching(/^baseline: 5 restarts of pgd at 10 steps break 6 more images than one run \(100.0% → 25.0%, p = 0.031\)/)]);
+    // The restart run is not a point of the curve.
+    expect(helped.series[0].convergence.map((c) => c.steps)).toEqual([5, 10]);
+    expect(renderDiagnoseMarkdown([...withRestarts, restartRun([1, 1, ...zeros(6)])], 'T')).toContain('| pgd at 0.1, 10 steps, 5 restarts (%) | 25.0 |');
+    // One image fewer is noise.
+    expect(diagnoseFindings(summarizeDiagnose([...withRestarts, restartRun([0, ...ones(7)])]))).toEqual([]);
   });
 
   it('says so when nothing looks wrong', () => {

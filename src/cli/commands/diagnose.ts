@@ -29,6 +29,7 @@ export function register(program: Command): void {
     .option('--surface-size <k>', 'grid points per side of a loss surface', '21')
     .option('--attack <name>', 'L-inf attack of the convergence curve (pgd, apgd, bpda-pgd)', 'pgd')
     .option('--steps <list>', 'step counts of the convergence curve, comma-separated', '1,2,5,10,20,50,100')
+    .option('--restarts <k>', 'also run the attack at the largest step count with k restarts, each image keeping its worst case (1: no such run)', '1')
     .option('--unbounded-eps <eps>', 'budget of the unbounded check, run with the largest step count (0 skips it)', '1')
     .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic')
     .option('--data-dir <dir>', 'directory holding the dataset files')
@@ -40,7 +41,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (records.jsonl + diagnose.{md,html,json,txt}); rerun with the same --out to resume')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; defence?: string; eps: string; loss: string; directions: string; fdStep: string; surfaces: string; surfaceSize: string; attack: string; steps: string; unboundedEps: string; dataset?: string; dataDir?: string; split: string; n: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
+    .action(async (o: { progress: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; defence?: string; eps: string; loss: string; directions: string; fdStep: string; surfaces: string; surfaceSize: string; attack: string; steps: string; restarts: string; unboundedEps: string; dataset?: string; dataDir?: string; split: string; n: string; jpegModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
       const eps = parseEpsilon(o.eps, '--eps');
       const opts = {
         run: o.run,
@@ -57,6 +58,7 @@ export function register(program: Command): void {
         attack: o.attack,
         steps: o.steps.trim() === '' ? [] : intList(o.steps, '--steps'),
         unboundedEps: parseEpsilon(o.unboundedEps, '--unbounded-eps').value,
+        restarts: intOption(o.restarts, '--restarts'),
         dataset: { ...(o.dataset ? { name: o.dataset as DatasetName } : {}), ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
         split: o.split as 'test' | 'train',
         n: intOption(o.n, '-n'),

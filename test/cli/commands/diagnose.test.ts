@@ -90,6 +90,7 @@ describe('jpegdl-robust diagnose', () => {
       [['--loss', 'mse'], /loss: must be "ce", "margin" or "dlr"/],
       [['--unbounded-eps', '4/255'], /unboundedEps: 0.0156\d* is not above eps/],
       [['--jpeg-modes', 'fast'], /--jpeg-modes: unknown mode "fast"/],
+      [['--restarts', '0'], /restarts: must be an integer >= 1/],
       [['-n', '0'], /-n: must be an integer >= 1, got 0/],
     ];
     for (const [extra, msg] of cases) {
