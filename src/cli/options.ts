@@ -21,3 +21,6 @@ export function numberOption(v: string | undefined, flag: string): number | unde
   if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${flag}: must be a number, got "${v}"`);
   return n;
 }
+
+/** A comma-separated list of integers, the flag named in errors. */
+export const intList = (v: string, flag: string): number[] => list(v).map((s) => intOption(s, flag)!);

@@ -53,7 +53,10 @@ function explanation(sum: DiagnoseSummary): string {
 
 /** The terminal table and findings. */
 export function renderDiagnoseTerminal(records: DiagnoseRecord[], title: string): string {
-  const sum = summarizeDiagnose(records);
+  return terminalOf(summarizeDiagnose(records), title);
+}
+
+function terminalOf(sum: DiagnoseSummary, title: string): string {
   const rows = diagnoseRows(sum);
   const body = table(rows, { columns: rows[0].map((_, j) => ({ alignment: j === 0 ? 'left' : 'right', ...(j === 0 ? { width: 48, wrapWord: true } : {}) })), drawHorizontalLine: (i, size) => i === 0 || i === 1 || i === size });
   const findings = diagnoseFindings(sum);
@@ -62,7 +65,10 @@ export function renderDiagnoseTerminal(records: DiagnoseRecord[], title: string)
 
 /** Markdown: the table, findings, paired comparisons, the profiles. */
 export function renderDiagnoseMarkdown(records: DiagnoseRecord[], title: string, notes: string[] = []): string {
-  const sum = summarizeDiagnose(records);
+  return markdownOf(summarizeDiagnose(records), title, notes);
+}
+
+function markdownOf(sum: DiagnoseSummary, title: string, notes: string[]): string {
   const [head, ...rows] = diagnoseRows(sum);
   const findings = diagnoseFindings(sum);
   const paired = pairedRows(sum);
@@ -117,7 +123,10 @@ export function diagnosePlotsSvg(sum: DiagnoseSummary): { plots: string[]; surfa
 
 /** The diagnose report as one self-contained HTML page. */
 export function renderDiagnoseHtml(records: DiagnoseRecord[], title: string, notes: string[] = []): string {
-  const sum = summarizeDiagnose(records);
+  return htmlOf(summarizeDiagnose(records), title, notes);
+}
+
+function htmlOf(sum: DiagnoseSummary, title: string, notes: string[]): string {
   const [head, ...rows] = diagnoseRows(sum);
   const findings = diagnoseFindings(sum);
   const paired = pairedRows(sum);
@@ -141,10 +150,10 @@ export function writeDiagnoseReport(dir: string, records: DiagnoseRecord[], meta
   mkdirSync(dir, { recursive: true });
   const files = { json: join(dir, 'diagnose.json'), markdown: join(dir, 'diagnose.md'), terminal: join(dir, 'diagnose.txt'), html: join(dir, 'diagnose.html') };
   const sum = summarizeDiagnose(records);
-  writeFileAtomic(files.html, renderDiagnoseHtml(records, meta.title, meta.notes ?? []));
+  writeFileAtomic(files.html, htmlOf(sum, meta.title, meta.notes ?? []));
   writeJsonAtomic(files.json, { schema: DIAGNOSE_SCHEMA, ...meta, summary: { ...sum, series: sum.series.map(({ surfaces: _s, ...rest }) => rest) }, findings: diagnoseFindings(sum), records });
-  writeFileAtomic(files.markdown, renderDiagnoseMarkdown(records, meta.title, meta.notes ?? []));
-  writeFileAtomic(files.terminal, renderDiagnoseTerminal(records, meta.title) + '\n');
+  writeFileAtomic(files.markdown, markdownOf(sum, meta.title, meta.notes ?? []));
+  writeFileAtomic(files.terminal, terminalOf(sum, meta.title) + '\n');
   return files;
 }
 

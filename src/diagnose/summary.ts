@@ -106,6 +106,13 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
   const keys = [...new Set(records.map(diagnoseSeriesKey))];
   const seedsOf = (model: string) => new Set(records.filter((r) => r.model === model).map((r) => r.modelSeed)).size;
   const bitsOf = new Map<string, Map<number, Uint8Array>>();
+  // Each attack record's bits are unpacked once: a record enters several paired tests.
+  const unpacked = new Map<AttackRecord, Uint8Array>();
+  const bits = (r: AttackRecord) => {
+    let b = unpacked.get(r);
+    if (!b) unpacked.set(r, (b = unpackBits(r.correctBits, n)));
+    return b;
+  };
   const series = keys.map((key): DiagnoseSeries => {
     const mine = records.filter((r) => diagnoseSeriesKey(r) === key);
     const first = mine[0];
@@ -113,10 +120,10 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
     const attacks = mine.filter((r): r is AttackRecord => r.kind === 'diagnose-attack');
     const curve = attacks.filter((r) => !r.unbounded && (r.restarts ?? 1) === 1).sort((a, b) => a.steps - b.steps);
     const restart = attacks.find((r) => !r.unbounded && (r.restarts ?? 1) > 1);
-    bitsOf.set(key, new Map(curve.map((r) => [r.steps, unpackBits(r.correctBits, n)])));
+    bitsOf.set(key, new Map(curve.map((r) => [r.steps, bits(r)])));
     const unb = attacks.find((r) => r.unbounded);
     const change = (a: AttackRecord, b: AttackRecord): CurveChange => {
-      const [x, y] = [unpackBits(a.correctBits, n), unpackBits(b.correctBits, n)];
+      const [x, y] = [bits(a), bits(b)];
       let [broken, restored] = [0, 0];
       for (let i = 0; i < n; i++) {
         if (x[i] && !y[i]) broken++;

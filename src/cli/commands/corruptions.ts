@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { collect, intOption, list } from '../options.ts';
+import { collect, intList, intOption, list } from '../options.ts';
 import { initBackend } from '../../backend.ts';
 import { runCorruptionJob } from '../../corruptions/job.ts';
 import { parseDefenceList } from '../../defences/index.ts';
@@ -37,7 +37,7 @@ export function register(program: Command): void {
         split: o.split as 'test' | 'train',
         n: intOption(o.n, '-n'),
         corruptions: o.corruptions === undefined ? undefined : list(o.corruptions),
-        severities: list(o.severities).map((s) => intOption(s, '--severities')!),
+        severities: intList(o.severities, '--severities'),
         jpegModes: list(o.jpegModes) as JpegMode[],
         defences: o.defence === undefined ? undefined : parseDefenceList(o.defence, '--defence'),
         batchSize: intOption(o.batchSize, '--batch-size'),

@@ -7,10 +7,7 @@ import { parseDefenceList } from '../../defences/index.ts';
 import { runDiagnoseJob } from '../../diagnose/job.ts';
 import { parseEpsilon } from '../../eps.ts';
 import type { JpegMode } from '../../train/jpeg-params.ts';
-import { collect, intOption, list } from '../options.ts';
-
-/** A comma-separated list of integers, the flag named in errors. */
-const intList = (v: string, flag: string): number[] => list(v).map((s) => intOption(s, flag)!);
+import { collect, intList, intOption, list } from '../options.ts';
 
 /** `jpegdl-robust diagnose`: gradient-masking diagnostics (Carlini et al. 2019's checklist, measured), resumable. */
 export function register(program: Command): void {
