@@ -15,6 +15,7 @@ import { pgdL0 } from './pgd_l0.ts';
 import { pgdL1 } from './pgd_l1.ts';
 import { pgdL2 } from './pgd_l2.ts';
 import { sparseRs } from './sparse_rs.ts';
+import { spsa } from './spsa.ts';
 import { square, squareL2 } from './square.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
@@ -141,6 +142,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Square Attack in the L2 ball: random search moving perturbation mass between square windows, no gradients',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  spsa: {
+    name: 'spsa', run: spsa as AttackFn, norm: 'linf', defaults: { steps: 100, samples: 128, delta: 0.01, lr: 0.01, randomStart: true, seed: 0, loss: 'margin', targeted: false, eotSamples: 1, queryBatch: 1024 },
+    description: 'SPSA: Adam ascent on a gradient estimated from outputs only (random ±1 directions, central differences at delta), projected; no gradients (a check for gradient masking)',
+    paper: "Uesato, O'Donoghue, van den Oord, Kohli 2018, Adversarial Risk and the Dangers of Evaluating Against Weak Attacks",
+  },
   'sparse-rs': {
     name: 'sparse-rs', run: sparseRs as AttackFn, norm: 'l0', defaults: { queries: 5000, alphaInit: 0.3, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
     description: 'Sparse-RS: score-based random search over which eps pixels to change (each to a corner of the colour cube), no gradients (eps: a number of pixels)',
@@ -199,6 +205,7 @@ export { pgdL0 } from './pgd_l0.ts';
 export { pgdL1 } from './pgd_l1.ts';
 export { pgdL2 } from './pgd_l2.ts';
 export { sparseRs, sparseRsSwaps, type SparseRsOptions } from './sparse_rs.ts';
+export { spsa, spsaGradient, type SpsaOptions } from './spsa.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';
 export { spatial, spatialSearch, resolveSpatialOptions, SPATIAL_OPTIONS, type SpatialOptions, type SpatialResult } from './spatial.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';

@@ -230,6 +230,21 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', m, '--attack', 'square', '--alpha-init', '0.5', '--eps', '0,0.1'])).err).toMatch(/--alpha-init: square has no such option/);
   });
 
+  it('runs SPSA on the hard-quantised model with its own flags, recorded; its flags refused for other attacks before loading', async () => {
+    const out = join(dir, 'spsa.json');
+    const r = await run(['attack', '--model', join(dir, 'model'), '--jpeg-mode', 'hard', '--attack', 'spsa', '--eps', '0,0.1', '-n', '12', '--batch-size', '6', '--steps', '4', '--samples', '8', '--delta', '0.05', '--lr', '0.02', '--out', out]);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/spsa \(linf\) on 12 /);
+    const f = JSON.parse(readFileSync(out, 'utf8'));
+    expect(f.options).toEqual({ seed: 0, steps: 4, samples: 8, delta: 0.05, lr: 0.02 });
+    expect(f.results.map((x: { threat: { norm: string; epsLabel: string } }) => `${x.threat.norm} ${x.threat.epsLabel}`)).toEqual(['linf 0', 'linf 0.1']);
+    expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
+    const m = join(dir, 'nope');
+    expect((await run(['attack', '--model', m, '--attack', 'pgd', '--samples', '8'])).err).toMatch(/--samples: pgd has no such option/);
+    expect((await run(['attack', '--model', m, '--attack', 'square', '--lr', '0.1'])).err).toMatch(/--lr: square has no such option/);
+    expect((await run(['attack', '--model', m, '--attack', 'spsa', '--delta', 'small'])).err).toMatch(/--delta: "small" is not a number/);
+  });
+
   it('runs C&W L2 budgeted and --minimal (deterministic: no seed), its flags checked before loading', async () => {
     const common = ['--model', join(dir, 'model'), '--attack', 'cw-l2', '--eps', '0,0.5,2', '-n', '12', '--batch-size', '6', '--steps', '10', '--search-steps', '2'];
     const out = join(dir, 'cw.json');

@@ -232,3 +232,36 @@ export function roundingCounter(threshold: number): (x: tf.Tensor4D) => tf.Tenso
 export function notClass0(model: (x: tf.Tensor4D) => tf.Tensor2D, adv: tf.Tensor4D): number {
   return tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(model(adv), 1), 0).toInt()).dataSync()[0]);
 }
+
+/** Margin max_{j != y} z_j - z_y of a linear model at flat images (float64). */
+export function margins(x: ArrayLike<number>, W: number[][], b: number[], labels: number[]): number[] {
+  const d = W.length;
+  return labels.map((y, i) => {
+    const z = b.map((bc, c) => W.reduce((s, row, j) => s + x[i * d + j] * row[c], bc));
+    return Math.max(...z.filter((_, c) => c !== y)) - z[y];
+  });
+}
+
+/**
+ * The largest margin any image of {||x' - x||_inf <= eps} ∩ [0,1]^d can have under a linear model:
+ * max over wrong classes j of the margin at x plus, per pixel, the best end of [max(-eps, -x), min(eps, 1 - x)].
+ */
+export function marginUpperBound(x: ArrayLike<number>, W: number[][], b: number[], labels: number[], eps: number): number[] {
+  const d = W.length;
+  const logits = labels.map((_, i) => b.map((bc, c) => W.reduce((s, row, j) => s + x[i * d + j] * row[c], bc)));
+  return labels.map((y, i) => {
+    let best = -Infinity;
+    for (let c = 0; c < b.length; c++) {
+      if (c === y) continue;
+      let m = logits[i][c] - logits[i][y];
+      for (let j = 0; j < d; j++) {
+        const a = W[j][c] - W[j][y];
+        const lo = Math.max(-eps, -x[i * d + j]);
+        const hi = Math.min(eps, 1 - x[i * d + j]);
+        m += a > 0 ? a * hi : a * lo;
+      }
+      best = Math.max(best, m);
+    }
+    return best;
+  });
+}

@@ -18,6 +18,7 @@ import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
 import { sparseRs } from '../../attacks/sparse_rs.ts';
+import { spsa } from '../../attacks/spsa.ts';
 import { square, squareL2 } from '../../attacks/square.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import type { Classifier, Norm } from '../../src/types.ts';
@@ -84,6 +85,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'pgd-l0', norm: 'l0', run: (m, x, y, eps, seed) => pgdL0(m, x, y, { eps, steps: 3, seed }) },
   { name: 'pgd-l0 random start', norm: 'l0', run: (m, x, y, eps, seed) => pgdL0(m, x, y, { eps, steps: 2, seed, randomStart: true, restarts: 2 }) },
   { name: 'pgd-l0 restarts targeted eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL0(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t, eotSamples: 2, stepSize: 0.3 })) },
+  { name: 'spsa', norm: 'linf', run: (m, x, y, eps, seed) => spsa(m, x, y, { eps, steps: 3, samples: 4, seed }) },
+  { name: 'spsa targeted ce eot', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => spsa(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, samples: 3, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, queryBatch: 4 })) },
   { name: 'sparse-rs', norm: 'l0', run: (m, x, y, eps, seed) => sparseRs(m, x, y, { eps, queries: 8, seed }) },
   { name: 'sparse-rs targeted ce eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => sparseRs(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, alphaInit: 1 })) },
   {
@@ -181,10 +184,10 @@ describe('seeded determinism', () => {
       const x = randomImages(21, [3, 4, 4, 1]);
       const model = randomMlp(23, 16, 3);
       // Square returns images the model already gets wrong untouched: label them as predicted.
-      const [isSquare, isAuto, isHsja] = [info.name.startsWith('square') || info.name === 'sparse-rs', info.name.startsWith('autoattack'), info.name.startsWith('hsja')];
-      const y = isSquare || isAuto || isHsja ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
+      const [isSquare, isAuto, isHsja, isSpsa] = [info.name.startsWith('square') || info.name === 'sparse-rs', info.name.startsWith('autoattack'), info.name.startsWith('hsja'), info.name === 'spsa'];
+      const y = isSquare || isAuto || isHsja || isSpsa ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
       // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
-      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : { steps: 3 };
+      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : isSpsa ? { steps: 3, samples: 4 } : { steps: 3 };
       const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : info.norm === 'l1' ? 1 : info.norm === 'l0' ? 2 : 0.1, ...iterations };
       // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
       const seeded = 'seed' in info.defaults;
@@ -198,7 +201,8 @@ describe('seeded determinism', () => {
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
         // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
         // (PGD-L0 starts at x by default: its random start is the seeded part.)
-        const short = isHsja ? { steps: 1 } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        // (SPSA's start is seeded uniform noise in the ball, its directions seeded too.)
+        const short = isHsja || isSpsa ? { steps: 1 } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

@@ -4,17 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pgdL0 } from '../../attacks/pgd_l0.ts';
 import { sparseRs, sparseRsSwaps } from '../../attacks/sparse_rs.ts';
-import { l0MarginBound, linearModel, notClass0, perExampleDistances, randomImagesData, randomWeights, rng, roundingCounter } from './helpers.ts';
+import { l0MarginBound, linearModel, margins, notClass0, perExampleDistances, randomImagesData, randomWeights, rng, roundingCounter } from './helpers.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
-
-/** Margin max_{j != y} z_j - z_y of a linear model at flat images (float64). */
-function margins(x: ArrayLike<number>, W: number[][], b: number[], labels: number[]): number[] {
-  const d = W.length;
-  return labels.map((y, i) => {
-    const z = b.map((bc, c) => W.reduce((s, row, j) => s + x[i * d + j] * row[c], bc));
-    return Math.max(...z.filter((_, c) => c !== y)) - z[y];
-  });
-}
 
 describe('sparse-rs schedule', () => {
   it('swaps alphaInit·k pixels halved at the Square Attack steps, at least 1 and at most k', () => {

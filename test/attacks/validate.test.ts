@@ -138,6 +138,16 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 2.5 })).toThrow('sparse-rs: eps must be a whole number of pixels, got 2.5');
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
+      } else if (info.name === 'spsa') {
+        it('rejects steps or samples < 1, a non-positive delta or lr, a tiny queryBatch and a negative seed', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow('spsa: steps: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, samples: 0 })).toThrow('spsa: samples: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, delta: NaN })).toThrow('spsa: delta: must be a finite number > 0, got NaN');
+          expect(() => run({ eps: 0.1, lr: 0 })).toThrow('spsa: lr: must be a finite number > 0, got 0');
+          expect(() => run({ eps: 0.1, queryBatch: 1 })).toThrow('spsa: queryBatch: must be an integer >= 2, got 1');
+          expect(() => run({ eps: 0.1, stepSize: 0.1 })).toThrow(/spsa: unknown option "stepSize"/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
       } else if (info.name !== 'fgsm') {
         it('rejects steps < 1, a bad step size, restarts < 1 and a negative seed', () => {
           expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/steps: must be an integer >= 1, got 0/);

@@ -18,7 +18,7 @@ function checks(acc: Record<string, Record<string, number>>): string[] {
 describe('evaluation checks', () => {
   it('asks for an adaptive attack when only FGSM / PGD ran', () => {
     expect(checks({ fgsm: { '1/255': 50 }, pgd: { '1/255': 45 } })[0]).toMatch(/^m \[soft\]: only fgsm, pgd were run\. .*--attack autoattack/);
-    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'sparse-rs', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
+    for (const adaptive of ['apgd', 'fab', 'square', 'square-l2', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'bpda-pgd']) expect(checks({ pgd: { '1/255': 45 }, [adaptive]: { '1/255': 45 } })).toEqual([]);
   });
 
   it('judges each series by its own attacks (BPDA on the hard column does not cover the soft one)', () => {
@@ -45,6 +45,8 @@ describe('evaluation checks', () => {
     expect(out).toContain('m [soft] at 1/255: Square, which uses no gradients, leaves 10 fewer images correct (40.0%) than the best gradient attack (apgd, 45.0%). The gradients may be masked; judge this model on the worst case.');
     // One image (0.5 points at n = 200) is sampling luck, not masking.
     expect(checks({ apgd: { '1/255': 45 }, square: { '1/255': 44.5 } })).toEqual([]);
+    // SPSA follows a gradient estimated from outputs only: it is read the same way.
+    expect(checks({ pgd: { '1/255': 50 }, spsa: { '1/255': 42 } })).toContain('m [soft] at 1/255: SPSA, which uses no gradients, leaves 16 fewer images correct (42.0%) than the best gradient attack (pgd, 50.0%). The gradients may be masked; judge this model on the worst case.');
   });
 
   it('compares Square-L2 with the L2 gradient attacks only', () => {

@@ -45,6 +45,9 @@ interface AttackCliOptions {
   candidates?: string;
   quantile?: string;
   alphaInit?: string;
+  samples?: string;
+  delta?: string;
+  lr?: string;
   epsSchedule?: boolean;
   surrogate?: string;
   surrogateJpegMode?: string;
@@ -83,7 +86,7 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train', 'test')
     .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
     .option('--batch-size <n>', 'images per attack batch', '50')
-    .option('--steps <n>', 'attack iterations (pgd default 10, apgd and fab default 100, hsja default 40)')
+    .option('--steps <n>', 'attack iterations (pgd default 10, apgd, fab and spsa default 100, hsja default 40)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
     .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
@@ -95,6 +98,9 @@ export function register(program: Command): void {
     .option('--candidates <k>', 'deepfool, deepfool-linf: classes considered, the most likely ones (default 10)')
     .option('--quantile <q>', 'pgd-l1: move the pixels with |gradient| at or above this quantile each step (default 0.99)')
     .option('--alpha-init <a>', 'sparse-rs: initial share of the eps pixels swapped per query (default 0.3)')
+    .option('--samples <n>', 'spsa: random ±1 direction pairs per step, 2 model evaluations each (default 128)')
+    .option('--delta <h>', 'spsa: finite-difference radius on the 0-1 scale (default 0.01)')
+    .option('--lr <a>', 'spsa: Adam learning rate on the 0-1 scale (default 0.01)')
     .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
@@ -157,12 +163,15 @@ export function register(program: Command): void {
       setIf('candidates', num(o.candidates, '--candidates'));
       setIf('quantile', num(o.quantile, '--quantile'));
       setIf('alphaInit', num(o.alphaInit, '--alpha-init'));
+      setIf('samples', num(o.samples, '--samples'));
+      setIf('delta', num(o.delta, '--delta'));
+      setIf('lr', num(o.lr, '--lr'));
       if (o.epsSchedule) options.epsSchedule = true;
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
-        quantile: '--quantile', alphaInit: '--alpha-init', epsSchedule: '--eps-schedule',
+        quantile: '--quantile', alphaInit: '--alpha-init', samples: '--samples', delta: '--delta', lr: '--lr', epsSchedule: '--eps-schedule',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
