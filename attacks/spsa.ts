@@ -18,6 +18,7 @@
  * path never depends on which other images share its batch or when they stop.
  */
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { evaluateObjective, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
@@ -49,7 +50,7 @@ export interface SpsaOptions {
   targets?: tf.Tensor1D;
   /** EOT: average each objective value over this many calls of a randomised model (default 1). */
   eotSamples?: number;
-  /** Images per model call while estimating (default 1024); lower it for large images. It changes the result only as batching changes the model's float32 rounding. */
+  /** Images per model call while estimating (default 1024; memory grows with it); the directions do not depend on it, the result only through float32 rounding. */
   queryBatch?: number;
 }
 
@@ -60,54 +61,67 @@ const BETA1 = 0.9;
 const BETA2 = 0.999;
 const ADAM_EPSILON = 1e-8;
 
+/** Fills `out` with the next ±1 direction values of image `k` (its directions one after another, each h·w·c values). */
+export type SignSource = (k: number, out: Float32Array) => void;
+
+/** A seeded stream of ±1 values (32 per mulberry32 draw); reading it in pieces of any size gives the same sequence. */
+export function signStream(seed: number): (out: Float32Array) => void {
+  const rand = mulberry32(seed);
+  let word = 0;
+  let left = 0;
+  return (out) => {
+    for (let j = 0; j < out.length; j++) {
+      if (left === 0) {
+        word = Math.floor(rand() * 4294967296) >>> 0;
+        left = 32;
+      }
+      out[j] = word & 1 ? 1 : -1;
+      word >>>= 1;
+      left--;
+    }
+  };
+}
+
 /**
  * SPSA gradient estimate [batch,h,w,c] of the objective at `x` (pixels 0-1): per image the mean over
- * `directions[i]` ([samples,h,w,c], entries ±1) of (f(clip(x + δv)) − f(clip(x − δv))) / (2δ) · v.
- * Queries are clipped to [0,1] (the model is only asked about valid images). Caller disposes.
+ * `samples` directions v (entries ±1, read from `signs`) of (f(clip(x + δv)) − f(clip(x − δv))) / (2δ) · v.
+ * Queries are clipped to [0,1] (the model is only asked about valid images). At most `queryBatch` images
+ * go to the model at once, and only those chunks' directions are held, so memory stays bounded for large
+ * images. Caller disposes.
  */
 export function spsaGradient(
   fn: (x: tf.Tensor4D) => tf.Tensor2D,
   x: tf.Tensor4D,
   labels: tf.Tensor1D,
-  directions: tf.Tensor[],
+  samples: number,
+  signs: SignSource,
   spec: ObjectiveSpec & { delta: number; queryBatch?: number },
 ): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
-  const samples = directions[0]?.shape[0] ?? 0;
-  if (directions.length !== b || directions.some((v) => v.shape[0] !== samples)) throw new Error('spsaGradient: one [samples,h,w,c] direction tensor per image, all with the same sample count');
+  const d = h * w * c;
   const perCall = Math.max(1, Math.floor((spec.queryBatch ?? 1024) / 2 / b));
   return tf.tidy(() => {
-    const v = tf.stack(directions) as tf.Tensor5D; // [b, samples, h, w, c]
-    const diffs: tf.Tensor2D[] = [];
-    // The objective differences are computed in chunks of samples; the weighted sum below is one op
-    // over all of them, so the chunking changes how the model is called, not how the estimate is summed.
+    const rows = (sc: number) => tf.range(0, b, 1, 'int32').reshape([b, 1]).tile([1, sc]).reshape([b * sc]) as tf.Tensor1D;
+    let sum: tf.Tensor | undefined;
     for (let s0 = 0; s0 < samples; s0 += perCall) {
       const sc = Math.min(perCall, samples - s0);
-      diffs.push(tf.tidy(() => {
-        const vc = tf.slice(v, [0, s0, 0, 0, 0], [b, sc, h, w, c]);
+      const host = new Float32Array(b * sc * d);
+      for (let k = 0; k < b; k++) signs(k, host.subarray(k * sc * d, (k + 1) * sc * d));
+      const part = tf.tidy(() => {
+        const v = tf.tensor5d(host, [b, sc, h, w, c]);
         const base = tf.expandDims(x, 1);
-        const plus = tf.reshape(tf.clipByValue(tf.add(base, tf.mul(vc, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
-        const minus = tf.reshape(tf.clipByValue(tf.sub(base, tf.mul(vc, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
-        const rows = tf.range(0, b, 1, 'int32').reshape([b, 1]).tile([1, sc]).reshape([b * sc]) as tf.Tensor1D;
-        const both = tf.concat([rows, rows]) as tf.Tensor1D;
+        const plus = tf.reshape(tf.clipByValue(tf.add(base, tf.mul(v, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
+        const minus = tf.reshape(tf.clipByValue(tf.sub(base, tf.mul(v, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
+        const both = tf.concat([rows(sc), rows(sc)]) as tf.Tensor1D;
         const { objective } = evaluateObjective(fn, tf.concat([plus, minus]) as tf.Tensor4D, tf.gather(labels, both) as tf.Tensor1D, {
           loss: spec.loss, eotSamples: spec.eotSamples, targets: spec.targets ? (tf.gather(spec.targets, both) as tf.Tensor1D) : undefined,
         });
         const [fPlus, fMinus] = tf.split(objective, 2);
-        return tf.reshape(tf.sub(fPlus, fMinus), [b, sc]) as tf.Tensor2D;
-      }));
+        return tf.sum(tf.mul(tf.reshape(tf.sub(fPlus, fMinus), [b, sc, 1, 1, 1]), v), 1);
+      });
+      sum = sum ? tf.add(sum, part) : part;
     }
-    const diff = diffs.length === 1 ? diffs[0] : tf.concat(diffs, 1);
-    const weighted = tf.sum(tf.mul(tf.reshape(diff, [b, samples, 1, 1, 1]), v), 1);
-    return tf.div(weighted, 2 * spec.delta * samples) as tf.Tensor4D;
-  });
-}
-
-/** The ±1 directions of image `i` at step `t` ([samples,h,w,c]), drawn from (seed, i, t) only. */
-function directionsOf(seed: number, i: number, t: number, samples: number, shape: [number, number, number]): tf.Tensor4D {
-  return tf.tidy(() => {
-    const u = tf.randomUniform([samples, ...shape], 0, 1, 'float32', subSeed(subSeed(seed, i), t + 1));
-    return tf.where(tf.less(u, 0.5), tf.neg(tf.onesLike(u)), tf.onesLike(u)) as tf.Tensor4D;
+    return tf.div(sum!, 2 * spec.delta * samples) as tf.Tensor4D;
   });
 }
 
@@ -170,8 +184,8 @@ export function spsa(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D
       active = still;
     }
     const stepped = tf.tidy(() => {
-      const dirs = active.map((i) => directionsOf(seed, i, t, samples, [h, w, c]));
-      const g = spsaGradient(fn, adv, y, dirs, { ...spec, targets, delta, queryBatch });
+      const streams = active.map((i) => signStream(subSeed(subSeed(seed, i), t + 1)));
+      const g = spsaGradient(fn, adv, y, samples, (k, out) => streams[k](out), { ...spec, targets, delta, queryBatch });
       // Adam ascent with bias correction; the moments carry over the projection, as in the reference code.
       const mNext = tf.add(tf.mul(m, BETA1), tf.mul(g, 1 - BETA1));
       const vNext = tf.add(tf.mul(v2, BETA2), tf.mul(tf.square(g), 1 - BETA2));

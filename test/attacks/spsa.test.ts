@@ -3,16 +3,24 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pgd } from '../../attacks/pgd.ts';
-import { spsa, spsaGradient } from '../../attacks/spsa.ts';
+import { type SignSource, signStream, spsa, spsaGradient } from '../../attacks/spsa.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { linearModel, marginUpperBound, margins, notClass0, perExampleDistances, randomImagesData, randomMlp, randomWeights, rng, roundingCounter } from './helpers.ts';
 
-/** Random ±1 directions [samples, h, w, c] from a plain seeded stream, and the same values as numbers. */
-function signs(seed: number, samples: number, shape: [number, number, number]): { t: tf.Tensor4D; v: number[][] } {
+/** Random ±1 directions of one image from a plain seeded stream, as numbers [samples][d]. */
+function signs(seed: number, samples: number, d: number): number[][] {
   const r = rng(seed);
-  const d = shape[0] * shape[1] * shape[2];
-  const v = Array.from({ length: samples }, () => Array.from({ length: d }, () => (r() < 0.5 ? -1 : 1)));
-  return { t: tf.tensor4d(v.flat(), [samples, ...shape]), v };
+  return Array.from({ length: samples }, () => Array.from({ length: d }, () => (r() < 0.5 ? -1 : 1)));
+}
+
+/** A SignSource reading image k's directions from `perImage[k]` in order. */
+function fromArrays(perImage: number[][][]): SignSource {
+  const flat = perImage.map((v) => v.flat());
+  const at = perImage.map(() => 0);
+  return (k, out) => {
+    out.set(flat[k].slice(at[k], at[k] + out.length));
+    at[k] += out.length;
+  };
 }
 
 describe('spsa gradient estimate (closed forms)', () => {
@@ -23,16 +31,17 @@ describe('spsa gradient estimate (closed forms)', () => {
       const W = randomWeights(seed, d, 2);
       const xs = randomImagesData(seed + 1, batch * d); // holds exact 0s and 1s: queries get clipped
       const labels = [0, 1];
-      const dirs = [signs(seed + 2, samples, [h, w, c]), signs(seed + 3, samples, [h, w, c])];
+      const dirs = [signs(seed + 2, samples, d), signs(seed + 3, samples, d)];
       const x = tf.tensor4d(xs, [batch, h, w, c]);
       const y = tf.tensor1d(labels, 'int32');
-      const g = spsaGradient(linearModel(W, [0, 0]), x, y, dirs.map((s) => s.t), { loss: 'margin', delta, queryBatch: 4 });
+      // queryBatch 4: one sample pair per image and model call, so the directions are read in pieces.
+      const g = spsaGradient(linearModel(W, [0, 0]), x, y, samples, fromArrays(dirs), { loss: 'margin', delta, queryBatch: 4 });
       const got = g.dataSync();
       for (let i = 0; i < batch; i++) {
         const a = W.map((row) => row[1 - labels[i]] - row[labels[i]]); // margin = a·x + const
         for (let j = 0; j < d; j++) {
           let want = 0;
-          for (const v of dirs[i].v) {
+          for (const v of dirs[i]) {
             const moved = (s: number) => v.reduce((acc, vk, k) => acc + a[k] * Math.min(1, Math.max(0, xs[i * d + k] + s * delta * vk)), 0);
             want += ((moved(1) - moved(-1)) / (2 * delta)) * v[j];
           }
@@ -40,19 +49,19 @@ describe('spsa gradient estimate (closed forms)', () => {
           expect(Math.abs(got[i * d + j] - want)).toBeLessThanOrEqual(2e-4 * (1 + Math.abs(want)) / delta);
         }
       }
-      tf.dispose([x, y, g, ...dirs.map((s) => s.t)]);
+      tf.dispose([x, y, g]);
     }), { numRuns: 20, seed: 5 });
   });
 
-  it('is unbiased: with many directions it approaches the true gradient within its standard error', () => {
+  it('is unbiased: with many directions of the attack\'s own stream it approaches the true gradient within its standard error', () => {
     const d = 16;
     const W = randomWeights(7, d, 2);
     const a = W.map((row) => row[1] - row[0]);
     const samples = 4000;
     const x = tf.fill([1, 4, 4, 1], 0.5) as tf.Tensor4D;
     const y = tf.tensor1d([0], 'int32');
-    const dir = signs(9, samples, [4, 4, 1]);
-    const g = spsaGradient(linearModel(W, [0, 0]), x, y, [dir.t], { loss: 'margin', delta: 0.01 });
+    const stream = signStream(9);
+    const g = spsaGradient(linearModel(W, [0, 0]), x, y, samples, (_k, out) => stream(out), { loss: 'margin', delta: 0.01 });
     const got = g.dataSync();
     const total = a.reduce((s, v) => s + v * v, 0);
     for (let j = 0; j < d; j++) {
@@ -60,14 +69,35 @@ describe('spsa gradient estimate (closed forms)', () => {
       const sd = Math.sqrt((total - a[j] * a[j]) / samples);
       expect(Math.abs(got[j] - a[j])).toBeLessThan(5 * sd);
     }
-    tf.dispose([x, y, g, dir.t]);
+    tf.dispose([x, y, g]);
+  });
+
+  it('reads the same ±1 sequence from a stream in pieces of any size, about half of each sign', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.array(fc.integer({ min: 1, max: 70 }), { minLength: 1, maxLength: 8 }), (seed, pieces) => {
+      const total = pieces.reduce((p, q) => p + q, 0);
+      const whole = new Float32Array(total);
+      signStream(seed)(whole);
+      const read = signStream(seed);
+      const parts: number[] = [];
+      for (const m of pieces) {
+        const out = new Float32Array(m);
+        read(out);
+        parts.push(...out);
+      }
+      expect(parts).toEqual(Array.from(whole));
+      for (const v of whole) expect(v === 1 || v === -1).toBe(true);
+    }), { numRuns: 50, seed: 3 });
+    const many = new Float32Array(100000);
+    signStream(1)(many);
+    const plus = many.reduce((p, v) => p + (v > 0 ? 1 : 0), 0);
+    expect(Math.abs(plus - 50000)).toBeLessThan(5 * Math.sqrt(25000)); // binomial, 5 standard deviations
   });
 
   it('on a one-pixel image any single direction gives the exact derivative', () => {
     const W = [[0.3, -1.7]];
     const x = tf.tensor4d([0.4, 0.7], [2, 1, 1, 1]);
     const y = tf.tensor1d([0, 1], 'int32');
-    const g = spsaGradient(linearModel(W, [0, 0]), x, y, [tf.tensor4d([-1, -1, 1], [3, 1, 1, 1]), tf.tensor4d([1, 1, -1], [3, 1, 1, 1])], { loss: 'margin', delta: 0.05 });
+    const g = spsaGradient(linearModel(W, [0, 0]), x, y, 3, fromArrays([[[-1], [-1], [1]], [[1], [1], [-1]]]), { loss: 'margin', delta: 0.05 });
     const got = Array.from(g.dataSync());
     expect(got[0]).toBeCloseTo(-2, 5);
     expect(got[1]).toBeCloseTo(2, 5);
@@ -78,13 +108,16 @@ describe('spsa gradient estimate (closed forms)', () => {
     const model = randomMlp(3, 12, 4);
     const x = tf.tensor4d(randomImagesData(4, 3 * 12), [3, 2, 2, 3]);
     const y = tf.tensor1d([0, 2, 3], 'int32');
-    const dirs = [0, 1, 2].map((i) => signs(10 + i, 7, [2, 2, 3]).t);
-    const small = spsaGradient(model, x, y, dirs, { delta: 0.01, queryBatch: 2 });
-    const large = spsaGradient(model, x, y, dirs, { delta: 0.01, queryBatch: 4096 });
-    // Batched matrix products may round differently per batch size (about 1e-6 here); the estimate's own sum is one op either way.
+    const source = () => {
+      const streams = [0, 1, 2].map((i) => signStream(10 + i));
+      return (k: number, out: Float32Array) => streams[k](out);
+    };
+    const small = spsaGradient(model, x, y, 7, source(), { delta: 0.01, queryBatch: 2 });
+    const large = spsaGradient(model, x, y, 7, source(), { delta: 0.01, queryBatch: 4096 });
+    // Batched products may round differently per batch size (about 1e-6 here), and the chunks' sums add up in another order.
     const l = large.dataSync();
     small.dataSync().forEach((v, j) => expect(Math.abs(v - l[j])).toBeLessThan(1e-4));
-    tf.dispose([x, y, small, large, ...dirs]);
+    tf.dispose([x, y, small, large]);
   });
 });
 
@@ -175,9 +208,11 @@ describe('spsa queries, early stop, determinism', () => {
   it('makes exactly the clean check, the start and 1 + 2·samples evaluations per image and step on a model it cannot fool', () => {
     let calls = 0;
     let rows = 0;
+    let largest = 0;
     const unbreakable = (v: tf.Tensor4D) => {
       calls++;
       rows += v.shape[0];
+      largest = Math.max(largest, v.shape[0]);
       return tf.tidy(() => tf.concat([tf.fill([v.shape[0], 1], 50), tf.reshape(tf.sum(v, [1, 2, 3]), [-1, 1])], 1) as tf.Tensor2D);
     };
     const x = tf.tensor4d(randomImagesData(4, 3 * 4), [3, 2, 2, 1]);
@@ -189,10 +224,12 @@ describe('spsa queries, early stop, determinism', () => {
     expect(rows).toBe(3 + 3 * (2 + 7 * 11));
     calls = 0;
     rows = 0;
+    largest = 0;
     // Chunked calls (2 images per call: one sample pair per image) and EOT (every evaluation twice).
     const chunked = spsa(unbreakable, x, y, { eps: 0.1, steps: 2, samples: 5, queryBatch: 6, eotSamples: 2, randomStart: false });
     expect(calls).toBe(1 + 2 * (1 + 2 * (5 + 1)));
     expect(rows).toBe(3 + 2 * 3 * (1 + 2 * 11));
+    expect(largest).toBe(6); // no model call takes more than queryBatch images
     tf.dispose([x, y, adv, chunked]);
   });
 
