@@ -112,7 +112,8 @@ export function spsaGradient(
         const base = tf.expandDims(x, 1);
         const plus = tf.reshape(tf.clipByValue(tf.add(base, tf.mul(v, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
         const minus = tf.reshape(tf.clipByValue(tf.sub(base, tf.mul(v, spec.delta)), 0, 1), [b * sc, h, w, c]) as tf.Tensor4D;
-        const both = tf.concat([rows(sc), rows(sc)]) as tf.Tensor1D;
+        const half = rows(sc);
+        const both = tf.concat([half, half]) as tf.Tensor1D;
         const { objective } = evaluateObjective(fn, tf.concat([plus, minus]) as tf.Tensor4D, tf.gather(labels, both) as tf.Tensor1D, {
           loss: spec.loss, eotSamples: spec.eotSamples, targets: spec.targets ? (tf.gather(spec.targets, both) as tf.Tensor1D) : undefined,
         });

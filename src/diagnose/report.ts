@@ -24,6 +24,7 @@ export function diagnoseRows(sum: DiagnoseSummary): string[][] {
   const steps = [...new Set(sum.series.flatMap((s) => s.convergence.map((c) => c.steps)))].sort((a, b) => a - b);
   const attack = sum.series.find((s) => s.attack)?.attack ?? 'attack';
   const unb = sum.series.find((s) => s.unbounded)?.unbounded;
+  const restartRun = sum.series.find((s) => s.restarts)?.restarts;
   return [
     ['diagnostic', ...sum.series.map((s) => s.label)],
     row('clean accuracy (%)', (s) => pct(s.clean)),
@@ -38,7 +39,7 @@ export function diagnoseRows(sum: DiagnoseSummary): string[][] {
     row(`mean ${sum.loss}: best random sign, ${sum.epsLabel}`, (s) => fix(at(s, 1)?.randomMax ?? null)),
     ...steps.map((k) => row(`${attack} at ${sum.epsLabel}, ${k} step${k === 1 ? '' : 's'} (%)`, (s) => pct(s.convergence.find((c) => c.steps === k)?.accuracy ?? null))),
     ...(steps.length > 1 ? [row(`${attack}: fewest steps within noise of the curve's lowest point`, (s) => (s.stepsNeeded === null ? '–' : String(s.stepsNeeded)))] : []),
-    ...(sum.series.some((s) => s.restarts) ? [row(`${attack} at ${sum.epsLabel}, ${sum.series.find((s) => s.restarts)!.restarts!.steps} steps, ${sum.series.find((s) => s.restarts)!.restarts!.restarts} restarts (%)`, (s) => pct(s.restarts?.accuracy ?? null))] : []),
+    ...(restartRun ? [row(`${attack} at ${sum.epsLabel}, ${restartRun.steps} steps, ${restartRun.restarts} restarts (%)`, (s) => pct(s.restarts?.accuracy ?? null))] : []),
     ...(unb ? [row(`${attack} unbounded (eps ${unb.eps}, ${unb.steps} steps) (%)`, (s) => pct(s.unbounded?.accuracy ?? null))] : []),
   ];
 }
