@@ -9,7 +9,10 @@ import { deepfool, deepfoolLinf, deepfoolMinimal } from './deepfool.ts';
 import type { MinimalNormAttack } from './epsilons.ts';
 import { fab, fabL1, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
+import { diFgsm } from './difgsm.ts';
 import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
+import { miFgsm } from './mifgsm.ts';
+import { niFgsm } from './nifgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL0 } from './pgd_l0.ts';
 import { pgdL1 } from './pgd_l1.ts';
@@ -17,6 +20,7 @@ import { pgdL2 } from './pgd_l2.ts';
 import { sparseRs } from './sparse_rs.ts';
 import { spsa } from './spsa.ts';
 import { square, squareL2 } from './square.ts';
+import { tiFgsm } from './tifgsm.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
 export interface AttackOptions {
@@ -56,6 +60,8 @@ const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, ta
 const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
 const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02, candidates: 10 };
 const HSJA_DEFAULTS = { steps: 40, initEvals: 100, maxEvals: 10000, gamma: 1, initTries: 100, queries: 'no cap', seed: 0 };
+/** Defaults of the transfer family; each entry overrides decay, nesterov, diversityProb, kernelSize. */
+const MIFGSM_DEFAULTS = { steps: 10, stepSize: 'eps/steps', decay: 1, nesterov: false, diversityProb: 0, resizeRate: 0.9, kernelSize: 1, kernelSigma: 3, randomStart: false, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -85,6 +91,26 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     name: 'pgd-l0', run: pgdL0 as AttackFn, norm: 'l0', defaults: { ...PGD_DEFAULTS, stepSize: 0.15, randomStart: false },
     description: 'PGD0: gradient steps scaled by the mean |gradient|, exact projection onto at most eps changed pixels and the box (eps: a number of pixels)',
     paper: 'Croce & Hein 2019, Sparse and Imperceivable Adversarial Attacks',
+  },
+  'mi-fgsm': {
+    name: 'mi-fgsm', run: miFgsm as AttackFn, norm: 'linf', defaults: MIFGSM_DEFAULTS,
+    description: 'MI-FGSM: iterative FGSM on an accumulated, L1-normalised gradient (momentum); crafted on a surrogate, it transfers better than PGD',
+    paper: 'Dong et al. 2018, Boosting Adversarial Attacks with Momentum',
+  },
+  'ni-fgsm': {
+    name: 'ni-fgsm', run: niFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, nesterov: true },
+    description: 'NI-FGSM: MI-FGSM with the gradient at the Nesterov look-ahead point',
+    paper: 'Lin, Song, He, Wang, Hopcroft 2020, Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks',
+  },
+  'di-fgsm': {
+    name: 'di-fgsm', run: diFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, decay: 0, diversityProb: 0.5 },
+    description: 'DI-FGSM: iterative FGSM with gradients through a random resize-and-pad of the input (decay 1: M-DI²-FGSM)',
+    paper: 'Xie et al. 2019, Improving Transferability of Adversarial Examples with Input Diversity',
+  },
+  'ti-fgsm': {
+    name: 'ti-fgsm', run: tiFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, decay: 0, diversityProb: 0.5, kernelSize: 15 },
+    description: 'TI-FGSM: DI-FGSM with the gradient smoothed by a Gaussian kernel (translation invariance)',
+    paper: 'Dong, Pang, Su, Zhu 2019, Evading Defenses to Transferable Adversarial Examples by Translation-Invariant Attacks',
   },
   apgd: {
     name: 'apgd', run: apgd as AttackFn, norm: 'linf', defaults: APGD_DEFAULTS,
@@ -199,6 +225,11 @@ export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } f
 export { fab, fabL1, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
+export { miFgsm, type MiFgsmOptions } from './mifgsm.ts';
+export { niFgsm } from './nifgsm.ts';
+export { diFgsm } from './difgsm.ts';
+export { tiFgsm } from './tifgsm.ts';
+export { diversityDraws, gaussianKernel, smoothGradient } from './mifgsm_core.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
 export { pgdL0 } from './pgd_l0.ts';

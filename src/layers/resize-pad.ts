@@ -72,6 +72,49 @@ function axisMatrix(out: Float32Array, offset: number, s: number, size: number, 
   }
 }
 
+/**
+ * Resize each image n of x [N,S,S,C] (pixels 0-1) to side draws.sizes[n], place it at (tops[n], lefts[n])
+ * on a `maxSize` canvas of value `fill`, and resize the canvas back to S: exact, differentiable in x.
+ * `cache` (optional) keeps resampling weights between calls.
+ */
+export function resizePad(
+  x: tf.Tensor4D,
+  draws: ResizePadDraws,
+  maxSize: number,
+  interpolation: ResizeInterpolation,
+  fill: number,
+  cache: Map<string, [number, number][][]> = new Map(),
+): tf.Tensor4D {
+  const [n, s, , c] = x.shape;
+  const weights = (from: number, to: number) => {
+    const key = `${from}>${to}`;
+    let w = cache.get(key);
+    if (!w) cache.set(key, (w = resizeWeights(from, to, interpolation)));
+    return w;
+  };
+  const down = weights(maxSize, s);
+  const rows = new Float32Array(n * s * s);
+  const cols = new Float32Array(n * s * s);
+  for (let i = 0; i < n; i++) {
+    const r = draws.sizes[i];
+    if (!(r >= 1 && r <= maxSize && draws.tops[i] >= 0 && draws.tops[i] + r <= maxSize && draws.lefts[i] >= 0 && draws.lefts[i] + r <= maxSize)) {
+      throw new Error(`resizePad: image ${i}: side ${r} at (${draws.tops[i]}, ${draws.lefts[i]}) does not fit the ${maxSize}-pixel canvas`);
+    }
+    const up = weights(s, r);
+    axisMatrix(rows, i * s * s, s, r, draws.tops[i], down, up);
+    axisMatrix(cols, i * s * s, s, r, draws.lefts[i], down, up);
+  }
+  return tf.tidy(() => {
+    const shifted = fill === 0 ? x : tf.sub(x, fill);
+    // Rows: [N, s, s] x [N, s, s*C]; then columns on the transposed result.
+    const byRows = tf.matMul(tf.tensor3d(rows, [n, s, s]), tf.reshape(shifted, [n, s, s * c]));
+    const t = tf.reshape(tf.transpose(tf.reshape(byRows, [n, s, s, c]), [0, 2, 1, 3]), [n, s, s * c]);
+    const byCols = tf.matMul(tf.tensor3d(cols, [n, s, s]), t);
+    const out = tf.transpose(tf.reshape(byCols, [n, s, s, c]), [0, 2, 1, 3]);
+    return (fill === 0 ? out : tf.add(out, fill)) as tf.Tensor4D;
+  });
+}
+
 /** Random resize and pad, back to the input's size. Input [N,S,S,C] (square), pixels 0-1; output the same shape and scale. */
 export class RandomResizePad extends tf.layers.Layer implements Reseedable {
   static className = 'RandomResizePad';
@@ -82,9 +125,7 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
   readonly fill: number;
   private stream: SeededStream;
   private side: number | undefined;
-  /** Per drawn side r: the s -> r weights; the canvas -> s weights (identity when maxSize = s). */
-  private upBySize = new Map<number, [number, number][][]>();
-  private down: [number, number][][] = [];
+  private resampling = new Map<string, [number, number][][]>();
   private drawn: ResizePadDraws = { sizes: new Int32Array(0), tops: new Int32Array(0), lefts: new Int32Array(0) };
 
   constructor(args: RandomResizePadArgs) {
@@ -120,8 +161,7 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
     const [h, w] = [shape[1], shape[2]];
     if (h == null || w == null || h !== w) throw new Error(`RandomResizePad: input images must be square with a fixed side, got ${h ?? '?'}x${w ?? '?'}`);
     this.side = h;
-    this.down = resizeWeights(this.maxSize, h, this.interpolation);
-    this.upBySize.clear();
+    this.resampling.clear();
     this.built = true;
   }
 
@@ -133,34 +173,17 @@ export class RandomResizePad extends tf.layers.Layer implements Reseedable {
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
     const s = this.side!;
     if (x.rank !== 4 || x.shape[1] !== s || x.shape[2] !== s) throw new Error(`RandomResizePad: expected [N,${s},${s},C] input, got [${x.shape.join(',')}]`);
-    const [n, , , c] = x.shape;
+    const n = x.shape[0];
     const draws: ResizePadDraws = { sizes: new Int32Array(n), tops: new Int32Array(n), lefts: new Int32Array(n) };
-    const rows = new Float32Array(n * s * s);
-    const cols = new Float32Array(n * s * s);
     for (let i = 0; i < n; i++) {
       // Draw order per image: side, top, left (fixed, so a seed names the same transform everywhere).
       const r = this.minSize + this.stream.rng.int(this.maxSize - this.minSize + 1);
-      const top = this.stream.rng.int(this.maxSize - r + 1);
-      const left = this.stream.rng.int(this.maxSize - r + 1);
       draws.sizes[i] = r;
-      draws.tops[i] = top;
-      draws.lefts[i] = left;
-      let up = this.upBySize.get(r);
-      if (!up) this.upBySize.set(r, (up = resizeWeights(s, r, this.interpolation)));
-      axisMatrix(rows, i * s * s, s, r, top, this.down, up);
-      axisMatrix(cols, i * s * s, s, r, left, this.down, up);
+      draws.tops[i] = this.stream.rng.int(this.maxSize - r + 1);
+      draws.lefts[i] = this.stream.rng.int(this.maxSize - r + 1);
     }
     this.drawn = draws;
-    const fill = this.fill;
-    return tf.tidy(() => {
-      const shifted = fill === 0 ? x : tf.sub(x, fill);
-      // Rows: [N, s, s] x [N, s, s*C]; then columns on the transposed result.
-      const byRows = tf.matMul(tf.tensor3d(rows, [n, s, s]), tf.reshape(shifted, [n, s, s * c]));
-      const t = tf.reshape(tf.transpose(tf.reshape(byRows, [n, s, s, c]), [0, 2, 1, 3]), [n, s, s * c]);
-      const byCols = tf.matMul(tf.tensor3d(cols, [n, s, s]), t);
-      const out = tf.transpose(tf.reshape(byCols, [n, s, s, c]), [0, 2, 1, 3]);
-      return fill === 0 ? out : tf.add(out, fill);
-    });
+    return resizePad(x, draws, this.maxSize, this.interpolation, this.fill, this.resampling);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -10,7 +10,11 @@ import { bpda } from '../../attacks/bpda.ts';
 import { cw } from '../../attacks/cw.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab, fabL1 } from '../../attacks/fab.ts';
+import { diFgsm } from '../../attacks/difgsm.ts';
 import { fgsm } from '../../attacks/fgsm.ts';
+import { miFgsm } from '../../attacks/mifgsm.ts';
+import { niFgsm } from '../../attacks/nifgsm.ts';
+import { tiFgsm } from '../../attacks/tifgsm.ts';
 import { pgdL0 } from '../../attacks/pgd_l0.ts';
 import { pgdL1 } from '../../attacks/pgd_l1.ts';
 import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
@@ -45,6 +49,9 @@ function noisy(model: (x: tf.Tensor4D) => tf.Tensor2D, seed: number): Classifier
   const r = rng(seed);
   return (x) => tf.tidy(() => model(tf.add(x, tf.mul(tf.tensor(Array.from({ length: x.size }, () => r() - 0.5), x.shape), 0.1)) as tf.Tensor4D));
 }
+
+/** Input diversity on square images (growing, so even 1-pixel images have a side to draw); none otherwise. */
+const diversity = (x: tf.Tensor4D) => (x.shape[1] === x.shape[2] ? { diversityProb: 0.7, resizeRate: 2.5 } : { diversityProb: 0 });
 
 const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'fgsm', norm: 'linf', run: (m, x, y, eps) => fgsm(m, x, y, { eps }) },
@@ -87,6 +94,10 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'pgd-l0 restarts targeted eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => pgdL0(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, restarts: 2, seed, targeted: true, targets: t, eotSamples: 2, stepSize: 0.3 })) },
   { name: 'spsa', norm: 'linf', run: (m, x, y, eps, seed) => spsa(m, x, y, { eps, steps: 3, samples: 4, seed }) },
   { name: 'spsa targeted ce eot', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => spsa(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, samples: 3, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, queryBatch: 4 })) },
+  { name: 'mi-fgsm', norm: 'linf', run: (m, x, y, eps, seed) => miFgsm(m, x, y, { eps, steps: 3, seed }) },
+  { name: 'ni-fgsm random start targeted eot', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => niFgsm(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, seed, randomStart: true, targeted: true, targets: t, eotSamples: 2 })) },
+  { name: 'di-fgsm momentum', norm: 'linf', run: (m, x, y, eps, seed) => diFgsm(m, x, y, { eps, steps: 3, seed, decay: 1, ...diversity(x) }) },
+  { name: 'ti-fgsm margin', norm: 'linf', run: (m, x, y, eps, seed) => tiFgsm(m, x, y, { eps, steps: 3, seed, kernelSize: 3, loss: 'margin', ...diversity(x) }) },
   { name: 'sparse-rs', norm: 'l0', run: (m, x, y, eps, seed) => sparseRs(m, x, y, { eps, queries: 8, seed }) },
   { name: 'sparse-rs targeted ce eot', norm: 'l0', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => sparseRs(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, alphaInit: 1 })) },
   {
@@ -156,6 +167,10 @@ describe('batch independence (no random start)', () => {
     ['pgd', (m, x, y, eps) => pgd(m, x, y, { eps, steps: 4, randomStart: false })],
     ['pgd-l2', (m, x, y, eps) => pgdL2(m, x, y, { eps: eps * 3, steps: 4, randomStart: false })],
     ['apgd', (m, x, y, eps) => apgd(m, x, y, { eps, steps: 8, randomStart: false })],
+    // Diversity draws are keyed by the image's index: only the first image's path is batch-independent there.
+    ['mi-fgsm', (m, x, y, eps) => miFgsm(m, x, y, { eps, steps: 4 })],
+    ['ni-fgsm', (m, x, y, eps) => niFgsm(m, x, y, { eps, steps: 4 })],
+    ['ti-fgsm without diversity', (m, x, y, eps) => tiFgsm(m, x, y, { eps, steps: 4, kernelSize: 3, diversityProb: 0 })],
   ];
   for (const [name, run] of deterministic) {
     it(`${name}: a batch of 4 equals the 4 examples attacked alone`, () => {
@@ -202,7 +217,8 @@ describe('seeded determinism', () => {
         // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
         // (PGD-L0 starts at x by default: its random start is the seeded part.)
         // (SPSA's start is seeded uniform noise in the ball, its directions seeded too.)
-        const short = isHsja || isSpsa ? { steps: 1 } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        // (The transfer family starts at x by default: its random start is the seeded part.)
+        const short = isHsja || isSpsa ? { steps: 1 } : info.name.endsWith('i-fgsm') ? { steps: 1, randomStart: true } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

@@ -148,6 +148,19 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, stepSize: 0.1 })).toThrow(/spsa: unknown option "stepSize"/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
+      } else if (info.name.endsWith('i-fgsm')) {
+        it('rejects steps < 1, a bad step size, decay, probability, rate or kernel, and a negative seed', () => {
+          const name = info.name;
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow(`${name}: steps: must be an integer >= 1, got 0`);
+          expect(() => run({ eps: 0.1, stepSize: -1 })).toThrow(`${name}: stepSize: must be a finite number > 0, got -1`);
+          expect(() => run({ eps: 0.1, decay: NaN })).toThrow(`${name}: decay: must be a finite number >= 0, got NaN`);
+          expect(() => run({ eps: 0.1, diversityProb: -0.1 })).toThrow(`${name}: diversityProb must be a probability in [0, 1], got -0.1`);
+          expect(() => run({ eps: 0.1, resizeRate: 0 })).toThrow(`${name}: resizeRate must be a finite number > 0 other than 1`);
+          expect(() => run({ eps: 0.1, kernelSize: 2 })).toThrow(`${name}: kernelSize must be an odd integer >= 1`);
+          expect(() => run({ eps: 0.1, randomStart: 1 })).toThrow(`${name}: randomStart must be a boolean`);
+          expect(() => run({ eps: 0.1, restarts: 2 })).toThrow(new RegExp(`${name}: unknown option "restarts"`));
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
       } else if (info.name !== 'fgsm') {
         it('rejects steps < 1, a bad step size, restarts < 1 and a negative seed', () => {
           expect(() => run({ eps: 0.1, steps: 0 })).toThrow(/steps: must be an integer >= 1, got 0/);

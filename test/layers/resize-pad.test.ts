@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { modelFromMemory, modelToMemory } from '../../src/io/model-io.ts';
-import { RandomResizePad, resizeWeights, type ResizeInterpolation } from '../../src/layers/resize-pad.ts';
+import { RandomResizePad, resizePad, resizeWeights, type ResizeInterpolation } from '../../src/layers/resize-pad.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 
 const linf = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -194,6 +194,17 @@ describe('RandomResizePad', () => {
     expect(() => layerOf({ minSize: 4, maxSize: 5 }, 8).reseed(NaN)).toThrow('RandomResizePad.reseed: seed must be an integer, got NaN');
     const wide = tf.input({ shape: [8, 10, 3] });
     expect(() => new RandomResizePad({ minSize: 4, maxSize: 5 }).apply(wide)).toThrow('RandomResizePad: input images must be square with a fixed side, got 8x10');
+  });
+
+  it('is resizePad of its own draws (the function DI-FGSM uses); resizePad refuses draws that do not fit the canvas, naming the image', () => {
+    const x = images(3, 8, 2, 5);
+    const layer = new RandomResizePad({ minSize: 8, maxSize: 11, seed: 4, fill: 0.5, interpolation: 'bilinear' });
+    const out = layer.apply(x) as tf.Tensor4D;
+    const again = resizePad(x, layer.lastDraws(), 11, 'bilinear', 0.5);
+    expect(linf(out, again)).toBe(0);
+    const bad = { sizes: Int32Array.from([8, 9, 8]), tops: Int32Array.from([0, 3, 0]), lefts: Int32Array.from([0, 0, 0]) };
+    expect(() => resizePad(x, bad, 11, 'nearest', 0)).toThrow('resizePad: image 1: side 9 at (3, 0) does not fit the 11-pixel canvas');
+    tf.dispose([x, out, again]);
   });
 
   it('leaks no tensor over repeated calls, forward and backward', async () => {
