@@ -13,6 +13,7 @@ import { diFgsm } from './difgsm.ts';
 import { hsja, hsjaLinf, hsjaMinimal } from './hsja.ts';
 import { miFgsm } from './mifgsm.ts';
 import { niFgsm } from './nifgsm.ts';
+import { siNiFgsm } from './sinifgsm.ts';
 import { pgd } from './pgd.ts';
 import { pgdL0 } from './pgd_l0.ts';
 import { pgdL1 } from './pgd_l1.ts';
@@ -21,6 +22,8 @@ import { sparseRs } from './sparse_rs.ts';
 import { spsa } from './spsa.ts';
 import { square, squareL2 } from './square.ts';
 import { tiFgsm } from './tifgsm.ts';
+import { vmiFgsm } from './vmifgsm.ts';
+import { vniFgsm } from './vnifgsm.ts';
 
 /** Options every registered attack accepts (each attack accepts more; see its own options type). */
 export interface AttackOptions {
@@ -60,8 +63,8 @@ const SQUARE_DEFAULTS = { queries: 5000, pInit: 0.8, loss: 'margin', seed: 0, ta
 const AUTOATTACK_DEFAULTS = { version: 'standard', steps: 100, targetClasses: 9, fab: true, queries: 5000, restarts: '1 (5 in plus)', eotSamples: '1 (20 in rand)', seed: 0 };
 const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02, candidates: 10 };
 const HSJA_DEFAULTS = { steps: 40, initEvals: 100, maxEvals: 10000, gamma: 1, initTries: 100, queries: 'no cap', seed: 0 };
-/** Defaults of the transfer family; each entry overrides decay, nesterov, diversityProb, kernelSize. */
-const MIFGSM_DEFAULTS = { steps: 10, stepSize: 'eps/steps', decay: 1, nesterov: false, diversityProb: 0, resizeRate: 0.9, kernelSize: 1, kernelSigma: 3, randomStart: false, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
+/** Defaults of the transfer family; each entry overrides decay, nesterov, scales, varianceSamples, diversityProb, kernelSize. */
+const MIFGSM_DEFAULTS = { steps: 10, stepSize: 'eps/steps', decay: 1, nesterov: false, scales: 1, varianceSamples: 0, varianceBeta: 1.5, diversityProb: 0, resizeRate: 0.9, kernelSize: 1, kernelSigma: 3, randomStart: false, seed: 0, targeted: false, loss: 'ce', eotSamples: 1 };
 const FAB_DEFAULTS = { steps: 100, restarts: 1, targetClasses: 0, alphaMax: 0.1, eta: 1.05, beta: 0.9, seed: 0 };
 
 /** All attacks by name. */
@@ -101,6 +104,21 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     name: 'ni-fgsm', run: niFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, nesterov: true },
     description: 'NI-FGSM: MI-FGSM with the gradient at the Nesterov look-ahead point',
     paper: 'Lin, Song, He, Wang, Hopcroft 2020, Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks',
+  },
+  'si-ni-fgsm': {
+    name: 'si-ni-fgsm', run: siNiFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, nesterov: true, scales: 5 },
+    description: 'SI-NI-FGSM: NI-FGSM on the gradient averaged over the scaled copies x/2^i (scale invariance)',
+    paper: 'Lin, Song, He, Wang, Hopcroft 2020, Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks',
+  },
+  'vmi-fgsm': {
+    name: 'vmi-fgsm', run: vmiFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, varianceSamples: 20 },
+    description: "VMI-FGSM: MI-FGSM corrected by the previous step's gradient variance over a ±1.5·eps neighbourhood",
+    paper: 'Wang & He 2021, Enhancing the Transferability of Adversarial Attacks through Variance Tuning',
+  },
+  'vni-fgsm': {
+    name: 'vni-fgsm', run: vniFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, nesterov: true, varianceSamples: 20 },
+    description: 'VNI-FGSM: VMI-FGSM with the Nesterov look-ahead',
+    paper: 'Wang & He 2021, Enhancing the Transferability of Adversarial Attacks through Variance Tuning',
   },
   'di-fgsm': {
     name: 'di-fgsm', run: diFgsm as AttackFn, norm: 'linf', defaults: { ...MIFGSM_DEFAULTS, decay: 0, diversityProb: 0.5 },
@@ -227,9 +245,12 @@ export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';
 export { miFgsm, type MiFgsmOptions } from './mifgsm.ts';
 export { niFgsm } from './nifgsm.ts';
+export { siNiFgsm } from './sinifgsm.ts';
+export { vmiFgsm } from './vmifgsm.ts';
+export { vniFgsm } from './vnifgsm.ts';
 export { diFgsm } from './difgsm.ts';
 export { tiFgsm } from './tifgsm.ts';
-export { diversityDraws, gaussianKernel, smoothGradient } from './mifgsm_core.ts';
+export { diversityDraws, gaussianKernel, neighbourOffsets, smoothGradient } from './mifgsm_core.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
 export { pgdL0 } from './pgd_l0.ts';

@@ -1,9 +1,11 @@
 /**
- * The iterative-FGSM family built for transfer attacks, shared by MI-, NI-, DI- and TI-FGSM: sign steps
- * on an accumulated, L1-normalised gradient (momentum, Dong et al. 2018), optionally taken at a Nesterov
- * look-ahead point (Lin et al. 2020), through random resize-and-pad of the input (input diversity, Xie et
- * al. 2019) and smoothed by a Gaussian kernel (translation invariance, Dong et al. 2019). With decay 0,
- * no diversity and kernel 1 it is I-FGSM (BIM, Kurakin et al. 2017) exactly.
+ * The iterative-FGSM family built for transfer attacks, shared by MI-, NI-, SI-NI-, VMI-, VNI-, DI- and
+ * TI-FGSM: sign steps on an accumulated, L1-normalised gradient (momentum, Dong et al. 2018), optionally
+ * taken at a Nesterov look-ahead point (Lin et al. 2020), averaged over scaled copies x/2^i (scale
+ * invariance, the same paper), through random resize-and-pad of the input (input diversity, Xie et al.
+ * 2019), smoothed by a Gaussian kernel (translation invariance, Dong et al. 2019), and corrected by the
+ * previous step's gradient variance over a neighbourhood (variance tuning, Wang & He 2021). With decay 0,
+ * no diversity, one scale, no variance samples and kernel 1 it is I-FGSM (BIM, Kurakin et al. 2017) exactly.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../src/data/rng.ts';
@@ -13,7 +15,7 @@ import type { LossName } from './loss.ts';
 import { project, randomStart, subSeed } from './project.ts';
 import { checkInteger, checkNonNegative, checkPositive } from './validate.ts';
 
-/** Options of MI/NI/DI/TI-FGSM (each attack documents its own defaults). */
+/** Options of the MI-FGSM family (each attack documents its own defaults). */
 export interface MiFgsmOptions {
   /** L-inf budget on the 0-1 pixel scale (required). */
   eps: number;
@@ -25,6 +27,12 @@ export interface MiFgsmOptions {
   decay?: number;
   /** Take the gradient at the look-ahead point x + stepSize·μ·g (NI-FGSM; default false, true in ni-fgsm). */
   nesterov?: boolean;
+  /** Scale invariance: average the gradient over the copies x/2^i, i < scales (SI-NI-FGSM default 5, others 1). */
+  scales?: number;
+  /** Variance tuning: gradients sampled around each iterate for the next step's correction (VMI/VNI default 20, others 0 = off). */
+  varianceSamples?: number;
+  /** Variance tuning: the samples are uniform within ± varianceBeta·eps of the iterate, per pixel (default 1.5). */
+  varianceBeta?: number;
   /** Probability that an image goes through a random resize-and-pad in each gradient call (DI, TI default 0.5; MI, NI 0). */
   diversityProb?: number;
   /** Resize range of the diversity: < 1 shrinks to a side in [⌊rate·s⌋, s) and pads to s; > 1 grows to [s, ⌊rate·s⌋), pads to ⌊rate·s⌋ and resizes back to s (default 0.9). */
@@ -35,7 +43,7 @@ export interface MiFgsmOptions {
   kernelSigma?: number;
   /** Start from a uniform random point of the ball (default false, as the papers). */
   randomStart?: boolean;
-  /** Seed of the diversity draws and the random start (default 0). */
+  /** Seed of the diversity draws, the variance samples and the random start (default 0). */
   seed?: number;
   /** Minimise the loss of `targets` (default false). */
   targeted?: boolean;
@@ -47,7 +55,7 @@ export interface MiFgsmOptions {
   eotSamples?: number;
 }
 
-export const MIFGSM_OPTIONS = ['eps', 'steps', 'stepSize', 'decay', 'nesterov', 'diversityProb', 'resizeRate', 'kernelSize', 'kernelSigma', 'randomStart', 'seed', 'targeted', 'targets', 'loss', 'eotSamples'] as const;
+export const MIFGSM_OPTIONS = ['eps', 'steps', 'stepSize', 'decay', 'nesterov', 'scales', 'varianceSamples', 'varianceBeta', 'diversityProb', 'resizeRate', 'kernelSize', 'kernelSigma', 'randomStart', 'seed', 'targeted', 'targets', 'loss', 'eotSamples'] as const;
 
 /** Defaults of one member of the family (the rest are shared). */
 export interface FamilyDefaults {
@@ -55,6 +63,8 @@ export interface FamilyDefaults {
   nesterov: boolean;
   diversityProb: number;
   kernelSize: number;
+  scales?: number;
+  varianceSamples?: number;
 }
 
 /** Check the family's own options (the common ones are checked by validateAttack). */
@@ -72,6 +82,9 @@ export function checkMiFgsmOptions(name: string, o: MiFgsmOptions): void {
     throw new Error(`${name}: kernelSize must be an odd integer >= 1 (pixels; 1 = no smoothing), got ${String(o.kernelSize)}`);
   }
   if (o.kernelSigma !== undefined) checkPositive(o.kernelSigma, `${name}: kernelSigma`);
+  if (o.scales !== undefined) checkInteger(o.scales, `${name}: scales`, 1);
+  if (o.varianceSamples !== undefined) checkInteger(o.varianceSamples, `${name}: varianceSamples`, 0);
+  if (o.varianceBeta !== undefined) checkPositive(o.varianceBeta, `${name}: varianceBeta`);
   for (const flag of ['nesterov', 'randomStart'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new Error(`${name}: ${flag} must be a boolean`);
   }
@@ -132,6 +145,24 @@ export function diversityDraws(n: number, s: number, p: number, resizeRate: numb
   return { draws, canvas, transformed };
 }
 
+/**
+ * Variance tuning's neighbourhood offsets for step t: `samples` draws per image, each uniform in
+ * [-radius, radius] per value, from a seeded stream keyed by (seed, image, step), so an image's offsets
+ * do not depend on its batch-mates. Layout [samples][n][d], ready to add to n images of d values.
+ */
+export function neighbourOffsets(n: number, d: number, samples: number, radius: number, seed: number, step: number): Float32Array {
+  const out = new Float32Array(samples * n * d);
+  for (let i = 0; i < n; i++) {
+    // A stream apart from the diversity draws' (which are keyed by (seed, image, call)).
+    const rand = mulberry32(subSeed(subSeed(subSeed(seed, 1 << 20), i), step));
+    for (let k = 0; k < samples; k++) {
+      const base = (k * n + i) * d;
+      for (let j = 0; j < d; j++) out[base + j] = (2 * rand() - 1) * radius;
+    }
+  }
+  return out;
+}
+
 /** Run the family after validation: adversarial images in [0,1], ||x_adv - x||_inf <= eps. */
 export function runMiFgsm(
   logitsFn: (x: tf.Tensor4D) => tf.Tensor2D,
@@ -145,6 +176,9 @@ export function runMiFgsm(
   const stepSize = o.stepSize ?? o.eps / steps;
   const decay = o.decay ?? family.decay;
   const nesterov = o.nesterov ?? family.nesterov;
+  const scales = o.scales ?? family.scales ?? 1;
+  const varianceSamples = o.varianceSamples ?? family.varianceSamples ?? 0;
+  const radius = (o.varianceBeta ?? 1.5) * o.eps;
   const p = o.diversityProb ?? family.diversityProb;
   const resizeRate = o.resizeRate ?? 0.9;
   const kernel = gaussianKernel(o.kernelSize ?? family.kernelSize, o.kernelSigma ?? 3);
@@ -168,23 +202,51 @@ export function runMiFgsm(
     return logitsFn(tf.where(tf.broadcastTo(pick, x.shape), resizePad(x, draws, canvas, 'nearest', 0, cache), x) as tf.Tensor4D);
   };
 
+  // The gradient the step follows: averaged over the scaled copies x/2^i (each through its own diversity draws).
+  const gradientAt = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
+    let sum: tf.Tensor4D | undefined;
+    for (let i = 0; i < scales; i++) {
+      const fn = i === 0 ? diverse : (v: tf.Tensor4D) => diverse(tf.div(v, 2 ** i) as tf.Tensor4D);
+      const { grad } = objectiveGradient(fn, x, labels, spec);
+      sum = sum ? (tf.add(sum, grad) as tf.Tensor4D) : grad;
+    }
+    return (scales === 1 ? sum! : tf.div(sum!, scales)) as tf.Tensor4D;
+  });
+  const d = images.size / n;
+
   let adv = o.randomStart ? randomStart(images, budget, seed) : project(images, images, budget);
   let momentum = tf.zerosLike(images);
+  // Variance tuning: the previous step's mean neighbourhood gradient minus its own gradient (0 at the start).
+  let variance = tf.zerosLike(images);
   for (let t = 0; t < steps; t++) {
-    const [next, g] = tf.tidy(() => {
+    const [next, g, v] = tf.tidy(() => {
       const at = nesterov ? tf.add(adv, tf.mul(momentum, stepSize * decay)) as tf.Tensor4D : adv;
-      const { grad } = objectiveGradient(diverse, at, labels, spec);
-      const smooth = smoothGradient(grad, kernel);
+      const own = gradientAt(at);
+      const smooth = smoothGradient(varianceSamples > 0 ? tf.add(own, variance) as tf.Tensor4D : own, kernel);
       // Normalise each image's gradient by its mean |value| (the L1 norm up to a constant): momentum then
       // weighs past steps by μ^k whatever the gradient's scale.
       const scale = tf.maximum(tf.mean(tf.abs(smooth), [1, 2, 3], true), 1e-30);
       const acc = tf.add(tf.mul(momentum, decay), tf.div(smooth, scale)) as tf.Tensor4D;
-      return [project(tf.add(adv, tf.mul(tf.sign(acc), stepSize)) as tf.Tensor4D, images, budget), acc];
+      let nextVariance = variance;
+      if (varianceSamples > 0) {
+        // Sampled around the iterate itself (not the look-ahead point), without clipping, as the reference.
+        const offsets = neighbourOffsets(n, d, varianceSamples, radius, seed, t);
+        let around: tf.Tensor4D | undefined;
+        for (let k = 0; k < varianceSamples; k++) {
+          const shift = tf.tensor4d(offsets.subarray(k * n * d, (k + 1) * n * d), images.shape);
+          const gk = gradientAt(tf.add(adv, shift) as tf.Tensor4D);
+          around = around ? (tf.add(around, gk) as tf.Tensor4D) : gk;
+        }
+        nextVariance = tf.sub(tf.div(around!, varianceSamples), own) as tf.Tensor4D;
+      }
+      return [project(tf.add(adv, tf.mul(tf.sign(acc), stepSize)) as tf.Tensor4D, images, budget), acc, tf.clone(nextVariance)];
     });
-    tf.dispose([adv, momentum]);
+    tf.dispose([adv, momentum, variance]);
     adv = next;
     momentum = g;
+    variance = v;
   }
+  variance.dispose();
   momentum.dispose();
   return adv;
 }

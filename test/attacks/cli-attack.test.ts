@@ -322,7 +322,7 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', ...common, '--surrogate', join(dir, 'other'), '--surrogate-jpeg-mode', 'hard'])).err).toMatch(/--surrogate-jpeg-mode: the model in .*other has no JpegLayer/);
   });
 
-  it('runs the transfer family (di-fgsm with momentum, smoothing and look-ahead) crafted on a surrogate, its flags recorded; refused for other attacks before loading', async () => {
+  it('runs the transfer family (di-fgsm with momentum, smoothing and look-ahead; vni-fgsm with scales) crafted on a surrogate, its flags recorded; refused for other attacks before loading', async () => {
     const out = join(dir, 'difgsm.json');
     const r = await run(['attack', '--model', join(dir, 'model'), '--surrogate', join(dir, 'other'), '--attack', 'di-fgsm', '--eps', '0,0.1,0.3', '-n', '12', '--batch-size', '6', '--decay', '1', '--nesterov', '--diversity-prob', '0.8', '--resize-rate', '1.2', '--kernel-size', '3', '--kernel-sigma', '2', '--steps', '4', '--out', out]);
     expect(r.err).toBe('');
@@ -331,8 +331,12 @@ describe('jpegdl-robust attack', () => {
     expect(f.options).toEqual({ seed: 0, steps: 4, decay: 1, nesterov: true, diversityProb: 0.8, resizeRate: 1.2, kernelSize: 3, kernelSigma: 2 });
     expect(f.surrogate).toBe(join(dir, 'other'));
     expect(f.results.map((x: { threat: { norm: string; epsLabel: string } }) => `${x.threat.norm} ${x.threat.epsLabel}`)).toEqual(['linf 0', 'linf 0.1', 'linf 0.3']);
+    const vout = join(dir, 'vnifgsm.json');
+    expect((await run(['attack', '--model', join(dir, 'model'), '--attack', 'vni-fgsm', '--eps', '0,0.1', '-n', '6', '--batch-size', '6', '--steps', '2', '--variance-samples', '2', '--variance-beta', '1', '--scales', '2', '--out', vout])).err).toBe('');
+    expect(JSON.parse(readFileSync(vout, 'utf8')).options).toEqual({ seed: 0, steps: 2, scales: 2, varianceSamples: 2, varianceBeta: 1 });
     const m = join(dir, 'nope');
     expect((await run(['attack', '--model', m, '--attack', 'pgd', '--decay', '1'])).err).toMatch(/--decay: pgd has no such option/);
+    expect((await run(['attack', '--model', m, '--attack', 'square', '--variance-samples', '4'])).err).toMatch(/--variance-samples: square has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'apgd', '--kernel-size', '5'])).err).toMatch(/--kernel-size: apgd has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'mi-fgsm', '--diversity-prob', 'half'])).err).toMatch(/--diversity-prob: "half" is not a number/);
     expect((await run(['attack', '--model', join(dir, 'model'), '--attack', 'ti-fgsm', '--kernel-size', '4', '-n', '4'])).err).toMatch(/ti-fgsm: kernelSize must be an odd integer >= 1/);

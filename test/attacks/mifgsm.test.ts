@@ -1,14 +1,17 @@
-// MI/NI/DI/TI-FGSM: each update rule against a float64 host implementation on models with a closed-form
+// MI/NI/SI-NI/VMI/VNI/DI/TI-FGSM: each update rule against a float64 host implementation on models with a closed-form
 // gradient, the diversity draws and the Gaussian smoothing against their definitions, I-FGSM as the special case.
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { diFgsm } from '../../attacks/difgsm.ts';
 import { miFgsm } from '../../attacks/mifgsm.ts';
-import { diversityDraws, diversityRange, gaussianKernel, type MiFgsmOptions, smoothGradient } from '../../attacks/mifgsm_core.ts';
+import { diversityDraws, diversityRange, gaussianKernel, type MiFgsmOptions, neighbourOffsets, smoothGradient } from '../../attacks/mifgsm_core.ts';
 import { niFgsm } from '../../attacks/nifgsm.ts';
 import { pgd } from '../../attacks/pgd.ts';
+import { siNiFgsm } from '../../attacks/sinifgsm.ts';
 import { tiFgsm } from '../../attacks/tifgsm.ts';
+import { vmiFgsm } from '../../attacks/vmifgsm.ts';
+import { vniFgsm } from '../../attacks/vnifgsm.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { perExampleDistances, randomImagesData, randomMlp, rng } from './helpers.ts';
 
@@ -47,37 +50,50 @@ function convolve(v: Float64Array, h: number, w: number, c: number, kernel: Floa
   return out;
 }
 
-interface HostOptions { eps: number; steps: number; stepSize: number; decay: number; nesterov: boolean; kernel: Float64Array; p: number; rate: number; seed: number; eot: number }
+interface HostOptions { eps: number; steps: number; stepSize: number; decay: number; nesterov: boolean; kernel: Float64Array; p: number; rate: number; seed: number; eot: number; scales?: number; variance?: number; beta?: number }
 
 /**
- * The family's update in float64 on the quadratic model (margin objective, labels 0): gradient at the
- * (look-ahead) point through each call's diversity draws, EOT-averaged, smoothed, normalised by its mean
- * |value|, accumulated with decay, then a sign step, the eps ball and the box.
+ * The family's update in float64 on the quadratic model (margin objective, labels 0): the gradient at the
+ * (look-ahead) point, averaged over the scaled copies x/2^i and over EOT calls, each call through its own
+ * diversity draws; plus the previous step's variance term; smoothed, normalised by its mean |value|,
+ * accumulated with decay, then a sign step, the eps ball and the box; then the variance term for the
+ * next step from the neighbourhood offsets.
  */
 function hostFamily(x0: Float32Array, n: number, s: number, c: number, a: number[], b: number[], o: HostOptions): Float64Array {
   const d = s * s * c;
+  const scales = o.scales ?? 1;
+  const samples = o.variance ?? 0;
   const adv = Float64Array.from(x0);
   const g = new Float64Array(n * d);
+  let variance = new Float64Array(n * d);
   let call = 0;
-  for (let t = 0; t < o.steps; t++) {
+  // d/dx of f(T(x / 2^m)) for every image: T is the call's diversity transform (nearest: a pixel map).
+  const gradientAt = (at: Float64Array): Float64Array => {
     const grads = new Float64Array(n * d);
-    const at = Float64Array.from(adv, (v, j) => (o.nesterov ? v + o.stepSize * o.decay * g[j] : v));
-    for (let e = 0; e < o.eot; e++) {
-      const dr = o.p > 0 ? diversityDraws(n, s, o.p, o.rate, o.seed, call++) : undefined;
-      for (let i = 0; i < n; i++) {
-        const rows = dr?.transformed[i] ? axisSource(s, dr.draws.sizes[i], dr.draws.tops[i], dr.canvas) : undefined;
-        const cols = dr?.transformed[i] ? axisSource(s, dr.draws.sizes[i], dr.draws.lefts[i], dr.canvas) : undefined;
-        // Output pixel (p, q, ch) of the model's input reads source (rows[p], cols[q], ch); the gradient flows back the same way.
-        for (let p = 0; p < s; p++) for (let q = 0; q < s; q++) for (let ch = 0; ch < c; ch++) {
-          const out = (p * s + q) * c + ch;
-          const src = rows ? (rows[p] < 0 || cols![q] < 0 ? -1 : (rows[p] * s + cols![q]) * c + ch) : out;
-          const value = src < 0 ? 0 : at[i * d + src];
-          if (src >= 0) grads[i * d + src] += (a[out] + b[out] * value) / o.eot;
+    for (let m = 0; m < scales; m++) {
+      const k = 2 ** m;
+      for (let e = 0; e < o.eot; e++) {
+        const dr = o.p > 0 ? diversityDraws(n, s, o.p, o.rate, o.seed, call++) : undefined;
+        for (let i = 0; i < n; i++) {
+          const rows = dr?.transformed[i] ? axisSource(s, dr.draws.sizes[i], dr.draws.tops[i], dr.canvas) : undefined;
+          const cols = dr?.transformed[i] ? axisSource(s, dr.draws.sizes[i], dr.draws.lefts[i], dr.canvas) : undefined;
+          // Output pixel (p, q, ch) of the model's input reads source (rows[p], cols[q], ch); the gradient flows back the same way.
+          for (let p = 0; p < s; p++) for (let q = 0; q < s; q++) for (let ch = 0; ch < c; ch++) {
+            const out = (p * s + q) * c + ch;
+            const src = rows ? (rows[p] < 0 || cols![q] < 0 ? -1 : (rows[p] * s + cols![q]) * c + ch) : out;
+            if (src >= 0) grads[i * d + src] += (a[out] + (b[out] * at[i * d + src]) / k) / k / o.eot / scales;
+          }
         }
       }
     }
+    return grads;
+  };
+  for (let t = 0; t < o.steps; t++) {
+    const at = Float64Array.from(adv, (v, j) => (o.nesterov ? v + o.stepSize * o.decay * g[j] : v));
+    const own = gradientAt(at);
+    const before = Float64Array.from(adv);
     for (let i = 0; i < n; i++) {
-      const sm = convolve(grads.subarray(i * d, (i + 1) * d), s, s, c, o.kernel);
+      const sm = convolve(Float64Array.from(own.subarray(i * d, (i + 1) * d), (v, j) => v + variance[i * d + j]), s, s, c, o.kernel);
       const mean = Math.max(sm.reduce((acc, v) => acc + Math.abs(v), 0) / d, 1e-30);
       for (let j = 0; j < d; j++) {
         const k = i * d + j;
@@ -85,6 +101,15 @@ function hostFamily(x0: Float32Array, n: number, s: number, c: number, a: number
         const moved = adv[k] + o.stepSize * Math.sign(g[k]);
         adv[k] = Math.min(1, Math.max(0, Math.min(x0[k] + o.eps, Math.max(x0[k] - o.eps, moved))));
       }
+    }
+    if (samples > 0) {
+      const offsets = neighbourOffsets(n, d, samples, (o.beta ?? 1.5) * o.eps, o.seed, t);
+      const around = new Float64Array(n * d);
+      for (let k = 0; k < samples; k++) {
+        const grad = gradientAt(Float64Array.from(before, (v, j) => v + offsets[k * n * d + j]));
+        for (let j = 0; j < n * d; j++) around[j] += grad[j] / samples;
+      }
+      variance = Float64Array.from(around, (v, j) => v - own[j]);
     }
   }
   return adv;
@@ -156,6 +181,65 @@ describe('MI-FGSM and NI-FGSM update rules (float64 host reference, quadratic mo
       }
       tf.dispose([x, y]);
     }), { numRuns: 15, seed: 8 });
+  });
+});
+
+describe('SI-NI-FGSM and VMI/VNI-FGSM (float64 host reference, quadratic model)', () => {
+  it('SI averages the gradient over x/2^i (chain rule included): the host reference for 1 to 4 scales, with and without look-ahead', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), (seed, scales, nesterov) => {
+      const [n, s, c] = [2, 3, 2];
+      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
+      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov };
+      const adv = siNiFgsm(model, x, y, { ...o, scales, loss: 'margin' });
+      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: one, p: 0, rate: 0.9, seed: 0, eot: 1, scales });
+      const got = adv.dataSync();
+      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
+      tf.dispose([x, y, adv]);
+    }), { numRuns: 15, seed: 12 });
+  });
+
+  it('VMI/VNI add the previous step\'s mean neighbourhood gradient minus its own: the host reference for any sample count and radius', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom(0.5, 1.5, 3), fc.boolean(), (seed, samples, beta, nesterov) => {
+      const [n, s, c] = [2, 3, 2];
+      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
+      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov };
+      const attack = nesterov ? vniFgsm : vmiFgsm;
+      const adv = attack(model, x, y, { ...o, varianceSamples: samples, varianceBeta: beta, seed, loss: 'margin' });
+      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: one, p: 0, rate: 0.9, seed, eot: 1, variance: samples, beta });
+      const got = adv.dataSync();
+      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
+      tf.dispose([x, y, adv]);
+    }), { numRuns: 15, seed: 13 });
+  });
+
+  it('the variance term changes the path on a curved model and vanishes on a linear one (VMI = MI there, bit for bit up to rounding)', () => {
+    const { model, x, y } = quadraticCase(14, 2, 4, 1);
+    const opts = { eps: 0.2, steps: 6, stepSize: 0.05, loss: 'margin' as const };
+    // (On a quadratic the term is b·mean(offset): few, wide samples make it large enough to flip signs.)
+    const [v, m] = [vmiFgsm(model, x, y, { ...opts, varianceSamples: 2, varianceBeta: 3 }), miFgsm(model, x, y, opts)];
+    expect(Array.from(v.dataSync())).not.toEqual(Array.from(m.dataSync()));
+    const r = rng(15);
+    const w = Array.from({ length: 16 }, () => 2 * r() - 1);
+    const lin = quadraticModel(w, Array(16).fill(0));
+    const [vl, ml] = [vmiFgsm(lin, x, y, opts), miFgsm(lin, x, y, opts)];
+    const [p, q] = [vl.dataSync(), ml.dataSync()];
+    for (let j = 0; j < p.length; j++) expect(Math.abs(p[j] - q[j])).toBeLessThanOrEqual(1e-6);
+    tf.dispose([v, m, vl, ml, x, y]);
+  });
+
+  it('neighbour offsets: uniform in ±radius, per image from its own stream (batch-size independent), new per step and seed', () => {
+    const big = neighbourOffsets(6, 50, 4, 0.3, 9, 2);
+    const small = neighbourOffsets(2, 50, 4, 0.3, 9, 2);
+    for (const v of big) expect(Math.abs(v)).toBeLessThanOrEqual(0.3);
+    // Layout [samples][n][d]: sample k of image i starts at (k·n + i)·d.
+    for (let k = 0; k < 4; k++) for (let i = 0; i < 2; i++) {
+      expect(Array.from(small.subarray((k * 2 + i) * 50, (k * 2 + i + 1) * 50))).toEqual(Array.from(big.subarray((k * 6 + i) * 50, (k * 6 + i + 1) * 50)));
+    }
+    const mean = big.reduce((acc, v) => acc + v, 0) / big.length;
+    const sd = 0.3 / Math.sqrt(3); // of U(-r, r)
+    expect(Math.abs(mean)).toBeLessThanOrEqual((5 * sd) / Math.sqrt(big.length));
+    expect(Array.from(neighbourOffsets(2, 50, 4, 0.3, 9, 3))).not.toEqual(Array.from(small));
+    expect(Array.from(neighbourOffsets(2, 50, 4, 0.3, 10, 2))).not.toEqual(Array.from(small));
   });
 });
 
@@ -299,7 +383,7 @@ describe('DI-FGSM input diversity', () => {
 
 describe('the family: budget, seeds, leaks, errors', () => {
   const attacks: Array<[string, (m: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D, o: MiFgsmOptions) => tf.Tensor4D]> = [
-    ['mi-fgsm', miFgsm], ['ni-fgsm', niFgsm], ['di-fgsm', diFgsm], ['ti-fgsm', tiFgsm],
+    ['mi-fgsm', miFgsm], ['ni-fgsm', niFgsm], ['si-ni-fgsm', siNiFgsm], ['vmi-fgsm', vmiFgsm], ['vni-fgsm', vniFgsm], ['di-fgsm', diFgsm], ['ti-fgsm', tiFgsm],
   ];
 
   it('the default steps add up to eps: an unfoolable linear margin moves every free pixel by exactly eps', () => {
@@ -365,6 +449,9 @@ describe('the family: budget, seeds, leaks, errors', () => {
       expect(() => run({ kernelSize: 4 })).toThrow(`${name}: kernelSize must be an odd integer >= 1 (pixels; 1 = no smoothing), got 4`);
       expect(() => run({ kernelSigma: 0 })).toThrow(`${name}: kernelSigma: must be a finite number > 0, got 0`);
       expect(() => run({ nesterov: 'yes' })).toThrow(`${name}: nesterov must be a boolean`);
+      expect(() => run({ scales: 0 })).toThrow(`${name}: scales: must be an integer >= 1, got 0`);
+      expect(() => run({ varianceSamples: 1.5 })).toThrow(`${name}: varianceSamples: must be an integer >= 0, got 1.5`);
+      expect(() => run({ varianceBeta: -1 })).toThrow(`${name}: varianceBeta: must be a finite number > 0, got -1`);
       expect(() => run({ restarts: 2 })).toThrow(new RegExp(`${name}: unknown option "restarts"`));
       expect(() => run({ diversityProb: 0.5 }, wide)).toThrow(`${name}: input diversity needs square images, got 1x4`);
       expect(() => run({ diversityProb: 0.5, resizeRate: 1.2 })).toThrow(`${name}: resizeRate 1.2 leaves no side to draw for 2-pixel images (⌊rate·2⌋ = 2); use a rate further from 1`);

@@ -15,11 +15,14 @@ import { fgsm } from '../../attacks/fgsm.ts';
 import { miFgsm } from '../../attacks/mifgsm.ts';
 import { niFgsm } from '../../attacks/nifgsm.ts';
 import { tiFgsm } from '../../attacks/tifgsm.ts';
+import { vmiFgsm } from '../../attacks/vmifgsm.ts';
+import { vniFgsm } from '../../attacks/vnifgsm.ts';
 import { pgdL0 } from '../../attacks/pgd_l0.ts';
 import { pgdL1 } from '../../attacks/pgd_l1.ts';
 import { hsja, hsjaLinf } from '../../attacks/hsja.ts';
 import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
+import { siNiFgsm } from '../../attacks/sinifgsm.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
 import { sparseRs } from '../../attacks/sparse_rs.ts';
 import { spsa } from '../../attacks/spsa.ts';
@@ -96,6 +99,9 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'spsa targeted ce eot', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => spsa(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, samples: 3, seed, loss: 'ce', targeted: true, targets: t, eotSamples: 2, queryBatch: 4 })) },
   { name: 'mi-fgsm', norm: 'linf', run: (m, x, y, eps, seed) => miFgsm(m, x, y, { eps, steps: 3, seed }) },
   { name: 'ni-fgsm random start targeted eot', norm: 'linf', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => niFgsm(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, steps: 2, seed, randomStart: true, targeted: true, targets: t, eotSamples: 2 })) },
+  { name: 'si-ni-fgsm', norm: 'linf', run: (m, x, y, eps, seed) => siNiFgsm(m, x, y, { eps, steps: 2, seed, scales: 3 }) },
+  { name: 'vmi-fgsm random start', norm: 'linf', run: (m, x, y, eps, seed) => vmiFgsm(m, x, y, { eps, steps: 2, seed, varianceSamples: 3, randomStart: true }) },
+  { name: 'vni-fgsm margin diversity', norm: 'linf', run: (m, x, y, eps, seed) => vniFgsm(m, x, y, { eps, steps: 2, seed, varianceSamples: 2, loss: 'margin', ...diversity(x) }) },
   { name: 'di-fgsm momentum', norm: 'linf', run: (m, x, y, eps, seed) => diFgsm(m, x, y, { eps, steps: 3, seed, decay: 1, ...diversity(x) }) },
   { name: 'ti-fgsm margin', norm: 'linf', run: (m, x, y, eps, seed) => tiFgsm(m, x, y, { eps, steps: 3, seed, kernelSize: 3, loss: 'margin', ...diversity(x) }) },
   { name: 'sparse-rs', norm: 'l0', run: (m, x, y, eps, seed) => sparseRs(m, x, y, { eps, queries: 8, seed }) },
@@ -170,6 +176,7 @@ describe('batch independence (no random start)', () => {
     // Diversity draws are keyed by the image's index: only the first image's path is batch-independent there.
     ['mi-fgsm', (m, x, y, eps) => miFgsm(m, x, y, { eps, steps: 4 })],
     ['ni-fgsm', (m, x, y, eps) => niFgsm(m, x, y, { eps, steps: 4 })],
+    ['si-ni-fgsm', (m, x, y, eps) => siNiFgsm(m, x, y, { eps, steps: 3 })],
     ['ti-fgsm without diversity', (m, x, y, eps) => tiFgsm(m, x, y, { eps, steps: 4, kernelSize: 3, diversityProb: 0 })],
   ];
   for (const [name, run] of deterministic) {

@@ -50,6 +50,9 @@ interface AttackCliOptions {
   lr?: string;
   decay?: string;
   nesterov?: boolean;
+  scales?: string;
+  varianceSamples?: string;
+  varianceBeta?: string;
   diversityProb?: string;
   resizeRate?: string;
   kernelSize?: string;
@@ -92,8 +95,8 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train', 'test')
     .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
     .option('--batch-size <n>', 'images per attack batch', '50')
-    .option('--steps <n>', 'attack iterations (pgd and the mi/ni/di/ti-fgsm family default 10, apgd, fab and spsa default 100, hsja default 40)')
-    .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps; mi/ni/di/ti-fgsm: eps/steps)')
+    .option('--steps <n>', 'attack iterations (pgd and the mi/ni/di/ti/si-ni/vmi/vni-fgsm family default 10, apgd, fab and spsa default 100, hsja default 40)')
+    .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps; the *-fgsm family: eps/steps)')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
     .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
@@ -107,12 +110,15 @@ export function register(program: Command): void {
     .option('--samples <n>', 'spsa: random ±1 direction pairs per step, 2 model evaluations each (default 128)')
     .option('--delta <h>', 'spsa: finite-difference radius on the 0-1 scale (default 0.01)')
     .option('--lr <a>', 'spsa: Adam learning rate on the 0-1 scale (default 0.01)')
-    .option('--decay <mu>', 'mi-fgsm, ni-fgsm, di-fgsm, ti-fgsm: momentum decay (default 1 for mi/ni, 0 for di/ti; di-fgsm --decay 1 is M-DI²-FGSM)')
-    .option('--nesterov', 'mi-fgsm, di-fgsm, ti-fgsm: take each gradient at the Nesterov look-ahead point (ni-fgsm always does)')
-    .option('--diversity-prob <p>', 'mi/ni/di/ti-fgsm: chance per image and gradient call of a random resize-and-pad (default 0.5 for di/ti, 0 for mi/ni)')
-    .option('--resize-rate <r>', 'mi/ni/di/ti-fgsm: diversity resize range, below 1 shrinks to [r·side, side) and pads, above 1 grows to [side, r·side) and pads (default 0.9)')
-    .option('--kernel-size <k>', 'mi/ni/di/ti-fgsm: odd side in pixels of the Gaussian kernel smoothing the gradient (default 15 for ti, 1 = none for the others)')
-    .option('--kernel-sigma <s>', 'mi/ni/di/ti-fgsm: the kernel spans ± this many standard deviations (default 3)')
+    .option('--decay <mu>', 'the *-fgsm transfer family (mi, ni, si-ni, vmi, vni, di, ti): momentum decay (default 1; 0 for di/ti, where --decay 1 gives M-DI²-FGSM and TI-DIM)')
+    .option('--nesterov', 'the *-fgsm family: take each gradient at the Nesterov look-ahead point (ni, si-ni and vni-fgsm always do)')
+    .option('--scales <m>', 'the *-fgsm family: average the gradient over the copies x/2^i, i < m (default 5 for si-ni-fgsm, 1 for the others)')
+    .option('--variance-samples <n>', 'the *-fgsm family: gradients sampled around each iterate for the variance correction (default 20 for vmi/vni, 0 = off for the others)')
+    .option('--variance-beta <b>', 'the *-fgsm family: the variance samples lie within ± b·eps (default 1.5)')
+    .option('--diversity-prob <p>', 'the *-fgsm family: chance per image and gradient call of a random resize-and-pad (default 0.5 for di/ti, 0 for mi/ni)')
+    .option('--resize-rate <r>', 'the *-fgsm family: diversity resize range, below 1 shrinks to [r·side, side) and pads, above 1 grows to [side, r·side) and pads (default 0.9)')
+    .option('--kernel-size <k>', 'the *-fgsm family: odd side in pixels of the Gaussian kernel smoothing the gradient (default 15 for ti, 1 = none for the others)')
+    .option('--kernel-sigma <s>', 'the *-fgsm family: the kernel spans ± this many standard deviations (default 3)')
     .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
@@ -180,6 +186,9 @@ export function register(program: Command): void {
       setIf('lr', num(o.lr, '--lr'));
       setIf('decay', num(o.decay, '--decay'));
       if (o.nesterov) options.nesterov = true;
+      setIf('scales', num(o.scales, '--scales'));
+      setIf('varianceSamples', num(o.varianceSamples, '--variance-samples'));
+      setIf('varianceBeta', num(o.varianceBeta, '--variance-beta'));
       setIf('diversityProb', num(o.diversityProb, '--diversity-prob'));
       setIf('resizeRate', num(o.resizeRate, '--resize-rate'));
       setIf('kernelSize', num(o.kernelSize, '--kernel-size'));
@@ -190,7 +199,7 @@ export function register(program: Command): void {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
         quantile: '--quantile', alphaInit: '--alpha-init', samples: '--samples', delta: '--delta', lr: '--lr', epsSchedule: '--eps-schedule',
-        decay: '--decay', nesterov: '--nesterov', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma',
+        decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
