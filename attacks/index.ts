@@ -238,6 +238,7 @@ export { apgdL1, scheduleSteps } from './apgd_l1.ts';
 export { autoAttack, autoAttackL1, autoAttackL2, type AutoAttackReport } from './autoattack.ts';
 export { bpda, bpdaModel, straightThrough, jpegLayersOf, squeezeLayersOf, hasBpdaLayers } from './bpda.ts';
 export { eotGradient, withEot } from './eot.ts';
+export { ensembleModel } from './ensemble.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
 export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } from './deepfool.ts';
 export { fab, fabL1, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';

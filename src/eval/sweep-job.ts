@@ -10,11 +10,11 @@ import { initBackend } from '../backend.ts';
 import { setBatchNormFolding } from '../inference/model.ts';
 import { modelFromMemory, type ModelInMemory } from '../io/model-io.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
-import { asLogitsFn, type Norm } from '../types.ts';
+import { asLogitsFn, type Classifier, type Norm } from '../types.ts';
 import type { AttackOptions } from '../../attacks/index.ts';
 import { evalBatch, evalBatchShared, type BatchResult } from './batch.ts';
 import { findNamedAttack } from './named-attacks.ts';
-import { defaultSetMode, onSurrogate, type AttackFn } from './sweep.ts';
+import { defaultSetMode, onSurrogates, type AttackFn } from './sweep.ts';
 
 /** What every sweep worker starts from. */
 export interface SweepWorkerInit {
@@ -35,8 +35,8 @@ export interface SweepJob {
   options: Record<string, unknown>;
   /** Seed the randomised layers of the model (and surrogate) restart from before the batch (default: left as they are). */
   noiseSeed?: number;
-  /** Transfer attack: craft on this model (index) in this JPEG mode (null: as it is), evaluate on `model`. */
-  surrogate?: { model: number; mode: string | null };
+  /** Transfer attack: craft on these models (indices; several: their logit ensemble), each in its JPEG mode (null: as it is), evaluate on `model`. */
+  surrogate?: { model: number; mode: string | null }[];
   norm: Norm;
   what: string;
   x: Float32Array;
@@ -74,7 +74,7 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
       if (job.mode !== null) defaultSetMode(model, job.what)(job.mode);
       if (job.noiseSeed !== undefined) {
         reseedRandomLayers(model, job.noiseSeed);
-        if (job.surrogate && models[job.surrogate.model] !== model) reseedRandomLayers(models[job.surrogate.model], job.noiseSeed);
+        for (const m of job.surrogate ?? []) if (models[m.model] !== model) reseedRandomLayers(models[m.model], job.noiseSeed);
       }
       const x = tf.tensor4d(job.x, job.shape);
       const y = tf.tensor1d(job.y, job.yDtype);
@@ -95,10 +95,12 @@ export async function sweepJobRunner(init: SweepWorkerInit): Promise<SweepJobRun
         }
         const fn = job.attack >= 0 ? attacks[job.attack] : null;
         const s = job.surrogate;
-        const attacker = s ? models[s.model] : model;
-        if (!attacker) throw new Error(`${job.what}: no surrogate model ${s?.model} in this sweep`);
-        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: Parameters<AttackFn>[4]) => s
-          ? onSurrogate(attacker, `model ${s.model}`, s.mode, () => fn!(attacker, xx, yy, job.options, report))
+        const members = s?.map(({ model: i, mode }) => {
+          if (!models[i]) throw new Error(`${job.what}: no surrogate model ${i} in this sweep`);
+          return { model: models[i] as Classifier, name: `model ${i}`, mode };
+        });
+        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: Parameters<AttackFn>[4]) => members
+          ? onSurrogates(members, (m) => fn!(m, xx, yy, job.options, report))
           : fn!(model, xx, yy, job.options, report);
         return evalBatch(logits[job.model], x, y, job.norm, fn ? craft : null, job.what);
       } finally {

@@ -18,6 +18,7 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { modelToMemory } from '../io/model-io.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
+import { ensembleModel } from '../../attacks/ensemble.ts';
 import { mergeStages, type MinimalNormAttack } from '../../attacks/epsilons.ts';
 import type { AttackOptions } from '../../attacks/index.ts';
 import { evalBatch, evalBatchShared, type BatchResult, type StageReport } from './batch.ts';
@@ -50,8 +51,9 @@ export interface SweepModel {
 
 /**
  * One attack configuration; `fn` overrides the registry (tests, custom attacks). Two reserved params
- * make it a transfer attack: `surrogate` (a model name of this sweep) crafts the adversarial images on
- * that model and evaluates them on each model; `surrogateMode` is the surrogate's JPEG mode while it
+ * make it a transfer attack: `surrogate` (a model name of this sweep, or names joined by "+" for the
+ * logit ensemble of those models) crafts the adversarial images on that model and evaluates them on each
+ * model; `surrogateMode` is the JPEG mode of the surrogate (of every member with JPEG layers) while it
  * crafts (default: the first of its jpegModes, else its mode at the start of the sweep). Both stay in
  * the records' attackParams (a transfer cell is its own cell) and are not passed to the attack.
  */
@@ -205,6 +207,16 @@ export function onSurrogate<T>(model: Classifier, name: string, mode: string | n
   } finally {
     set(before!);
   }
+}
+
+/**
+ * Run `craft` on the surrogate: one model, or the logit ensemble of several (attacks/ensemble.ts), each
+ * member switched to its JPEG mode for the call and restored afterwards (see onSurrogate).
+ */
+export function onSurrogates<T>(members: { model: Classifier; name: string; mode: string | null; set?: (mode: string) => void }[], craft: (surrogate: Classifier) => T): T {
+  const surrogate = members.length === 1 ? members[0].model : ensembleModel(members.map((m) => m.model));
+  const from = (k: number): T => (k === members.length ? craft(surrogate) : onSurrogate(members[k].model, members[k].name, members[k].mode, () => from(k + 1), members[k].set));
+  return from(0);
 }
 
 /** Derive a 31-bit seed for a cell from the sweep seed and the cell key (FNV-1a). */
@@ -381,24 +393,35 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 
-  // Transfer attacks: the surrogate must be a model of this sweep, with JPEG layers if a mode is asked for.
-  const surrogateMode = new Map<SweepAttack, string | null>();
+  // Transfer attacks: the surrogate ("a", or a logit ensemble "a+b") must name models of this sweep, one
+  // with JPEG layers if a mode is asked for (the mode applies to every member that has them).
+  const surrogateMembers = new Map<SweepAttack, { name: string; mode: string | null }[]>();
   for (const a of attacks) {
     const sur = a.params?.surrogate;
     if (sur === undefined) continue;
-    const named = models.filter((m) => m.name === sur);
-    if (typeof sur !== 'string' || named.length === 0) throw new Error(`attack "${a.name}": surrogate "${String(sur)}" is not a model of this sweep (models: ${[...new Set(models.map((m) => m.name))].join(', ')})`);
+    const names = typeof sur === 'string' ? sur.split('+') : [];
+    const known = [...new Set(models.map((m) => m.name))].join(', ');
+    if (names.length === 0) throw new Error(`attack "${a.name}": surrogate "${String(sur)}" is not a model of this sweep (models: ${known})`);
+    if (new Set(names).size !== names.length) throw new Error(`attack "${a.name}": surrogate "${sur}" names a model twice`);
     const asked = a.params?.surrogateMode;
     if (asked !== undefined && typeof asked !== 'string') throw new Error(`attack "${a.name}": surrogateMode must be a JPEG mode name, got ${String(asked)}`);
-    const current = currentJpegMode(named[0].model);
-    if (asked !== undefined && current === null) throw new Error(`attack "${a.name}": surrogateMode "${asked}" given but surrogate "${sur}" has no JpegLayer`);
-    surrogateMode.set(a, current === null ? null : asked ?? named[0].jpegModes?.[0] ?? current);
+    const members = names.map((name) => {
+      const named = models.filter((m) => m.name === name);
+      if (named.length === 0) throw new Error(names.length === 1 ? `attack "${a.name}": surrogate "${sur}" is not a model of this sweep (models: ${known})` : `attack "${a.name}": surrogate "${sur}": "${name}" is not a model of this sweep (models: ${known})`);
+      const current = currentJpegMode(named[0].model);
+      return { name, mode: current === null ? null : ((asked as string | undefined) ?? named[0].jpegModes?.[0] ?? current) };
+    });
+    if (asked !== undefined && members.every((m) => m.mode === null)) throw new Error(`attack "${a.name}": surrogateMode "${asked}" given but surrogate "${sur}" has no JpegLayer`);
+    surrogateMembers.set(a, members);
   }
-  /** The surrogate instance for a target: the one with the target's seed when its name has several. */
-  const surrogateIndex = (a: SweepAttack, target: SweepModel): number | null => {
-    if (!surrogateMode.has(a)) return null;
-    const idx = models.flatMap((m, i) => (m.name === a.params!.surrogate ? [i] : []));
-    return idx.find((i) => (models[i].seed ?? 0) === (target.seed ?? 0)) ?? idx[0];
+  /** The surrogate's model indices for a target: per member name, the instance with the target's seed when the name has several. */
+  const surrogateIndices = (a: SweepAttack, target: SweepModel): number[] | null => {
+    const members = surrogateMembers.get(a);
+    if (!members) return null;
+    return members.map(({ name }) => {
+      const idx = models.flatMap((m, i) => (m.name === name ? [i] : []));
+      return idx.find((i) => (models[i].seed ?? 0) === (target.seed ?? 0)) ?? idx[0];
+    });
   };
 
   const workers = opts.workers ?? 1;
@@ -562,7 +585,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
         const eps = c.group ? Math.max(...c.group.map((g) => g.eps!.value)) : c.eps?.value;
         const options: Record<string, unknown> = c.attack ? { ...attackOptions(c.attack.params), eps } : {};
         // EOT's k draws of a model that draws no randomness are k copies of one gradient: compute it once.
-        if (c.attack && typeof options.eotSamples === 'number' && options.eotSamples > 1 && !randomised[surrogateIndex(c.attack, c.plan.m) ?? c.plan.index]) options.eotSamples = 1;
+        if (c.attack && typeof options.eotSamples === 'number' && options.eotSamples > 1 && !(surrogateIndices(c.attack, c.plan.m) ?? [c.plan.index]).some((i) => randomised[i])) options.eotSamples = 1;
         const batchSeed = ((c.group ? c.groupSeedBase! : c.seedBase) + b) & 0x7fffffff;
         if (c.attack && seeded.get(c.attack)) options.seed = batchSeed;
         // Randomised models restart their draws from the batch's seed, wherever the batch runs.
@@ -604,12 +627,13 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       try {
         const a = job.cell.attack;
         const fn = a ? fns.get(a)! : null;
-        const si = a ? surrogateIndex(a, plan.m) : null;
+        const si = a ? surrogateIndices(a, plan.m) : null;
         reseedRandomLayers(plan.m.model, job.noiseSeed);
-        if (si !== null) reseedRandomLayers(models[si].model, job.noiseSeed);
-        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: StageReport) => si === null
+        if (si !== null) for (const i of si) reseedRandomLayers(models[i].model, job.noiseSeed);
+        const members = si?.map((i, k) => ({ model: models[i].model, name: models[i].name, mode: surrogateMembers.get(a!)![k].mode, set: models[i].setJpegMode }));
+        const craft = (xx: tf.Tensor4D, yy: tf.Tensor1D, report: StageReport) => !members
           ? fn!(plan.m.model, xx, yy, job.options, report)
-          : onSurrogate(models[si].model, models[si].name, surrogateMode.get(a!)!, () => fn!(models[si].model, xx, yy, job.options, report), models[si].setJpegMode);
+          : onSurrogates(members, (m) => fn!(m, xx, yy, job.options, report));
         const group = job.cell.group;
         r = group
           ? evalBatchShared(logitsFns[plan.index], x, y, job.cell.threat.norm, (xx, yy) => shared.get(a!)!(plan.m.model, xx, yy, job.options as AttackOptions).adversarial, group.map((g) => g.eps!.value), groupWhat(job.cell))
@@ -646,7 +670,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       await runOnWorkers(pool, images, labels, { [Symbol.iterator]: () => queue }, counted, (job) => ({
         model: job.cell.plan.index, mode: job.cell.plan.mode, attack: job.cell.attackIndex, norm: job.cell.threat.norm, what: job.cell.group ? groupWhat(job.cell) : job.cell.what, options: job.options, noiseSeed: job.noiseSeed,
         ...(job.cell.group ? { epsilons: job.cell.group.map((g) => g.eps!.value) } : {}),
-        ...(job.cell.attack && surrogateMode.has(job.cell.attack) ? { surrogate: { model: surrogateIndex(job.cell.attack, job.cell.plan.m)!, mode: surrogateMode.get(job.cell.attack)! } } : {}),
+        ...(job.cell.attack && surrogateMembers.has(job.cell.attack) ? { surrogate: surrogateIndices(job.cell.attack, job.cell.plan.m)!.map((model, k) => ({ model, mode: surrogateMembers.get(job.cell.attack!)![k].mode })) } : {}),
       }));
     }
     advance();

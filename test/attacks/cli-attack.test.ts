@@ -318,6 +318,16 @@ describe('jpegdl-robust attack', () => {
     expect(o.surrogate).toBe(join(dir, 'other'));
     expect(o.results[0].accuracy).toBe(w.results[0].accuracy);
     expect(o.results.slice(1).map((r: { correct: number[] }) => r.correct)).not.toEqual(w.results.slice(1).map((r: { correct: number[] }) => r.correct));
+    // Several surrogates: the logit ensemble; two copies of one model are that model.
+    const [twice, both] = ['twice', 'both'].map((k) => join(dir, `tr-${k}.json`));
+    expect((await run(['attack', ...common, '--surrogate', `${join(dir, 'other')},${join(dir, 'other')}`, '--out', twice])).err).toBe('');
+    const rb = await run(['attack', ...common, '--surrogate', `${join(dir, 'other')},${join(dir, 'model')}`, '--surrogate-jpeg-mode', 'soft', '--out', both]);
+    expect(rb.err).toBe('');
+    const [t2, b2] = [twice, both].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(t2.results.map((r: { correct: number[] }) => r.correct)).toEqual(o.results.map((r: { correct: number[] }) => r.correct));
+    expect(b2.surrogate).toBe(`${join(dir, 'other')},${join(dir, 'model')}`);
+    expect(b2.results.slice(1).map((r: { correct: number[] }) => r.correct)).not.toEqual(o.results.slice(1).map((r: { correct: number[] }) => r.correct));
+    expect((await run(['attack', ...common, '--surrogate', `${join(dir, 'other')},${join(dir, 'nope')}`])).err).toMatch(/nope/);
     expect((await run(['attack', ...common, '--surrogate-jpeg-mode', 'soft'])).err).toMatch(/--surrogate-jpeg-mode: needs --surrogate/);
     expect((await run(['attack', ...common, '--surrogate', join(dir, 'other'), '--surrogate-jpeg-mode', 'hard'])).err).toMatch(/--surrogate-jpeg-mode: the model in .*other has no JpegLayer/);
   });

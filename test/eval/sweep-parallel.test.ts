@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getAttack } from '../../attacks/index.ts';
+import { ensembleModel, getAttack } from '../../attacks/index.ts';
 import { bpdaPgd } from '../../attacks/bpda_pgd.ts';
 import { buildModel } from '../../models/registry.ts';
 import { runSweep, type AttackFn, type SweepOptions, type SweepResult } from '../../src/eval/sweep.ts';
@@ -46,6 +46,8 @@ function setup() {
       { name: 'hsja', params: { steps: 2, initEvals: 10 } },
       // Transfer: FGSM crafted on the JPEG-DL model in soft mode, evaluated on every column.
       { name: 'fgsm', params: { surrogate: 'jpeg-dl', surrogateMode: 'soft' } },
+      // Transfer from the logit ensemble of both models (JPEG-DL in soft mode).
+      { name: 'fgsm', params: { surrogate: 'baseline+jpeg-dl', surrogateMode: 'soft' } },
     ],
     epsilons: EPS, images, labels, batchSize: 6, seed: 7, outDir: tmp(), progressBar: false, ...over,
   });
@@ -53,7 +55,7 @@ function setup() {
   return { opts, dispose, jpeg };
 }
 
-// A serial and a parallel sweep of nine attacks: about a minute alone, several when other jobs share
+// A serial and a parallel sweep of ten attacks: about a minute alone, several when other jobs share
 // the two cores; a timeout would leave a sweep running on the shared worker pool under the next test.
 const LONG = 600_000;
 
@@ -79,7 +81,7 @@ describe('runSweep with worker processes', () => {
     expect(par.ran).toBe(serial.ran);
     // The workers run every batch (this process only hands out jobs and writes records).
     // (HopSkipJump: one job per batch for both of its eps.)
-    expect(par.batchesOnWorkers).toBe(3 * (1 + 8 * 2 + 1) * 4);
+    expect(par.batchesOnWorkers).toBe(3 * (1 + 9 * 2 + 1) * 4);
     // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
     expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
     expect(serial.batchesOnWorkers).toBe(0);
@@ -89,7 +91,7 @@ describe('runSweep with worker processes', () => {
     expect(fileOf(par.recordsPath)).toEqual(fileOf(serial.recordsPath));
     // not vacuous: attacks change outcomes, and the hard column differs from the soft one somewhere
     expect(new Set(par.records.map((r) => r.correct)).size).toBeGreaterThan(3);
-    expect(progress.at(-1)).toBe(3 * (1 + 9 * 2) * 4); // 3 series x (clean + 9 attacks x 2 eps > 0) x 4 batches
+    expect(progress.at(-1)).toBe(3 * (1 + 10 * 2) * 4); // 3 series x (clean + 10 attacks x 2 eps > 0) x 4 batches
     const modes = jpeg.layers.filter((l) => l.getClassName() === 'JpegLayer').map((l) => (l as unknown as { mode: string }).mode);
     expect(modes).toEqual(['soft']);
   }, LONG);
@@ -111,6 +113,21 @@ describe('runSweep with worker processes', () => {
         const pred = tf.tidy(() => Array.from((judge.predict(adv) as tf.Tensor).argMax(-1).dataSync()));
         const want = pred.map((p, i) => (p === labels.dataSync()[i] ? 1 : 0));
         expect(Array.from(unpackBits(r.correctBits, r.n))).toEqual(want);
+      }
+      setMode('soft');
+      adv.dispose();
+    }
+    // The ensemble surrogate: FGSM on the mean logits of the baseline and JPEG-DL (soft), judged by each column.
+    const both = serial.records.filter((r) => r.attackParams.surrogate === 'baseline+jpeg-dl');
+    expect(both.length).toBe(9);
+    for (const e of EPS.filter((v) => v.value > 0)) {
+      setMode('soft');
+      const adv = getAttack('fgsm').run(ensembleModel([opts({}).models[0].model, jpeg]), images, labels, { eps: e.value });
+      for (const r of both.filter((t) => t.threat.epsLabel === e.label)) {
+        const judge = r.model === 'baseline' ? opts({}).models[0].model as tf.LayersModel : jpeg;
+        setMode(r.jpegMode ?? 'soft');
+        const pred = tf.tidy(() => Array.from((judge.predict(adv) as tf.Tensor).argMax(-1).dataSync()));
+        expect(Array.from(unpackBits(r.correctBits, r.n))).toEqual(pred.map((p, i) => (p === labels.dataSync()[i] ? 1 : 0)));
       }
       setMode('soft');
       adv.dispose();

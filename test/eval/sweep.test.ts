@@ -136,7 +136,7 @@ describe('runSweep', () => {
     const res = await runSweep(options({
       images: x, labels: y,
       models: [{ name: 'lin', variant: 'baseline', model: linear }, { name: 'other', variant: 'baseline', model: other }],
-      attacks: [{ name: 'tiny', fn: spy }, { name: 'tiny', fn: spy, params: { surrogate: 'other' } }, { name: 'tiny', fn: spy, params: { surrogate: 'lin' } }],
+      attacks: [{ name: 'tiny', fn: spy }, { name: 'tiny', fn: spy, params: { surrogate: 'other' } }, { name: 'tiny', fn: spy, params: { surrogate: 'lin' } }, { name: 'tiny', fn: spy, params: { surrogate: 'other+lin' } }],
     }));
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.every((o) => !('surrogate' in o) && !('surrogateMode' in o))).toBe(true);
@@ -149,7 +149,8 @@ describe('runSweep', () => {
       const z = [0, 1].map((c) => adv.reduce((s, v, j) => s + v * judge[j][c], 0));
       return (z[1] > z[0] ? 1 : 0) === yi ? 1 : 0;
     });
-    const Ws: Record<string, number[][]> = { lin: W, other: W2 };
+    // The ensemble "other+lin" crafts on the mean of the two models' logits: a linear model with the mean weights.
+    const Ws: Record<string, number[][]> = { lin: W, other: W2, 'other+lin': W.map((row, j) => row.map((v, c) => (v + W2[j][c]) / 2)) };
     for (const r of res.records.filter((q) => q.attack === 'tiny' && q.threat.eps > 0)) {
       const from = (r.attackParams.surrogate as string | undefined) ?? r.model;
       expect(Array.from(unpackBits(r.correctBits, r.n))).toEqual(expected(Ws[r.model], Ws[from], r.threat.eps));
@@ -160,6 +161,8 @@ describe('runSweep', () => {
     expect(cell('lin', 'other', '32/255').correctBits).not.toBe(cell('lin', undefined, '32/255').correctBits);
     await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'nope' } }] }))).rejects.toThrow('attack "tiny": surrogate "nope" is not a model of this sweep (models: lin)');
     await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'lin', surrogateMode: 'hard' } }] }))).rejects.toThrow('attack "tiny": surrogateMode "hard" given but surrogate "lin" has no JpegLayer');
+    await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'lin+nope' } }] }))).rejects.toThrow('attack "tiny": surrogate "lin+nope": "nope" is not a model of this sweep (models: lin)');
+    await expect(runSweep(options({ images: x, labels: y, attacks: [{ name: 'tiny', fn: tinyFgsm, params: { surrogate: 'lin+lin' } }] }))).rejects.toThrow('attack "tiny": surrogate "lin+lin" names a model twice');
     tf.dispose([x, y]);
   });
 

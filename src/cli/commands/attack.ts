@@ -4,6 +4,7 @@ import { table } from 'table';
 import { quantileSeq } from 'mathjs';
 import { accuracyFromMinimalNorms, evaluateAttackOnDataset, minimalNormsOnDataset } from '../../../attacks/epsilons.ts';
 import { bpdaModel, hasBpdaLayers } from '../../../attacks/bpda.ts';
+import { ensembleModel } from '../../../attacks/ensemble.ts';
 import { findJpegModeLayers } from '../../jpeg/modes.ts';
 import { isRandomised, reseedRandomLayers } from '../../layers/random.ts';
 import { defended, parseDefenceSpec } from '../../defences/index.ts';
@@ -127,8 +128,8 @@ export function register(program: Command): void {
     .option('--defence <spec>', 'attack the model behind an input defence: jpeg:<quality 1-100> (real JPEG, hard rounding), rjpeg:<lo>-<hi>[:block] (JPEG at a random quality per image or 8x8 block, drawn from --seed; add --eot k), rrp:<lo>-<hi>[:bilinear] (random resize to lo..hi pixels and random zero padding, drawn from --seed; add --eot k), tvm:<drop share>[:<weight>] (random pixel dropout and total variation minimisation; add --bpda identity and --eot k, as Athalye et al.), any randomised one ending in :draws=k to predict by the mean over k draws, bits:<1-8> (colour bit depth) or median:<2-5> (median filter); combine with --bpda to attack through it')
     .option('--bpda <backward>', 'identity | soft: run JPEG layers (and --defence squeezers) hard forward, with this backward (BPDA); accuracy is then that of the hard-quantised model')
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
-    .option('--surrogate <dir>', 'transfer attack: craft the adversarial images on this saved model and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
-    .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate while it crafts')
+    .option('--surrogate <dir[,dir...]>', 'transfer attack: craft the adversarial images on this saved model (several, comma-separated: on the mean of their logits) and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
+    .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate (of every one with JPEG layers) while it crafts')
     .option('--minimal', 'fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
@@ -233,20 +234,24 @@ export function register(program: Command): void {
         const advice = 'eotSamples' in info.defaults ? 'average over draws with --eot k (EOT), e.g. --eot 10' : `${info.name} cannot average over draws; judge the model by an attack that can (pgd, apgd, square, autoattack --autoattack-version rand, or --bpda with --eot)`;
         console.error(`note: the model${defence ? ` behind ${o.defence}` : ''} draws new randomness on every call and this attack follows one draw per gradient; ${advice}`);
       }
-      // Transfer: a second model crafts, --model judges; both must take the same images and classes.
-      const surrogate = o.surrogate === undefined ? undefined : await loadModel(o.surrogate);
-      if (surrogate && !declaredLogits(loadModelMetadata(o.surrogate!))) assertLogitOutputs(surrogate, `--surrogate ${o.surrogate}`);
-      if (surrogate) {
-        const [a, b] = [surrogate.inputs[0].shape.slice(1).join('x'), model.inputs[0].shape.slice(1).join('x')];
-        if (a !== b) throw new Error(`--surrogate: the model in ${o.surrogate} takes ${a} images but --model takes ${b}`);
-        const [ca, cb] = [surrogate.outputs[0].shape.at(-1), model.outputs[0].shape.at(-1)];
-        if (ca !== cb) throw new Error(`--surrogate: the model in ${o.surrogate} has ${ca} classes but --model has ${cb}`);
-        if (o.surrogateJpegMode) {
-          const layers = findJpegModeLayers(surrogate);
-          if (layers.length === 0) throw new Error(`--surrogate-jpeg-mode: the model in ${o.surrogate} has no JpegLayer`);
-          for (const l of layers) l.mode = o.surrogateJpegMode;
-        }
+      // Transfer: another model (or the logit ensemble of several) crafts, --model judges; all must take the same images and classes.
+      const surrogateDirs = o.surrogate === undefined ? [] : o.surrogate.split(',');
+      const surrogates: tf.LayersModel[] = [];
+      for (const dir of surrogateDirs) {
+        const m = await loadModel(dir);
+        surrogates.push(m);
+        if (!declaredLogits(loadModelMetadata(dir))) assertLogitOutputs(m, `--surrogate ${dir}`);
+        const [a, b] = [m.inputs[0].shape.slice(1).join('x'), model.inputs[0].shape.slice(1).join('x')];
+        if (a !== b) throw new Error(`--surrogate: the model in ${dir} takes ${a} images but --model takes ${b}`);
+        const [ca, cb] = [m.outputs[0].shape.at(-1), model.outputs[0].shape.at(-1)];
+        if (ca !== cb) throw new Error(`--surrogate: the model in ${dir} has ${ca} classes but --model has ${cb}`);
       }
+      if (o.surrogateJpegMode) {
+        const layers = surrogates.flatMap((m) => findJpegModeLayers(m));
+        if (layers.length === 0) throw new Error(`--surrogate-jpeg-mode: the model in ${o.surrogate} has no JpegLayer`);
+        for (const l of layers) l.mode = o.surrogateJpegMode;
+      }
+      const surrogate = surrogates.length === 0 ? undefined : surrogates.length === 1 ? surrogates[0] : ensembleModel(surrogates);
 
       const splits = await loadDataset({
         name: o.dataset as DatasetName,
@@ -308,7 +313,7 @@ export function register(program: Command): void {
       }
       if (model !== loaded) model.dispose();
       loaded.dispose();
-      surrogate?.dispose();
+      for (const m of surrogates) m.dispose();
     });
 }
 
