@@ -50,7 +50,7 @@ function convolve(v: Float64Array, h: number, w: number, c: number, kernel: Floa
   return out;
 }
 
-interface HostOptions { eps: number; steps: number; stepSize: number; decay: number; nesterov: boolean; kernel: Float64Array; p: number; rate: number; seed: number; eot: number; scales?: number; variance?: number; beta?: number }
+interface HostOptions { eps: number; steps: number; stepSize: number; decay: number; nesterov: boolean; kernel?: Float64Array; p?: number; rate?: number; seed?: number; eot?: number; scales?: number; variance?: number; beta?: number }
 
 /**
  * The family's update in float64 on the quadratic model (margin objective, labels 0): the gradient at the
@@ -59,7 +59,8 @@ interface HostOptions { eps: number; steps: number; stepSize: number; decay: num
  * accumulated with decay, then a sign step, the eps ball and the box; then the variance term for the
  * next step from the neighbourhood offsets.
  */
-function hostFamily(x0: Float32Array, n: number, s: number, c: number, a: number[], b: number[], o: HostOptions): Float64Array {
+function hostFamily(x0: Float32Array, n: number, s: number, c: number, a: number[], b: number[], options: HostOptions): Float64Array {
+  const o = { kernel: new Float64Array([1]), p: 0, rate: 0.9, seed: 0, eot: 1, ...options };
   const d = s * s * c;
   const scales = o.scales ?? 1;
   const samples = o.variance ?? 0;
@@ -125,21 +126,21 @@ function quadraticCase(seed: number, n: number, s: number, c: number) {
   return { a, b, xs, model: quadraticModel(a, b), x: tf.tensor4d(xs, [n, s, s, c]), y: tf.zeros([n], 'int32') as tf.Tensor1D };
 }
 
-const one = new Float64Array([1]);
+/** Attack a random quadratic case of n images of s x s x c and compare with the host reference (1e-5 per value). */
+function matchesHost(seed: number, [n, s, c]: [number, number, number], attack: (model: (x: tf.Tensor4D) => tf.Tensor2D, x: tf.Tensor4D, y: tf.Tensor1D) => tf.Tensor4D, host: HostOptions): void {
+  const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
+  const adv = attack(model, x, y);
+  const want = hostFamily(xs, n, s, c, a, b, host);
+  const got = adv.dataSync();
+  for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
+  tf.dispose([x, y, adv]);
+}
 
 describe('MI-FGSM and NI-FGSM update rules (float64 host reference, quadratic model)', () => {
   it('follow g ← μ·g + ∇/mean|∇|, x ← Π(x + α·sign(g)) exactly, with the gradient at x or at the look-ahead x + α·μ·g', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.constantFrom(0.5, 1, 2), fc.integer({ min: 2, max: 8 }), fc.boolean(), (seed, decay, steps, nesterov) => {
-      const [n, s, c] = [2, 3, 2];
-      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
-      const eps = 0.2;
-      const stepSize = 0.06;
-      const attack = nesterov ? niFgsm : miFgsm;
-      const adv = attack(model, x, y, { eps, steps, stepSize, decay, loss: 'margin' });
-      const want = hostFamily(xs, n, s, c, a, b, { eps, steps, stepSize, decay, nesterov, kernel: one, p: 0, rate: 0.9, seed: 0, eot: 1 });
-      const got = adv.dataSync();
-      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, y, adv]);
+      const o = { eps: 0.2, steps, stepSize: 0.06, decay };
+      matchesHost(seed, [2, 3, 2], (m, x, y) => (nesterov ? niFgsm : miFgsm)(m, x, y, { ...o, loss: 'margin' }), { ...o, nesterov });
     }), { numRuns: 25, seed: 3 });
   });
 
@@ -187,28 +188,15 @@ describe('MI-FGSM and NI-FGSM update rules (float64 host reference, quadratic mo
 describe('SI-NI-FGSM and VMI/VNI-FGSM (float64 host reference, quadratic model)', () => {
   it('SI averages the gradient over x/2^i (chain rule included): the host reference for 1 to 4 scales, with and without look-ahead', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), (seed, scales, nesterov) => {
-      const [n, s, c] = [2, 3, 2];
-      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
-      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov };
-      const adv = siNiFgsm(model, x, y, { ...o, scales, loss: 'margin' });
-      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: one, p: 0, rate: 0.9, seed: 0, eot: 1, scales });
-      const got = adv.dataSync();
-      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, y, adv]);
+      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov, scales };
+      matchesHost(seed, [2, 3, 2], (m, x, y) => siNiFgsm(m, x, y, { ...o, loss: 'margin' }), o);
     }), { numRuns: 15, seed: 12 });
   });
 
   it('VMI/VNI add the previous step\'s mean neighbourhood gradient minus its own: the host reference for any sample count and radius', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 6 }), fc.constantFrom(0.5, 1.5, 3), fc.boolean(), (seed, samples, beta, nesterov) => {
-      const [n, s, c] = [2, 3, 2];
-      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
-      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov };
-      const attack = nesterov ? vniFgsm : vmiFgsm;
-      const adv = attack(model, x, y, { ...o, varianceSamples: samples, varianceBeta: beta, seed, loss: 'margin' });
-      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: one, p: 0, rate: 0.9, seed, eot: 1, variance: samples, beta });
-      const got = adv.dataSync();
-      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, y, adv]);
+      const o = { eps: 0.2, steps: 5, stepSize: 0.06, decay: 1, nesterov, seed };
+      matchesHost(seed, [2, 3, 2], (m, x, y) => (nesterov ? vniFgsm : vmiFgsm)(m, x, y, { ...o, varianceSamples: samples, varianceBeta: beta, loss: 'margin' }), { ...o, variance: samples, beta });
     }), { numRuns: 15, seed: 13 });
   });
 
@@ -299,14 +287,8 @@ describe('TI-FGSM smoothing', () => {
 
   it('follows the host reference on the quadratic model with smoothing, momentum and the look-ahead together', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.constantFrom(3, 5), fc.boolean(), (seed, k, nesterov) => {
-      const [n, s, c] = [2, 5, 2];
-      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
       const o = { eps: 0.15, steps: 5, stepSize: 0.05, decay: 1, nesterov };
-      const adv = tiFgsm(model, x, y, { ...o, kernelSize: k, kernelSigma: 2, diversityProb: 0, loss: 'margin' });
-      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: gaussianKernel(k, 2), p: 0, rate: 0.9, seed: 0, eot: 1 });
-      const got = adv.dataSync();
-      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, y, adv]);
+      matchesHost(seed, [2, 5, 2], (m, x, y) => tiFgsm(m, x, y, { ...o, kernelSize: k, kernelSigma: 2, diversityProb: 0, loss: 'margin' }), { ...o, kernel: gaussianKernel(k, 2) });
     }), { numRuns: 12, seed: 6 });
   });
 });
@@ -360,14 +342,8 @@ describe('DI-FGSM input diversity', () => {
 
   it('takes each gradient through its own draws: the host reference with shrink or grow, momentum and EOT (fresh draws per model call)', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.constantFrom(0.6, 0.8, 1.4, 2), fc.constantFrom(0, 1), fc.constantFrom(1, 2), (seed, rate, decay, eot) => {
-      const [n, s, c] = [3, 5, 2];
-      const { a, b, xs, model, x, y } = quadraticCase(seed, n, s, c);
-      const o = { eps: 0.2, steps: 4, stepSize: 0.06, decay, nesterov: false };
-      const adv = diFgsm(model, x, y, { ...o, diversityProb: 0.7, resizeRate: rate, seed, eotSamples: eot, loss: 'margin' });
-      const want = hostFamily(xs, n, s, c, a, b, { ...o, kernel: one, p: 0.7, rate, seed, eot });
-      const got = adv.dataSync();
-      for (let j = 0; j < got.length; j++) expect(Math.abs(got[j] - want[j])).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, y, adv]);
+      const o = { eps: 0.2, steps: 4, stepSize: 0.06, decay, seed };
+      matchesHost(seed, [3, 5, 2], (m, x, y) => diFgsm(m, x, y, { ...o, diversityProb: 0.7, resizeRate: rate, eotSamples: eot, loss: 'margin' }), { ...o, nesterov: false, p: 0.7, rate, eot });
     }), { numRuns: 20, seed: 10 });
   });
 
