@@ -5,7 +5,7 @@ import * as lib from '../src/index.ts';
 describe('library entry', () => {
   it('exports the attacks, training (adversarial included), corruptions, reports and the main job', () => {
     const fns = [
-      lib.initBackend, lib.buildModel, lib.loadDataset, lib.parseEpsilon, lib.attacks.pgd, lib.attacks.bpdaModel, lib.attacks.autoAttack,
+      lib.initBackend, lib.buildModel, lib.loadDataset, lib.parseEpsilon, lib.attacks.pgd, lib.attacks.bpdaModel, lib.attacks.autoAttack, lib.attacks.diFgsm, lib.attacks.ensembleModel,
       lib.train.trainModel, lib.train.defaultTrainConfig, lib.train.parseAdversarialSpec, lib.train.robustAccuracy,
       lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
       lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
