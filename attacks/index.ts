@@ -251,7 +251,7 @@ export { vmiFgsm } from './vmifgsm.ts';
 export { vniFgsm } from './vnifgsm.ts';
 export { diFgsm } from './difgsm.ts';
 export { tiFgsm } from './tifgsm.ts';
-export { diversityDraws, gaussianKernel, neighbourOffsets, smoothGradient } from './mifgsm_core.ts';
+export { diversityDraws, gaussianKernel, neighbourOffsets, neighbourOffsetStream, smoothGradient } from './mifgsm_core.ts';
 export { hsja, hsjaLinf, hsjaMinimal, type HsjaMinimalResult } from './hsja.ts';
 export { pgd } from './pgd.ts';
 export { pgdL0 } from './pgd_l0.ts';

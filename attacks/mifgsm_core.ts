@@ -146,20 +146,29 @@ export function diversityDraws(n: number, s: number, p: number, resizeRate: numb
 }
 
 /**
- * Variance tuning's neighbourhood offsets for step t: `samples` draws per image, each uniform in
- * [-radius, radius] per value, from a seeded stream keyed by (seed, image, step), so an image's offsets
- * do not depend on its batch-mates. Layout [samples][n][d], ready to add to n images of d values.
+ * Variance tuning's neighbourhood offsets for step t, one sample at a time: each call returns the next
+ * sample's offsets for images 0..n-1 ([n][d], uniform in [-radius, radius]), read from a seeded stream per
+ * image keyed by (seed, image, step), so an image's offsets do not depend on its batch-mates and memory
+ * holds one sample, not all of them.
  */
-export function neighbourOffsets(n: number, d: number, samples: number, radius: number, seed: number, step: number): Float32Array {
-  const out = new Float32Array(samples * n * d);
-  for (let i = 0; i < n; i++) {
-    // A stream apart from the diversity draws' (which are keyed by (seed, image, call)).
-    const rand = mulberry32(subSeed(subSeed(subSeed(seed, 1 << 20), i), step));
-    for (let k = 0; k < samples; k++) {
-      const base = (k * n + i) * d;
-      for (let j = 0; j < d; j++) out[base + j] = (2 * rand() - 1) * radius;
+export function neighbourOffsetStream(n: number, d: number, radius: number, seed: number, step: number): () => Float32Array {
+  // Streams apart from the diversity draws' (which are keyed by (seed, image, call)).
+  const streams = Array.from({ length: n }, (_, i) => mulberry32(subSeed(subSeed(subSeed(seed, 1 << 20), i), step)));
+  return () => {
+    const out = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      const rand = streams[i];
+      for (let j = 0; j < d; j++) out[i * d + j] = (2 * rand() - 1) * radius;
     }
-  }
+    return out;
+  };
+}
+
+/** All `samples` draws of neighbourOffsetStream at once, layout [samples][n][d]. */
+export function neighbourOffsets(n: number, d: number, samples: number, radius: number, seed: number, step: number): Float32Array {
+  const next = neighbourOffsetStream(n, d, radius, seed, step);
+  const out = new Float32Array(samples * n * d);
+  for (let k = 0; k < samples; k++) out.set(next(), k * n * d);
   return out;
 }
 
@@ -230,12 +239,16 @@ export function runMiFgsm(
       let nextVariance = variance;
       if (varianceSamples > 0) {
         // Sampled around the iterate itself (not the look-ahead point), without clipping, as the reference.
-        const offsets = neighbourOffsets(n, d, varianceSamples, radius, seed, t);
+        const nextOffsets = neighbourOffsetStream(n, d, radius, seed, t);
         let around: tf.Tensor4D | undefined;
         for (let k = 0; k < varianceSamples; k++) {
-          const shift = tf.tensor4d(offsets.subarray(k * n * d, (k + 1) * n * d), images.shape);
-          const gk = gradientAt(tf.add(adv, shift) as tf.Tensor4D);
-          around = around ? (tf.add(around, gk) as tf.Tensor4D) : gk;
+          // Freed as it goes: a step holds one sample's point and gradient, not all of them.
+          const point = tf.tidy(() => tf.add(adv, tf.tensor4d(nextOffsets(), images.shape)) as tf.Tensor4D);
+          const gk = gradientAt(point);
+          point.dispose();
+          const sum: tf.Tensor4D = around ? tf.add(around, gk) : gk;
+          if (around) tf.dispose([around, gk]);
+          around = sum;
         }
         nextVariance = tf.sub(tf.div(around!, varianceSamples), own) as tf.Tensor4D;
       }
