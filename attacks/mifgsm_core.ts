@@ -23,9 +23,9 @@ export interface MiFgsmOptions {
   steps?: number;
   /** L-inf step length (default eps/steps, as the papers: the steps add up to eps exactly). */
   stepSize?: number;
-  /** Momentum decay μ: g ← μ·g + ∇/mean|∇| (MI and NI default 1, DI and TI default 0). */
+  /** Momentum decay μ: g ← μ·g + ∇/mean|∇| (MI, NI, SI-NI, VMI, VNI default 1; DI, TI 0). */
   decay?: number;
-  /** Take the gradient at the look-ahead point x + stepSize·μ·g (NI-FGSM; default false, true in ni-fgsm). */
+  /** Take the gradient at the look-ahead point x + stepSize·μ·g (NI-FGSM; default false, true in ni, si-ni and vni-fgsm). */
   nesterov?: boolean;
   /** Scale invariance: average the gradient over the copies x/2^i, i < scales (SI-NI-FGSM default 5, others 1). */
   scales?: number;
@@ -33,7 +33,7 @@ export interface MiFgsmOptions {
   varianceSamples?: number;
   /** Variance tuning: the samples are uniform within ± varianceBeta·eps of the iterate, per pixel (default 1.5). */
   varianceBeta?: number;
-  /** Probability that an image goes through a random resize-and-pad in each gradient call (DI, TI default 0.5; MI, NI 0). */
+  /** Probability that an image goes through a random resize-and-pad in each gradient call (DI, TI default 0.5; the others 0). */
   diversityProb?: number;
   /** Resize range of the diversity: < 1 shrinks to a side in [⌊rate·s⌋, s) and pads to s; > 1 grows to [s, ⌊rate·s⌋), pads to ⌊rate·s⌋ and resizes back to s (default 0.9). */
   resizeRate?: number;

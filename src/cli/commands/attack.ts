@@ -116,7 +116,7 @@ export function register(program: Command): void {
     .option('--scales <m>', 'the *-fgsm family: average the gradient over the copies x/2^i, i < m (default 5 for si-ni-fgsm, 1 for the others)')
     .option('--variance-samples <n>', 'the *-fgsm family: gradients sampled around each iterate for the variance correction (default 20 for vmi/vni, 0 = off for the others)')
     .option('--variance-beta <b>', 'the *-fgsm family: the variance samples lie within ± b·eps (default 1.5)')
-    .option('--diversity-prob <p>', 'the *-fgsm family: chance per image and gradient call of a random resize-and-pad (default 0.5 for di/ti, 0 for mi/ni)')
+    .option('--diversity-prob <p>', 'the *-fgsm family: chance per image and gradient call of a random resize-and-pad (default 0.5 for di/ti, 0 for the others)')
     .option('--resize-rate <r>', 'the *-fgsm family: diversity resize range, below 1 shrinks to [r·side, side) and pads, above 1 grows to [side, r·side) and pads (default 0.9)')
     .option('--kernel-size <k>', 'the *-fgsm family: odd side in pixels of the Gaussian kernel smoothing the gradient (default 15 for ti, 1 = none for the others)')
     .option('--kernel-sigma <s>', 'the *-fgsm family: the kernel spans ± this many standard deviations (default 3)')
