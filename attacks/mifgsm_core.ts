@@ -225,19 +225,19 @@ export function runMiFgsm(
 
   let adv = o.randomStart ? randomStart(images, budget, seed) : project(images, images, budget);
   let momentum = tf.zerosLike(images);
-  // Variance tuning: the previous step's mean neighbourhood gradient minus its own gradient (0 at the start).
-  let variance = tf.zerosLike(images);
+  // Variance tuning: the previous step's mean neighbourhood gradient minus its own gradient (0 at the start; none when off).
+  let variance: tf.Tensor4D | null = varianceSamples > 0 ? tf.zerosLike(images) : null;
   for (let t = 0; t < steps; t++) {
-    const [next, g, v] = tf.tidy(() => {
+    const [next, g, v] = tf.tidy((): tf.Tensor4D[] => {
       const at = nesterov ? tf.add(adv, tf.mul(momentum, stepSize * decay)) as tf.Tensor4D : adv;
       const own = gradientAt(at);
-      const smooth = smoothGradient(varianceSamples > 0 ? tf.add(own, variance) as tf.Tensor4D : own, kernel);
+      const smooth = smoothGradient(variance ? tf.add(own, variance) as tf.Tensor4D : own, kernel);
       // Normalise each image's gradient by its mean |value| (the L1 norm up to a constant): momentum then
       // weighs past steps by μ^k whatever the gradient's scale.
       const scale = tf.maximum(tf.mean(tf.abs(smooth), [1, 2, 3], true), 1e-30);
       const acc = tf.add(tf.mul(momentum, decay), tf.div(smooth, scale)) as tf.Tensor4D;
-      let nextVariance = variance;
-      if (varianceSamples > 0) {
+      let nextVariance: tf.Tensor4D | null = null;
+      if (variance) {
         // Sampled around the iterate itself (not the look-ahead point), without clipping, as the reference.
         const nextOffsets = neighbourOffsetStream(n, d, radius, seed, t);
         let around: tf.Tensor4D | undefined;
@@ -252,14 +252,14 @@ export function runMiFgsm(
         }
         nextVariance = tf.sub(tf.div(around!, varianceSamples), own) as tf.Tensor4D;
       }
-      return [project(tf.add(adv, tf.mul(tf.sign(acc), stepSize)) as tf.Tensor4D, images, budget), acc, tf.clone(nextVariance)];
+      return [project(tf.add(adv, tf.mul(tf.sign(acc), stepSize)) as tf.Tensor4D, images, budget), acc, ...(nextVariance ? [nextVariance] : [])];
     });
-    tf.dispose([adv, momentum, variance]);
+    tf.dispose([adv, momentum, ...(variance ? [variance] : [])]);
     adv = next;
     momentum = g;
-    variance = v;
+    variance = v ?? null;
   }
-  variance.dispose();
+  variance?.dispose();
   momentum.dispose();
   return adv;
 }

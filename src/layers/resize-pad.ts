@@ -87,7 +87,7 @@ export function resizePad(
 ): tf.Tensor4D {
   const [n, s, , c] = x.shape;
   const weights = (from: number, to: number) => {
-    const key = `${from}>${to}`;
+    const key = `${from}>${to}:${interpolation}`;
     let w = cache.get(key);
     if (!w) cache.set(key, (w = resizeWeights(from, to, interpolation)));
     return w;
