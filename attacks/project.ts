@@ -138,6 +138,23 @@ export function project(candidate: tf.Tensor4D, x: tf.Tensor4D, budget: Budget):
   });
 }
 
+/**
+ * Projection of a perturbation on its own (a universal perturbation, one delta shared by every image)
+ * onto the `norm` ball of radius eps, with no box: the box is per image, applied by `project` when
+ * the perturbation is added. L-inf: clip to ±eps; L2: radial scaling with the radius shrunk as in
+ * `project`. delta [1,h,w,c] (or any batch, each row projected alone); other norms are refused.
+ */
+export function projectPerturbation(delta: tf.Tensor4D, budget: Budget): tf.Tensor4D {
+  if (budget.norm === 'linf') return tf.clipByValue(delta, -budget.eps, budget.eps) as tf.Tensor4D;
+  if (budget.norm !== 'l2') throw new Error(`projectPerturbation: norm must be "linf" or "l2", got ${String(budget.norm)}`);
+  return tf.tidy(() => {
+    const n = delta.shape[1]! * delta.shape[2]! * delta.shape[3]!;
+    const radius = Math.max(0, budget.eps * (1 - 1e-6) - Math.sqrt(n) * FLOAT32_UNIT);
+    const norm = l2NormPerExample(delta).reshape([-1, 1, 1, 1]);
+    return tf.mul(delta, tf.minimum(1, tf.div(radius, tf.maximum(norm, 1e-30)))) as tf.Tensor4D;
+  });
+}
+
 /** L0 branch of `project` (inside its tidy): the box clip, then at most floor(eps) changed pixels (`l0Support`). */
 function projectL0(candidate: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
   const [batch, h, w] = x.shape;
