@@ -25,6 +25,7 @@ export * as corruptions from './corruptions/index.ts';
 export * as defences from './defences/index.ts';
 export * as diagnose from './diagnose/index.ts';
 export * as spatial from './spatial/index.ts';
+export * as universal from './universal/index.ts';
 export { closeSweepWorkers, runSweep } from './eval/sweep.ts';
 export { evaluate, parseAttackSpec, DEFAULT_EPSILONS, DEFAULT_ATTACKS } from './eval/evaluate.ts';
 export { robustAccuracy, aggregate, meanStd } from './eval/summary.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as lib from '../src/index.ts';
 
 describe('library entry', () => {
-  it('exports the attacks, training (adversarial included), corruptions, reports and the main job', () => {
+  it('exports the attacks (universal perturbations included), training (adversarial included), corruptions, reports and the main job', () => {
     const fns = [
       lib.initBackend, lib.buildModel, lib.loadDataset, lib.parseEpsilon, lib.attacks.pgd, lib.attacks.bpdaModel, lib.attacks.autoAttack, lib.attacks.diFgsm, lib.attacks.ensembleModel,
       lib.train.trainModel, lib.train.defaultTrainConfig, lib.train.parseAdversarialSpec, lib.train.robustAccuracy,
@@ -13,6 +13,7 @@ describe('library entry', () => {
       lib.certify.certifySmoothed, lib.certify.predictSmoothed, lib.certify.runCertifyJob, lib.certify.clopperPearsonLower,
       lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,
       lib.diagnose.probeBatch, lib.diagnose.lossSurface, lib.diagnose.evaluateDiagnose, lib.diagnose.summarizeDiagnose, lib.diagnose.diagnoseFindings, lib.diagnose.runDiagnoseJob,
+      lib.attacks.fitUniversal, lib.attacks.applyUniversal, lib.universal.evaluateUniversal, lib.universal.runUniversalJob, lib.universal.summarizeUniversal,
     ];
     for (const f of fns) expect(typeof f).toBe('function');
     expect(lib.train.parseAdversarialSpec('pgd:eps=8/255,steps=7')).toMatchObject({ method: 'pgd', steps: 7, epsLabel: '8/255' });

@@ -51,6 +51,6 @@ export function register(program: Command): void {
       console.log(table(data, { columns: { 2: { width: 34, wrapWord: true }, 3: { width: 60, wrapWord: true } }, drawHorizontalLine: (i, n) => i === 0 || i === 1 || i === n }));
       console.log(`eps comes from --eps (0-1 scale; 8/255 accepted; the L0 attacks count pixels: --eps 0,1,5,10). Any attack becomes a transfer attack with ${TRANSFER_PARAMS.map((k) => `${k}=`).join(' and ')} (see docs/reports.md).`);
       // The threat models without an eps have commands of their own.
-      console.log('Not bounded by eps: rotations and shifts (Engstrom et al. 2019) with `jpegdl-robust spatial` (docs/spatial.md); common corruptions with `jpegdl-robust corruptions`; certified L2 radii with `jpegdl-robust certify`.');
+      console.log('Not bounded by eps: rotations and shifts (Engstrom et al. 2019) with `jpegdl-robust spatial` (docs/spatial.md); common corruptions with `jpegdl-robust corruptions`; certified L2 radii with `jpegdl-robust certify`. One perturbation for every image (universal, fitted on training images) with `jpegdl-robust universal` (docs/universal.md).');
     });
 }
