@@ -15,6 +15,8 @@ import type { SpatialRecord } from '../../src/spatial/evaluate.ts';
 import { writeSpatialReport } from '../../src/spatial/report.ts';
 import type { DiagnoseRecord } from '../../src/diagnose/evaluate.ts';
 import { writeDiagnoseReport } from '../../src/diagnose/report.ts';
+import { resolveUniversalEval, type UniversalRecord } from '../../src/universal/evaluate.ts';
+import { writeUniversalReport } from '../../src/universal/report.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
@@ -84,6 +86,32 @@ describe('leaderboard', () => {
     expect(rows.find((r) => r[1] === 'jpeg-dl [soft]')!.at(-2)).toBe('–');
     expect(notes.join(' ')).toMatch(/every rotation and shift of the spatial grid \(3 transforms/);
     expect(() => leaderboardEntries([join(dir, 'spatial', 'spatial.json')])).toThrow(/spatial.json is a spatial report; give the attack report/);
+  });
+
+  it('adds the worst universal perturbation at the ranked eps from <report>/universal/, and refuses a universal.json given as a report', () => {
+    const dir = join(tmp, 'with-universal');
+    writeReport(dir, buildReport(fixedInput()));
+    const settings = resolveUniversalEval({}).settings;
+    // Two images; at 4/255 the baseline survives its own perturbation on both, the uniform shift on image 0 only.
+    const rec = (source: string | null, variant: string, eps: number, epsLabel: string, bits: number[]): UniversalRecord => ({
+      schema: 1, kind: 'universal', source: source ? { model: source, variant, modelSeed: 0, mode: null } : null, eps, epsLabel, model: 'baseline', variant: 'baseline', modelSeed: 0, jpegMode: null,
+      dataset: 'd', n: 2, fitN: 2, seed: 0, settings, correct: bits.reduce((a, b) => a + b, 0), accuracy: bits.reduce((a, b) => a + b, 0) / 2, correctBits: packBits(bits),
+      changed: 0, changeRate: 0, predictedClasses: 2, topClassShare: 0.5, targetHits: null, targetRate: null, fitSuccess: null, perturbationNorm: null, seconds: 0,
+    });
+    writeUniversalReport(join(dir, 'universal'), [rec(null, '', 0, '0', [1, 1]), rec('baseline', 'baseline', 4 / 255, '4/255', [1, 1]), rec('uniform+', 'constant', 4 / 255, '4/255', [1, 0])], { title: 'u' });
+    const entries = leaderboardEntries([dir]);
+    expect(entries[0].universal).toEqual({ '4/255': 0.5 });
+    expect(entries[1].universal).toBeUndefined();
+    const at4 = leaderboardRows(entries, '4/255');
+    expect(at4.header).toContain('universal 4/255');
+    const col = at4.header.indexOf('universal 4/255');
+    expect(at4.rows.find((r) => r[1] === 'baseline')![col]).toBe('50.0');
+    expect(at4.rows.find((r) => r[1] === 'jpeg-dl [soft]')![col]).toBe('–');
+    expect(at4.notes.join(' ')).toMatch(/Universal 4\/255: accuracy when the model must be right under every universal perturbation/);
+    // Ranked at a budget the universal report lacks: no column rather than a number of another eps.
+    const other = leaderboardRows(entries, '1/255');
+    expect(other.header.some((h) => h.startsWith('universal'))).toBe(false);
+    expect(() => leaderboardEntries([join(dir, 'universal', 'universal.json')])).toThrow(/universal.json is a universal-perturbation report; give the attack report/);
   });
 
   it('names what the gradient checks of <report>/diagnose/ found per model, and refuses a diagnose.json given as a report', () => {
