@@ -39,6 +39,10 @@ export interface RunOverrides {
   spatial?: boolean;
   /** Test images for --spatial (default 500). */
   spatialN?: string;
+  /** Also fit and score universal perturbations of both models (`run --universal`). */
+  universal?: boolean;
+  /** Test images for --universal (default 500). */
+  universalN?: string;
   /** Gradient-masking diagnostics of both models too. */
   diagnose?: boolean;
   /** Test images for --diagnose (default 100). */
@@ -119,6 +123,8 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   }
   if (o.spatialN !== undefined && !o.spatial) throw new Error('--spatial-n: only with --spatial');
   if (o.spatial) cfg.spatial = { n: o.spatialN !== undefined ? int('spatial-n', o.spatialN, 1) : 500 };
+  if (o.universalN !== undefined && !o.universal) throw new Error('--universal-n: only with --universal');
+  if (o.universal) cfg.universal = { n: o.universalN !== undefined ? int('universal-n', o.universalN, 1) : 500, fitN: 1000 };
   if (o.diagnoseN !== undefined && !o.diagnose) throw new Error('--diagnose-n: only with --diagnose');
   if (o.diagnose) cfg.diagnose = { n: o.diagnoseN !== undefined ? int('diagnose-n', o.diagnoseN, 1) : 100 };
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');

@@ -10,6 +10,9 @@ import { certifyModels, summarizeCertificates } from '../certify/evaluate.ts';
 import { writeCertifyReport } from '../certify/report.ts';
 import { evaluateSpatial, resolveSpatialEval, summarizeSpatial } from '../spatial/evaluate.ts';
 import { writeSpatialOutputs } from '../spatial/job.ts';
+import { evaluateUniversal, resolveUniversalEval } from '../universal/evaluate.ts';
+import { writeUniversalOutputs } from '../universal/job.ts';
+import { summarizeUniversal } from '../universal/report.ts';
 import { evaluateDiagnose, resolveDiagnoseOptions } from '../diagnose/evaluate.ts';
 import { writeDiagnoseReport } from '../diagnose/report.ts';
 import { diagnoseFindings, summarizeDiagnose } from '../diagnose/summary.ts';
@@ -75,7 +78,7 @@ function runDiagnoseOptions(cfg: RunConfig) {
   return { ...o, epsLabel: eps.label };
 }
 
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'diagnose', 'report'] as const;
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'diagnose', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -122,6 +125,13 @@ export function validateRunConfig(cfg: RunConfig): void {
   if (cfg.spatial) {
     if (!Number.isInteger(cfg.spatial.n) || cfg.spatial.n < 1) throw new Error(`spatial.n: must be an integer >= 1, got ${cfg.spatial.n}`);
     resolveSpatialEval({ ...cfg.spatial.grid, samples: cfg.spatial.samples });
+  }
+  if (cfg.universal) {
+    const u = cfg.universal;
+    if (!Number.isInteger(u.n) || u.n < 1) throw new Error(`universal.n: must be an integer >= 1, got ${u.n}`);
+    if (!Number.isInteger(u.fitN) || u.fitN < 1) throw new Error(`universal.fitN: must be an integer >= 1, got ${u.fitN}`);
+    if (!runEpsilons(cfg).some((e) => e.value > 0)) throw new Error('universal: the run has no eps > 0 to fit universal perturbations at');
+    resolveUniversalEval({ epochs: u.epochs });
   }
   if (cfg.diagnose) runDiagnoseOptions(cfg);
   if (cfg.corruptions) {
@@ -419,7 +429,41 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('spatial')) return unfinished(state.phaseSeconds);
 
-    // 9. Gradient-masking diagnostics (opt-in): both models, JPEG-DL soft, hard and through BPDA; resumable per record.
+    // 9. Universal perturbations (opt-in): fitted on training images per model and eps, both models scored on the same test images; resumable per record, fitted perturbations saved.
+    startPhase();
+    let universalNote: string | null = null;
+    if (cfg.universal) {
+      const u = cfg.universal;
+      const testData = subset(test, Math.min(u.n, test.labels.length), cfg.eval.seed);
+      const fitData = subset(train, Math.min(u.fitN, train.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'universal');
+      const epsilons = runEpsilons(cfg).filter((e) => e.value > 0);
+      const options = { epsilons, epochs: u.epochs, seed: cfg.eval.seed, evalBatchSize: cfg.eval.batchSize };
+      const { settings } = resolveUniversalEval(options);
+      log(`universal: ${testData.labels.length} test images, perturbations fitted on ${fitData.labels.length} training images at ${epsilons.map((e) => e.label).join(', ')}`);
+      const { records, perturbations } = await evaluateUniversal(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'], craftModes: ['soft', 'bpda-identity'] },
+        ],
+        fitData, testData,
+        { ...options, dataset: test.name, recordsPath: join(dir, 'records.jsonl'), perturbationsDir: join(dir, 'perturbations') },
+      );
+      writeUniversalOutputs(dir, testData, fitData, records, perturbations, {
+        settings, seed: cfg.eval.seed, datasetName: test.name, epsilons: epsilons.map((e) => e.label), constants: true,
+        notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training}).`],
+      });
+      const sum = summarizeUniversal(records);
+      const top = sum.epsilons[sum.epsilons.length - 1].label;
+      const of = (label: string) => sum.series.find((x) => x.label === label);
+      const f = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
+      const worst = (label: string) => f(of(label) ? sum.worst(top, of(label)!.key)?.accuracy : null);
+      universalNote = `Universal perturbations (${testData.labels.length} test images, fitted on ${fitData.labels.length} training images; universal/universal.md): accuracy under the worst of ${sum.sources.length} universal perturbations at ${top} baseline ${worst('baseline')}, JPEG-DL soft ${worst('jpeg-dl [soft]')}, hard ${worst('jpeg-dl [hard]')} (clean ${f(of('baseline')?.clean)}, ${f(of('jpeg-dl [soft]')?.clean)}, ${f(of('jpeg-dl [hard]')?.clean)}).`;
+      log(universalNote);
+    }
+    if (finishPhase('universal')) return unfinished(state.phaseSeconds);
+
+    // 10. Gradient-masking diagnostics (opt-in): both models, JPEG-DL soft, hard and through BPDA; resumable per record.
     startPhase();
     let diagnoseNote: string | null = null;
     if (cfg.diagnose) {
@@ -451,7 +495,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('diagnose')) return unfinished(state.phaseSeconds);
 
-    // 10. Report.
+    // 11. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -493,6 +537,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     if (corruptionNote) notes.push(corruptionNote);
     if (certifyNote) notes.push(certifyNote);
     if (spatialNote) notes.push(spatialNote);
+    if (universalNote) notes.push(universalNote);
     if (diagnoseNote) notes.push(diagnoseNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.

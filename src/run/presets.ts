@@ -85,6 +85,14 @@ export interface RunConfig {
     /** Random draws per image (worst-of-k; default 10). */
     samples?: number;
   };
+  /** Universal perturbations of both models after the attacks (`run --universal`, src/universal), at the run's L-inf epsilons; absent = skipped. */
+  universal?: {
+    /** Test images scored and training images fitted on (class-balanced subsets seeded by eval.seed). */
+    n: number;
+    fitN: number;
+    /** Passes of the fit (default 10). */
+    epochs?: number;
+  };
   /** Gradient-masking diagnostics of both models after the attacks (`run --diagnose`, src/diagnose); absent = skipped. */
   diagnose?: {
     /** Test images (class-balanced subset seeded by eval.seed). */

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { imageGridPng } from '../report/examples.ts';
 import { QUANT_MODES as JPEG_MODES } from '../jpeg/quantize.ts';
 import type { JpegMode } from '../train/jpeg-params.ts';
-import { evaluateUniversal, resolveUniversalEval, universalSeriesKey, type UniversalEvalOptions, type UniversalPerturbation, type UniversalRecord } from './evaluate.ts';
+import { evaluateUniversal, resolveUniversalEval, universalSeriesKey, type UniversalEvalOptions, type UniversalPerturbation, type UniversalRecord, type UniversalSettings } from './evaluate.ts';
 import { renderUniversalTerminal, writeUniversalReport } from './report.ts';
 
 /** What to evaluate and where to write it. */
@@ -45,6 +45,39 @@ export function universalExamplesPng(perturbations: UniversalPerturbation[], tes
   return imageGridPng([...rows.values()], test);
 }
 
+/**
+ * Write the report of `records` into `outDir`: universal.{json,md,txt,html} and, when perturbations were
+ * fitted or loaded, universal-perturbations.png. Returns the title and paths.
+ */
+export function writeUniversalOutputs(
+  outDir: string,
+  test: LabelledImages,
+  fit: LabelledImages,
+  records: UniversalRecord[],
+  perturbations: UniversalPerturbation[],
+  o: { settings: UniversalSettings; seed: number; datasetName: string; epsilons: string[]; constants: boolean; notes?: string[]; meta?: Record<string, unknown> },
+): { title: string; files: { json: string; markdown: string; terminal: string; html: string }; examples: string | null } {
+  const title = `Universal perturbations: ${o.datasetName}, ${test.labels.length} test images, fitted on ${fit.labels.length} training images`;
+  const notes = [
+    'A universal perturbation is one pattern added to every image (Moosavi-Dezfooli et al. 2017): a weaker threat than a per-image attack, but one an attacker can compute once, offline, and apply to inputs never seen. Each model gets its own; the other cells measure transfer.',
+    'Fit and evaluation images come from different splits (training and test), so the accuracy is that of images the perturbation was not fitted on.',
+    ...(o.constants ? ['Uniform ±eps: every pixel shifted by +eps (brighter) or -eps (darker) before clipping; no fit, the trivial universal perturbation a fitted one should beat.'] : []),
+    ...(o.settings.target !== null ? [`Targeted at class ${o.settings.target}: the fit pulls every image towards it (minus its cross-entropy).`] : []),
+    ...(o.notes ?? []),
+  ];
+  mkdirSync(outDir, { recursive: true });
+  let examples: string | null = null;
+  if (perturbations.length) {
+    examples = join(outDir, 'universal-perturbations.png');
+    writeFileAtomic(examples, universalExamplesPng(perturbations, test));
+  }
+  const files = writeUniversalReport(outDir, records, {
+    title, notes, dataset: o.datasetName, n: test.labels.length, fitN: fit.labels.length, seed: o.seed, epsilons: o.epsilons, settings: o.settings,
+    ...o.meta, ...(examples ? { examplesPng: 'universal-perturbations.png' } : {}),
+  });
+  return { title, files, examples };
+}
+
 /** Run (or resume) the universal-perturbation evaluation and write its report; every argument is checked before loading. */
 export async function runUniversalJob(o: UniversalJobOptions): Promise<{ records: UniversalRecord[]; files: { json: string; markdown: string; terminal: string; html: string; records: string; examples: string | null; perturbations: string }; terminal: string }> {
   const src = resolveModelSources(o, 'universal');
@@ -72,22 +105,8 @@ export async function runUniversalJob(o: UniversalJobOptions): Promise<{ records
   const { models, dispose } = await loadJobModels(src, test, jpegModes);
   try {
     const { records, perturbations } = await evaluateUniversal(models.map((m) => ({ ...m, craftModes })), fit, test, { ...evalOptions, dataset: full.name, recordsPath, perturbationsDir, onCell: o.onCell });
-    const title = `Universal perturbations: ${full.name}, ${test.labels.length} test images, fitted on ${fit.labels.length} training images`;
-    const notes = [
-      'A universal perturbation is one pattern added to every image (Moosavi-Dezfooli et al. 2017): a weaker threat than a per-image attack, but one an attacker can compute once, offline, and apply to inputs never seen. Each model gets its own; the other cells measure transfer.',
-      'Fit and evaluation images come from different splits (training and test), so the accuracy is that of images the perturbation was not fitted on.',
-      ...(o.constants === false ? [] : ['Uniform ±eps: every pixel shifted by +eps (brighter) or -eps (darker) before clipping; no fit, the trivial universal perturbation a fitted one should beat.']),
-      ...(settings.target !== null ? [`Targeted at class ${settings.target}: the fit pulls every image towards it (minus its cross-entropy).`] : []),
-      ...modelNotes(src),
-    ];
-    let examples: string | null = null;
-    if (perturbations.length) {
-      examples = join(outDir, 'universal-perturbations.png');
-      writeFileAtomic(examples, universalExamplesPng(perturbations, test));
-    }
-    const files = writeUniversalReport(outDir, records, {
-      title, notes, dataset: full.name, n: test.labels.length, fitN: fit.labels.length, seed, epsilons: epsilons.map((e) => e.label), settings,
-      models: [...src.metas.keys()], ...(examples ? { examplesPng: 'universal-perturbations.png' } : {}),
+    const { title, files, examples } = writeUniversalOutputs(outDir, test, fit, records, perturbations, {
+      settings, seed, datasetName: full.name, epsilons: epsilons.map((e) => e.label), constants: o.constants !== false, notes: modelNotes(src), meta: { models: [...src.metas.keys()] },
     });
     return { records, files: { ...files, records: recordsPath, examples, perturbations: perturbationsDir }, terminal: renderUniversalTerminal(records, title) };
   } finally {

@@ -1,6 +1,6 @@
 // The main job end to end on the smoke preset (in-process), and a real kill + --resume of the CLI.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -159,6 +159,11 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ spatialN: '40' })).toThrow(/--spatial-n: only with --spatial/);
     expect(() => resolveRunConfig({ spatial: true, spatialN: '0' })).toThrow(/--spatial-n: must be an integer >= 1/);
     expect(() => validateRunConfig({ ...getPreset('smoke'), spatial: { n: 10, grid: { rotations: 1 } } })).toThrow(/spatial: rotations is 1 but maxRotation is 30/);
+    expect(resolveRunConfig({ preset: 'smoke', universal: true }).universal).toEqual({ n: 500, fitN: 1000 });
+    expect(resolveRunConfig({ preset: 'smoke', universal: true, universalN: '40' }).universal).toEqual({ n: 40, fitN: 1000 });
+    expect(() => resolveRunConfig({ universalN: '40' })).toThrow(/--universal-n: only with --universal/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), universal: { n: 10, fitN: 0 } })).toThrow(/universal.fitN: must be an integer >= 1, got 0/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), universal: { n: 10, fitN: 10, epochs: 0 } })).toThrow(/epochs: must be an integer >= 1, got 0/);
     expect(resolveRunConfig({ preset: 'smoke', diagnose: true }).diagnose).toEqual({ n: 100 });
     expect(resolveRunConfig({ preset: 'smoke', diagnose: true, diagnoseN: '30' }).diagnose).toEqual({ n: 30 });
     expect(() => resolveRunConfig({ diagnoseN: '30' })).toThrow(/--diagnose-n: only with --diagnose/);
@@ -193,12 +198,13 @@ describe('run options and presets', () => {
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
-  it('--corruptions, --certify, --spatial and --diagnose measure both models on the same corrupted, noised, transformed or probed test images and note it in the report', async () => {
+  it('--corruptions, --certify, --spatial, --universal and --diagnose measure both models on the same corrupted, noised, transformed, perturbed or probed test images and note it in the report', async () => {
     const config = {
       ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }),
       corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] },
       spatial: { n: 12, grid: { maxRotation: 10, rotations: 3, maxTranslation: 2, translations: 3 }, samples: 2 },
       diagnose: { n: 8, steps: [1, 2], directions: 2, surfaces: 1 },
+      universal: { n: 10, fitN: 16, epochs: 1 },
     };
     const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
     expect(res.finished).toBe(true);
@@ -223,6 +229,15 @@ describe('run options and presets', () => {
     expect(sp.records).toHaveLength(87);
     expect(sp.records.every((r: { n: number; seed: number }) => r.n === 12 && r.seed === config.eval.seed)).toBe(true);
     expect(json.notes.find((n: string) => n.startsWith('Rotations and shifts'))).toMatch(/^Rotations and shifts \(12 test images; spatial\/spatial\.md\): accuracy under the worst transform of the grid baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(clean \d+\.\d%, \d+\.\d%, \d+\.\d%\)\.$/);
+    // Universal perturbations at the run's eps > 0: (baseline, JPEG-DL soft and BPDA fits, uniform ±eps) x baseline, JPEG-DL soft and hard, plus the clean cells.
+    const udir = join(res.runDir, 'universal');
+    for (const f of ['records.jsonl', 'universal.md', 'universal.html', 'universal.json', 'universal-perturbations.png']) expect(existsSync(join(udir, f)), f).toBe(true);
+    const uni = JSON.parse(readFileSync(join(udir, 'universal.json'), 'utf8'));
+    const positive = config.eval.epsilons.filter((e: string) => e !== '0');
+    expect(uni.records).toHaveLength(3 + positive.length * 5 * 3);
+    expect(uni.records.every((r: { n: number; fitN: number; seed: number }) => r.n === 10 && r.fitN === 16 && r.seed === config.eval.seed)).toBe(true);
+    expect(readdirSync(join(udir, 'perturbations'))).toHaveLength(positive.length * 3);
+    expect(json.notes.find((n: string) => n.startsWith('Universal perturbations'))).toMatch(new RegExp(`^Universal perturbations \\(10 test images, fitted on 16 training images; universal/universal\\.md\\): accuracy under the worst of 5 universal perturbations at ${positive.at(-1)} baseline \\d+\\.\\d%, JPEG-DL soft \\d+\\.\\d%, hard \\d+\\.\\d% \\(clean \\d+\\.\\d%, \\d+\\.\\d%, \\d+\\.\\d%\\)\\.$`));
     // Diagnostics: (probe + 2 step counts + unbounded) x baseline, JPEG-DL soft, hard and BPDA, at the run's largest eps.
     const ddir = join(res.runDir, 'diagnose');
     for (const f of ['records.jsonl', 'diagnose.md', 'diagnose.html', 'diagnose.json', 'diagnose.txt']) expect(existsSync(join(ddir, f)), f).toBe(true);
@@ -230,7 +245,7 @@ describe('run options and presets', () => {
     expect(dg.records).toHaveLength(16);
     expect(dg.records.every((r: { n: number; seed: number; epsLabel: string }) => r.n === 8 && r.seed === config.eval.seed && r.epsLabel === config.eval.epsilons[config.eval.epsilons.length - 1])).toBe(true);
     expect(json.notes.find((n: string) => n.startsWith('Gradient-masking diagnostics'))).toMatch(/^Gradient-masking diagnostics \(8 test images at [\d/.]+; diagnose\/diagnose\.md\): median finite-difference error of the gradient baseline \d\.\d\d, JPEG-DL soft \d\.\d\d; zero input gradient on \d+\.\d% of the images in hard mode; pgd with an unbounded budget leaves baseline \d+\.\d%, soft \d+\.\d%, hard \d+\.\d%, BPDA \d+\.\d% correct \(a working attack reaches 0%\); (\d+ findings? in the report|no findings)\.$/);
-    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'diagnose', 'report']);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'diagnose', 'report']);
   }, 300_000);
 
   it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {
