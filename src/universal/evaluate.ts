@@ -330,7 +330,15 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
           successRate = saved.successRate;
           perturbations.push({ source, eps: eps.value, epsLabel: eps.label, values, successRate });
         } else {
-          if (!missing.length && !file) continue;
+          if (!missing.length && !file) {
+            // Every cell is done and nothing asks for the perturbation itself: keep the records, fit nothing.
+            for (const s of evalSeries) {
+              const rec = done.get(recordKey({ source, epsLabel: eps.label, model: s.name, modelSeed: s.modelSeed, jpegMode: s.mode }))!;
+              records.push(rec);
+              o.onCell?.(++count, total, rec);
+            }
+            continue;
+          }
           let saved: SavedPerturbation;
           ({ saved, values } = await fitOne(fitFrom, source, eps, fit, seed, settings, dataset));
           if (file) writeJsonAtomic(file, saved);

@@ -105,6 +105,16 @@ describe('evaluateUniversal', () => {
     expect(strip(readFileSync(path, 'utf8'))).toEqual(strip(full));
   });
 
+  it('resumes from records alone (no perturbation directory): every record kept, nothing fitted', async () => {
+    const path = join(tmp, 'records-only.jsonl');
+    const first = await evaluateUniversal([base], fit, test, { ...opts, recordsPath: path });
+    const again = await evaluateUniversal([base], fit, test, { ...opts, recordsPath: path });
+    expect(again.records.map((r) => r.correctBits)).toEqual(first.records.map((r) => r.correctBits));
+    expect(again.records).toHaveLength(1 + 2 * 3);
+    // Only the constant shifts are rebuilt (no fit): the fitted source brings no perturbation back.
+    expect(again.perturbations).toEqual([]);
+  });
+
   it('refuses records and perturbation files of other settings, naming the file', async () => {
     const dir = join(tmp, 'a');
     await expect(evaluateUniversal([base], fit, test, { ...opts, epochs: 3, recordsPath: join(dir, 'records.jsonl') })).rejects.toThrow(/records\.jsonl holds universal-perturbation records of other settings .*use another --out/);
