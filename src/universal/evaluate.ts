@@ -294,6 +294,9 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
   const pixels = shape[0] * shape[1] * shape[2];
   const testX = tf.tensor4d(test.images.subarray(0, n * pixels), [n, ...shape] as [number, number, number, number]);
   const testY = Int32Array.from(test.labels.subarray(0, n));
+  // The fit images go up once for every fit of the run.
+  const fitX = tf.tensor4d(fit.images.subarray(0, fitN * pixels), [fitN, ...shape] as [number, number, number, number]);
+  const fitY = tf.tensor1d(fit.labels.subarray(0, fitN), 'int32');
   const inMode = async <T>(s: Series, fn: () => T | Promise<T>) => (s.mode ? withJpegMode(s.model, s.mode, fn) : fn());
   const batchOf = (delta: tf.Tensor4D | null, budget: { norm: Norm; eps: number }) => (s: number, m: number) => {
     const x = testX.slice([s, 0, 0, 0], [m, -1, -1, -1]);
@@ -320,35 +323,25 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
         const file = fitFrom && o.perturbationsDir ? join(o.perturbationsDir, perturbationFile(source, eps.label)) : null;
         const t0 = performance.now();
         let successRate: number | null = null;
-        let values: Float32Array;
+        // The perturbation's values: needed to score missing cells, and (fitted ones) for the picture when saved.
+        let values: Float32Array | null = null;
         if (!fitFrom) {
           // A constant shift of every pixel by ±eps (L2: ±eps/sqrt(pixels)): the trivial universal perturbation a fit should beat.
-          values = new Float32Array(pixels).fill((sign * (settings.norm === 'linf' ? eps.value : eps.value / Math.sqrt(pixels))));
+          if (missing.length) values = new Float32Array(pixels).fill(sign * (settings.norm === 'linf' ? eps.value : eps.value / Math.sqrt(pixels)));
         } else if (file && existsSync(file)) {
-          let saved: SavedPerturbation;
-          ({ saved, values } = readPerturbation(file, { dataset, fitN, seed, settings, shape: [1, ...shape] as [number, number, number, number] }));
-          successRate = saved.successRate;
-          perturbations.push({ source, eps: eps.value, epsLabel: eps.label, values, successRate });
-        } else {
-          if (!missing.length && !file) {
-            // Every cell is done and nothing asks for the perturbation itself: keep the records, fit nothing.
-            for (const s of evalSeries) {
-              const rec = done.get(recordKey({ source, epsLabel: eps.label, model: s.name, modelSeed: s.modelSeed, jpegMode: s.mode }))!;
-              records.push(rec);
-              o.onCell?.(++count, total, rec);
-            }
-            continue;
-          }
-          let saved: SavedPerturbation;
-          ({ saved, values } = await fitOne(fitFrom, source, eps, fit, seed, settings, dataset));
-          if (file) writeJsonAtomic(file, saved);
-          successRate = saved.successRate;
-          perturbations.push({ source, eps: eps.value, epsLabel: eps.label, values, successRate });
+          const loaded = readPerturbation(file, { dataset, fitN, seed, settings, shape: [1, ...shape] as [number, number, number, number] });
+          [values, successRate] = [loaded.values, loaded.saved.successRate];
+        } else if (missing.length || file) {
+          // Every cell done and no file asked for: nothing to fit.
+          const made = await fitOne(fitFrom, source, eps, fitX, fitY, fit, seed, settings, dataset);
+          if (file) writeJsonAtomic(file, made.saved);
+          [values, successRate] = [made.values, made.saved.successRate];
         }
+        if (fitFrom && values) perturbations.push({ source, eps: eps.value, epsLabel: eps.label, values, successRate: successRate! });
         const fitSeconds = (performance.now() - t0) / 1000;
-        const delta = tf.tensor4d(values, [1, ...shape] as [number, number, number, number]);
-        const norm = tf.tidy(() => ({ linf: tf.max(tf.abs(delta)).dataSync()[0], l2: tf.norm(delta).dataSync()[0] }));
+        const delta = missing.length ? tf.tensor4d(values!, [1, ...shape] as [number, number, number, number]) : null;
         try {
+          const norm = delta && tf.tidy(() => ({ linf: tf.max(tf.abs(delta)).dataSync()[0], l2: tf.norm(delta).dataSync()[0] }));
           for (const s of evalSeries) {
             const ids = { source, epsLabel: eps.label, model: s.name, modelSeed: s.modelSeed, jpegMode: s.mode };
             let rec = done.get(recordKey(ids));
@@ -363,43 +356,34 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
             o.onCell?.(++count, total, rec);
           }
         } finally {
-          delta.dispose();
+          delta?.dispose();
         }
       }
     }
     return { records, perturbations };
   } finally {
-    testX.dispose();
+    tf.dispose([testX, fitX, fitY]);
   }
 }
 
-/** Fit one perturbation on `fit` with `src` in its crafting mode (a randomised model draws from the cell's own seed). */
-async function fitOne(src: Series, source: UniversalSource, eps: Epsilon, fit: LabelledImages, seed: number, settings: UniversalSettings, dataset: string): Promise<{ saved: SavedPerturbation; values: Float32Array }> {
+/** Fit one perturbation on the fit images `x`, `y` with `src` in its crafting mode (a randomised model draws from the cell's own seed). */
+async function fitOne(src: Series, source: UniversalSource, eps: Epsilon, x: tf.Tensor4D, y: tf.Tensor1D, fit: LabelledImages, seed: number, settings: UniversalSettings, dataset: string): Promise<{ saved: SavedPerturbation; values: Float32Array }> {
   const t0 = performance.now();
-  const pixels = fit.height * fit.width * fit.channels;
-  const fitN = fit.labels.length;
-  const x = tf.tensor4d(fit.images.subarray(0, fitN * pixels), [fitN, fit.height, fit.width, fit.channels]);
-  const y = tf.tensor1d(fit.labels.subarray(0, fitN), 'int32');
-  try {
-    reseedRandomLayers(src.model, keySeed(seed, `fit|${universalSeriesKey(source)}|${eps.label}`));
-    const run = () => fitUniversal(src.model, x, y, {
-      eps: eps.value, norm: settings.norm, method: settings.method, epochs: settings.epochs, batchSize: settings.batchSize,
-      stepDecay: settings.stepDecay, beta: settings.beta, foolingRate: settings.foolingRate, overshoot: settings.overshoot, deepfoolSteps: settings.deepfoolSteps, seed,
-      ...(eps.value > 0 ? { stepSize: settings.stepFraction * eps.value } : {}),
-      ...(settings.target !== null ? { target: settings.target } : {}),
-    });
-    const r = src.mode ? await withJpegMode(src.model, src.mode, run) : run();
-    const values = r.perturbation.dataSync() as Float32Array;
-    r.perturbation.dispose();
-    const saved: SavedPerturbation = {
-      schema: 1, kind: 'universal-perturbation', source, eps: eps.value, epsLabel: eps.label, dataset, fitN, seed, settings,
-      shape: [1, fit.height, fit.width, fit.channels], data: encodeFloats(values), successRate: r.successRate, history: r.history, seconds: (performance.now() - t0) / 1000,
-    };
-    return { saved, values: Float32Array.from(values) };
-  } finally {
-    x.dispose();
-    y.dispose();
-  }
+  reseedRandomLayers(src.model, keySeed(seed, `fit|${universalSeriesKey(source)}|${eps.label}`));
+  const run = () => fitUniversal(src.model, x, y, {
+    eps: eps.value, norm: settings.norm, method: settings.method, epochs: settings.epochs, batchSize: settings.batchSize,
+    stepDecay: settings.stepDecay, beta: settings.beta, foolingRate: settings.foolingRate, overshoot: settings.overshoot, deepfoolSteps: settings.deepfoolSteps, seed,
+    ...(eps.value > 0 ? { stepSize: settings.stepFraction * eps.value } : {}),
+    ...(settings.target !== null ? { target: settings.target } : {}),
+  });
+  const r = src.mode ? await withJpegMode(src.model, src.mode, run) : run();
+  const values = Float32Array.from(r.perturbation.dataSync() as Float32Array);
+  r.perturbation.dispose();
+  const saved: SavedPerturbation = {
+    schema: 1, kind: 'universal-perturbation', source, eps: eps.value, epsLabel: eps.label, dataset, fitN: fit.labels.length, seed, settings,
+    shape: [1, fit.height, fit.width, fit.channels], data: encodeFloats(values), successRate: r.successRate, history: r.history, seconds: (performance.now() - t0) / 1000,
+  };
+  return { saved, values };
 }
 
 /** Share of the predictions given to the most common class. */

@@ -149,8 +149,7 @@ export function summarizeUniversal(records: UniversalRecord[]): UniversalSummary
  * less than a constant shift (a model's own fitted perturbation leaving 2 points or more above the
  * worse of uniform ±eps: the gradient it was fitted through misleads, as a masked one does).
  */
-export function universalWarnings(records: UniversalRecord[]): string[] {
-  const sum = summarizeUniversal(records);
+export function universalWarnings(records: UniversalRecord[], sum: UniversalSummary = summarizeUniversal(records)): string[] {
   const constant = sum.sources.filter((x) => x.source.variant === 'constant');
   const out = sum.series.flatMap((s) => {
     const clean = records.find((r) => !r.source && universalSeriesKey(r) === s.key);
@@ -228,23 +227,22 @@ function describe(records: UniversalRecord[]): string {
 }
 
 /** The terminal table (accuracy in %). */
-export function renderUniversalTerminal(records: UniversalRecord[], title: string): string {
-  const rows = matrixRows(summarizeUniversal(records), (r) => r.accuracy, true);
+export function renderUniversalTerminal(records: UniversalRecord[], title: string, sum: UniversalSummary = summarizeUniversal(records)): string {
+  const rows = matrixRows(sum, (r) => r.accuracy, true);
   const body = table(rows, { columns: rows[0].map((_, j) => ({ alignment: j === 0 ? 'left' : 'right' })), drawHorizontalLine: (i, size) => i <= 2 || i === size });
-  const warnings = universalWarnings(records).map((w) => `note: ${w}\n`).join('');
+  const warnings = universalWarnings(records, sum).map((w) => `note: ${w}\n`).join('');
   return `${title}\naccuracy in % on held-out images with one perturbation added to every image; * = the model's own perturbation\n${body}${warnings}`;
 }
 
 /** Markdown: accuracy, fooling rate, targeted hits, fitting, paired comparisons, notes. */
-export function renderUniversalMarkdown(records: UniversalRecord[], title: string, notes: string[] = []): string {
-  const sum = summarizeUniversal(records);
+export function renderUniversalMarkdown(records: UniversalRecord[], title: string, notes: string[] = [], sum: UniversalSummary = summarizeUniversal(records)): string {
   const [ah, ...ar] = matrixRows(sum, (r) => r.accuracy, true);
   const [fh, ...fr] = matrixRows(sum, (r) => r.changeRate, false);
   const targeted = records[0].settings.target !== null;
   const [th, ...tr] = matrixRows(sum, (r) => r.targetRate, false);
   const [gh, ...gr] = fitRows(sum, records);
   const paired = pairedRows(sum);
-  const allNotes = [...universalWarnings(records), ...notes];
+  const allNotes = [...universalWarnings(records, sum), ...notes];
   return [
     `# ${title}`, '',
     describe(records), '',
@@ -259,8 +257,7 @@ export function renderUniversalMarkdown(records: UniversalRecord[], title: strin
 }
 
 /** Plots: accuracy against eps under each model's own perturbation, and under the reference baseline's. */
-export function universalPlotsSvg(records: UniversalRecord[]): string[] {
-  const sum = summarizeUniversal(records);
+export function universalPlotsSvg(records: UniversalRecord[], sum: UniversalSummary = summarizeUniversal(records)): string[] {
   const xs = ['0', ...sum.epsilons.map((e) => e.label)];
   // One line per series: clean at eps 0, then `at(series, eps)` (a fraction, or null for no cell).
   const line = (title: string, at: (s: UniversalSeries, epsLabel: string) => number | null | undefined) => linePlotSvg({
@@ -282,15 +279,14 @@ export function universalPlotsSvg(records: UniversalRecord[]): string[] {
 }
 
 /** The report as one self-contained HTML page. */
-export function renderUniversalHtml(records: UniversalRecord[], title: string, notes: string[] = [], examplesPng?: string): string {
-  const sum = summarizeUniversal(records);
+export function renderUniversalHtml(records: UniversalRecord[], title: string, notes: string[] = [], examplesPng?: string, sum: UniversalSummary = summarizeUniversal(records)): string {
   const [ah, ...ar] = matrixRows(sum, (r) => r.accuracy, true);
   const [fh, ...fr] = matrixRows(sum, (r) => r.changeRate, false);
   const [gh, ...gr] = fitRows(sum, records);
   const targeted = records[0].settings.target !== null;
   const [th, ...tr] = matrixRows(sum, (r) => r.targetRate, false);
   const paired = pairedRows(sum);
-  const allNotes = [...universalWarnings(records), ...notes];
+  const allNotes = [...universalWarnings(records, sum), ...notes];
   return [
     '<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', `<title>${esc(title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>',
     `<h1>${esc(title)}</h1>`, `<p class="muted">${esc(describe(records))}</p>`,
@@ -301,7 +297,7 @@ export function renderUniversalHtml(records: UniversalRecord[], title: string, n
     '<h2>Fitting</h2>', htmlTable(gh, gr),
     ...(paired.length ? ['<h2>Paired comparisons with the baseline (same images)</h2>', htmlTable(PAIRED_HEADER, paired)] : []),
     ...(allNotes.length ? ['<h2>Notes</h2>', `<ul>${allNotes.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>`] : []),
-    '<h2>Accuracy against eps</h2>', '<div class="plots">', ...universalPlotsSvg(records), '</div>',
+    '<h2>Accuracy against eps</h2>', '<div class="plots">', ...universalPlotsSvg(records, sum), '</div>',
     ...(examplesPng ? ['<h2>The perturbations</h2>', '<p class="muted">One row per model the perturbations were fitted on; per eps the perturbation (grey = 0, scaled to its largest value) and the first test image with it added.</p>', `<img alt="universal perturbations" src="${esc(examplesPng)}">`] : []),
     '</body>', '</html>', '',
   ].join('\n');
@@ -349,13 +345,13 @@ export function writeUniversalReport(dir: string, records: UniversalRecord[], me
     accuracy: r.accuracy, foolingRate: r.changeRate, targetRate: r.targetRate, n: r.n,
   }));
   const { cell: _cell, own: _own, worst: _worst, ...plain } = sum;
-  writeFileAtomic(files.html, renderUniversalHtml(records, meta.title, meta.notes ?? [], meta.examplesPng));
+  writeFileAtomic(files.html, renderUniversalHtml(records, meta.title, meta.notes ?? [], meta.examplesPng, sum));
   writeJsonAtomic(files.json, { schema: UNIVERSAL_SCHEMA, ...meta, summary: {
     ...plain,
     own: Object.fromEntries(sum.series.map((s) => [s.key, sum.own(s)?.key ?? null])),
     worst: sum.sources.length > 1 ? sum.series.flatMap((s) => sum.epsilons.map((e) => ({ series: s.key, epsLabel: e.label, accuracy: sum.worst(e.label, s.key)?.accuracy ?? null }))) : [],
   }, results, records });
-  writeFileAtomic(files.markdown, renderUniversalMarkdown(records, meta.title, meta.notes ?? []));
-  writeFileAtomic(files.terminal, renderUniversalTerminal(records, meta.title) + '\n');
+  writeFileAtomic(files.markdown, renderUniversalMarkdown(records, meta.title, meta.notes ?? [], sum));
+  writeFileAtomic(files.terminal, renderUniversalTerminal(records, meta.title, sum) + '\n');
   return files;
 }
