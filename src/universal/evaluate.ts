@@ -12,7 +12,9 @@ import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { applyUniversal, fitUniversal, UNIVERSAL_METHODS, type UniversalMethod } from '../../attacks/universal.ts';
 import { keySeed } from '../data/rng.ts';
 import { parseEpsilon, type Epsilon } from '../eps.ts';
+import { predictClasses, topClassShare } from '../eval/predict.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
+import { decodeFloats, encodeFloats } from '../io/floats.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { readJsonLines } from '../io/jsonl.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
@@ -209,20 +211,6 @@ export function perturbationFile(source: UniversalSource, epsLabel: string): str
   return `${universalSeriesKey(source)}@${epsLabel}`.replace(/[^A-Za-z0-9._-]+/g, '_') + '.json';
 }
 
-function encodeFloats(v: Float32Array): string {
-  const bytes = new Uint8Array(v.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < v.length; i++) view.setFloat32(4 * i, v[i], true);
-  return Buffer.from(bytes).toString('base64');
-}
-
-function decodeFloats(b64: string, count: number, where: string): Float32Array {
-  const bytes = Buffer.from(b64, 'base64');
-  if (bytes.length !== 4 * count) throw new Error(`${where}: ${bytes.length} bytes of perturbation data, expected ${4 * count}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  return Float32Array.from({ length: count }, (_, i) => view.getFloat32(4 * i, true));
-}
-
 /** Read a saved perturbation, refusing one of other settings or images (the path names the file). */
 export function readPerturbation(path: string, expect: Pick<SavedPerturbation, 'dataset' | 'fitN' | 'seed' | 'settings' | 'shape'>): { saved: SavedPerturbation; values: Float32Array } {
   let saved: SavedPerturbation;
@@ -234,19 +222,7 @@ export function readPerturbation(path: string, expect: Pick<SavedPerturbation, '
   if (saved.kind !== 'universal-perturbation') throw new Error(`${path}: not a universal perturbation (kind ${String(saved.kind)})`);
   if (settingText(saved) !== settingText(expect)) throw new Error(`${path} was fitted with other settings (${settingText(saved)}; this run: ${settingText(expect)}); use another --out`);
   if (saved.shape.join('x') !== expect.shape.join('x')) throw new Error(`${path}: perturbation of shape ${saved.shape.join('x')}, the images need ${expect.shape.join('x')}`);
-  return { saved, values: decodeFloats(saved.data, saved.shape.reduce((a, b) => a * b, 1), path) };
-}
-
-/** Per image: the class the model predicts (inference mode) on `batchOf(start, count)`, in batches. */
-function predictions(model: tf.LayersModel, n: number, batchSize: number, batchOf: (start: number, count: number) => tf.Tensor4D): Int32Array {
-  const out = new Int32Array(n);
-  for (let s = 0; s < n; s += batchSize) {
-    const m = Math.min(batchSize, n - s);
-    const pred = tf.tidy(() => tf.argMax(model.apply(batchOf(s, m), { training: false }) as tf.Tensor2D, 1));
-    out.set(pred.dataSync() as Int32Array, s);
-    pred.dispose();
-  }
-  return out;
+  return { saved, values: decodeFloats(saved.data, saved.shape.reduce((a, b) => a * b, 1), path, 'perturbation') };
 }
 
 /** A fitted (or loaded) perturbation, as the report draws it. */
@@ -308,7 +284,7 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
     for (const s of evalSeries) {
       const t0 = performance.now();
       reseedRandomLayers(s.model, keySeed(seed, `clean|${seriesKey(s)}`));
-      const pred = await inMode(s, () => predictions(s.model, n, evalBatchSize, batchOf(null, { norm: settings.norm, eps: 0 })));
+      const pred = await inMode(s, () => predictClasses(s.model, n, evalBatchSize, batchOf(null, { norm: settings.norm, eps: 0 })));
       clean.set(seriesKey(s), pred);
       const ids = { source: null, epsLabel: '0', model: s.name, modelSeed: s.modelSeed, jpegMode: s.mode };
       const rec = done.get(recordKey(ids)) ?? cellRecord(ids, s, 0, pred, pred, testY, setting, null, null, performance.now() - t0);
@@ -348,7 +324,7 @@ export async function evaluateUniversal(models: UniversalModel[], fit: LabelledI
             if (!rec) {
               const t1 = performance.now();
               reseedRandomLayers(s.model, keySeed(seed, recordKey(ids)));
-              const pred = await inMode(s, () => predictions(s.model, n, evalBatchSize, batchOf(delta, budget)));
+              const pred = await inMode(s, () => predictClasses(s.model, n, evalBatchSize, batchOf(delta, budget)));
               rec = cellRecord(ids, s, eps.value, pred, clean.get(seriesKey(s))!, testY, setting, successRate, norm, performance.now() - t1 + (s === missing[0] ? fitSeconds * 1000 : 0));
               if (o.recordsPath) appendRecord(o.recordsPath, rec);
             }
@@ -386,13 +362,6 @@ async function fitOne(src: Series, source: UniversalSource, eps: Epsilon, x: tf.
   return { saved, values };
 }
 
-/** Share of the predictions given to the most common class. */
-function topShare(pred: Int32Array): number {
-  const counts = new Map<number, number>();
-  for (const p of pred) counts.set(p, (counts.get(p) ?? 0) + 1);
-  return pred.length ? Math.max(...counts.values()) / pred.length : 0;
-}
-
 function cellRecord(
   ids: { source: UniversalSource | null; epsLabel: string; model: string; modelSeed: number; jpegMode: JpegMode | null },
   s: Series, eps: number, pred: Int32Array, cleanPred: Int32Array, labels: Int32Array,
@@ -414,7 +383,7 @@ function cellRecord(
   const correct = bits.reduce((a, v) => a + v, 0);
   return {
     schema: 1, kind: 'universal', ...ids, eps, variant: s.variant, ...setting,
-    correct, accuracy: correct / n, correctBits: packBits(bits), changed, changeRate: changed / n, predictedClasses: new Set(pred).size, topClassShare: topShare(pred),
+    correct, accuracy: correct / n, correctBits: packBits(bits), changed, changeRate: changed / n, predictedClasses: new Set(pred).size, topClassShare: topClassShare(pred),
     targetHits: target === null || ids.source === null ? null : hits, targetRate: target === null || ids.source === null ? null : others ? hits / others : 0,
     fitSuccess, perturbationNorm: norm, seconds: ms / 1000,
   };
