@@ -24,6 +24,7 @@ export * as certify from './certify/index.ts';
 export * as corruptions from './corruptions/index.ts';
 export * as defences from './defences/index.ts';
 export * as diagnose from './diagnose/index.ts';
+export * as patch from './patch/index.ts';
 export * as spatial from './spatial/index.ts';
 export * as universal from './universal/index.ts';
 export { closeSweepWorkers, runSweep } from './eval/sweep.ts';

@@ -10,6 +10,7 @@ import { CORRUPTIONS_SCHEMA, corruptionsAsReport } from '../corruptions/report.t
 import { CERTIFY_SCHEMA, certifyAsReport } from '../certify/report.ts';
 import { SPATIAL_SCHEMA, spatialAsReport } from '../spatial/report.ts';
 import { UNIVERSAL_SCHEMA, universalAsReport } from '../universal/report.ts';
+import { PATCH_SCHEMA, patchAsReport } from '../patch/report.ts';
 import { DIAGNOSE_SCHEMA, diagnoseAsReport } from '../diagnose/report.ts';
 import { epsText } from './format.ts';
 import { REPORT_SCHEMA, reportNorms, type Report } from './model.ts';
@@ -114,6 +115,7 @@ export function readBaseline(path: string, tolerance = 0.02): Baseline {
   if (data.schema === CERTIFY_SCHEMA) return makeBaseline(certifyAsReport(data as unknown as Parameters<typeof certifyAsReport>[0]), { tolerance, source: path });
   if (data.schema === SPATIAL_SCHEMA) return makeBaseline(spatialAsReport(data as unknown as Parameters<typeof spatialAsReport>[0]), { tolerance, source: path });
   if (data.schema === UNIVERSAL_SCHEMA) return makeBaseline(universalAsReport(data as unknown as Parameters<typeof universalAsReport>[0]), { tolerance, source: path });
+  if (data.schema === PATCH_SCHEMA) return makeBaseline(patchAsReport(data as unknown as Parameters<typeof patchAsReport>[0]), { tolerance, source: path });
   if (data.schema === DIAGNOSE_SCHEMA) return makeBaseline(diagnoseAsReport(data as unknown as Parameters<typeof diagnoseAsReport>[0]), { tolerance, source: path });
   if (data.schema !== BASELINE_SCHEMA) throw new Error(`--baseline: ${path} has schema ${JSON.stringify(data.schema)}; expected ${BASELINE_SCHEMA} or a report.json`);
   const b = data as Baseline;
@@ -139,9 +141,11 @@ export function readReport(path: string): Report {
   if ((data as { schema?: string }).schema === SPATIAL_SCHEMA) return spatialAsReport(data as unknown as Parameters<typeof spatialAsReport>[0]);
   // And a universal-perturbation report, one cell per evaluated model x perturbation.
   if ((data as { schema?: string }).schema === UNIVERSAL_SCHEMA) return universalAsReport(data as unknown as Parameters<typeof universalAsReport>[0]);
+  // And an adversarial-patch report, one cell per evaluated model x patch x placement.
+  if ((data as { schema?: string }).schema === PATCH_SCHEMA) return patchAsReport(data as unknown as Parameters<typeof patchAsReport>[0]);
   // And a diagnose report: clean accuracy and every attack run of the convergence curve and the unbounded check.
   if ((data as { schema?: string }).schema === DIAGNOSE_SCHEMA) return diagnoseAsReport(data as unknown as Parameters<typeof diagnoseAsReport>[0]);
-  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA} (or ${CORRUPTIONS_SCHEMA}, ${CERTIFY_SCHEMA}, ${SPATIAL_SCHEMA}, ${UNIVERSAL_SCHEMA}, ${DIAGNOSE_SCHEMA})`);
+  if (data.schema !== REPORT_SCHEMA) throw new Error(`report: ${path} has schema ${JSON.stringify(data.schema)}; expected ${REPORT_SCHEMA} (or ${CORRUPTIONS_SCHEMA}, ${CERTIFY_SCHEMA}, ${SPATIAL_SCHEMA}, ${UNIVERSAL_SCHEMA}, ${PATCH_SCHEMA}, ${DIAGNOSE_SCHEMA})`);
   return data;
 }
 

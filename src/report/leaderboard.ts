@@ -53,6 +53,8 @@ export interface LeaderboardEntry {
   diagnose?: string[];
   /** Accuracy under the worst of every universal perturbation per L-inf eps label, from a universal report beside it. */
   universal?: Record<string, number>;
+  /** Accuracy under the worst of every adversarial patch of the largest size (every position tried), from a patch report beside it. */
+  patch?: { accuracy: number; size: number };
 }
 
 /** The report.json of `dir` (or `dir` itself when it is a file). */
@@ -125,6 +127,19 @@ function universalOf(dir: string): Map<string, Record<string, number>> {
   return out;
 }
 
+/** Adversarial-patch summary beside a report: <dir>/patch.json or <dir>/patch/patch.json; per series label the worst of all at the largest size. */
+function patchOf(dir: string): Map<string, { accuracy: number; size: number }> {
+  const out = new Map<string, { accuracy: number; size: number }>();
+  const data = besideReport<{ summary?: { series?: { key: string; label: string }[]; worst?: { series: string; size: number; accuracy: number | null }[] } }>(dir, 'patch');
+  const labels = new Map((data?.summary?.series ?? []).map((s) => [s.key, s.label]));
+  for (const w of data?.summary?.worst ?? []) {
+    const label = labels.get(w.series);
+    if (label === undefined || w.accuracy === null || (out.get(label)?.size ?? -1) > w.size) continue;
+    out.set(label, { accuracy: w.accuracy, size: w.size });
+  }
+  return out;
+}
+
 /** Diagnose findings beside a report: <dir>/diagnose.json or <dir>/diagnose/diagnose.json; per series label the kinds found (recomputed from the records). */
 function diagnoseOf(dir: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -146,12 +161,14 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
     if (report.config.norm === 'spatial') throw new Error(`leaderboard: ${reportPath(dir)} is a spatial report; give the attack report (run or evaluate directory): spatial results are picked up from <report>/spatial/`);
     if (report.config.attacks.some((a) => a.name.startsWith('certify:'))) throw new Error(`leaderboard: ${reportPath(dir)} is a certification report; give the attack report (run or evaluate directory): certificates are picked up from <report>/certify/`);
     if (report.config.attacks.some((a) => a.name === 'universal')) throw new Error(`leaderboard: ${reportPath(dir)} is a universal-perturbation report; give the attack report (run or evaluate directory): universal results are picked up from <report>/universal/`);
+    if (report.config.attacks.some((a) => a.name === 'patch')) throw new Error(`leaderboard: ${reportPath(dir)} is an adversarial-patch report; give the attack report (run or evaluate directory): patch results are picked up from <report>/patch/`);
     if (report.config.attacks.some((a) => a.name === 'diagnose')) throw new Error(`leaderboard: ${reportPath(dir)} is a diagnose report; give the attack report (run or evaluate directory): gradient checks are picked up from <report>/diagnose/`);
     const corruptions = corruptionsOf(dir);
     const certified = certifiedOf(dir);
     const spatial = spatialOf(dir);
     const diagnosed = diagnoseOf(dir);
     const universal = universalOf(dir);
+    const patches = patchOf(dir);
     const source = dir.endsWith('.json') ? basename(resolve(dir, '..')) : basename(resolve(dir));
     for (const s of report.series) {
       const cells = report.cells.filter((c) => seriesKey(c) === s.key);
@@ -187,6 +204,7 @@ export function leaderboardEntries(dirs: string[]): LeaderboardEntry[] {
         ...(spatial.has(s.label) ? { spatial: spatial.get(s.label)! } : {}),
         ...(diagnosed.has(s.label) ? { diagnose: diagnosed.get(s.label)! } : {}),
         ...(universal.has(s.label) ? { universal: universal.get(s.label)! } : {}),
+        ...(patches.has(s.label) ? { patch: patches.get(s.label)! } : {}),
       });
     }
   }
@@ -241,13 +259,15 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   const withDiagnose = entries.some((e) => e.diagnose);
   // The universal column follows the ranked budget (L-inf labels only), so it is never read at another eps.
   const withUniversal = by !== null && entries.some((e) => e.universal && by in e.universal);
-  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), ...(withSpatial ? ['rotations and shifts'] : []), ...(withUniversal ? [`universal ${by}`] : []), ...(withDiagnose ? ['gradient checks'] : []), 'attacks'];
+  const patchSizes = [...new Set(entries.flatMap((e) => (e.patch ? [e.patch.size] : [])))];
+  const header = ['rank', 'model', 'report', 'training', 'clean', ...epsList.map((l) => `robust ${l}${l === by ? ' (ranked)' : ''}`), ...(withCorr ? ['corruptions', 'rel. corruption error'] : []), ...(withCert ? ['certified ACR (L2)'] : []), ...(withSpatial ? ['rotations and shifts'] : []), ...(withUniversal ? [`universal ${by}`] : []), ...(patchSizes.length ? [`patch ${patchSizes.join(' / ')} px`] : []), ...(withDiagnose ? ['gradient checks'] : []), 'attacks'];
   const rows = ranked.map((e, i) => [
     String(i + 1), e.series, e.source, e.training ?? '–', fmtPct(e.clean), ...epsList.map((l) => fmtPct(e.robust[l])),
     ...(withCorr ? [fmtPct(e.corruption?.mean), e.corruption?.relativeError == null ? '–' : e.corruption.relativeError.toFixed(2)] : []),
     ...(withCert ? [e.certified ? `${e.certified.acr.toFixed(3)} (σ ${e.certified.sigma})` : '–'] : []),
     ...(withSpatial ? [fmtPct(e.spatial?.grid)] : []),
     ...(withUniversal ? [fmtPct(e.universal?.[by!])] : []),
+    ...(patchSizes.length ? [fmtPct(e.patch?.accuracy)] : []),
     ...(withDiagnose ? [e.diagnose ? (e.diagnose.length ? e.diagnose.join('; ') : 'passed') : '–'] : []),
     `${e.attacks.join(', ')}${e.weak ? (e.norm === 'mixed' ? ` (weak in ${e.weakNorms.map(normText).join(', ')}: FGSM/PGD only)` : ' (weak: FGSM/PGD only)') : ''}`,
   ]);
@@ -257,6 +277,7 @@ export function leaderboardRows(entries: LeaderboardEntry[], eps?: string): { he
   if (withCert) notes.push('Certified ACR: the average certified L2 radius of the randomised-smoothing classifier built on the model (0 where wrong or abstaining; the best over the certified noise levels), a lower bound no attack can break, from <report>/certify/.');
   if (withSpatial) notes.push(`Rotations and shifts: accuracy when the model must be right under every rotation and shift of the spatial grid (${[...new Set(entries.flatMap((e) => (e.spatial ? [e.spatial.transforms] : [])))].join(' / ')} transforms; Engstrom et al. 2019), from <report>/spatial/.`);
   if (withUniversal) notes.push(`Universal ${by}: accuracy when the model must be right under every universal perturbation of that budget (each model's own fit, the other models' and uniform ±eps; Moosavi-Dezfooli et al. 2017), from <report>/universal/: one pattern for all images, a weaker threat than the per-image columns.`);
+  if (patchSizes.length) notes.push(`Patch: accuracy when the model must be right under every adversarial patch of the largest size the patch report holds (${patchSizes.join(' / ')} px side; each model's own, the other models' and a noise patch, at a random position and every grid position; Brown et al. 2017), from <report>/patch/: no Lp budget, a local change of any strength.`);
   if (withDiagnose) notes.push('Gradient checks: what the gradient-masking diagnostics found for the model (zero gradients, a gradient that misses finite differences, an attack that needs more steps than on the baseline or fails with an unbounded budget; Carlini et al. 2019), from <report>/diagnose/; "passed": none of them.');
   if (entries.some((e) => e.weak)) notes.push('Rows marked weak were attacked with FGSM/PGD only; their robust accuracy is an upper bound that adaptive attacks (APGD, Square, BPDA, AutoAttack) may lower a lot for a JPEG layer.');
   return { header, rows, eps: by, notes };

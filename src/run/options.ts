@@ -43,6 +43,10 @@ export interface RunOverrides {
   universal?: boolean;
   /** Test images for --universal (default 500). */
   universalN?: string;
+  /** Also fit and score adversarial patches of both models (`run --patch`). */
+  patch?: boolean;
+  /** Test images for --patch (default 500). */
+  patchN?: string;
   /** Gradient-masking diagnostics of both models too. */
   diagnose?: boolean;
   /** Test images for --diagnose (default 100). */
@@ -125,6 +129,8 @@ export function resolveRunConfig(o: RunOverrides): RunConfig {
   if (o.spatial) cfg.spatial = { n: o.spatialN !== undefined ? int('spatial-n', o.spatialN, 1) : 500 };
   if (o.universalN !== undefined && !o.universal) throw new Error('--universal-n: only with --universal');
   if (o.universal) cfg.universal = { n: o.universalN !== undefined ? int('universal-n', o.universalN, 1) : 500, fitN: 1000 };
+  if (o.patchN !== undefined && !o.patch) throw new Error('--patch-n: only with --patch');
+  if (o.patch) cfg.patch = { n: o.patchN !== undefined ? int('patch-n', o.patchN, 1) : 500, fitN: 1000 };
   if (o.diagnoseN !== undefined && !o.diagnose) throw new Error('--diagnose-n: only with --diagnose');
   if (o.diagnose) cfg.diagnose = { n: o.diagnoseN !== undefined ? int('diagnose-n', o.diagnoseN, 1) : 100 };
   if (o.corruptionN !== undefined && !o.corruptions) throw new Error('--corruption-n: only with --corruptions');

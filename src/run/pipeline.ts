@@ -13,6 +13,9 @@ import { writeSpatialOutputs } from '../spatial/job.ts';
 import { evaluateUniversal, resolveUniversalEval } from '../universal/evaluate.ts';
 import { writeUniversalOutputs } from '../universal/job.ts';
 import { summarizeUniversal } from '../universal/report.ts';
+import { evaluatePatches, resolvePatchEval } from '../patch/evaluate.ts';
+import { writePatchOutputs } from '../patch/job.ts';
+import { summarizePatches } from '../patch/report.ts';
 import { evaluateDiagnose, resolveDiagnoseOptions } from '../diagnose/evaluate.ts';
 import { writeDiagnoseReport } from '../diagnose/report.ts';
 import { diagnoseFindings, summarizeDiagnose } from '../diagnose/summary.ts';
@@ -78,7 +81,7 @@ function runDiagnoseOptions(cfg: RunConfig) {
   return { ...o, epsLabel: eps.label };
 }
 
-export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'diagnose', 'report'] as const;
+export const PHASES = ['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'patch', 'diagnose', 'report'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What runJob produced. */
@@ -132,6 +135,12 @@ export function validateRunConfig(cfg: RunConfig): void {
     if (!Number.isInteger(u.fitN) || u.fitN < 1) throw new Error(`universal.fitN: must be an integer >= 1, got ${u.fitN}`);
     if (!runEpsilons(cfg).some((e) => e.value > 0)) throw new Error('universal: the run has no eps > 0 to fit universal perturbations at');
     resolveUniversalEval({ epochs: u.epochs });
+  }
+  if (cfg.patch) {
+    const p = cfg.patch;
+    if (!Number.isInteger(p.n) || p.n < 1) throw new Error(`patch.n: must be an integer >= 1, got ${p.n}`);
+    if (!Number.isInteger(p.fitN) || p.fitN < 1) throw new Error(`patch.fitN: must be an integer >= 1, got ${p.fitN}`);
+    resolvePatchEval({ sizes: p.sizes, epochs: p.epochs });
   }
   if (cfg.diagnose) runDiagnoseOptions(cfg);
   if (cfg.corruptions) {
@@ -463,7 +472,40 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('universal')) return unfinished(state.phaseSeconds);
 
-    // 10. Gradient-masking diagnostics (opt-in): both models, JPEG-DL soft, hard and through BPDA; resumable per record.
+    // 10. Adversarial patches (opt-in): fitted on training images per model and size, both models scored on the same test images at the same positions; resumable per record, fitted patches saved.
+    startPhase();
+    let patchNote: string | null = null;
+    if (cfg.patch) {
+      const p = cfg.patch;
+      const testData = subset(test, Math.min(p.n, test.labels.length), cfg.eval.seed);
+      const fitData = subset(train, Math.min(p.fitN, train.labels.length), cfg.eval.seed);
+      const dir = join(runDir, 'patch');
+      const options = { sizes: p.sizes, epochs: p.epochs, seed: cfg.eval.seed, evalBatchSize: cfg.eval.batchSize };
+      const { sizes } = resolvePatchEval(options, Math.min(testData.height, testData.width));
+      log(`patch: ${testData.labels.length} test images, patches of ${sizes.join(', ')} px fitted on ${fitData.labels.length} training images`);
+      const { records, patches } = await evaluatePatches(
+        [
+          { name: 'baseline', variant: 'baseline', modelSeed: cfg.modelSeed, model: baseline },
+          { name: 'jpeg-dl', variant: 'jpeg-dl', modelSeed: cfg.modelSeed, model: jpegModel, jpegModes: ['soft', 'hard'], craftModes: ['soft', 'bpda-identity'] },
+        ],
+        fitData, testData,
+        { ...options, dataset: test.name, recordsPath: join(dir, 'records.jsonl'), patchesDir: join(dir, 'patches') },
+      );
+      writePatchOutputs(dir, testData, fitData, records, patches, {
+        seed: cfg.eval.seed, datasetName: test.name, noise: true,
+        notes: [`Models of run ${name}: baseline and JPEG-DL (${trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training}).`],
+      });
+      const sum = summarizePatches(records);
+      const top = sum.sizes[sum.sizes.length - 1].size;
+      const of = (label: string) => sum.series.find((x) => x.label === label);
+      const f = (v: number | null | undefined) => (v == null ? '–' : `${(100 * v).toFixed(1)}%`);
+      const worst = (label: string) => f(of(label) ? sum.worst(top, of(label)!.key)?.accuracy : null);
+      patchNote = `Adversarial patches (${testData.labels.length} test images, fitted on ${fitData.labels.length} training images; patch/patch.md): accuracy under the worst of ${sum.sources.length} patches of ${top} px at every position tried baseline ${worst('baseline')}, JPEG-DL soft ${worst('jpeg-dl [soft]')}, hard ${worst('jpeg-dl [hard]')} (clean ${f(of('baseline')?.clean)}, ${f(of('jpeg-dl [soft]')?.clean)}, ${f(of('jpeg-dl [hard]')?.clean)}).`;
+      log(patchNote);
+    }
+    if (finishPhase('patch')) return unfinished(state.phaseSeconds);
+
+    // 11. Gradient-masking diagnostics (opt-in): both models, JPEG-DL soft, hard and through BPDA; resumable per record.
     startPhase();
     let diagnoseNote: string | null = null;
     if (cfg.diagnose) {
@@ -495,7 +537,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     }
     if (finishPhase('diagnose')) return unfinished(state.phaseSeconds);
 
-    // 11. Report.
+    // 12. Report.
     startPhase();
     const records = loadRecords(join(sweepDir, RECORDS_FILE)).records;
     const verdict = computeVerdict(records);
@@ -538,6 +580,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
     if (certifyNote) notes.push(certifyNote);
     if (spatialNote) notes.push(spatialNote);
     if (universalNote) notes.push(universalNote);
+    if (patchNote) notes.push(patchNote);
     if (diagnoseNote) notes.push(diagnoseNote);
     if (cfg.train.adversarial) {
       // Robust overfitting (Rice et al. 2020) shows as a best epoch well before the last.

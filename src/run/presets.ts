@@ -93,6 +93,16 @@ export interface RunConfig {
     /** Passes of the fit (default 10). */
     epochs?: number;
   };
+  /** Adversarial patches of both models after the universal perturbations (`run --patch`, src/patch); absent = skipped. */
+  patch?: {
+    /** Test images scored and training images fitted on (class-balanced subsets seeded by eval.seed). */
+    n: number;
+    fitN: number;
+    /** Patch sides in pixels (default 4, 6, 8). */
+    sizes?: number[];
+    /** Passes of the fit (default 10). */
+    epochs?: number;
+  };
   /** Gradient-masking diagnostics of both models after the attacks (`run --diagnose`, src/diagnose); absent = skipped. */
   diagnose?: {
     /** Test images (class-balanced subset seeded by eval.seed). */

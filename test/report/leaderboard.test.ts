@@ -17,6 +17,8 @@ import type { DiagnoseRecord } from '../../src/diagnose/evaluate.ts';
 import { writeDiagnoseReport } from '../../src/diagnose/report.ts';
 import { resolveUniversalEval, type UniversalRecord } from '../../src/universal/evaluate.ts';
 import { writeUniversalReport } from '../../src/universal/report.ts';
+import { resolvePatchEval, type PatchRecord } from '../../src/patch/evaluate.ts';
+import { writePatchReport } from '../../src/patch/report.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'jpegdl-board-'));
@@ -112,6 +114,30 @@ describe('leaderboard', () => {
     const other = leaderboardRows(entries, '1/255');
     expect(other.header.some((h) => h.startsWith('universal'))).toBe(false);
     expect(() => leaderboardEntries([join(dir, 'universal', 'universal.json')])).toThrow(/universal.json is a universal-perturbation report; give the attack report/);
+  });
+
+  it('adds the worst adversarial patch of the largest size from <report>/patch/, and refuses a patch.json given as a report', () => {
+    const dir = join(tmp, 'with-patch');
+    writeReport(dir, buildReport(fixedInput()));
+    const settings = resolvePatchEval({}).settings;
+    // Two images. 4 px: right everywhere; 8 px: its own patch misses image 1 at the grid, noise misses image 0 at its random position.
+    const rec = (source: string | null, variant: string, size: number, bits: number[], grid: number[] | null): PatchRecord => ({
+      schema: 1, kind: 'patch', source: source ? { model: source, variant, modelSeed: 0, mode: null } : null, size, area: size * size / 784, model: 'baseline', variant: 'baseline', modelSeed: 0, jpegMode: null,
+      dataset: 'd', n: 2, fitN: 2, seed: 0, settings, correct: bits.reduce((a, b) => a + b, 0), accuracy: bits.reduce((a, b) => a + b, 0) / 2, correctBits: packBits(bits),
+      changed: 0, changeRate: 0, predictedClasses: 2, topClassShare: 0.5, targetHits: null, targetRate: null,
+      grid: grid && { positions: 4, correct: grid.reduce((a, b) => a + b, 0), accuracy: grid.reduce((a, b) => a + b, 0) / 2, correctBits: packBits(grid) }, fitSuccess: null, seconds: 0,
+    });
+    writePatchReport(join(dir, 'patch'), [rec(null, '', 0, [1, 1], null), rec('baseline', 'baseline', 4, [1, 1], [1, 1]), rec('baseline', 'baseline', 8, [1, 1], [1, 0]), rec('noise', 'noise', 8, [0, 1], [1, 1])], { title: 'p' });
+    const entries = leaderboardEntries([dir]);
+    expect(entries[0].patch).toEqual({ accuracy: 0, size: 8 });
+    expect(entries[1].patch).toBeUndefined();
+    const { header, rows, notes } = leaderboardRows(entries);
+    const col = header.indexOf('patch 8 px');
+    expect(col).toBeGreaterThan(0);
+    expect(rows.find((r) => r[1] === 'baseline')![col]).toBe('0.0');
+    expect(rows.find((r) => r[1] === 'jpeg-dl [soft]')![col]).toBe('–');
+    expect(notes.join(' ')).toMatch(/Patch: accuracy when the model must be right under every adversarial patch of the largest size/);
+    expect(() => leaderboardEntries([join(dir, 'patch', 'patch.json')])).toThrow(/patch.json is an adversarial-patch report; give the attack report/);
   });
 
   it('names what the gradient checks of <report>/diagnose/ found per model, and refuses a diagnose.json given as a report', () => {

@@ -164,6 +164,11 @@ describe('run options and presets', () => {
     expect(() => resolveRunConfig({ universalN: '40' })).toThrow(/--universal-n: only with --universal/);
     expect(() => validateRunConfig({ ...getPreset('smoke'), universal: { n: 10, fitN: 0 } })).toThrow(/universal.fitN: must be an integer >= 1, got 0/);
     expect(() => validateRunConfig({ ...getPreset('smoke'), universal: { n: 10, fitN: 10, epochs: 0 } })).toThrow(/epochs: must be an integer >= 1, got 0/);
+    expect(resolveRunConfig({ preset: 'smoke', patch: true }).patch).toEqual({ n: 500, fitN: 1000 });
+    expect(resolveRunConfig({ preset: 'smoke', patch: true, patchN: '40' }).patch).toEqual({ n: 40, fitN: 1000 });
+    expect(() => resolveRunConfig({ patchN: '40' })).toThrow(/--patch-n: only with --patch/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), patch: { n: 0, fitN: 10 } })).toThrow(/patch.n: must be an integer >= 1, got 0/);
+    expect(() => validateRunConfig({ ...getPreset('smoke'), patch: { n: 10, fitN: 10, sizes: [2, 2] } })).toThrow(/sizes: 2,2 lists a size twice/);
     expect(resolveRunConfig({ preset: 'smoke', diagnose: true }).diagnose).toEqual({ n: 100 });
     expect(resolveRunConfig({ preset: 'smoke', diagnose: true, diagnoseN: '30' }).diagnose).toEqual({ n: 30 });
     expect(() => resolveRunConfig({ diagnoseN: '30' })).toThrow(/--diagnose-n: only with --diagnose/);
@@ -198,13 +203,14 @@ describe('run options and presets', () => {
     expect(hist.map((h: { testRobustAcc?: { n: number } }) => h.testRobustAcc?.n)).toEqual([48, 48]);
   }, 300_000);
 
-  it('--corruptions, --certify, --spatial, --universal and --diagnose measure both models on the same corrupted, noised, transformed, perturbed or probed test images and note it in the report', async () => {
+  it('--corruptions, --certify, --spatial, --universal, --patch and --diagnose measure both models on the same corrupted, noised, transformed, perturbed, patched or probed test images and note it in the report', async () => {
     const config = {
       ...resolveRunConfig({ preset: 'smoke', corruptions: true, corruptionN: '16', certify: '0.25', certifyN: '6', certifySamples: '60' }),
       corruptions: { n: 16, severities: [1, 5], names: ['contrast', 'saturate'] },
       spatial: { n: 12, grid: { maxRotation: 10, rotations: 3, maxTranslation: 2, translations: 3 }, samples: 2 },
       diagnose: { n: 8, steps: [1, 2], directions: 2, surfaces: 1 },
       universal: { n: 10, fitN: 16, epochs: 1 },
+      patch: { n: 10, fitN: 16, epochs: 1, sizes: [6] },
     };
     const res = await runJob({ config, outRoot: tmp, name: 'smoke-corr', progress: false, log: quiet });
     expect(res.finished).toBe(true);
@@ -238,6 +244,14 @@ describe('run options and presets', () => {
     expect(uni.records.every((r: { n: number; fitN: number; seed: number }) => r.n === 10 && r.fitN === 16 && r.seed === config.eval.seed)).toBe(true);
     expect(readdirSync(join(udir, 'perturbations'))).toHaveLength(positive.length * 3);
     expect(json.notes.find((n: string) => n.startsWith('Universal perturbations'))).toMatch(new RegExp(`^Universal perturbations \\(10 test images, fitted on 16 training images; universal/universal\\.md\\): accuracy under the worst of 5 universal perturbations at ${positive.at(-1)} baseline \\d+\\.\\d%, JPEG-DL soft \\d+\\.\\d%, hard \\d+\\.\\d% \\(clean \\d+\\.\\d%, \\d+\\.\\d%, \\d+\\.\\d%\\)\\.$`));
+    // Patches of 6 px: (baseline, JPEG-DL soft and BPDA fits, noise) x baseline, JPEG-DL soft and hard, plus the clean cells.
+    const pdir = join(res.runDir, 'patch');
+    for (const f of ['records.jsonl', 'patch.md', 'patch.html', 'patch.json', 'patches.png']) expect(existsSync(join(pdir, f)), f).toBe(true);
+    const pt = JSON.parse(readFileSync(join(pdir, 'patch.json'), 'utf8'));
+    expect(pt.records).toHaveLength(3 + 4 * 3);
+    expect(pt.records.every((r: { n: number; fitN: number; seed: number }) => r.n === 10 && r.fitN === 16 && r.seed === config.eval.seed)).toBe(true);
+    expect(readdirSync(join(pdir, 'patches'))).toHaveLength(3);
+    expect(json.notes.find((n: string) => n.startsWith('Adversarial patches'))).toMatch(/^Adversarial patches \(10 test images, fitted on 16 training images; patch\/patch\.md\): accuracy under the worst of 4 patches of 6 px at every position tried baseline \d+\.\d%, JPEG-DL soft \d+\.\d%, hard \d+\.\d% \(clean \d+\.\d%, \d+\.\d%, \d+\.\d%\)\.$/);
     // Diagnostics: (probe + 2 step counts + unbounded) x baseline, JPEG-DL soft, hard and BPDA, at the run's largest eps.
     const ddir = join(res.runDir, 'diagnose');
     for (const f of ['records.jsonl', 'diagnose.md', 'diagnose.html', 'diagnose.json', 'diagnose.txt']) expect(existsSync(join(ddir, f)), f).toBe(true);
@@ -245,7 +259,7 @@ describe('run options and presets', () => {
     expect(dg.records).toHaveLength(16);
     expect(dg.records.every((r: { n: number; seed: number; epsLabel: string }) => r.n === 8 && r.seed === config.eval.seed && r.epsLabel === config.eval.epsilons[config.eval.epsilons.length - 1])).toBe(true);
     expect(json.notes.find((n: string) => n.startsWith('Gradient-masking diagnostics'))).toMatch(/^Gradient-masking diagnostics \(8 test images at [\d/.]+; diagnose\/diagnose\.md\): median finite-difference error of the gradient baseline \d\.\d\d, JPEG-DL soft \d\.\d\d; zero input gradient on \d+\.\d% of the images in hard mode; pgd with an unbounded budget leaves baseline \d+\.\d%, soft \d+\.\d%, hard \d+\.\d%, BPDA \d+\.\d% correct \(a working attack reaches 0%\); (\d+ findings? in the report|no findings)\.$/);
-    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'diagnose', 'report']);
+    expect(JSON.parse(readFileSync(join(res.runDir, 'run-state.json'), 'utf8')).done).toEqual(['baseline', 'init', 'jpeg-dl', 'clean', 'sweep', 'corruptions', 'certify', 'spatial', 'universal', 'patch', 'diagnose', 'report']);
   }, 300_000);
 
   it('--defence evaluates the trained baseline behind input defences with every attack, in the same records and report', async () => {

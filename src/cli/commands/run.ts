@@ -35,6 +35,8 @@ export function register(program: Command): void {
     .option('--spatial-n <n>', 'test images for --spatial (default 500)')
     .option('--universal', 'also fit universal perturbations (one pattern for every image; Shafahi et al. 2020) on 1,000 training images per model and eps, JPEG-DL through its soft layer and through BPDA, and score both models on test images with every perturbation and uniform ±eps; writes <run>/universal/')
     .option('--universal-n <n>', 'test images for --universal (default 500)')
+    .option('--patch', 'also fit adversarial patches (one square of free pixels pasted anywhere; Brown et al. 2017) of 4, 6 and 8 pixels on 1,000 training images per model, JPEG-DL through its soft layer and through BPDA, and score both models on test images at a random and at the worst grid position, with a noise patch as the control; writes <run>/patch/')
+    .option('--patch-n <n>', 'test images for --patch (default 500)')
     .option('--diagnose', 'also diagnose both models for gradient masking (zero gradients, finite differences, gradient vs random steps, loss surfaces, PGD convergence over 1-100 steps, an unbounded PGD that must reach 0%; JPEG-DL soft, hard and BPDA; writes <run>/diagnose/)')
     .option('--diagnose-n <n>', 'test images for --diagnose (default 100)')
     .option('--corruptions', 'also measure both models under the common corruptions (17 CIFAR-10-C corruptions x 5 severities; writes <run>/corruptions/)')
