@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, permutation, type Rng } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { crossEntropyPerExample } from './loss.ts';
+import { successRateOver } from './targets.ts';
 import { checkImages, checkInteger, checkKnownOptions, checkLabels, checkModelOutput, checkPositive } from './validate.ts';
 
 /** Options of an adversarial patch. */
@@ -173,17 +174,6 @@ export function patchSuccess(model: Classifier, images: tf.Tensor4D, labels: tf.
   return out;
 }
 
-/** Success rate over the images that count (targeted: those not already of the target class). */
-function rate(success: Uint8Array, y: ArrayLike<number>, target: number | null): number {
-  let [hit, count] = [0, 0];
-  for (let i = 0; i < success.length; i++) {
-    if (target !== null && y[i] === target) continue;
-    count++;
-    hit += success[i];
-  }
-  return count ? hit / count : 0;
-}
-
 /** Fit one patch [1,size,size,c] (values 0-1) on images [n,h,w,c] in [0,1] with their labels; see the file's comment for the algorithm. */
 export function fitPatch(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: PatchOptions): PatchResult {
   const spec = prepare('patch', model, images, labels, options);
@@ -217,7 +207,7 @@ export function fitPatch(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
         patch.dispose();
         patch = next;
       }
-      history.push(rate(patchSuccess(model, images, labels, patch, scoreAt, { batchSize: Math.max(spec.batchSize, 100), target: spec.target }), y, spec.target));
+      history.push(successRateOver(patchSuccess(model, images, labels, patch, scoreAt, { batchSize: Math.max(spec.batchSize, 100), target: spec.target }), y, spec.target));
     }
     return { patch, successRate: history[history.length - 1], history };
   } catch (err) {

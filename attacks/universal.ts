@@ -23,6 +23,7 @@ import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import { deepfoolMinimal } from './deepfool.ts';
 import { l2Direction } from './gradient.ts';
 import { crossEntropyPerExample } from './loss.ts';
+import { successRateOver } from './targets.ts';
 import { project, projectPerturbation, type Budget } from './project.ts';
 import { checkInteger, checkNonNegative, checkPositive, validateAttack, type CommonChecked } from './validate.ts';
 
@@ -134,17 +135,6 @@ export function universalSuccess(model: Classifier, images: tf.Tensor4D, labels:
   return out;
 }
 
-/** Success rate over the images that count (targeted: those not already of the target class). */
-function rate(success: Uint8Array, y: ArrayLike<number>, target: number | null): number {
-  let [hit, count] = [0, 0];
-  for (let i = 0; i < success.length; i++) {
-    if (target !== null && y[i] === target) continue;
-    count++;
-    hit += success[i];
-  }
-  return count ? hit / count : 0;
-}
-
 /** sgd: one pass per epoch over a seeded permutation, sign (L-inf) or unit-L2 steps on the shared delta. */
 function fitSgd(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D): UniversalResult {
   const fn = asLogitsFn(model);
@@ -174,7 +164,7 @@ function fitSgd(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         delta.dispose();
         delta = next;
       }
-      history.push(rate(universalSuccess(model, images, labels, delta, spec.budget, { batchSize: Math.max(spec.batchSize, 100), target: spec.target }), y, spec.target));
+      history.push(successRateOver(universalSuccess(model, images, labels, delta, spec.budget, { batchSize: Math.max(spec.batchSize, 100), target: spec.target }), y, spec.target));
     }
     return { perturbation: delta, successRate: history[history.length - 1], history };
   } catch (err) {
@@ -193,7 +183,7 @@ function fitDeepfool(spec: Spec, model: Classifier, images: tf.Tensor4D, labels:
   const history: number[] = [];
   const scoreBatch = Math.max(spec.batchSize, 100);
   try {
-    let success = rate(universalSuccess(model, images, labels, v, spec.budget, { batchSize: scoreBatch }), y, null);
+    let success = successRateOver(universalSuccess(model, images, labels, v, spec.budget, { batchSize: scoreBatch }), y, null);
     for (let e = 0; e < spec.epochs && success < spec.foolingRate; e++) {
       for (const i of permutation(n, rng)) {
         const xv = perturbed(images, [i], v, spec.budget);
@@ -213,7 +203,7 @@ function fitDeepfool(spec: Spec, model: Classifier, images: tf.Tensor4D, labels:
           label.dispose();
         }
       }
-      success = rate(universalSuccess(model, images, labels, v, spec.budget, { batchSize: scoreBatch }), y, null);
+      success = successRateOver(universalSuccess(model, images, labels, v, spec.budget, { batchSize: scoreBatch }), y, null);
       history.push(success);
     }
     return { perturbation: v, successRate: success, history };

@@ -5,7 +5,7 @@
  */
 import { median } from 'mathjs';
 import { unpackBits } from '../eval/records.ts';
-import { mcnemarExact } from '../report/paired.ts';
+import { mcnemarExact, pairedBits } from '../report/paired.ts';
 import { diagnoseSeriesKey, type AttackRecord, type DiagnoseRecord, type ProbeRecord } from './evaluate.ts';
 
 /** A finite-difference error above this (median over images) means the gradient does not predict the loss over one step. */
@@ -184,12 +184,7 @@ export function summarizeDiagnose(records: DiagnoseRecord[]): DiagnoseSummary {
       for (const [steps, a] of bitsOf.get(s.key)!) {
         const b = ref.get(steps);
         if (!b) continue;
-        let [onlySeries, onlyReference] = [0, 0];
-        for (let i = 0; i < n; i++) {
-          if (a[i] && !b[i]) onlySeries++;
-          if (b[i] && !a[i]) onlyReference++;
-        }
-        paired.push({ series: s.label, steps, onlySeries, onlyReference, p: mcnemarExact(onlySeries, onlyReference) });
+        paired.push({ series: s.label, steps, ...pairedBits(a, b) });
       }
     }
   }

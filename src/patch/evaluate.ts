@@ -21,7 +21,7 @@ import { decodeFloats, encodeFloats } from '../io/floats.ts';
 import { readJsonLines } from '../io/jsonl.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
 import { jpegLayersOf, withJpegMode, type JpegMode } from '../train/jpeg-params.ts';
-import type { UniversalModel } from '../universal/evaluate.ts';
+import { universalSeriesKey, type UniversalModel } from '../universal/evaluate.ts';
 
 /** The model (and JPEG mode) a patch was fitted on; the noise control is model "noise", variant "noise". */
 export interface PatchSource {
@@ -168,11 +168,8 @@ export function resolvePatchEval(o: PatchEvalOptions = {}, side = Infinity): { s
   return { settings, sizes: [...sizes].sort((a, b) => a - b), evalBatchSize: int(o.evalBatchSize, 100, 'evalBatchSize', 1), seed: int(o.seed, 0, 'seed', 0) };
 }
 
-/** Name of a source or evaluated series: model, seed and JPEG mode. */
-export const patchSeriesKey = (r: { model: string; modelSeed: number; mode?: JpegMode | null; jpegMode?: JpegMode | null }): string => {
-  const mode = r.mode ?? r.jpegMode ?? null;
-  return `${r.model}#${r.modelSeed}${mode ? ` [${mode}]` : ''}`;
-};
+/** Name of a source or evaluated series: model, seed and JPEG mode (as the universal evaluation names them). */
+export const patchSeriesKey = universalSeriesKey;
 const recordKey = (r: Pick<PatchRecord, 'source' | 'size' | 'model' | 'modelSeed' | 'jpegMode'>) => `${r.source ? patchSeriesKey(r.source) : 'clean'}|${r.size}|${patchSeriesKey(r)}`;
 
 const settingText = (r: { dataset: string; n?: number; fitN: number; seed: number; settings: PatchSettings }) =>

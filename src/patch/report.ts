@@ -7,7 +7,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { esc, fmtPct, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
 import { REPORT_SCHEMA, type Report } from '../report/model.ts';
-import { mcnemarExact } from '../report/paired.ts';
+import { allCorrect, pairedBits } from '../report/paired.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { patchSeriesKey, type PatchRecord, type PatchSource } from './evaluate.ts';
 
@@ -105,13 +105,7 @@ export function summarizePatches(records: PatchRecord[]): PatchSummary {
       const rs = sources.map((src) => cell(size, src.key, ser)).filter((r): r is PatchRecord => r !== undefined);
       let value: { accuracy: number; bits: Uint8Array; sources: number } | null = null;
       if (rs.length) {
-        const bits = new Uint8Array(n).fill(1);
-        for (const r of rs) {
-          for (const packed of [r.correctBits, ...(r.grid ? [r.grid.correctBits] : [])]) {
-            const b = unpackBits(packed, n);
-            for (let i = 0; i < n; i++) bits[i] &= b[i];
-          }
-        }
+        const bits = allCorrect(rs.flatMap((r) => [r.correctBits, ...(r.grid ? [r.grid.correctBits] : [])]).map((packed) => unpackBits(packed, n)), n);
         value = { accuracy: bits.reduce((a, v) => a + v, 0) / n, bits, sources: rs.length };
       }
       worstCache.set(k, value);
@@ -120,14 +114,7 @@ export function summarizePatches(records: PatchRecord[]): PatchSummary {
   };
   const ref = series.find((s) => s.variant === 'baseline') ?? null;
   const paired: PatchPairedRow[] = [];
-  const pair = (s: PatchSeries, size: number, kind: 'own' | 'worst', a: Uint8Array, b: Uint8Array) => {
-    let [onlySeries, onlyReference] = [0, 0];
-    for (let i = 0; i < n; i++) {
-      if (a[i] && !b[i]) onlySeries++;
-      if (b[i] && !a[i]) onlyReference++;
-    }
-    paired.push({ series: s.label, size, kind, onlySeries, onlyReference, p: mcnemarExact(onlySeries, onlyReference) });
-  };
+  const pair = (s: PatchSeries, size: number, kind: 'own' | 'worst', a: Uint8Array, b: Uint8Array) => paired.push({ series: s.label, size, kind, ...pairedBits(a, b) });
   if (ref) {
     const refOwn = own(ref);
     for (const s of series.filter((x) => x !== ref)) {

@@ -35,6 +35,23 @@ export function mcnemarExact(b: number, c: number): number {
   return b + c === 0 ? 1 : binomialTestHalf(b, b + c);
 }
 
+/** Per-image 0/1 correctness of a series and of the reference on the same images: right for the series only, for the reference only, and the exact McNemar p. */
+export function pairedBits(series: ArrayLike<number>, reference: ArrayLike<number>): { onlySeries: number; onlyReference: number; p: number } {
+  let [onlySeries, onlyReference] = [0, 0];
+  for (let i = 0; i < series.length; i++) {
+    if (series[i] && !reference[i]) onlySeries++;
+    if (reference[i] && !series[i]) onlyReference++;
+  }
+  return { onlySeries, onlyReference, p: mcnemarExact(onlySeries, onlyReference) };
+}
+
+/** Per image AND of correctness bit sets of `n` images: 1 where right under every one of them. */
+export function allCorrect(sets: Iterable<ArrayLike<number>>, n: number): Uint8Array {
+  const out = new Uint8Array(n).fill(1);
+  for (const b of sets) for (let i = 0; i < n; i++) out[i] &= b[i];
+  return out;
+}
+
 /** Per image correctness of every (series, seed, attack label or worst case, eps) in the records. */
 function bitsByCell(records: CellRecord[]): Map<string, Uint8Array> {
   const labels = attackLabels(records);

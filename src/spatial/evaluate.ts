@@ -12,7 +12,7 @@ import { correctnessInBatches } from '../eval/correctness.ts';
 import { appendRecord, packBits, unpackBits } from '../eval/records.ts';
 import { readJsonLines } from '../io/jsonl.ts';
 import { reseedRandomLayers } from '../layers/random.ts';
-import { mcnemarExact } from '../report/paired.ts';
+import { allCorrect, pairedBits } from '../report/paired.ts';
 import { jpegLayersOf, withJpegMode, type JpegMode } from '../train/jpeg-params.ts';
 import {
   randomTransform, resolveGrid, resolveResample, spatialGrid, transformImages,
@@ -212,15 +212,7 @@ export function summarizeSpatial(records: SpatialRecord[]): { series: SpatialSer
     // Each record's bits are unpacked once: a record enters several worst cases.
     const unpacked = new Map(mine.map((r) => [r, unpackBits(r.correctBits, n)]));
     // Per image AND over a set of records: right under every one of them.
-    const all = (rs: SpatialRecord[]): Uint8Array | null => {
-      if (!rs.length) return null;
-      const out = new Uint8Array(n).fill(1);
-      for (const r of rs) {
-        const b = unpacked.get(r)!;
-        for (let i = 0; i < n; i++) out[i] &= b[i];
-      }
-      return out;
-    };
+    const all = (rs: SpatialRecord[]): Uint8Array | null => (rs.length ? allCorrect(rs.map((r) => unpacked.get(r)!), n) : null);
     const identity = gridRecs.find((r) => isRot(r.transform!) && isShift(r.transform!));
     const bits: Record<SpatialRow, Uint8Array | null> = {
       clean: identity ? unpacked.get(identity)! : null,
@@ -258,12 +250,7 @@ export function summarizeSpatial(records: SpatialRecord[]): { series: SpatialSer
       for (const row of SPATIAL_ROWS) {
         const [a, b] = [mine[row], ref[row]];
         if (!a || !b) continue;
-        let [onlySeries, onlyReference] = [0, 0];
-        for (let i = 0; i < n; i++) {
-          if (a[i] && !b[i]) onlySeries++;
-          if (b[i] && !a[i]) onlyReference++;
-        }
-        paired.push({ series: s.label, row, onlySeries, onlyReference, p: mcnemarExact(onlySeries, onlyReference) });
+        paired.push({ series: s.label, row, ...pairedBits(a, b) });
       }
     }
   }

@@ -7,7 +7,7 @@ import { unpackBits } from '../eval/records.ts';
 import { esc, fmtPct, mdTable } from '../report/format.ts';
 import { CSS, htmlTable } from '../report/html.ts';
 import { REPORT_SCHEMA, type Report } from '../report/model.ts';
-import { mcnemarExact } from '../report/paired.ts';
+import { allCorrect, pairedBits } from '../report/paired.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
 import { CONSTANT_PLUS, universalSeriesKey, type UniversalRecord, type UniversalSource } from './evaluate.ts';
 
@@ -104,11 +104,7 @@ export function summarizeUniversal(records: UniversalRecord[]): UniversalSummary
       const rs = sources.map((src) => cell(e, src.key, ser)).filter((r): r is UniversalRecord => r !== undefined);
       let value: { accuracy: number; bits: Uint8Array; sources: number } | null = null;
       if (rs.length) {
-        const bits = new Uint8Array(n).fill(1);
-        for (const r of rs) {
-          const b = unpackBits(r.correctBits, n);
-          for (let i = 0; i < n; i++) bits[i] &= b[i];
-        }
+        const bits = allCorrect(rs.map((r) => unpackBits(r.correctBits, n)), n);
         value = { accuracy: bits.reduce((a, v) => a + v, 0) / n, bits, sources: rs.length };
       }
       worstCache.set(k, value);
@@ -117,14 +113,7 @@ export function summarizeUniversal(records: UniversalRecord[]): UniversalSummary
   };
   const ref = series.find((s) => s.variant === 'baseline') ?? null;
   const paired: UniversalPairedRow[] = [];
-  const pair = (s: UniversalSeries, epsLabel: string, kind: 'own' | 'worst', bitsA: Uint8Array, bitsB: Uint8Array) => {
-    let [onlySeries, onlyReference] = [0, 0];
-    for (let i = 0; i < n; i++) {
-      if (bitsA[i] && !bitsB[i]) onlySeries++;
-      if (bitsB[i] && !bitsA[i]) onlyReference++;
-    }
-    paired.push({ series: s.label, epsLabel, kind, onlySeries, onlyReference, p: mcnemarExact(onlySeries, onlyReference) });
-  };
+  const pair = (s: UniversalSeries, epsLabel: string, kind: 'own' | 'worst', bitsA: Uint8Array, bitsB: Uint8Array) => paired.push({ series: s.label, epsLabel, kind, ...pairedBits(bitsA, bitsB) });
   if (ref) {
     const refOwn = own(ref);
     for (const s of series.filter((x) => x !== ref)) {

@@ -4,7 +4,7 @@ import { packBits } from '../../src/eval/records.ts';
 import { renderHtml } from '../../src/report/html.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { buildReport } from '../../src/report/model.ts';
-import { mcnemarExact, pairedComparisons, pairedTableRows } from '../../src/report/paired.ts';
+import { allCorrect, mcnemarExact, pairedBits, pairedComparisons, pairedTableRows } from '../../src/report/paired.ts';
 import { fixedInput, fixedRecords } from './fixtures.ts';
 
 describe('mcnemarExact', () => {
@@ -64,5 +64,18 @@ describe('pairedComparisons', () => {
     const report = buildReport(fixedInput());
     expect(renderMarkdown(report)).toContain('## Paired comparison with baseline');
     expect(renderHtml(report)).toContain('<table class="paired">');
+  });
+});
+
+describe('pairedBits and allCorrect', () => {
+  it('count the discordant images of two bit sets, and AND any number of them', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 40 }).chain((n) => fc.array(fc.array(fc.integer({ min: 0, max: 1 }), { minLength: n, maxLength: n }), { minLength: 1, maxLength: 4 }).map((sets) => ({ n, sets }))), ({ n, sets }) => {
+      const [a, b] = [sets[0], sets[sets.length - 1]];
+      const r = pairedBits(a, b);
+      expect([r.onlySeries, r.onlyReference]).toEqual([a.filter((v, i) => v && !b[i]).length, b.filter((v, i) => v && !a[i]).length]);
+      expect(r.p).toBe(mcnemarExact(r.onlySeries, r.onlyReference));
+      expect(Array.from(allCorrect(sets, n))).toEqual(Array.from({ length: n }, (_, i) => Number(sets.every((s) => s[i] === 1))));
+    }));
+    expect(Array.from(allCorrect([], 3))).toEqual([1, 1, 1]);
   });
 });
