@@ -262,6 +262,7 @@ export { spsa, spsaGradient, type SpsaOptions } from './spsa.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';
 export { applyUniversal, fitUniversal, universal, universalSuccess, UNIVERSAL_METHODS, type UniversalMethod, type UniversalOptions, type UniversalResult } from './universal.ts';
 export { adversarialPatch, applyPatch, drawPlacements, fitPatch, gridOffsets, patchSuccess, randomPlacements, PATCH_OPTIONS, type PatchOptions, type PatchResult, type Placements } from './patch.ts';
+export { patchPgd, PATCH_PGD_OPTIONS, type PatchPgdOptions, type PatchPgdResult } from './patch_pgd.ts';
 export { spatial, spatialSearch, resolveSpatialOptions, SPATIAL_OPTIONS, type SpatialOptions, type SpatialResult } from './spatial.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
 export { l0Support, l1Threshold, normPerExample, project, projectPerturbation, randomStart } from './project.ts';

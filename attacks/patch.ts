@@ -122,10 +122,11 @@ export function gridOffsets(side: number, size: number, stride: number): number[
 }
 
 /**
- * Gather indices pasting a [1,s,s,c] patch onto n images [n,h,w,c] at `at`: 0 outside the patch, 1 + the
- * patch's flat index inside (index 0 of the gathered table is a zero), and the matching 0/1 mask.
+ * Gather indices pasting a [1,s,s,c] patch (or, `perImage`, one [s,s,c] patch per image) onto n images
+ * [n,h,w,c] at `at`: 0 outside the patch, 1 + the patch's flat index inside (index 0 of the gathered table
+ * is a zero), and the matching 0/1 mask.
  */
-function pasteIndex(n: number, h: number, w: number, c: number, s: number, at: Placements): { index: Int32Array; keep: Float32Array } {
+function pasteIndex(n: number, h: number, w: number, c: number, s: number, at: Placements, perImage: boolean): { index: Int32Array; keep: Float32Array } {
   const index = new Int32Array(n * h * w * c);
   const keep = new Float32Array(n * h * w * c).fill(1);
   for (let i = 0; i < n; i++) {
@@ -135,7 +136,7 @@ function pasteIndex(n: number, h: number, w: number, c: number, s: number, at: P
       for (let q = 0; q < s; q++) {
         const base = ((i * h + r0 + r) * w + c0 + q) * c;
         for (let k = 0; k < c; k++) {
-          index[base + k] = 1 + (r * s + q) * c + k;
+          index[base + k] = 1 + (perImage ? i * s * s * c : 0) + (r * s + q) * c + k;
           keep[base + k] = 0;
         }
       }
@@ -144,13 +145,16 @@ function pasteIndex(n: number, h: number, w: number, c: number, s: number, at: P
   return { index, keep };
 }
 
-/** `images` [n,h,w,c] (pixels 0-1) with `patch` [1,s,s,c] pasted at each image's position (exact values, differentiable in the patch). Caller disposes. */
+/**
+ * `images` [n,h,w,c] (pixels 0-1) with `patch` pasted at each image's position: one patch [1,s,s,c] for
+ * all, or one per image [n,s,s,c] (exact values, differentiable in the patch). Caller disposes.
+ */
 export function applyPatch(images: tf.Tensor4D, patch: tf.Tensor4D, at: Placements): tf.Tensor4D {
   const [n, h, w, c] = images.shape;
-  const [one, s, s2, pc] = patch.shape;
-  if (one !== 1 || s !== s2 || pc !== c) throw new Error(`patch: shape [${patch.shape}] is not [1,s,s,${c}]`);
+  const [count, s, s2, pc] = patch.shape;
+  if ((count !== 1 && count !== n) || s !== s2 || pc !== c) throw new Error(`patch: shape [${patch.shape}] is not [1,s,s,${c}] or [${n},s,s,${c}]`);
   if (at.rows.length !== n || at.cols.length !== n) throw new Error(`placements: ${at.rows.length} rows and ${at.cols.length} columns for ${n} images`);
-  const { index, keep } = pasteIndex(n, h, w, c, s, at);
+  const { index, keep } = pasteIndex(n, h, w, c, s, at, count === n);
   return tf.tidy(() => {
     const table = tf.concat([tf.zeros([1]), tf.reshape(patch, [-1])]);
     const canvas = tf.reshape(tf.gather(table, tf.tensor1d(index, 'int32')), [n, h, w, c]);

@@ -5,14 +5,17 @@
  * patch and model, so cells are paired) and, unless turned off, at every position of a grid (an image
  * counts as right only when it is right wherever the patch goes: the attacker choosing the place).
  * A patch of uniform noise of the same size is the control: what occluding that much of the image
- * costs without any fitting. One record per (source, size, evaluated model x mode), appended and
- * fsynced; each fitted patch is saved atomically, so a killed run refits nothing it finished.
+ * costs without any fitting. Optionally (`perImage`) every model also meets the strongest patch threat:
+ * a patch of its own for every image, at a place of its own, white-box (attacks/patch_pgd.ts). One record
+ * per (source, size, evaluated model x mode), appended and fsynced; each fitted patch is saved
+ * atomically, so a killed run refits nothing it finished.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { applyPatch, fitPatch, gridOffsets, randomPlacements, type Placements } from '../../attacks/patch.ts';
+import { patchPgd } from '../../attacks/patch_pgd.ts';
 import { createRng, keySeed } from '../data/rng.ts';
 import { predictClasses, topClassShare } from '../eval/predict.ts';
 import { appendRecord, packBits } from '../eval/records.ts';
@@ -23,7 +26,7 @@ import { reseedRandomLayers } from '../layers/random.ts';
 import { jpegLayersOf, withJpegMode, type JpegMode } from '../train/jpeg-params.ts';
 import { universalSeriesKey, type UniversalModel } from '../universal/evaluate.ts';
 
-/** The model (and JPEG mode) a patch was fitted on; the noise control is model "noise", variant "noise". */
+/** The model (and JPEG mode) a patch was fitted on; the noise control is model "noise", variant "noise"; the per-image attack model "per-image", variant "per-image". */
 export interface PatchSource {
   model: string;
   variant: string;
@@ -86,9 +89,18 @@ export interface PatchRecord {
   targetHits: number | null;
   targetRate: number | null;
   grid: GridResult | null;
-  /** The source's success on the fit images (null: clean or the noise control). */
+  /** The source's success on the fit images (null: clean, the noise control, the per-image attack). */
   fitSuccess: number | null;
+  /** Per-image records only: the attack's settings and the JPEG mode it crafted in (the series' own, BPDA for hard). */
+  perImage?: PerImageSettings & { craftMode: JpegMode | null };
   seconds: number;
+}
+
+/** The per-image white-box patch attack of an evaluation (attacks/patch_pgd.ts). */
+export interface PerImageSettings {
+  steps: number;
+  restarts: number;
+  stepSize: number;
 }
 
 /** A fitted patch as saved in <out>/patches/. */
@@ -128,6 +140,8 @@ export interface PatchEvalOptions extends Partial<PatchSettings> {
   seed?: number;
   /** Also score a patch of uniform noise of each size (default true). */
   noise?: boolean;
+  /** Also attack every image with a patch of its own (white-box; absent or null: not run). */
+  perImage?: Partial<PerImageSettings> | null;
   dataset?: string;
   /** JSONL file: done cells are skipped, new ones appended. */
   recordsPath?: string;
@@ -137,10 +151,11 @@ export interface PatchEvalOptions extends Partial<PatchSettings> {
 }
 
 export const NOISE_SOURCE = 'noise';
+export const PER_IMAGE_SOURCE = 'per-image';
 export const DEFAULT_PATCH_SIZES = [4, 6, 8];
 
 /** Check the options before any work (sizes against the images' `side`, the smaller of height and width). */
-export function resolvePatchEval(o: PatchEvalOptions = {}, side = Infinity): { settings: PatchSettings; sizes: number[]; evalBatchSize: number; seed: number } {
+export function resolvePatchEval(o: PatchEvalOptions = {}, side = Infinity): { settings: PatchSettings; sizes: number[]; evalBatchSize: number; seed: number; perImage: PerImageSettings | null } {
   const int = (v: number | undefined, d: number, what: string, min: number) => {
     const x = v ?? d;
     if (!(Number.isInteger(x) && x >= min)) throw new Error(`${what}: must be an integer >= ${min}, got ${String(v)}`);
@@ -165,7 +180,10 @@ export function resolvePatchEval(o: PatchEvalOptions = {}, side = Infinity): { s
   if (!Array.isArray(sizes) || sizes.length === 0) throw new Error('sizes: the list of patch sizes is empty');
   for (const s of sizes) if (!(Number.isInteger(s) && s >= 1 && s <= side)) throw new Error(`sizes: a patch side is an integer from 1 to the image's side (${side}), got ${String(s)}`);
   if (new Set(sizes).size !== sizes.length) throw new Error(`sizes: ${sizes.join(',')} lists a size twice`);
-  return { settings, sizes: [...sizes].sort((a, b) => a - b), evalBatchSize: int(o.evalBatchSize, 100, 'evalBatchSize', 1), seed: int(o.seed, 0, 'seed', 0) };
+  const perImage = o.perImage ? {
+    steps: int(o.perImage.steps, 20, 'perImage.steps', 1), restarts: int(o.perImage.restarts, 4, 'perImage.restarts', 1), stepSize: positive(o.perImage.stepSize, 0.1, 'perImage.stepSize'),
+  } : null;
+  return { settings, sizes: [...sizes].sort((a, b) => a - b), evalBatchSize: int(o.evalBatchSize, 100, 'evalBatchSize', 1), seed: int(o.seed, 0, 'seed', 0), perImage };
 }
 
 /** Name of a source or evaluated series: model, seed and JPEG mode (as the universal evaluation names them). */
@@ -251,7 +269,7 @@ export async function evaluatePatches(models: UniversalModel[], fit: LabelledIma
   if (twice) throw new Error(`models: two models are ${twice} (name and seed must tell them apart)`);
   const [h, w, ch] = [test.height, test.width, test.channels];
   if ([fit.height, fit.width, fit.channels].join('x') !== [h, w, ch].join('x')) throw new Error(`fit images are ${fit.height}x${fit.width}x${fit.channels}, test images ${h}x${w}x${ch}`);
-  const { settings, sizes, evalBatchSize, seed } = resolvePatchEval(o, Math.min(h, w));
+  const { settings, sizes, evalBatchSize, seed, perImage } = resolvePatchEval(o, Math.min(h, w));
   const dataset = o.dataset ?? 'unnamed';
   const [n, fitN] = [test.labels.length, fit.labels.length];
   const setting = { dataset, n, fitN, seed, settings };
@@ -262,10 +280,11 @@ export async function evaluatePatches(models: UniversalModel[], fit: LabelledIma
     ...fitted.map((f) => ({ source: { model: f.name, variant: f.variant, modelSeed: f.modelSeed, mode: f.mode }, fitFrom: f })),
     ...((o.noise ?? true) ? [{ source: { model: NOISE_SOURCE, variant: 'noise', modelSeed: 0, mode: null }, fitFrom: null }] : []),
   ];
+  const perImageSource: PatchSource = { model: PER_IMAGE_SOURCE, variant: 'per-image', modelSeed: 0, mode: null };
   const done = new Map<string, PatchRecord>();
   if (o.recordsPath) for (const r of loadPatchRecords(o.recordsPath, setting, { repair: true })) done.set(recordKey(r), r);
   if (o.patchesDir) mkdirSync(o.patchesDir, { recursive: true });
-  const total = evalSeries.length * (1 + sizes.length * sources.length);
+  const total = evalSeries.length * (1 + sizes.length * (sources.length + (perImage ? 1 : 0)));
   let count = 0;
   const records: PatchRecord[] = [];
   const patches: PatchPicture[] = [];
@@ -329,10 +348,55 @@ export async function evaluatePatches(models: UniversalModel[], fit: LabelledIma
           patch?.dispose();
         }
       }
+      if (!perImage) continue;
+      // The per-image attack: each series crafted in its own mode (hard through BPDA), scored in its evaluation mode.
+      for (const s of evalSeries) {
+        const ids = { source: perImageSource, size, model: s.name, modelSeed: s.modelSeed, jpegMode: s.mode };
+        const craftMode: JpegMode | null = s.mode === 'hard' ? 'bpda-identity' : s.mode;
+        let rec = done.get(recordKey(ids));
+        if (rec && JSON.stringify(rec.perImage) !== JSON.stringify({ ...perImage, craftMode })) {
+          throw new Error(`${o.recordsPath} holds per-image patch records of other settings (${JSON.stringify(rec.perImage)}; this run: ${JSON.stringify({ ...perImage, craftMode })}); use another --out`);
+        }
+        if (!rec) {
+          const t1 = performance.now();
+          reseedRandomLayers(s.model, keySeed(seed, recordKey(ids)));
+          const adv = await perImageAttack(s, craftMode, testX, testY, size, perImage, settings.target, keySeed(seed, `per-image|${size}`), evalBatchSize);
+          try {
+            const pred = await inMode(s, () => predictClasses(s.model, n, evalBatchSize, (start, m) => adv.slice([start, 0, 0, 0], [m, -1, -1, -1])));
+            rec = { ...cellRecord(ids, s, pred, clean.get(seriesKey(s))!, testY, setting, null, null, size, performance.now() - t1, h * w), perImage: { ...perImage, craftMode } };
+          } finally {
+            adv.dispose();
+          }
+          if (o.recordsPath) appendRecord(o.recordsPath, rec);
+        }
+        records.push(rec);
+        o.onCell?.(++count, total, rec);
+      }
     }
     return { records, patches };
   } finally {
     tf.dispose([testX, fitX, fitY]);
+  }
+}
+
+/** Per-image patches for every test image (towards `target` when set), `batchSize` at a time, crafted on `s` in `craftMode` (pixels 0-1). Caller disposes. */
+async function perImageAttack(s: Series, craftMode: JpegMode | null, x: tf.Tensor4D, y: Int32Array, size: number, o: PerImageSettings, target: number | null, seed: number, batchSize: number): Promise<tf.Tensor4D> {
+  const parts: tf.Tensor4D[] = [];
+  try {
+    for (let start = 0; start < y.length; start += batchSize) {
+      const m = Math.min(batchSize, y.length - start);
+      const xb = x.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+      const yb = tf.tensor1d(y.subarray(start, start + m), 'int32');
+      try {
+        const run = () => patchPgd(s.model, xb, yb, { size, steps: o.steps, restarts: o.restarts, stepSize: o.stepSize, seed: keySeed(seed, String(start)), ...(target !== null ? { target } : {}) }).adversarial;
+        parts.push(craftMode ? await withJpegMode(s.model, craftMode, run) : run());
+      } finally {
+        tf.dispose([xb, yb]);
+      }
+    }
+    return tf.concat(parts) as tf.Tensor4D;
+  } finally {
+    tf.dispose(parts);
   }
 }
 

@@ -66,6 +66,7 @@ export function writePatchOutputs(
     'An adversarial patch (Brown et al. 2017) is a small square of any pixel values, the same for every image and put anywhere: no Lp budget bounds it, its size does. It is a physical-world threat (a sticker), which input transformations such as JPEG compression are not built to remove.',
     'Fit and evaluation images come from different splits (training and test); the random positions are the same for every patch and model, so cells are paired.',
     ...(o.noise ? ['Uniform noise: a patch of random values of the same size, no fit: what covering that much of the image costs by itself.'] : []),
+    ...(records.some((r) => r.perImage) ? ['Per image: a patch of its own for every image at a place of its own, found with the model\'s gradients (hard JPEG through BPDA): the strongest patch threat here, an upper bound on what one universal patch can do.'] : []),
     ...(o.notes ?? []),
   ];
   mkdirSync(outDir, { recursive: true });
@@ -91,7 +92,7 @@ export async function runPatchJob(o: PatchJobOptions): Promise<{ records: PatchR
   for (const m of craftModes) if (!(JPEG_MODES as readonly string[]).includes(m)) throw new Error(`--craft-modes: unknown JPEG mode "${m}" (known: ${JPEG_MODES.join(', ')})`);
   const evalOptions: PatchEvalOptions = {
     sizes: o.sizes, epochs: o.epochs, batchSize: o.batchSize, stepSize: o.stepSize, stepDecay: o.stepDecay, beta: o.beta, target: o.target, gridStride: o.gridStride,
-    evalBatchSize: o.evalBatchSize, seed: o.seed, noise: o.noise,
+    evalBatchSize: o.evalBatchSize, seed: o.seed, noise: o.noise, perImage: o.perImage,
   };
   // Sizes are checked against the images once they are known; everything else now.
   const { seed, settings } = resolvePatchEval(evalOptions);

@@ -61,6 +61,9 @@ export interface PatchSummary {
 const labelOf = (model: string, mode: string | null, seeds: number, seed: number) => `${model}${mode ? ` [${mode}]` : ''}${seeds > 1 ? ` seed ${seed}` : ''}`;
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : fmtPct(v));
 const isNoise = (s: PatchSource) => s.variant === 'noise';
+const isPerImage = (s: PatchSource) => s.variant === 'per-image';
+/** A fitted universal patch (not the noise control, not the per-image attack). */
+const isFitted = (s: PatchSource) => !isNoise(s) && !isPerImage(s);
 
 /** Summarise records: series and sources in first-seen order, the first baseline series is the reference. */
 export function summarizePatches(records: PatchRecord[]): PatchSummary {
@@ -78,7 +81,7 @@ export function summarizePatches(records: PatchRecord[]): PatchSummary {
   for (const r of records) {
     if (!r.source) continue;
     const key = patchSeriesKey(r.source);
-    if (!sourceMap.has(key)) sourceMap.set(key, { key, source: r.source, label: isNoise(r.source) ? 'uniform noise' : labelOf(r.source.model, r.source.mode, seedCount(r.source.model), r.source.modelSeed) });
+    if (!sourceMap.has(key)) sourceMap.set(key, { key, source: r.source, label: isNoise(r.source) ? 'uniform noise' : isPerImage(r.source) ? perImageLabel(r) : labelOf(r.source.model, r.source.mode, seedCount(r.source.model), r.source.modelSeed) });
   }
   const sizeMap = new Map<number, number>();
   for (const r of records) if (r.source) sizeMap.set(r.size, r.area);
@@ -86,7 +89,7 @@ export function summarizePatches(records: PatchRecord[]): PatchSummary {
   const cells = new Map(records.filter((r) => r.source).map((r) => [`${r.size}|${patchSeriesKey(r.source!)}|${patchSeriesKey(r)}`, r]));
   const cell = (size: number, src: string, ser: string) => cells.get(`${size}|${src}|${ser}`);
   const sources = [...sourceMap.values()];
-  const fittedSources = sources.filter((x) => !isNoise(x.source));
+  const fittedSources = sources.filter((x) => isFitted(x.source));
   // A hard-mode series is best attacked through its BPDA crafting mode, then the soft one.
   const preference = (mode: string | null) => (mode === 'hard' ? ['hard', 'bpda-identity', 'bpda-soft', 'soft'] : [mode, 'soft', 'bpda-soft', 'bpda-identity', 'hard']);
   const own = (s: PatchSeries) => {
@@ -158,7 +161,10 @@ export function patchWarnings(records: PatchRecord[], sum: PatchSummary = summar
   return out;
 }
 
-const rowName = (z: { size: number }, src: PatchSourceSummary) => `${z.size} px ${isNoise(src.source) ? 'uniform noise' : `fitted on ${src.label}`}`;
+/** The per-image attack's label: what it ran. */
+const perImageLabel = (r: PatchRecord) => `per image (white-box, ${r.perImage?.restarts} places x ${r.perImage?.steps} steps)`;
+
+const rowName = (z: { size: number }, src: PatchSourceSummary) => `${z.size} px ${isFitted(src.source) ? `fitted on ${src.label}` : src.label}`;
 
 /** Rows of a table: clean first (accuracy tables), then per size and source; the series' own patch is marked with *. */
 function matrixRows(sum: PatchSummary, value: (r: PatchRecord) => number | null, accuracy: boolean, worstRow: boolean): string[][] {
@@ -188,7 +194,7 @@ export function patchAccuracyRows(records: PatchRecord[]): string[][] {
 function fitRows(sum: PatchSummary, records: PatchRecord[]): string[][] {
   const rows = [['patch', 'success on the fit images', ...(hasGrid(records) ? ['grid positions'] : [])]];
   for (const z of sum.sizes) {
-    for (const src of sum.sources.filter((x) => !isNoise(x.source))) {
+    for (const src of sum.sources.filter((x) => isFitted(x.source))) {
       const r = records.find((x) => x.source && x.size === z.size && patchSeriesKey(x.source) === src.key);
       if (r) rows.push([rowName(z, src), pct(r.fitSuccess), ...(hasGrid(records) ? [String(gridPositions(records, z.size) ?? '–')] : [])]);
     }
@@ -203,7 +209,9 @@ function describe(records: PatchRecord[]): string {
   const r = records[0];
   const s = r.settings;
   const grid = s.gridStride === 0 ? '' : `; and at every corner of a grid ${s.gridStride === null ? 'one patch side' : `${s.gridStride} px`} apart (the attacker choosing the place)`;
-  return `One square patch per model and size (Brown et al. 2017), fitted on ${r.fitN} training images by signed-gradient ascent over random positions (${s.epochs} passes, batches of ${s.batchSize}, first step ${s.stepSize} decaying ×${s.stepDecay} per pass${s.target === null ? `, cross-entropy clamped at ${s.beta}` : `, targeted at class ${s.target}`}), pasted on each of ${r.n} held-out test images at one seeded random position (the same for every patch and model)${grid} (seed ${r.seed}).`;
+  const per = records.find((x) => x.perImage)?.perImage;
+  const perText = per ? ` Per image: every test image also attacked with a patch of its own at a place of its own, white-box (${per.restarts} random places x ${per.steps} sign steps of ${per.stepSize}, ${s.target === null ? 'untargeted' : `targeted at class ${s.target}`}; hard JPEG through BPDA).` : '';
+  return `One square patch per model and size (Brown et al. 2017), fitted on ${r.fitN} training images by signed-gradient ascent over random positions (${s.epochs} passes, batches of ${s.batchSize}, first step ${s.stepSize} decaying ×${s.stepDecay} per pass${s.target === null ? `, cross-entropy clamped at ${s.beta}` : `, targeted at class ${s.target}`}), pasted on each of ${r.n} held-out test images at one seeded random position (the same for every patch and model)${grid} (seed ${r.seed}).${perText}`;
 }
 
 /** The terminal table (accuracy in % at the random positions). */
@@ -257,6 +265,8 @@ export function patchPlotsSvg(records: PatchRecord[], sum: PatchSummary = summar
   if (hasGrid(records)) plots.push(line('Each model under its own patch, worst grid position', (s, z) => ownCell(s, z)?.grid?.accuracy));
   const noise = sum.sources.find((x) => isNoise(x.source));
   if (noise) plots.push(line('Under a patch of uniform noise, random position', (s, z) => sum.cell(z, noise.key, s.key)?.accuracy));
+  const perImage = sum.sources.find((x) => isPerImage(x.source));
+  if (perImage) plots.push(line('A patch of its own for every image (white-box)', (s, z) => sum.cell(z, perImage.key, s.key)?.accuracy));
   if (sum.sources.length > 1) plots.push(line(`Worst of the ${sum.sources.length} patches, every position tried`, (s, z) => sum.worst(z, s.key)?.accuracy));
   return plots;
 }
@@ -316,7 +326,7 @@ export function writePatchReport(dir: string, records: PatchRecord[], meta: Reco
   const sum = summarizePatches(records);
   const results = records.map((r) => ({
     model: r.model, variant: r.variant, jpegMode: r.jpegMode, source: r.source,
-    threat: { patch: true, size: r.size, area: r.area, bounds: [0, 1], placement: 'random', grid: r.grid ? r.grid.positions : null },
+    threat: { patch: true, size: r.size, area: r.area, bounds: [0, 1], placement: r.perImage ? 'per-image' : 'random', grid: r.grid ? r.grid.positions : null },
     accuracy: r.accuracy, worstPositionAccuracy: r.grid?.accuracy ?? null, changeRate: r.changeRate, targetRate: r.targetRate, n: r.n,
   }));
   const { cell: _cell, own: _own, worst: _worst, ...plain } = sum;

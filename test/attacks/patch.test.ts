@@ -54,10 +54,21 @@ describe('applyPatch', () => {
     tf.dispose([x, g]);
   });
 
+  it('pastes one patch per image when given [n,s,s,c]', () => {
+    const x = tf.zeros([3, 4, 4, 1]) as tf.Tensor4D;
+    const p = tf.tensor4d(Float32Array.from({ length: 12 }, (_, k) => k + 1), [3, 2, 2, 1]);
+    const at = { rows: Int32Array.from([0, 1, 2]), cols: Int32Array.from([2, 0, 1]) };
+    const out = applyPatch(x, p, at).arraySync() as number[][][][];
+    for (let i = 0; i < 3; i++) for (let r = 0; r < 2; r++) for (let q = 0; q < 2; q++) expect(out[i][at.rows[i] + r][at.cols[i] + q][0]).toBe(4 * i + 2 * r + q + 1);
+    expect(out.flat(3).filter((v) => v !== 0)).toHaveLength(12);
+    expect(() => applyPatch(x, tf.zeros([2, 2, 2, 1]) as tf.Tensor4D, at)).toThrow(/patch: shape \[2,2,2,1\] is not \[1,s,s,1\] or \[3,s,s,1\]/);
+    tf.dispose([x, p]);
+  });
+
   it('refuses patches of the wrong shape and positions outside the image, naming them', () => {
     const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
     const p = tf.zeros([1, 2, 2, 1]) as tf.Tensor4D;
-    expect(() => applyPatch(x, tf.zeros([1, 2, 3, 1]) as tf.Tensor4D, randomPlacements(2, 4, 4, 2, 0))).toThrow(/patch: shape \[1,2,3,1\] is not \[1,s,s,1\]/);
+    expect(() => applyPatch(x, tf.zeros([1, 2, 3, 1]) as tf.Tensor4D, randomPlacements(2, 4, 4, 2, 0))).toThrow(/patch: shape \[1,2,3,1\] is not \[1,s,s,1\] or \[2,s,s,1\]/);
     expect(() => applyPatch(x, p, { rows: Int32Array.from([0, 3]), cols: Int32Array.from([0, 0]) })).toThrow(/placements: image 1 puts the 2x2 patch at \(3, 0\), outside the 4x4 image/);
     expect(() => applyPatch(x, p, randomPlacements(3, 4, 4, 2, 0))).toThrow(/placements: 3 rows and 3 columns for 2 images/);
     tf.dispose([x, p]);

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LabelledImages } from '../../attacks/epsilons.ts';
 import { applyPatch, fitPatch, gridOffsets } from '../../attacks/patch.ts';
+import { patchPgd } from '../../attacks/patch_pgd.ts';
+import { keySeed } from '../../src/data/rng.ts';
 import { unpackBits } from '../../src/eval/records.ts';
 import { JpegLayer } from '../../src/jpeg/layer.ts';
 import { evalPlacements, evaluatePatches, loadPatchRecords, noisePatch, patchFile, readPatch, resolvePatchEval, type PatchRecord } from '../../src/patch/evaluate.ts';
@@ -142,8 +144,44 @@ describe('evaluatePatches', () => {
     await expect(evaluatePatches([base, model('baseline', false, 7)], fit, test, opts)).rejects.toThrow(/models: two models are baseline#0/);
   });
 
+  it('attacks every image with a patch of its own when asked: records equal the attack run directly (hard through BPDA), refused with other settings on resume', async () => {
+    const path = join(tmp, 'per-image.jsonl');
+    const perImage = { steps: 3, restarts: 2, stepSize: 0.2 };
+    const { records } = await evaluatePatches([base, jpeg], fit, test, { ...opts, sizes: [2], noise: false, perImage, recordsPath: path });
+    const per = records.filter((r) => r.source?.model === 'per-image');
+    expect(per.map((r) => [r.model, r.jpegMode, r.perImage!.craftMode, r.grid, r.fitSuccess])).toEqual([['baseline', null, null, null, null], ['jpeg-dl', 'soft', 'soft', null, null], ['jpeg-dl', 'hard', 'bpda-identity', null, null]]);
+    const x = tf.tensor4d(test.images, [24, S, S, 1]);
+    for (const r of per) {
+      const target = r.model === 'baseline' ? base : jpeg;
+      const bits: number[] = [];
+      for (const start of [0, 10, 20]) {
+        const m = Math.min(10, 24 - start);
+        const xb = x.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+        const yb = tf.tensor1d(test.labels.subarray(start, start + m), 'int32');
+        const run = () => patchPgd(target.model, xb, yb, { size: 2, ...perImage, seed: keySeed(keySeed(5, 'per-image|2'), String(start)) }).adversarial;
+        const adv = r.perImage!.craftMode ? await withJpegMode(target.model, r.perImage!.craftMode, run) : run();
+        const pred = await predicted(r, () => adv.clone());
+        bits.push(...pred.map((v, i) => Number(v === test.labels[start + i])));
+        tf.dispose([xb, yb, adv]);
+      }
+      expect(Array.from(unpackBits(r.correctBits, 24))).toEqual(bits);
+    }
+    x.dispose();
+    // The per-image row is a source of its own: never a series' own patch, part of the worst of all.
+    const sum = summarizePatches(records);
+    expect(sum.series.map((s) => sum.own(s)?.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'jpeg-dl [soft]']);
+    expect(sum.sources.map((x) => x.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'per image (white-box, 2 places x 3 steps)']);
+    const mine = records.filter((r) => r.source && r.model === 'baseline');
+    expect(sum.worst(2, 'baseline#0')!.sources).toBe(3);
+    const all = mine.flatMap((r) => [unpackBits(r.correctBits, 24), ...(r.grid ? [unpackBits(r.grid.correctBits, 24)] : [])]);
+    expect(sum.worst(2, 'baseline#0')!.accuracy).toBe(all[0].filter((_, i) => all.every((b) => b[i])).length / 24);
+    expect(renderPatchMarkdown(records, 'T')).toMatch(/\| 2 px per image \(white-box, 2 places x 3 steps\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    await expect(evaluatePatches([base, jpeg], fit, test, { ...opts, sizes: [2], noise: false, perImage: { ...perImage, steps: 4 }, recordsPath: path })).rejects.toThrow(/per-image\.jsonl holds per-image patch records of other settings .*use another --out/);
+    expect(() => resolvePatchEval({ perImage: { restarts: 0 } })).toThrow(/perImage.restarts: must be an integer >= 1, got 0/);
+  });
+
   it('leaves no tensor behind', async () => {
-    await assertNoTensorLeak(() => evaluatePatches([base, jpeg], fit, test, { ...opts, sizes: [2], epochs: 1 }).then(() => undefined), { reps: 2, label: 'evaluatePatches' });
+    await assertNoTensorLeak(() => evaluatePatches([base, jpeg], fit, test, { ...opts, sizes: [2], epochs: 1, perImage: { steps: 2, restarts: 1 } }).then(() => undefined), { reps: 2, label: 'evaluatePatches' });
   });
 });
 

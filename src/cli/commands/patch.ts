@@ -24,6 +24,10 @@ export function register(program: Command): void {
     .option('--beta <x>', 'cross-entropy clamp per image (nats)', '10')
     .option('--target <class>', 'targeted patch towards this class index')
     .option('--grid-stride <n>', 'worst position over a grid of corners this many pixels apart (default: the patch side; 0: no grid)')
+    .option('--per-image', 'also attack every test image with a patch of its own at a place of its own (white-box; hard JPEG through BPDA)')
+    .option('--per-image-steps <n>', 'per-image attack: sign steps per place', '20')
+    .option('--per-image-restarts <n>', 'per-image attack: random places tried per image', '4')
+    .option('--per-image-step-size <x>', 'per-image attack: step on the 0-1 pixel scale', '0.1')
     .option('--no-noise', 'do not also score a patch of uniform noise of each size (the occlusion control)')
     .option('--dataset <name>', 'fashion-mnist-embedded | fashion-mnist | cifar10 | cifar100 | folder | synthetic')
     .option('--data-dir <dir>', 'directory holding the dataset files')
@@ -36,7 +40,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (records.jsonl, patches/, patch.{md,html,json,txt}); rerun with the same --out to resume')
     .option('--backend <name>', 'auto | tensorflow-gpu | tensorflow | wasm | cpu', 'auto')
     .option('--no-progress', 'no progress bar')
-    .action(async (o: { progress: boolean; noise: boolean; run?: string; baseline?: string[]; jpegDl?: string[]; defence?: string; sizes: string; epochs: string; fitBatchSize: string; stepSize: string; stepDecay: string; beta: string; target?: string; gridStride?: string; dataset?: string; dataDir?: string; n: string; fitN: string; jpegModes: string; craftModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
+    .action(async (o: { progress: boolean; noise: boolean; perImage?: boolean; perImageSteps: string; perImageRestarts: string; perImageStepSize: string; run?: string; baseline?: string[]; jpegDl?: string[]; defence?: string; sizes: string; epochs: string; fitBatchSize: string; stepSize: string; stepDecay: string; beta: string; target?: string; gridStride?: string; dataset?: string; dataDir?: string; n: string; fitN: string; jpegModes: string; craftModes: string; batchSize: string; seed: string; out: string; backend: string }) => {
       const opts = {
         run: o.run,
         baseline: o.baseline,
@@ -58,6 +62,7 @@ export function register(program: Command): void {
         evalBatchSize: intOption(o.batchSize, '--batch-size'),
         seed: intOption(o.seed, '--seed'),
         noise: o.noise !== false,
+        ...(o.perImage ? { perImage: { steps: intOption(o.perImageSteps, '--per-image-steps'), restarts: intOption(o.perImageRestarts, '--per-image-restarts'), stepSize: numberOption(o.perImageStepSize, '--per-image-step-size') } } : {}),
         out: o.out,
       };
       await initBackend(o.backend);

@@ -55,11 +55,16 @@ describe('jpegdl-robust patch', () => {
     expect(check.code, check.text).toBe(0);
     // 3 clean cells + 18 at the random position + 18 at the worst grid position.
     expect(check.text).toMatch(/OK: 39 cells within tolerance/);
-    const plain = await cli(...base(), '--no-noise', '--sizes', '4', '--grid-stride', '0', '--out', join(dir, 'plain'));
+    const plain = await cli(...base(), '--no-noise', '--sizes', '4', '--grid-stride', '0', '--per-image', '--per-image-steps', '2', '--per-image-restarts', '1', '--out', join(dir, 'plain'));
     expect(plain.code, plain.text).toBe(0);
+    expect(plain.text).toMatch(/║ 4 px per image \(white-box, 1 places x 2 steps\)\s+│/);
     const recs = JSON.parse(readFileSync(join(dir, 'plain', 'patch.json'), 'utf8')).records;
-    expect(recs).toHaveLength(9);
+    // 3 clean + 2 fitted sources x 3 series + the per-image attack on each series.
+    expect(recs).toHaveLength(12);
     expect(recs.every((x: { grid: unknown }) => x.grid === null)).toBe(true);
+    expect(recs.filter((x: { perImage?: unknown }) => x.perImage).map((x: { perImage: unknown }) => x.perImage)).toEqual([
+      { steps: 2, restarts: 1, stepSize: 0.1, craftMode: null }, { steps: 2, restarts: 1, stepSize: 0.1, craftMode: 'soft' }, { steps: 2, restarts: 1, stepSize: 0.1, craftMode: 'bpda-identity' },
+    ]);
   });
 
   it('refuses bad input with the flag and the reason, before any work', async () => {
@@ -71,6 +76,7 @@ describe('jpegdl-robust patch', () => {
       [['--step-decay', '0'], /stepDecay: must be in \(0, 1\], got 0/],
       [['--grid-stride', '-2'], /gridStride: must be an integer >= 0 \(0: no grid\), got -2/],
       [['--fit-n', '0'], /--fit-n: must be an integer >= 1, got 0/],
+      [['--per-image', '--per-image-steps', '0'], /perImage.steps: must be an integer >= 1, got 0/],
       [['--jpeg-modes', 'bpda-identity'], /--jpeg-modes: models are evaluated as they are deployed, soft or hard/],
       [['--craft-modes', 'fuzzy'], /--craft-modes: unknown JPEG mode "fuzzy"/],
     ];
