@@ -9,6 +9,7 @@ import { CSS, htmlTable } from '../report/html.ts';
 import { REPORT_SCHEMA, type Report } from '../report/model.ts';
 import { allCorrect, pairedBits } from '../report/paired.ts';
 import { linePlotSvg, PALETTE } from '../report/svg.ts';
+import { ownSource } from '../universal/report.ts';
 import { patchSeriesKey, type PatchRecord, type PatchSource } from './evaluate.ts';
 
 export const PATCH_SCHEMA = 'jpegdl-robust-patch/1';
@@ -90,16 +91,7 @@ export function summarizePatches(records: PatchRecord[]): PatchSummary {
   const cell = (size: number, src: string, ser: string) => cells.get(`${size}|${src}|${ser}`);
   const sources = [...sourceMap.values()];
   const fittedSources = sources.filter((x) => isFitted(x.source));
-  // A hard-mode series is best attacked through its BPDA crafting mode, then the soft one.
-  const preference = (mode: string | null) => (mode === 'hard' ? ['hard', 'bpda-identity', 'bpda-soft', 'soft'] : [mode, 'soft', 'bpda-soft', 'bpda-identity', 'hard']);
-  const own = (s: PatchSeries) => {
-    const mine = fittedSources.filter((x) => x.source.model === s.model && x.source.modelSeed === s.modelSeed);
-    for (const m of preference(s.jpegMode)) {
-      const hit = mine.find((x) => x.source.mode === m);
-      if (hit) return hit;
-    }
-    return mine[0];
-  };
+  const own = (s: PatchSeries) => ownSource(fittedSources, s);
   const series = [...seriesMap.values()];
   const worstCache = new Map<string, { accuracy: number; bits: Uint8Array; sources: number } | null>();
   const worst = (size: number, ser: string) => {

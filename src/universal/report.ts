@@ -61,6 +61,21 @@ export interface UniversalSummary {
 
 const labelOf = (model: string, mode: string | null, seeds: number, seed: number) => `${model}${mode ? ` [${mode}]` : ''}${seeds > 1 ? ` seed ${seed}` : ''}`;
 
+/**
+ * The pattern a series counts as its own among `sources`: fitted on the same model and seed, in the
+ * crafting mode closest to the series' mode (a hard-mode series is best attacked through its BPDA mode,
+ * then the soft one); undefined when none was fitted on it.
+ */
+export function ownSource<T extends { source: { model: string; modelSeed: number; mode: string | null } }>(sources: T[], series: { model: string; modelSeed: number; jpegMode: string | null }): T | undefined {
+  const mine = sources.filter((x) => x.source.model === series.model && x.source.modelSeed === series.modelSeed);
+  const preference = series.jpegMode === 'hard' ? ['hard', 'bpda-identity', 'bpda-soft', 'soft'] : [series.jpegMode, 'soft', 'bpda-soft', 'bpda-identity', 'hard'];
+  for (const m of preference) {
+    const hit = mine.find((x) => x.source.mode === m);
+    if (hit) return hit;
+  }
+  return mine[0];
+}
+
 /** Summarise records: series and sources in first-seen order, the first baseline series is the reference. */
 export function summarizeUniversal(records: UniversalRecord[]): UniversalSummary {
   if (records.length === 0) throw new Error('universal report: no records');
@@ -86,16 +101,7 @@ export function summarizeUniversal(records: UniversalRecord[]): UniversalSummary
   const cells = new Map(records.filter((r) => r.source).map((r) => [`${r.epsLabel}|${universalSeriesKey(r.source!)}|${universalSeriesKey(r)}`, r]));
   const cell = (e: string, src: string, ser: string) => cells.get(`${e}|${src}|${ser}`);
   const sources = [...sourceMap.values()];
-  // A hard-mode series is best attacked through its BPDA crafting mode, then the soft one.
-  const preference = (mode: string | null) => (mode === 'hard' ? ['hard', 'bpda-identity', 'bpda-soft', 'soft'] : [mode, 'soft', 'bpda-soft', 'bpda-identity', 'hard']);
-  const own = (s: UniversalSeries) => {
-    const mine = sources.filter((x) => x.source.model === s.model && x.source.modelSeed === s.modelSeed);
-    for (const m of preference(s.jpegMode)) {
-      const hit = mine.find((x) => x.source.mode === m);
-      if (hit) return hit;
-    }
-    return mine[0];
-  };
+  const own = (s: UniversalSeries) => ownSource(sources, s);
   const series = [...seriesMap.values()];
   const worstCache = new Map<string, { accuracy: number; bits: Uint8Array; sources: number } | null>();
   const worst = (e: string, ser: string) => {
