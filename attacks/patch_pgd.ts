@@ -83,33 +83,41 @@ export function patchPgd(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
     const x = tf.tidy(() => tf.gather(images, tf.tensor1d(todo, 'int32')) as tf.Tensor4D);
     const yb = tf.tensor1d(todo.map((i) => (target === null ? y[i] : target)), 'int32');
     let p = tf.tensor4d(Float32Array.from({ length: m * s * s * c }, () => rng.next()), [m, s, s, c]);
-    // Keep the patched images that fool their model the first time they do (checked before every step and after the last).
-    const keep = () => {
-      const [pred, made] = tf.tidy(() => {
-        const xp = applyPatch(x, p, at);
-        return [tf.argMax(fn(xp), 1).dataSync(), xp.dataSync()];
+    // Keep the patched images that fool their model the first time they do (`pred`: the predictions at the
+    // current patches, read off each step's own forward pass, and once more after the last step).
+    const keep = (pred: ArrayLike<number>) => {
+      const hits = todo.flatMap((i, k) => (!success[i] && fooled(pred, i, k) ? [k] : []));
+      if (hits.length === 0) return;
+      const made = tf.tidy(() => {
+        const pick = tf.tensor1d(hits, 'int32');
+        const place = { rows: Int32Array.from(hits, (k) => at.rows[k]), cols: Int32Array.from(hits, (k) => at.cols[k]) };
+        return applyPatch(tf.gather(x, pick) as tf.Tensor4D, tf.gather(p, pick) as tf.Tensor4D, place).dataSync();
       });
-      todo.forEach((i, k) => {
-        if (success[i] || !fooled(pred, i, k)) return;
+      hits.forEach((k, j) => {
+        const i = todo[k];
         success[i] = 1;
-        adv.set(made.subarray(k * pixels, (k + 1) * pixels), i * pixels);
+        adv.set(made.subarray(j * pixels, (j + 1) * pixels), i * pixels);
         [rows[i], cols[i]] = [at.rows[k], at.cols[k]];
       });
     };
     try {
       for (let t = 0; t < steps; t++) {
-        keep();
+        let pred: ArrayLike<number> = [];
         const next = tf.tidy(() => {
           const g = tf.grad((q: tf.Tensor) => {
-            const ce = tf.sum(crossEntropyPerExample(fn(applyPatch(x, q as tf.Tensor4D, at)), yb));
+            const logits = fn(applyPatch(x, q as tf.Tensor4D, at));
+            // The success check at p needs these very logits: no second forward pass.
+            pred = tf.argMax(logits, 1).dataSync();
+            const ce = tf.sum(crossEntropyPerExample(logits, yb));
             return (target === null ? ce : tf.neg(ce)) as tf.Scalar;
           })(p);
           return tf.clipByValue(tf.add(p, tf.mul(tf.sign(g), stepSize)), 0, 1) as tf.Tensor4D;
         });
+        keep(pred);
         p.dispose();
         p = next;
       }
-      keep();
+      keep(tf.tidy(() => tf.argMax(fn(applyPatch(x, p, at)), 1).dataSync()));
     } finally {
       tf.dispose([x, yb, p]);
     }
