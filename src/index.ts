@@ -36,6 +36,7 @@ export { writeReport } from './report/write.ts';
 export { checkReport, makeBaseline, readBaseline, readReport, formatCheck } from './report/check.ts';
 export { leaderboardEntries, rankEntries, writeLeaderboard, type LeaderboardEntry } from './report/leaderboard.ts';
 export { mcnemarExact, pairedComparisons, type PairedRow } from './report/paired.ts';
+export { perClassTable, perClassRows, type ClassInfo, type PerClassTable } from './report/per-class.ts';
 export { exampleGridPng, imageGridPng, writeAdversarialExamples } from './report/examples.ts';
 export { PAPER_NUMBERS, paperNumbersFor } from './paper/numbers.ts';
 export { runJob, type RunOptions, type RunResult } from './run/pipeline.ts';

@@ -8,7 +8,7 @@ describe('library entry', () => {
       lib.initBackend, lib.buildModel, lib.loadDataset, lib.parseEpsilon, lib.attacks.pgd, lib.attacks.bpdaModel, lib.attacks.autoAttack, lib.attacks.diFgsm, lib.attacks.ensembleModel,
       lib.train.trainModel, lib.train.defaultTrainConfig, lib.train.parseAdversarialSpec, lib.train.robustAccuracy,
       lib.corruptions.evaluateCorruptions, lib.corruptions.corruptImage, lib.corruptions.runCorruptionJob,
-      lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.writeAdversarialExamples,
+      lib.buildReport, lib.writeReport, lib.leaderboardEntries, lib.pairedComparisons, lib.mcnemarExact, lib.perClassTable, lib.perClassRows, lib.writeAdversarialExamples,
       lib.evaluate, lib.runJob, lib.checkReport, lib.defences.defended, lib.defences.jpegDefended, lib.defences.squeezeDefended, lib.defences.randomJpegDefended, lib.defences.resizePadDefended, lib.defences.tvMinDefended, lib.medianFilter, lib.tvMinimise,
       lib.certify.certifySmoothed, lib.certify.predictSmoothed, lib.certify.runCertifyJob, lib.certify.clopperPearsonLower,
       lib.importModel, lib.assertLogitOutputs, lib.loadKerasModel, lib.loadOnnxModel, lib.inspectOnnxModel,

@@ -371,6 +371,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       versions: { tfjs: tf.version_core, node: process.version },
       tables,
       examples,
+      classes: { names: ds.classNames, labels: Array.from(ds.labels) },
     });
     const files = writeReport(outDir, report);
     const terminal = renderTerminal(report);

@@ -97,6 +97,11 @@ export interface RobustCell extends SeriesId {
  * instance: an image counts as robust only if every attack failed on it.
  */
 export function robustAccuracy(records: CellRecord[]): RobustCell[] {
+  return robustBits(records).map((x) => x.cell);
+}
+
+/** robustAccuracy with each cell's per-image bits (1 = correct clean and under every attack), image order of the records. */
+export function robustBits(records: CellRecord[]): { cell: RobustCell; bits: Uint8Array }[] {
   const labels = attackLabels(records);
   const clean = new Map<string, CellRecord>();
   for (const r of records) if (r.attack === CLEAN_ATTACK) clean.set(JSON.stringify([seriesKey(r), r.modelSeed]), r);
@@ -106,7 +111,7 @@ export function robustAccuracy(records: CellRecord[]): RobustCell[] {
     const k = JSON.stringify([seriesKey(r), r.modelSeed, r.threat.norm, r.threat.epsLabel]);
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  const out: RobustCell[] = [];
+  const out: { cell: RobustCell; bits: Uint8Array }[] = [];
   for (const cells of groups.values()) {
     const first = cells[0];
     const n = first.n;
@@ -121,20 +126,23 @@ export function robustAccuracy(records: CellRecord[]): RobustCell[] {
     let correct = 0;
     for (let i = 0; i < n; i++) correct += acc[i];
     out.push({
-      model: first.model,
-      variant: first.variant,
-      jpegMode: first.jpegMode,
-      modelSeed: first.modelSeed,
-      norm: first.threat.norm,
-      eps: first.threat.eps,
-      epsLabel: first.threat.epsLabel,
-      n,
-      correct,
-      accuracy: correct / n,
-      attacks: [...new Set(cells.map((r) => labels.get(attackKey(r)) ?? r.attack))].sort(),
+      cell: {
+        model: first.model,
+        variant: first.variant,
+        jpegMode: first.jpegMode,
+        modelSeed: first.modelSeed,
+        norm: first.threat.norm,
+        eps: first.threat.eps,
+        epsLabel: first.threat.epsLabel,
+        n,
+        correct,
+        accuracy: correct / n,
+        attacks: [...new Set(cells.map((r) => labels.get(attackKey(r)) ?? r.attack))].sort(),
+      },
+      bits: acc,
     });
   }
-  return out.sort((a, b) => a.eps - b.eps);
+  return out.sort((a, b) => a.cell.eps - b.cell.eps);
 }
 
 /** Mean ± std of one (series, attack, eps) cell over model seeds. */

@@ -2,6 +2,7 @@
 import { fmtSeconds, mdTable } from './format.ts';
 import { detailTable, exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
+import { perClassNoise, perClassRows } from './per-class.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -17,6 +18,19 @@ function quantTable(values: number[]): string {
   const header = ['u\\v', ...Array.from({ length: 8 }, (_, v) => String(v))];
   const rows = Array.from({ length: 8 }, (_, u) => [String(u), ...values.slice(8 * u, 8 * u + 8).map((x) => (x < 10 ? x.toFixed(2) : x.toFixed(1)))]);
   return mdTable(header, rows);
+}
+
+/** The per-class section: clean and worst-case accuracy of every series per class. */
+function perClassMarkdown(report: Report): string[] {
+  const t = perClassRows(report.perClass!);
+  return [
+    '## Accuracy per class (%)',
+    '',
+    `Per class of the evaluated images: clean accuracy and the worst case over all attacks at each eps (as in the main table)${report.seeds.length > 1 ? `, mean over ${report.seeds.length} seeds` : ''}. ${perClassNoise(report.perClass!)}`,
+    '',
+    mdTable(t.header, t.rows),
+    '',
+  ];
 }
 
 /** The whole report as Markdown. */
@@ -46,6 +60,7 @@ export function renderMarkdown(report: Report): string {
     ...(ref && paired
       ? [`## Paired comparison with ${ref.label}`, '', 'Same images, same model seeds: the images only one of the two gets right decide the difference; p is the exact McNemar test (two-sided) of that split.', '', mdTable(paired.header, paired.rows), '']
       : []),
+    ...(report.perClass?.rows.length ? perClassMarkdown(report) : []),
     ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
     ...(report.examples?.length
       ? ['## Adversarial examples', '', 'Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set (rows: clean, then per eps the adversarial image and its amplified perturbation; details in each JSON).', '', ...report.examples.flatMap((e) => [`![${e.series}: ${e.attack}](${e.png})`, '', `${e.series}: ${exampleAttackLabel(e)}, [details](${e.json})`, ''])]

@@ -9,6 +9,7 @@ import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
 import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, eotAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
 import { evaluationChecks } from './sanity.ts';
+import { checkClassInfo, perClassChecks, perClassTable, type ClassInfo, type PerClassTable } from './per-class.ts';
 
 export const REPORT_SCHEMA = 'jpegdl-robust-report/1';
 
@@ -104,6 +105,8 @@ export interface ReportInput {
   training?: TrainingView[];
   /** Adversarial-example pictures beside the report (evaluate --examples; src/eval/examples.ts). */
   examples?: ReportExample[];
+  /** Class names and the label of every evaluated image (records' image order): adds the per-class table. */
+  classes?: ClassInfo;
 }
 
 /** One picture of adversarial examples, paths relative to the report's directory. */
@@ -164,6 +167,10 @@ export interface Report {
   stages?: StageTable;
   /** Adversarial-example pictures beside the report, when they were drawn. */
   examples?: ReportExample[];
+  /** Class names and the evaluated images' labels, when the sweep recorded them (reports from before have none). */
+  classes?: ClassInfo;
+  /** Clean and worst-case accuracy per class (src/report/per-class.ts), when `classes` is known. */
+  perClass?: PerClassTable;
   /** The raw records (with per-example bitmaps): every number above is derived from these. */
   records: CellRecord[];
 }
@@ -199,6 +206,7 @@ export function stageTableRows(t: StageTable): { header: string[]; rows: string[
 export function buildReport(input: ReportInput): Report {
   const { records, config } = input;
   if (!records.length) throw new Error('buildReport: no records (has the sweep run?)');
+  if (input.classes) checkClassInfo(input.classes, records[0].n, 'buildReport: classes');
   const robust = robustAccuracy(records);
   const cells = aggregate(records, robust);
   const seriesMap = new Map<string, SeriesView>();
@@ -217,6 +225,7 @@ export function buildReport(input: ReportInput): Report {
   for (const r of records) if (r.attack !== CLEAN_ATTACK || !epsMap.has(`${r.threat.norm}:${r.threat.epsLabel}`)) epsMap.set(`${r.threat.norm}:${r.threat.epsLabel}`, { label: r.threat.epsLabel, value: r.threat.eps, norm: r.threat.norm });
   const epsilons = [...epsMap.values()].sort((a, b) => a.value - b.value || a.norm.localeCompare(b.norm));
   const stages = stageTable(records);
+  const perClass = input.classes ? perClassTable(records, input.classes, series, epsilons) : undefined;
   const perSeriesMs: Record<string, number> = {};
   let total = 0;
   for (const r of records) {
@@ -243,9 +252,10 @@ export function buildReport(input: ReportInput): Report {
     ...(input.training?.length ? { training: input.training } : {}),
     paired: pairedComparisons(records, reference),
     notes: input.notes ?? [],
-    checks: evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records), eot: eotAttackLabels(records) }),
+    checks: [...evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records), eot: eotAttackLabels(records) }), ...(perClass ? perClassChecks(perClass) : [])],
     ...(stages ? { stages } : {}),
     ...(input.examples?.length ? { examples: input.examples } : {}),
+    ...(perClass ? { classes: input.classes!, perClass } : {}),
     records,
   };
   return { ...partial, paper: paperComparison(partial) };

@@ -608,6 +608,7 @@ export async function runJob(opts: RunOptions): Promise<RunResult> {
       versions: { tfjs: tf.version_core },
       tables,
       notes,
+      classes: { names: attackSet.classNames, labels: Array.from(attackSet.labels) },
       training: [
         trainingView('baseline', 'baseline', baseRes.history, trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training),
         trainingView('jpeg-dl', 'jpeg-dl', jpegRes.history, trainingMetadata(cfg.train.adversarial, cfg.train.noiseSd).training),

@@ -44,6 +44,10 @@ describe('jpegdl-robust run --preset smoke', () => {
     expect(json.training[1].epochs.map((e: { trainLoss: number }) => e.trainLoss)).toEqual(jpegHistory.map((h: { trainLoss: number }) => h.trainLoss));
     expect(readFileSync(res.files.html, 'utf8')).toContain('<title>Test accuracy after each epoch</title>');
     for (const t of json.tables) expect(t.learned).toHaveLength(64);
+    // The attacked images' classes, and per class each series' clean and worst-case accuracy (all three series).
+    expect(json.classes.labels).toHaveLength(json.config.n);
+    expect(json.perClass.series.map((x: { label: string }) => x.label)).toEqual(['baseline', 'jpeg-dl [soft]', 'jpeg-dl [hard]']);
+    expect(md).toContain('## Accuracy per class (%)');
     // Every (series, attack, eps) cell: clean + 2 plain attacks x 3 eps on baseline/soft/hard, BPDA x 3 eps on hard.
     const recs = loadRecords(join(res.runDir, 'sweep', 'records.jsonl')).records;
     const key = (m: string, mode: string | null, a: string, e: string) => recs.find((r) => r.model === m && r.jpegMode === mode && r.attack === a && r.threat.epsLabel === e);

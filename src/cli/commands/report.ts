@@ -32,6 +32,7 @@ export function register(program: Command): void {
         training: old?.training,
         notes: old?.notes,
         examples: old?.examples,
+        classes: old?.classes,
         // The sweep's date, not the rendering's.
         createdAt: old?.createdAt,
       });

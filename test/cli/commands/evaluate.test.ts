@@ -38,13 +38,24 @@ describe('jpegdl-robust evaluate', () => {
     expect(report.tables[0].learned).toHaveLength(64);
     // What each model's training did comes from its saved metadata (absent for models saved without it).
     expect(report.config.models.map((m: { training?: string }) => m.training)).toEqual([undefined, 'PGD-10 adversarial training, L-inf eps 2/255 (step 0.00196)']);
+    // The evaluated images' classes (class-balanced: one of each at n = 10) and the per-class table, whose
+    // size-weighted mean is the clean cell of the main table.
+    expect(report.classes.names).toHaveLength(10);
+    expect([...report.classes.labels].sort((a: number, b: number) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(report.perClass.rows.map((r: { n: number }) => r.n)).toEqual(new Array(10).fill(1));
+    report.series.forEach((s: { key: string }, i: number) => {
+      const clean = report.cells.find((c: { attack: string; model: string; variant: string; jpegMode: string | null }) => c.attack === 'clean' && JSON.stringify([c.model, c.variant, c.jpegMode]) === s.key);
+      expect(report.perClass.rows.reduce((a: number, r: { values: { clean: number }[] }) => a + r.values[i].clean, 0) / 10).toBeCloseTo(clean.mean, 12);
+    });
+    expect(readFileSync(join(o, 'report.md'), 'utf8')).toContain('## Accuracy per class (%)');
     const again = await cli(...base(), '--out', o);
     expect(again.code).toBe(0);
     expect(again.text).toMatch(/0 cell\(s\) run, 6 already done/);
-    // re-render from records
+    // re-render from records, keeping the classes
     const rr = await cli('report', o);
     expect(rr.code, rr.text).toBe(0);
     expect(rr.text).toContain('robust (worst case)');
+    expect(JSON.parse(readFileSync(join(o, 'report.json'), 'utf8')).perClass).toEqual(report.perClass);
   });
 
   it('rejects bad input with clear errors before any work, losing nothing already written', async () => {
