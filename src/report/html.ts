@@ -4,7 +4,7 @@ import { seriesKey, WORST_CASE } from '../eval/summary.ts';
 import { esc, fmtSeconds, normText } from './format.ts';
 import { detailTable, exampleAttackLabel, findCell, mainTable, reportNorms, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { pairedTableRows } from './paired.ts';
-import { perClassNoise, perClassRows } from './per-class.ts';
+import { perClassIntro, perClassRows } from './per-class.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
@@ -112,7 +112,7 @@ export function renderHtml(report: Report): string {
   }
   if (report.perClass?.rows.length) {
     const t = perClassRows(report.perClass);
-    s.push('<h2>Accuracy per class (%)</h2>', `<p class="muted">Per class of the evaluated images: clean accuracy and the worst case over all attacks at each eps${report.seeds.length > 1 ? `, mean over ${report.seeds.length} seeds` : ''}. ${esc(perClassNoise(report.perClass))}</p>`, htmlTable(t.header, t.rows, 'per-class'));
+    s.push('<h2>Accuracy per class (%)</h2>', `<p class="muted">${esc(perClassIntro(report.perClass, report.seeds.length))}</p>`, htmlTable(t.header, t.rows, 'per-class'));
   }
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
   if (report.examples?.length) {

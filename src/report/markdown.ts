@@ -2,7 +2,7 @@
 import { fmtSeconds, mdTable } from './format.ts';
 import { detailTable, exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
-import { perClassNoise, perClassRows } from './per-class.ts';
+import { perClassIntro, perClassRows } from './per-class.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -26,7 +26,7 @@ function perClassMarkdown(report: Report): string[] {
   return [
     '## Accuracy per class (%)',
     '',
-    `Per class of the evaluated images: clean accuracy and the worst case over all attacks at each eps (as in the main table)${report.seeds.length > 1 ? `, mean over ${report.seeds.length} seeds` : ''}. ${perClassNoise(report.perClass!)}`,
+    perClassIntro(report.perClass!, report.seeds.length),
     '',
     mdTable(t.header, t.rows),
     '',

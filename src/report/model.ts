@@ -6,7 +6,7 @@ import { epsText, fmtInterval, fmtNorm, fmtPct, fmtSeconds, normText } from './f
 import { robustSummary } from '../train/history.ts';
 import { pairedComparisons, type PairedRow } from './paired.ts';
 import { CLEAN_ATTACK, type CellRecord } from '../eval/records.ts';
-import { aggregate, robustAccuracy, seriesKey, seriesLabel, transferAttackLabels, eotAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
+import { aggregate, robustBits, seriesKey, seriesLabel, transferAttackLabels, eotAttackLabels, WORST_CASE, type AggregateCell, type RobustCell, type SeriesId } from '../eval/summary.ts';
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
 import { evaluationChecks } from './sanity.ts';
 import { checkClassInfo, perClassChecks, perClassTable, type ClassInfo, type PerClassTable } from './per-class.ts';
@@ -207,7 +207,9 @@ export function buildReport(input: ReportInput): Report {
   const { records, config } = input;
   if (!records.length) throw new Error('buildReport: no records (has the sweep run?)');
   if (input.classes) checkClassInfo(input.classes, records[0].n, 'buildReport: classes');
-  const robust = robustAccuracy(records);
+  // The worst-case bits serve both the robust cells and the per-class table: unpacked once.
+  const withBits = robustBits(records);
+  const robust = withBits.map((x) => x.cell);
   const cells = aggregate(records, robust);
   const seriesMap = new Map<string, SeriesView>();
   for (const r of records) {
@@ -225,7 +227,7 @@ export function buildReport(input: ReportInput): Report {
   for (const r of records) if (r.attack !== CLEAN_ATTACK || !epsMap.has(`${r.threat.norm}:${r.threat.epsLabel}`)) epsMap.set(`${r.threat.norm}:${r.threat.epsLabel}`, { label: r.threat.epsLabel, value: r.threat.eps, norm: r.threat.norm });
   const epsilons = [...epsMap.values()].sort((a, b) => a.value - b.value || a.norm.localeCompare(b.norm));
   const stages = stageTable(records);
-  const perClass = input.classes ? perClassTable(records, input.classes, series, epsilons) : undefined;
+  const perClass = input.classes ? perClassTable(records, input.classes, series, epsilons, withBits) : undefined;
   const perSeriesMs: Record<string, number> = {};
   let total = 0;
   for (const r of records) {

@@ -37,9 +37,16 @@ export interface PerClassTable {
 
 /**
  * Per class of `classes`, each series' clean accuracy and worst-case accuracy at each eps > 0 of `epsilons`,
- * the mean over the series' model seeds. Classes without evaluated images are left out.
+ * the mean over the series' model seeds. Classes without evaluated images are left out. `robust`: the
+ * records' worst-case bits when the caller has them already.
  */
-export function perClassTable(records: CellRecord[], classes: ClassInfo, series: (SeriesId & { key: string })[], epsilons: { label: string; value: number; norm: string }[]): PerClassTable {
+export function perClassTable(
+  records: CellRecord[],
+  classes: ClassInfo,
+  series: (SeriesId & { key: string })[],
+  epsilons: { label: string; value: number; norm: string }[],
+  robust: ReturnType<typeof robustBits> = robustBits(records),
+): PerClassTable {
   if (!records.length) throw new Error('perClassTable: no records');
   checkClassInfo(classes, records[0].n, 'perClassTable: classes');
   const k = classes.names.length;
@@ -63,7 +70,7 @@ export function perClassTable(records: CellRecord[], classes: ClassInfo, series:
   };
   const col = (series: string, what: string) => JSON.stringify([series, what]);
   for (const r of records) if (r.attack === CLEAN_ATTACK) add(col(seriesKey(r), 'clean'), unpackBits(r.correctBits, r.n), r.n);
-  for (const { cell, bits } of robustBits(records)) add(col(seriesKey(cell), `${cell.norm}:${cell.epsLabel}`), bits, cell.n);
+  for (const { cell, bits } of robust) add(col(seriesKey(cell), `${cell.norm}:${cell.epsLabel}`), bits, cell.n);
   const budgets = epsilons.filter((e) => e.value > 0);
   const mean = (key: string, y: number): number | null => {
     const s = sums.get(key);
@@ -95,6 +102,11 @@ export function perClassRows(t: PerClassTable): { header: string[]; rows: string
     header: ['class', 'images', ...cols.map((c) => c.head)],
     rows: t.rows.map((r) => [`${r.label} ${r.name}`, String(r.n), ...cols.map((c) => pct(c.get(r.values)))]),
   };
+}
+
+/** The sentence above the per-class table (Markdown and HTML): what it holds, over how many seeds, and how noisy one class is. */
+export function perClassIntro(t: PerClassTable, seeds: number): string {
+  return `Per class of the evaluated images: clean accuracy and the worst case over all attacks at each eps (as in the main table)${seeds > 1 ? `, mean over ${seeds} seeds` : ''}. ${perClassNoise(t)}`;
 }
 
 /** One sentence on how noisy one class's accuracy is: the 95% Wilson half-width at 50% for the smallest class. */
