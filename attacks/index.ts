@@ -18,6 +18,7 @@ import { pgd } from './pgd.ts';
 import { pgdL0 } from './pgd_l0.ts';
 import { pgdL1 } from './pgd_l1.ts';
 import { pgdL2 } from './pgd_l2.ts';
+import { simba } from './simba.ts';
 import { sparseRs } from './sparse_rs.ts';
 import { spsa } from './spsa.ts';
 import { square, squareL2 } from './square.ts';
@@ -186,6 +187,11 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     description: 'Square Attack in the L2 ball: random search moving perturbation mass between square windows, no gradients',
     paper: 'Andriushchenko, Croce, Flammarion, Hein 2020, Square Attack: a query-efficient black-box adversarial attack via random search',
   },
+  simba: {
+    name: 'simba', run: simba as AttackFn, norm: 'l2', defaults: { queries: 10000, stepSize: 'min(0.2, eps)', basis: 'dct', freqDim: 'round(min(h, w) / 8)', stride: 1, loss: 'margin', seed: 0, targeted: false, eotSamples: 1 },
+    description: 'SimBA: score-based search along orthonormal directions (whole-image DCT, low frequencies first, or single pixels), keeping each ±stepSize step that raises the objective; no gradients',
+    paper: 'Guo, Gardner, You, Wilson, Weinberger 2019, Simple Black-box Adversarial Attacks',
+  },
   spsa: {
     name: 'spsa', run: spsa as AttackFn, norm: 'linf', defaults: { steps: 100, samples: 128, delta: 0.01, lr: 0.01, randomStart: true, seed: 0, loss: 'margin', targeted: false, eotSamples: 1, queryBatch: 1024 },
     description: 'SPSA: Adam ascent on a gradient estimated from outputs only (random ±1 directions, central differences at delta), projected; no gradients (a check for gradient masking)',
@@ -257,6 +263,7 @@ export { pgd } from './pgd.ts';
 export { pgdL0 } from './pgd_l0.ts';
 export { pgdL1 } from './pgd_l1.ts';
 export { pgdL2 } from './pgd_l2.ts';
+export { simba, simbaFreqDim, dctBasisMatrix, dctOrder, SIMBA_OPTIONS, type SimbaBasis, type SimbaOptions } from './simba.ts';
 export { sparseRs, sparseRsSwaps, type SparseRsOptions } from './sparse_rs.ts';
 export { spsa, spsaGradient, type SpsaOptions } from './spsa.ts';
 export { square, squareL2, squareFraction, squareSide } from './square.ts';

@@ -12,9 +12,9 @@ import { epsText, fmtPct } from './format.ts';
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
 const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'mi-fgsm', 'ni-fgsm', 'si-ni-fgsm', 'vmi-fgsm', 'vni-fgsm', 'di-fgsm', 'ti-fgsm', 'pgd-l2', 'pgd-l1', 'pgd-l0', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
-const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1', 'bpda-pgd']);
-/** The gradient-free attacks (Square, Sparse-RS and SPSA on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
-const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf']);
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1', 'bpda-pgd']);
+/** The gradient-free attacks (Square, SimBA, Sparse-RS and SPSA on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
+const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf']);
 /** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */
 const PLAIN_NAMES: Record<string, string> = { square: 'Square', 'sparse-rs': 'Sparse-RS', spsa: 'SPSA', hsja: 'HopSkipJump' };
 /** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */

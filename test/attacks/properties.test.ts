@@ -24,6 +24,7 @@ import { ATTACKS } from '../../attacks/index.ts';
 import { pgd } from '../../attacks/pgd.ts';
 import { siNiFgsm } from '../../attacks/sinifgsm.ts';
 import { pgdL2 } from '../../attacks/pgd_l2.ts';
+import { simba } from '../../attacks/simba.ts';
 import { sparseRs } from '../../attacks/sparse_rs.ts';
 import { spsa } from '../../attacks/spsa.ts';
 import { square, squareL2 } from '../../attacks/square.ts';
@@ -83,6 +84,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'autoattack', norm: 'linf', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, steps: 3, targetClasses: 2, queries: 5, seed }) },
   { name: 'square-l2', norm: 'l2', run: (m, x, y, eps, seed) => squareL2(m, x, y, { eps, queries: 8, seed }) },
   { name: 'square-l2 targeted ce', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => squareL2(m, x, y, { eps, queries: 6, seed, loss: 'ce', targeted: true, targets: t, pInit: 0.3 })) },
+  { name: 'simba', norm: 'l2', run: (m, x, y, eps, seed) => simba(m, x, y, { eps, queries: 8, seed }) },
+  { name: 'simba pixel targeted ce eot', norm: 'l2', run: (m, x, y, eps, seed, c) => withTargets(y, c, (t) => simba(noisy(m as (x: tf.Tensor4D) => tf.Tensor2D, seed), x, y, { eps, queries: 6, seed, basis: 'pixel', stepSize: 0.3, loss: 'ce', targeted: true, targets: t, eotSamples: 2 })) },
   { name: 'autoattack l2', norm: 'l2', run: (m, x, y, eps, seed) => autoAttack(m, x, y, { eps, norm: 'l2', steps: 3, targetClasses: 1, queries: 5, seed }) },
   { name: 'autoattack-l2 (registry function)', norm: 'l2', run: (m, x, y, eps, seed) => autoAttackL2(m, x, y, { eps, steps: 2, targetClasses: 2, queries: 4, seed }) },
   { name: 'pgd-l1', norm: 'l1', run: (m, x, y, eps, seed) => pgdL1(m, x, y, { eps, steps: 3, seed, quantile: 0.5 }) },
@@ -206,7 +209,7 @@ describe('seeded determinism', () => {
       const x = randomImages(21, [3, 4, 4, 1]);
       const model = randomMlp(23, 16, 3);
       // Square returns images the model already gets wrong untouched: label them as predicted.
-      const [isSquare, isAuto, isHsja, isSpsa] = [info.name.startsWith('square') || info.name === 'sparse-rs', info.name.startsWith('autoattack'), info.name.startsWith('hsja'), info.name === 'spsa'];
+      const [isSquare, isAuto, isHsja, isSpsa] = [info.name.startsWith('square') || info.name === 'sparse-rs' || info.name === 'simba', info.name.startsWith('autoattack'), info.name.startsWith('hsja'), info.name === 'spsa'];
       const y = isSquare || isAuto || isHsja || isSpsa ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
       // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
       const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : isSpsa ? { steps: 3, samples: 4 } : { steps: 3 };
@@ -219,13 +222,13 @@ describe('seeded determinism', () => {
       // FAB's first run starts at the clean image (no randomness); its restarts' seeds: test/attacks/fab.test.ts.
       if (seeded && !info.name.startsWith('fab')) {
         // Starts differ, so after 1 short step the images differ too (APGD's first step is 2·eps: use its start).
-        // (Square's first query is its seeded stripes.)
+        // (Square's first query is its seeded stripes; SimBA's first directions, pixel by pixel, are seeded.)
         // (AutoAttack returns the points its APGD-CE start found: eps 0.5 fools these images, from seeded starts.)
         // (HopSkipJump's start is seeded uniform noise: one step from different starts ends elsewhere.)
         // (PGD-L0 starts at x by default: its random start is the seeded part.)
         // (SPSA's start is seeded uniform noise in the ball, its directions seeded too.)
         // (The transfer family starts at x by default: its random start is the seeded part.)
-        const short = isHsja || isSpsa ? { steps: 1 } : info.name.endsWith('i-fgsm') ? { steps: 1, randomStart: true } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
+        const short = isHsja || isSpsa ? { steps: 1 } : info.name.endsWith('i-fgsm') ? { steps: 1, randomStart: true } : info.name === 'simba' ? { queries: 2, basis: 'pixel' } : isSquare ? { queries: 1 } : info.name === 'pgd-l0' ? { steps: 1, randomStart: true } : isAuto ? (info.norm === 'l1' ? { steps: 3, targetClasses: 0, restarts: 1 } : { steps: 1, queries: 0, targetClasses: 0 }) : info.name.startsWith('apgd') ? { steps: 1, eps: opts.eps } : { steps: 1, stepSize: opts.eps / 10 };
         const c = info.run(model, x, y, { ...opts, ...short, seed: 6 });
         const d = info.run(model, x, y, { ...opts, ...short, seed: 5 });
         expect(Array.from(c.dataSync())).not.toEqual(Array.from(d.dataSync()));

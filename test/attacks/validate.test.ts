@@ -148,6 +148,17 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, stepSize: 0.1 })).toThrow(/spsa: unknown option "stepSize"/);
           expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
         });
+      } else if (info.name === 'simba') {
+        it('rejects queries < 1, a bad step size, basis, freqDim or stride, DCT options with the pixel basis, and a negative seed', () => {
+          expect(() => run({ eps: 0.1, queries: 0 })).toThrow('simba: queries: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, stepSize: 0 })).toThrow('simba: stepSize: must be a finite number > 0, got 0');
+          expect(() => run({ eps: 0.1, basis: 'wavelet' })).toThrow('simba: basis must be "dct" or "pixel", got wavelet');
+          expect(() => run({ eps: 0.1, freqDim: 2.5 })).toThrow('simba: freqDim: must be an integer >= 1, got 2.5');
+          expect(() => run({ eps: 0.1, stride: 0 })).toThrow('simba: stride: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, basis: 'pixel', stride: 2 })).toThrow('simba: freqDim and stride belong to basis "dct", not "pixel"');
+          expect(() => run({ eps: 0.1, steps: 10 })).toThrow(/simba: unknown option "steps"/);
+          expect(() => run({ eps: 0.1, seed: -1 })).toThrow(/seed: must be an integer >= 0, got -1/);
+        });
       } else if (info.name.endsWith('i-fgsm')) {
         it('rejects steps < 1, a bad step size, decay, probability, rate or kernel, and a negative seed', () => {
           const name = info.name;

@@ -58,6 +58,8 @@ interface AttackCliOptions {
   resizeRate?: string;
   kernelSize?: string;
   kernelSigma?: string;
+  basis?: string;
+  freqDim?: string;
   epsSchedule?: boolean;
   surrogate?: string;
   surrogateJpegMode?: string;
@@ -97,9 +99,9 @@ export function register(program: Command): void {
     .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
     .option('--batch-size <n>', 'images per attack batch', '50')
     .option('--steps <n>', 'attack iterations (pgd and the mi/ni/di/ti/si-ni/vmi/vni-fgsm family default 10, apgd, fab and spsa default 100, hsja default 40)')
-    .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps; the *-fgsm family: eps/steps)')
+    .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps; the *-fgsm family: eps/steps; simba: L2 length of each step, default min(0.2, eps))')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
-    .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
+    .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); simba: model evaluations per image (default 10000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
     .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
     .option('--search-steps <n>', 'cw-l2: binary-search steps over the constant c (default 9)')
@@ -120,6 +122,8 @@ export function register(program: Command): void {
     .option('--resize-rate <r>', 'the *-fgsm family: diversity resize range, below 1 shrinks to [r·side, side) and pads, above 1 grows to [side, r·side) and pads (default 0.9)')
     .option('--kernel-size <k>', 'the *-fgsm family: odd side in pixels of the Gaussian kernel smoothing the gradient (default 15 for ti, 1 = none for the others)')
     .option('--kernel-sigma <s>', 'the *-fgsm family: the kernel spans ± this many standard deviations (default 3)')
+    .option('--basis <b>', 'simba: dct (default: whole-image DCT directions, low frequencies first) or pixel')
+    .option('--freq-dim <n>', 'simba: side of the lowest-frequency DCT block searched first (default min(h, w) / 8 rounded)')
     .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
@@ -194,13 +198,15 @@ export function register(program: Command): void {
       setIf('resizeRate', num(o.resizeRate, '--resize-rate'));
       setIf('kernelSize', num(o.kernelSize, '--kernel-size'));
       setIf('kernelSigma', num(o.kernelSigma, '--kernel-sigma'));
+      setIf('basis', o.basis);
+      setIf('freqDim', num(o.freqDim, '--freq-dim'));
       if (o.epsSchedule) options.epsSchedule = true;
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
         quantile: '--quantile', alphaInit: '--alpha-init', samples: '--samples', delta: '--delta', lr: '--lr', epsSchedule: '--eps-schedule',
-        decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma',
+        decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma', basis: '--basis', freqDim: '--freq-dim',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
