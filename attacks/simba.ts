@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
+import { dctMatrix } from '../src/jpeg/dct.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import type { LossName } from './loss.ts';
 import { startSearch } from './search.ts';
@@ -57,17 +58,9 @@ export function simbaFreqDim(h: number, w: number): number {
   return Math.max(1, Math.round(Math.min(h, w) / 8));
 }
 
-/**
- * Orthonormal DCT-II matrix of size n (row u, column i): a(u)·cos(π(2i+1)u / 2n), a(0) = √(1/n),
- * a(u) = √(2/n); row u is the 1-D basis vector of frequency u.
- */
+/** The orthonormal DCT-II matrix of size n (src/jpeg/dct.ts), flat row-major: row u is the 1-D basis vector of frequency u. */
 export function dctBasisMatrix(n: number): Float64Array {
-  const m = new Float64Array(n * n);
-  for (let u = 0; u < n; u++) {
-    const a = Math.sqrt((u === 0 ? 1 : 2) / n);
-    for (let i = 0; i < n; i++) m[u * n + i] = a * Math.cos((Math.PI * (2 * i + 1) * u) / (2 * n));
-  }
-  return m;
+  return Float64Array.from(dctMatrix(n).flat());
 }
 
 /**

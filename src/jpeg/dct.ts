@@ -5,12 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** The 8x8 DCT-II matrix D[u][x] as plain float64 numbers. */
-export function dctMatrix(): number[][] {
+/** The orthonormal n x n DCT-II matrix D[u][x] = c_u cos((2x+1) u pi / 2n) (c_0 = sqrt(1/n), c_u = sqrt(2/n)) as plain float64 numbers; JPEG's 8x8 by default. */
+export function dctMatrix(n = 8): number[][] {
   const d: number[][] = [];
-  for (let u = 0; u < 8; u++) {
-    const c = u === 0 ? Math.sqrt(1 / 8) : 0.5;
-    d.push(Array.from({ length: 8 }, (_, x) => c * Math.cos(((2 * x + 1) * u * Math.PI) / 16)));
+  for (let u = 0; u < n; u++) {
+    const c = Math.sqrt((u === 0 ? 1 : 2) / n);
+    d.push(Array.from({ length: n }, (_, x) => c * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * n))));
   }
   return d;
 }
