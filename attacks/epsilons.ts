@@ -7,6 +7,7 @@ import type { Epsilon } from '../src/eps.ts';
 import { asLogitsFn, type Classifier, type Norm, type ThreatModel } from '../src/types.ts';
 import { getAttack, type AttackInfo, type AttackOptions } from './index.ts';
 import { projectOrClean } from './project.ts';
+import type { QueryTrace } from './search.ts';
 import { checkImages, checkInteger, checkLabels, checkModelOutput, checkNonNegative } from './validate.ts';
 
 /** Result of one attack at one epsilon. */
@@ -20,6 +21,8 @@ export interface EpsilonResult {
   accuracy: number;
   /** Ensembles (AutoAttack): images each stage fooled first. */
   stages?: Record<string, number>;
+  /** Query-based searches (Square, SimBA, Sparse-RS): the query that first fooled each image. */
+  queries?: QueryTrace;
 }
 
 /** Per example: argmax of the model's logits equals the label. */
@@ -77,11 +80,15 @@ export function attackOverEpsilons(
   try {
     for (const e of epsilons) {
       let stages: Record<string, number> | undefined;
+      let queries: QueryTrace | undefined;
       const adversarial = e.value === 0
         ? tf.clone(images)
         : found
           ? projectOrClean(asLogitsFn(model), found, images, labels, { norm: info.norm, eps: e.value })
-          : info.run(surrogate ?? model, images, labels, { ...options, eps: e.value }, (r) => (stages = { ...r.fooledBy }));
+          : info.run(surrogate ?? model, images, labels, { ...options, eps: e.value }, (r) => {
+            if (r.fooledBy) stages = { ...r.fooledBy };
+            if (r.queries) queries = r.queries;
+          });
       const correct = correctness(model, adversarial, labels);
       results.push({
         threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] },
@@ -89,6 +96,7 @@ export function attackOverEpsilons(
         correct,
         accuracy: correct.filter(Boolean).length / correct.length,
         ...(stages ? { stages } : {}),
+        ...(queries && !surrogate ? { queries } : {}),
       });
     }
   } catch (err) {
@@ -124,6 +132,8 @@ export interface DatasetEpsilonResult {
   accuracy: number;
   /** Ensembles (AutoAttack): images each stage fooled first, summed over the batches. */
   stages?: Record<string, number>;
+  /** Query-based searches: the query that first fooled each example (0: misclassified clean, -1: never), with the search's budget. */
+  queries?: QueryTrace;
   /** With `examples: k`: the adversarial images of the dataset's first k examples and the model's class for each. */
   examples?: AdversarialExamples;
 }
@@ -152,6 +162,7 @@ export function evaluateAttackOnDataset(
   const kept = epsilons.map(() => ({ images: new Float32Array(k * pixels), predictions: new Int32Array(k) }));
   const correct = epsilons.map(() => new Uint8Array(n));
   const stages: (Record<string, number> | undefined)[][] = epsilons.map(() => []);
+  const traces: (QueryTrace | undefined)[][] = epsilons.map(() => []);
   const baseSeed = typeof options.seed === 'number' ? options.seed : 0;
   // Per-batch seeds only for attacks that take one (FGSM is deterministic and rejects a seed).
   const seeded = 'seed' in info.defaults || 'seed' in options;
@@ -160,6 +171,7 @@ export function evaluateAttackOnDataset(
     perEps.forEach((r, i) => {
       r.correct.forEach((c, j) => (correct[i][start + j] = c ? 1 : 0));
       stages[i].push(r.stages);
+      traces[i].push(r.queries);
       // The images this very evaluation judged, not a re-run: same seeds, same batch.
       const take = Math.min(k - start, r.adversarial.shape[0]);
       if (take > 0) {
@@ -174,14 +186,31 @@ export function evaluateAttackOnDataset(
   }, onBatch);
   return epsilons.map((e, i) => {
     const merged = mergeStages(stages[i]);
+    // A transfer attack's queries went to the surrogate: no trace for the judged model.
+    const queries = surrogate ? undefined : mergeTraces(traces[i]);
     return {
       threat: { norm: info.norm, eps: e.value, epsLabel: e.label, bounds: [0, 1] as [number, number] },
       correct: correct[i],
       accuracy: correct[i].reduce((s, v) => s + v, 0) / n,
       ...(merged ? { stages: merged } : {}),
+      ...(queries ? { queries } : {}),
       ...(k > 0 ? { examples: kept[i] } : {}),
     };
   });
+}
+
+/** Concatenate per-batch query traces in batch order; undefined unless every batch reported one (their budgets must agree). */
+export function mergeTraces(parts: (QueryTrace | undefined)[]): QueryTrace | undefined {
+  if (!parts.length || parts.some((p) => !p)) return undefined;
+  const budget = parts[0]!.budget;
+  if (parts.some((p) => p!.budget !== budget)) throw new Error(`query traces: batches report different budgets (${parts.map((p) => p!.budget).join(', ')})`);
+  const fooledAt = new Int32Array(parts.reduce((s, p) => s + p!.fooledAt.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    fooledAt.set(p!.fooledAt, at);
+    at += p!.fooledAt.length;
+  }
+  return { budget, fooledAt };
 }
 
 /** Sum per-batch stage counts (in batch order, so the keys come in the ensemble's running order); undefined when no batch reported any. */

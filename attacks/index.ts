@@ -1,6 +1,7 @@
 /** Registry of attacks: name -> function, norm, defaults, paper. All take (model, images, labels, options) => images. */
 import type * as tf from '@tensorflow/tfjs';
 import type { Classifier, Norm } from '../src/types.ts';
+import type { QueryTrace } from './search.ts';
 import { apgd, apgdL2 } from './apgd.ts';
 import { apgdL1 } from './apgd_l1.ts';
 import { autoAttack, autoAttackL1, autoAttackL2 } from './autoattack.ts';
@@ -32,8 +33,11 @@ export interface AttackOptions {
   [key: string]: unknown;
 }
 
-/** An attack as the registry stores it; ensembles (AutoAttack) also report what each stage fooled to `report`, the others ignore it. */
-export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions, report?: (r: { fooledBy: Record<string, number> }) => void) => tf.Tensor4D;
+/** What an attack may tell its caller beyond the images: an ensemble (AutoAttack) what each stage fooled, a query-based search (Square, SimBA, Sparse-RS) when each image was fooled. */
+export type AttackReport = (r: { fooledBy?: Record<string, number>; queries?: QueryTrace }) => void;
+
+/** An attack as the registry stores it; attacks with nothing to add ignore `report`. */
+export type AttackFn = (model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: AttackOptions, report?: AttackReport) => tf.Tensor4D;
 
 /** One registry entry. */
 export interface AttackInfo {
@@ -273,4 +277,5 @@ export { patchPgd, PATCH_PGD_OPTIONS, type PatchPgdOptions, type PatchPgdResult 
 export { spatial, spatialSearch, resolveSpatialOptions, SPATIAL_OPTIONS, type SpatialOptions, type SpatialResult } from './spatial.ts';
 export { centredPattern, squareSideL2, twoLobePattern } from './square_l2.ts';
 export { l0Support, l1Threshold, normPerExample, project, projectPerturbation, randomStart } from './project.ts';
-export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';
+export { accuracyFromMinimalNorms, attackOverEpsilons, evaluateAttackOnDataset, mergeTraces, minimalNormsOnDataset, type MinimalNormAttack } from './epsilons.ts';
+export type { QueryReport, QueryTrace } from './search.ts';

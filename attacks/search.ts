@@ -14,6 +14,20 @@ export interface Scored {
   success: Uint8Array | Int32Array | Float32Array;
 }
 
+/**
+ * How many queries a search spent on each image before fooling it: `fooledAt[i]` is the query
+ * (counted from 1, one per candidate scored, the clean check not counted) whose candidate first
+ * fooled image i, 0 when the clean image already was, -1 when none did within `budget` queries.
+ */
+export interface QueryTrace {
+  /** The most queries the search could spend on one image. */
+  budget: number;
+  fooledAt: Int32Array;
+}
+
+/** How a query-based attack hands its trace to the caller (the sweep records it per image). */
+export type QueryReport = (report: { queries: QueryTrace }) => void;
+
 /** Per-image best points of a search over host-side image rows (HWC, one row per image). */
 export interface SearchState {
   /** Best point per image, rows of `d` values; starts at the clean images. */
@@ -30,6 +44,10 @@ export interface SearchState {
   unfooled(idx: number[]): number[];
   /** The best points as a tensor, projected once more (bit for bit the same: they are inside). */
   result(): tf.Tensor4D;
+  /** Queries spent so far per image (candidates scored, the clean check not counted). */
+  queries: Int32Array;
+  /** The per-image query trace, for a search whose most queries per image is `budget`. */
+  trace(budget: number): QueryTrace;
 }
 
 /** Start a search: score the clean images (one model evaluation per image and EOT sample). */
@@ -37,7 +55,7 @@ export function startSearch(fn: (x: tf.Tensor4D) => tf.Tensor2D, images: tf.Tens
   const [n, h, w, c] = images.shape;
   const d = h * w * c;
   const targets = spec.targets;
-  const evaluate = (idx: number[], rows: Float32Array): Scored =>
+  const score = (idx: number[], rows: Float32Array): Scored =>
     tf.tidy(() => {
       const at = tf.tensor1d(idx, 'int32');
       const x0 = tf.gather(images, at) as tf.Tensor4D;
@@ -48,19 +66,30 @@ export function startSearch(fn: (x: tf.Tensor4D) => tf.Tensor2D, images: tf.Tens
   const best = Float32Array.from(images.dataSync() as Float32Array);
   const bestObjective = new Float64Array(n);
   const bestSuccess = new Uint8Array(n);
+  const queries = new Int32Array(n);
+  const fooledAt = new Int32Array(n).fill(-1);
+  const evaluate = (idx: number[], rows: Float32Array): Scored => {
+    const r = score(idx, rows);
+    for (const i of idx) queries[i]++;
+    return r;
+  };
   const take = (i: number, j: number, r: Scored) => {
     best.set(r.seen.subarray(j * d, (j + 1) * d), i * d);
     bestObjective[i] = r.objective[j];
     bestSuccess[i] = r.success[j] ? 1 : 0;
+    // The query that scored row j is image i's latest one.
+    if (bestSuccess[i] && fooledAt[i] < 0) fooledAt[i] = queries[i];
   };
   const all = Array.from({ length: n }, (_, i) => i);
-  const clean = evaluate(all, best);
+  const clean = score(all, best);
   all.forEach((i) => {
     bestObjective[i] = clean.objective[i];
     bestSuccess[i] = clean.success[i] ? 1 : 0;
+    if (bestSuccess[i]) fooledAt[i] = 0;
   });
   return {
-    best, bestObjective, bestSuccess, evaluate, take,
+    best, bestObjective, bestSuccess, evaluate, take, queries,
+    trace: (budget) => ({ budget, fooledAt: Int32Array.from(fooledAt) }),
     offer(i, j, r, ties) {
       const succ = r.success[j] ? 1 : 0;
       const o = r.objective[j];

@@ -19,7 +19,7 @@ import { createRng, type Rng } from '../src/data/rng.ts';
 import { dctMatrix } from '../src/jpeg/dct.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import type { LossName } from './loss.ts';
-import { startSearch } from './search.ts';
+import { startSearch, type QueryReport } from './search.ts';
 import { checkInteger, checkPositive, validateAttack } from './validate.ts';
 
 /** Options of SimBA. */
@@ -106,7 +106,7 @@ function shuffle(a: number[], rng: Rng): void {
 }
 
 /** SimBA adversarial images [batch,h,w,c] in [0,1] within the L2 ball of radius eps; no gradients used. Caller disposes. */
-export function simba(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SimbaOptions): tf.Tensor4D {
+export function simba(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SimbaOptions, report?: QueryReport): tf.Tensor4D {
   const attack = 'simba';
   // Own options first: every option error comes before the model is ever called.
   const o = options ?? ({} as SimbaOptions);
@@ -130,7 +130,12 @@ export function simba(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1
   const search = startSearch(asLogitsFn(model), images, labels, spec, { norm: 'l2', eps });
   const { best } = search;
   let active = search.unfooled(Array.from({ length: n }, (_, i) => i));
-  if (!(eps > 0) || active.length === 0) return search.result();
+  // Each of the d directions costs at most two queries, so fewer than `queries` may be all there is to spend.
+  const budget = Math.min(queries, 2 * d);
+  if (!(eps > 0) || active.length === 0) {
+    report?.({ queries: search.trace(budget) });
+    return search.result();
+  }
 
   // Orders are drawn in image order, so an image's directions depend on the seed and its place in the batch.
   const orders = new Map<number, Int32Array>();
@@ -185,5 +190,6 @@ export function simba(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1
     }
     active = search.unfooled(active).filter((i) => used[i] < queries && next[i] < d);
   }
+  report?.({ queries: search.trace(budget) });
   return search.result();
 }

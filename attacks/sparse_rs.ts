@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
 import type { LossName } from './loss.ts';
-import { startSearch } from './search.ts';
+import { startSearch, type QueryReport } from './search.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
 /** Options of Sparse-RS. */
@@ -50,7 +50,7 @@ export function sparseRsSwaps(alphaInit: number, it: number, queries: number, k:
 }
 
 /** Sparse-RS adversarial images [batch,h,w,c] in [0,1] differing from `images` in at most floor(eps) pixels; no gradients used. Caller disposes. */
-export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SparseRsOptions): tf.Tensor4D {
+export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SparseRsOptions, report?: QueryReport): tf.Tensor4D {
   const name = 'sparse-rs';
   // Own options first: every option error comes before the model is ever called.
   const queries = options?.queries ?? 5000;
@@ -119,6 +119,7 @@ export function sparseRs(model: Classifier, images: tf.Tensor4D, labels: tf.Tens
       active = search.unfooled(active);
     }
   }
+  report?.({ queries: search.trace(queries) });
   return search.result();
 }
 

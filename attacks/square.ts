@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../src/data/rng.ts';
 import { asLogitsFn, type Classifier, type Norm } from '../src/types.ts';
 import type { LossName } from './loss.ts';
-import { startSearch } from './search.ts';
+import { startSearch, type QueryReport } from './search.ts';
 import { proposeWindowsL2, squareSideL2, tilesStartL2 } from './square_l2.ts';
 import { checkInteger, validateAttack } from './validate.ts';
 
@@ -56,17 +56,17 @@ export function squareSide(p: number, h: number, w: number): number {
 }
 
 /** Square Attack adversarial images [batch,h,w,c] in [0,1] within the `norm` ball of radius eps (L-inf by default); no gradients used. Caller disposes. */
-export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions): tf.Tensor4D {
-  return runSquare('square', model, images, labels, options);
+export function square(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions, report?: QueryReport): tf.Tensor4D {
+  return runSquare('square', model, images, labels, options, report);
 }
 
 /** Square Attack in the L2 ball (windows of a centre-weighted two-lobe pattern, mass moved between windows). Caller disposes. */
-export function squareL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<SquareOptions, 'norm'>): tf.Tensor4D {
+export function squareL2(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: Omit<SquareOptions, 'norm'>, report?: QueryReport): tf.Tensor4D {
   if (options && 'norm' in options) throw new Error('square-l2: do not pass norm (it is always l2)');
-  return runSquare('square-l2', model, images, labels, { ...options, norm: 'l2' });
+  return runSquare('square-l2', model, images, labels, { ...options, norm: 'l2' }, report);
 }
 
-function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions): tf.Tensor4D {
+function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SquareOptions, report?: QueryReport): tf.Tensor4D {
   // Own options first: every option error comes before the model is ever called.
   const queries = options?.queries ?? 5000;
   checkInteger(queries, `${attack}: queries`, 1);
@@ -116,6 +116,7 @@ function runSquare(attack: string, model: Classifier, images: tf.Tensor4D, label
       active = search.unfooled(active);
     }
   }
+  report?.({ queries: search.trace(queries) });
   return search.result();
 }
 

@@ -1,6 +1,7 @@
 /** One batch of a sweep cell, as the sweep thread and its worker threads both run it. */
 import * as tf from '@tensorflow/tfjs';
 import { normPerExample, projectOrClean } from '../../attacks/project.ts';
+import type { QueryTrace } from '../../attacks/search.ts';
 import type { Norm } from '../types.ts';
 
 /** Per-example results of one batch: 1 = classified correctly; norm of the perturbation (0-1 pixel scale). */
@@ -9,12 +10,14 @@ export interface BatchResult {
   norms: Float32Array;
   /** For ensembles (AutoAttack): images each stage fooled first, as the attack reported them. */
   stages?: Record<string, number>;
+  /** For query-based searches (Square, SimBA, Sparse-RS): the query that first fooled each image of the batch. */
+  queries?: QueryTrace;
   /** A shared minimal-norm search (evalBatchShared): the result at each of its budgets, in order. */
   perEps?: BatchResult[];
 }
 
-/** How an ensemble attack reports which stage fooled how many images (AutoAttack's report has this shape). */
-export type StageReport = (report: { fooledBy: Record<string, number> }) => void;
+/** How an attack reports what the correctness bits do not show: an ensemble which stage fooled how many images (AutoAttack's report has this shape), a query-based search its per-image query trace. */
+export type StageReport = (report: { fooledBy?: Record<string, number>; queries?: QueryTrace }) => void;
 
 /**
  * Per-example correctness (after `attack`, when given) and perturbation norms of one batch of
@@ -25,10 +28,14 @@ export function evalBatch(
   attack: ((x: tf.Tensor4D, y: tf.Tensor1D, report: StageReport) => tf.Tensor4D) | null, what: string,
 ): BatchResult {
   let stages: Record<string, number> | undefined;
+  let queries: QueryTrace | undefined;
   const [c, d] = tf.tidy(() => {
     let adv = x;
     if (attack) {
-      adv = attack(x, y, (r) => (stages = { ...r.fooledBy }));
+      adv = attack(x, y, (r) => {
+        if (r.fooledBy) stages = { ...r.fooledBy };
+        if (r.queries) queries = r.queries;
+      });
       if (!adv || adv.shape.join() !== x.shape.join()) throw new Error(`${what}: attack returned shape [${adv?.shape}] for input [${x.shape}]`);
     }
     const pred = logitsFn(adv).argMax(-1);
@@ -36,7 +43,7 @@ export function evalBatch(
     const norms = normPerExample(adv.sub(x) as tf.Tensor4D, norm);
     return [correct, norms];
   });
-  const out: BatchResult = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()), ...(stages ? { stages } : {}) };
+  const out: BatchResult = { correct: Uint8Array.from(c.dataSync()), norms: Float32Array.from(d.dataSync()), ...(stages ? { stages } : {}), ...(queries ? { queries } : {}) };
   tf.dispose([c, d]);
   return out;
 }

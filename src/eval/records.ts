@@ -64,6 +64,12 @@ export interface CellRecord {
   finishedAt: string;
   /** Ensembles only (AutoAttack): images each stage fooled first, in running order, summed over batches. */
   stages?: Record<string, number>;
+  /**
+   * Query-based searches only (Square, SimBA, Sparse-RS): `fooledAt[i]` is the query (from 1) whose
+   * candidate first fooled image i, 0 when it was misclassified clean, -1 when no query did; `budget` is
+   * the most queries the search could spend on one image. Accuracy after any smaller budget follows.
+   */
+  queries?: { budget: number; fooledAt: number[] };
 }
 
 /** Params that make a cell a transfer attack (crafted on another model) rather than configure the attack itself. */
@@ -112,6 +118,12 @@ export function validateRecord(r: unknown, where: string): CellRecord {
   if (rec.schema !== RECORD_SCHEMA) throw new Error(`${where}: record schema ${String(rec.schema)} is not the supported ${RECORD_SCHEMA}`);
   for (const k of REQUIRED) if (rec[k] === undefined) throw new Error(`${where}: record lacks "${k}"`);
   if (!Number.isInteger(rec.n) || rec.n <= 0 || rec.correct < 0 || rec.correct > rec.n) throw new Error(`${where}: inconsistent n=${rec.n} correct=${rec.correct}`);
+  if (rec.queries !== undefined) {
+    const q = rec.queries;
+    if (!q || !Number.isInteger(q.budget) || q.budget < 1 || !Array.isArray(q.fooledAt) || q.fooledAt.length !== rec.n || q.fooledAt.some((v) => !Number.isInteger(v) || v < -1 || v > q.budget)) {
+      throw new Error(`${where}: "queries" must hold a whole budget >= 1 and fooledAt, ${rec.n} whole numbers from -1 to the budget`);
+    }
+  }
   return rec;
 }
 

@@ -19,7 +19,8 @@ import { modelToMemory } from '../io/model-io.ts';
 import { batchNormFolding } from '../inference/model.ts';
 import { WorkerPool } from '../parallel/pool.ts';
 import { ensembleModel } from '../../attacks/ensemble.ts';
-import { mergeStages, type MinimalNormAttack } from '../../attacks/epsilons.ts';
+import { mergeStages, mergeTraces, type MinimalNormAttack } from '../../attacks/epsilons.ts';
+import type { QueryTrace } from '../../attacks/search.ts';
 import type { AttackOptions } from '../../attacks/index.ts';
 import { evalBatch, evalBatchShared, type BatchResult, type StageReport } from './batch.ts';
 
@@ -483,6 +484,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     maxNorm: number;
     /** Per batch, what an ensemble's stages fooled (merged in batch order, so records do not depend on which worker finished first). */
     stages: (Record<string, number> | undefined)[];
+    /** Per batch, a query-based search's trace (merged in batch order into one per-image array). */
+    traces: (QueryTrace | undefined)[];
     remaining: number;
     t0: number;
     /** Cells of a shared minimal-norm search (one per eps still to compute, in eps order): its batches run once for all of them. */
@@ -497,7 +500,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     const prev = done.get(key);
     const jobs = prev || (eps && eps.value === 0) ? 0 : nb;
     const what = attack ? `${plan.series} ${attack.name} ${eps!.label}` : `${plan.series} clean`;
-    return { plan, attack, attackIndex, eps, threat, key, what, prev, jobs, seedBase: cellSeed(seed, key), bits: new Uint8Array(jobs ? n : 0), sumNorm: 0, maxNorm: 0, stages: [], remaining: jobs, t0: 0 };
+    return { plan, attack, attackIndex, eps, threat, key, what, prev, jobs, seedBase: cellSeed(seed, key), bits: new Uint8Array(jobs ? n : 0), sumNorm: 0, maxNorm: 0, stages: [], traces: [], remaining: jobs, t0: 0 };
   };
   for (const plan of plans) {
     cells.push(cell(plan, null, -1, null, threatOf({ value: 0, label: '0' }, norm)));
@@ -560,6 +563,9 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       rec = { ...common, correct, accuracy: correct / n, cleanCorrect: clean.correct, successRate: clean.correct ? flipped / clean.correct : null, meanNorm: c.sumNorm / n, maxNorm: c.maxNorm, wallTimeMs: performance.now() - c.t0, correctBits: packBits(bits), finishedAt: new Date().toISOString() };
       const stages = mergeStages(c.stages);
       if (stages) rec.stages = stages;
+      // A transfer attack's queries went to its surrogate, not to the model judged here.
+      const trace = c.jobs && surrogateIndices(c.attack, c.plan.m) === null ? mergeTraces(c.traces) : undefined;
+      if (trace) rec.queries = { budget: trace.budget, fooledAt: Array.from(trace.fooledAt) };
     }
     appendRecord(recordsPath, rec);
     results.push(rec);
@@ -599,6 +605,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       if (!part) throw new Error(`${c.what}: the shared search returned no result for this eps`);
       c.bits.set(part.correct, job.lo);
       c.stages[job.b] = part.stages;
+      c.traces[job.b] = part.queries;
       for (const v of part.norms) { c.sumNorm += v; if (v > c.maxNorm) c.maxNorm = v; }
       c.remaining--;
       tick(c.what);

@@ -5,6 +5,7 @@ import { esc, fmtSeconds, normText } from './format.ts';
 import { detailTable, exampleAttackLabel, findCell, mainTable, reportNorms, runSummary, stageTableRows, trainingTableRows, type Report, type TrainingView } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 import { perClassIntro, perClassRows } from './per-class.ts';
+import { QUERY_INTRO, queryPlots, queryTableRows } from './queries.ts';
 import { heatmapSvg, linePlotSvg, PALETTE } from './svg.ts';
 
 const fmtStep = (q: number) => (q < 10 ? q.toFixed(2) : q.toFixed(1));
@@ -72,6 +73,18 @@ export function plotsSvg(report: Report): string[] {
   return out;
 }
 
+/** One accuracy-against-queries plot per query-based search and eps, one line per series (colours and dashes as in the eps plots). */
+export function queryPlotsSvg(report: Report): string[] {
+  if (!report.queries) return [];
+  return queryPlots(report.queries).map((p) => linePlotSvg({
+    title: p.title, xLabels: p.xLabels, xTitle: 'queries per image (1-2-5 steps)', yTitle: 'accuracy (%)', xName: 'queries',
+    series: p.lines.map((l) => {
+      const s = report.series.find((x) => x.key === l.seriesKey);
+      return { label: l.label, values: l.values, dashed: s?.variant === 'baseline', color: PALETTE[Math.max(0, s ? report.series.indexOf(s) : 0) % PALETTE.length] };
+    }),
+  }));
+}
+
 /** The stylesheet of every HTML page the suite writes. */
 export const CSS = `
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto; max-width: 1100px; color: #111; padding: 0 16px; }
@@ -115,6 +128,10 @@ export function renderHtml(report: Report): string {
     s.push('<h2>Accuracy per class (%)</h2>', `<p class="muted">${esc(perClassIntro(report.perClass, report.seeds.length))}</p>`, htmlTable(t.header, t.rows, 'per-class'));
   }
   s.push('<h2>Accuracy vs eps</h2>', '<div class="plots">', ...plotsSvg(report), '</div>');
+  if (report.queries) {
+    const t = queryTableRows(report.queries);
+    s.push('<h2>Queries of the score-based searches</h2>', `<p class="muted">${esc(QUERY_INTRO)}</p>`, htmlTable(t.header, t.rows), '<div class="plots">', ...queryPlotsSvg(report), '</div>');
+  }
   if (report.examples?.length) {
     s.push('<h2>Adversarial examples</h2>', '<p class="muted">Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set: a column per image; rows: clean, then per eps the adversarial image and its perturbation (grey is 0, amplified to the largest change). Labels, predictions and norms are in each picture\'s JSON.</p>');
     for (const e of report.examples) s.push(`<figure class="examples"><img src="${esc(e.png)}" alt="${esc(`adversarial examples of ${e.series} under ${e.attack}`)}"><figcaption>${esc(e.series)}: ${esc(exampleAttackLabel(e))} (<a href="${esc(e.json)}">details</a>)</figcaption></figure>`);

@@ -3,6 +3,7 @@ import { fmtSeconds, mdTable } from './format.ts';
 import { detailTable, exampleAttackLabel, mainTable, runSummary, stageTableRows, trainingTableRows, type Report } from './model.ts';
 import { pairedTableRows } from './paired.ts';
 import { perClassIntro, perClassRows } from './per-class.ts';
+import { QUERY_INTRO, queryTableRows } from './queries.ts';
 
 /** Paper-vs-run rows as a Markdown table (empty string when nothing matches). */
 export function renderPaperMarkdown(report: Report): string {
@@ -39,6 +40,7 @@ export function renderMarkdown(report: Report): string {
   const { header, rows } = mainTable(report);
   const details = detailTable(report);
   const stages = report.stages ? stageTableRows(report.stages) : undefined;
+  const queries = report.queries ? queryTableRows(report.queries) : undefined;
   const paired = ref && report.paired?.length ? pairedTableRows(report.paired, ref.label) : null;
   const out: string[] = [
     `# ${report.title}`,
@@ -62,6 +64,7 @@ export function renderMarkdown(report: Report): string {
       : []),
     ...(report.perClass?.rows.length ? perClassMarkdown(report) : []),
     ...(stages ? ['## Ensemble stages', '', 'Images each stage of the ensemble fooled first, among those classified correctly clean; a stage runs only on the images the stages before it left (– where it did not run).', '', mdTable(stages.header, stages.rows), ''] : []),
+    ...(queries ? ['## Queries of the score-based searches', '', QUERY_INTRO, '', mdTable(queries.header, queries.rows), ''] : []),
     ...(report.examples?.length
       ? ['## Adversarial examples', '', 'Per model, the attack that left the fewest images correct at the largest eps, on the first images of the set (rows: clean, then per eps the adversarial image and its amplified perturbation; details in each JSON).', '', ...report.examples.flatMap((e) => [`![${e.series}: ${e.attack}](${e.png})`, '', `${e.series}: ${exampleAttackLabel(e)}, [details](${e.json})`, ''])]
       : []),

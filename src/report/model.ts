@@ -10,6 +10,7 @@ import { aggregate, robustBits, seriesKey, seriesLabel, transferAttackLabels, eo
 import { paperComparison, type PaperComparison } from '../paper/compare.ts';
 import { evaluationChecks } from './sanity.ts';
 import { checkClassInfo, perClassChecks, perClassTable, type ClassInfo, type PerClassTable } from './per-class.ts';
+import { queryChecks, queryTable, type QueryTable } from './queries.ts';
 
 export const REPORT_SCHEMA = 'jpegdl-robust-report/1';
 
@@ -165,6 +166,8 @@ export interface Report {
   checks?: string[];
   /** Ensemble cells (AutoAttack) with what each stage fooled; absent when no record has stages. */
   stages?: StageTable;
+  /** Query-based searches' cells with queries per fooled image and accuracy against queries (src/report/queries.ts); absent when no record has a trace. */
+  queries?: QueryTable;
   /** Adversarial-example pictures beside the report, when they were drawn. */
   examples?: ReportExample[];
   /** Class names and the evaluated images' labels, when the sweep recorded them (reports from before have none). */
@@ -227,6 +230,7 @@ export function buildReport(input: ReportInput): Report {
   for (const r of records) if (r.attack !== CLEAN_ATTACK || !epsMap.has(`${r.threat.norm}:${r.threat.epsLabel}`)) epsMap.set(`${r.threat.norm}:${r.threat.epsLabel}`, { label: r.threat.epsLabel, value: r.threat.eps, norm: r.threat.norm });
   const epsilons = [...epsMap.values()].sort((a, b) => a.value - b.value || a.norm.localeCompare(b.norm));
   const stages = stageTable(records);
+  const queries = queryTable(records);
   const perClass = input.classes ? perClassTable(records, input.classes, series, epsilons, withBits) : undefined;
   const perSeriesMs: Record<string, number> = {};
   let total = 0;
@@ -254,8 +258,9 @@ export function buildReport(input: ReportInput): Report {
     ...(input.training?.length ? { training: input.training } : {}),
     paired: pairedComparisons(records, reference),
     notes: input.notes ?? [],
-    checks: [...evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records), eot: eotAttackLabels(records) }), ...(perClass ? perClassChecks(perClass) : [])],
+    checks: [...evaluationChecks({ series, attacks, epsilons, cells, seriesKeyOf: seriesKey, transfer: transferAttackLabels(records), eot: eotAttackLabels(records) }), ...(perClass ? perClassChecks(perClass) : []), ...(queries ? queryChecks(queries) : [])],
     ...(stages ? { stages } : {}),
+    ...(queries ? { queries } : {}),
     ...(input.examples?.length ? { examples: input.examples } : {}),
     ...(perClass ? { classes: input.classes!, perClass } : {}),
     records,

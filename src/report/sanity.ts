@@ -16,7 +16,7 @@ const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2',
 /** The gradient-free attacks (Square, SimBA, Sparse-RS and SPSA on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
 const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf']);
 /** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */
-const PLAIN_NAMES: Record<string, string> = { square: 'Square', 'sparse-rs': 'Sparse-RS', spsa: 'SPSA', hsja: 'HopSkipJump' };
+const PLAIN_NAMES: Record<string, string> = { square: 'Square', simba: 'SimBA', 'sparse-rs': 'Sparse-RS', spsa: 'SPSA', hsja: 'HopSkipJump' };
 /** Iterative gradient attacks: with the same gradient as FGSM and more steps, they should never do worse than one FGSM step. */
 const ITERATIVE_ATTACKS = new Set(['pgd', 'apgd', 'bpda-pgd']);
 /** Record variants of randomised models (a new draw on every call). */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { describeMinimalNorms } from '../../src/cli/commands/attack.ts';
+import { describeMinimalNorms, describeQueries } from '../../src/cli/commands/attack.ts';
 import { main } from '../../src/cli/main.ts';
 import { loadDataset, subset } from '../../src/data/index.ts';
 import { JpegLayer } from '../../src/jpeg/layer.ts';
@@ -254,6 +254,10 @@ describe('jpegdl-robust attack', () => {
     expect(f.options).toEqual({ seed: 0, stepSize: 0.5, queries: 40, freqDim: 2 });
     expect(f.results.map((x: { threat: { norm: string; epsLabel: string } }) => `${x.threat.norm} ${x.threat.epsLabel}`)).toEqual(['l2 0', 'l2 1']);
     expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
+    // The query trace: printed for eps > 0 and kept per image in the JSON, agreeing with the correctness.
+    expect(r.out).toMatch(/simba at 1: (no image fooled|\d+ images fooled) within 40 queries/);
+    expect(f.results[1].queries.budget).toBe(40);
+    f.results[1].queries.fooledAt.forEach((t: number, i: number) => expect(t === -1).toBe(f.results[1].correct[i] === 1));
     const m = join(dir, 'nope');
     expect((await run(['attack', '--model', m, '--attack', 'square', '--basis', 'pixel', '--eps', '0,1'])).err).toMatch(/--basis: square has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'pgd-l2', '--freq-dim', '2', '--eps', '0,1'])).err).toMatch(/--freq-dim: pgd-l2 has no such option/);
@@ -372,6 +376,12 @@ describe('jpegdl-robust attack', () => {
     expect(describeMinimalNorms(sizes, 'l2')).toBe('least-norm perturbation (l2) over the 3 images fooled: median 0.200, quartiles 0.150 - 0.250; 1 misclassified clean, 1 with none found');
     expect(describeMinimalNorms(sizes, 'linf')).toBe('least-norm perturbation (linf) over the 3 images fooled: median 0.200 (51.00/255), quartiles 0.150 (38.25/255) - 0.250 (63.75/255); 1 misclassified clean, 1 with none found');
     expect(describeMinimalNorms(Float64Array.from([Infinity]), 'l2')).toBe('least-norm perturbation (l2): no image fooled; 0 misclassified clean, 1 with none found');
+  });
+
+  it('summarises a query trace: mean, median and quartiles over the images fooled, and the late ones', () => {
+    expect(describeQueries([0, -1, 1, 3, 10, 90], 100)).toBe('4 images fooled within 100 queries: mean 26.0, median 6.5, quartiles 2.5 - 30; 1 after half the budget (still finding images: more queries would likely fool more); 1 misclassified clean');
+    expect(describeQueries([2, 4], 10)).toBe('2 images fooled within 10 queries: mean 3.0, median 3, quartiles 2.5 - 3.5; 0 after half the budget; 0 misclassified clean');
+    expect(describeQueries([0, -1], 10)).toBe('no image fooled within 10 queries; 1 misclassified clean');
   });
 
   it('--defence attacks the model behind an input defence: PGD is stuck on 2-bit colour, BPDA moves it', async () => {

@@ -59,7 +59,7 @@ function setup() {
 // the two cores; a timeout would leave a sweep running on the shared worker pool under the next test.
 const LONG = 600_000;
 
-const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate, stages: JSON.stringify(r.stages) });
+const essence = (r: CellRecord) => ({ key: [r.model, r.jpegMode, r.attack, JSON.stringify(r.attackParams), r.threat.epsLabel], correct: r.correct, bits: r.correctBits, mean: r.meanNorm, max: r.maxNorm, sr: r.successRate, stages: JSON.stringify(r.stages), queries: JSON.stringify(r.queries) });
 
 describe('runSweep with worker processes', () => {
   // One set of trained models for every test here (sweeps do not change weights).
@@ -84,6 +84,8 @@ describe('runSweep with worker processes', () => {
     expect(par.batchesOnWorkers).toBe(3 * (1 + 9 * 2 + 1) * 4);
     // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
     expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
+    // Square's per-image query traces too (three series x two eps > 0).
+    expect(par.records.filter((r) => r.queries).length).toBe(3 * 2);
     expect(serial.batchesOnWorkers).toBe(0);
     expect(par.records.map(essence)).toEqual(serial.records.map(essence));
     // the file itself, line by line (timings aside)

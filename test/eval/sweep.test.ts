@@ -357,6 +357,32 @@ describe('runSweep', () => {
     tf.dispose([x, y]);
   });
 
+  it('records when each image fell to a query-based search, consistent with its bits, over batches and across a resume; none for transfer or gradient attacks', async () => {
+    const { x, y } = data();
+    const attacks = [{ name: 'fgsm' }, { name: 'square', params: { queries: 30 } }, { name: 'square', params: { queries: 30, surrogate: 'lin' } }];
+    const outDir = tmp();
+    const res = await runSweep(options({ images: x, labels: y, attacks, outDir }));
+    const sq = res.records.filter((r) => r.attack === 'square' && r.threat.eps > 0 && !r.attackParams.surrogate);
+    expect(sq).toHaveLength(3);
+    const clean = unpackBits(res.records[0].correctBits, 24);
+    for (const r of sq) {
+      expect(r.queries!.budget).toBe(30);
+      const bits = unpackBits(r.correctBits, r.n);
+      // A deterministic model: the search's own verdicts are the record's (0 = wrong clean, -1 = still right).
+      r.queries!.fooledAt.forEach((t, i) => expect(t === 0 ? 'clean-wrong' : t === -1 ? 'right' : t >= 1 && t <= 30 ? 'fooled' : 'bad').toBe(!clean[i] ? 'clean-wrong' : bits[i] ? 'right' : 'fooled'));
+    }
+    expect(sq.at(-1)!.queries!.fooledAt.some((t) => t >= 1)).toBe(true);
+    for (const r of res.records.filter((rec) => !sq.includes(rec))) expect(r.queries).toBeUndefined();
+    // Resumed: the finished cells keep their traces; a sweep that computes them anew gets the same.
+    const again = await runSweep(options({ images: x, labels: y, attacks, outDir }));
+    expect(again.ran).toBe(0);
+    expect(again.records.map((r) => r.queries)).toEqual(res.records.map((r) => r.queries));
+    expect(loadRecords(res.recordsPath).records.map((r) => r.queries)).toEqual(res.records.map((r) => r.queries));
+    const fresh = await runSweep(options({ images: x, labels: y, attacks }));
+    expect(fresh.records.map((r) => r.queries)).toEqual(res.records.map((r) => r.queries));
+    tf.dispose([x, y]);
+  });
+
   it('leaks no tensors per sweep', async () => {
     const { x, y } = data(10);
     await assertNoTensorLeak(() => runSweep(options({ images: x, labels: y })).then(() => undefined), { reps: 2, label: 'runSweep' });

@@ -55,3 +55,21 @@ export function fixedInput(): ReportInput {
     createdAt: '2026-01-01T00:00:00Z',
   };
 }
+
+/** Minimal well-formedness check: every non-void tag is closed in order, attributes quoted. */
+export function checkBalanced(html: string): void {
+  const VOID = new Set(['meta', 'br', 'hr', 'img', 'link', 'input']);
+  const stack: string[] = [];
+  const body = html.replace(/<!DOCTYPE[^>]*>/i, '').replace(/<style>[\s\S]*?<\/style>/, '');
+  for (const m of body.matchAll(/<(\/?)([a-zA-Z][\w-]*)((?:\s+[\w:-]+(?:="[^"<>]*")?)*)\s*(\/?)>/g)) {
+    const [, close, name, , self] = m;
+    if (self || VOID.has(name.toLowerCase())) continue;
+    if (close) {
+      const top = stack.pop();
+      if (top !== name) throw new Error(`</${name}> closes <${top}>`);
+    } else stack.push(name);
+  }
+  if (stack.length) throw new Error(`unclosed: ${stack.join(' ')}`);
+  const stray = body.replace(/<(\/?)([a-zA-Z][\w-]*)((?:\s+[\w:-]+(?:="[^"<>]*")?)*)\s*(\/?)>/g, '');
+  if (/[<>]/.test(stray)) throw new Error(`unescaped < or > near: ${stray.slice(Math.max(0, stray.search(/[<>]/) - 40), stray.search(/[<>]/) + 40)}`);
+}

@@ -9,25 +9,7 @@ import { renderHtml } from '../../src/report/html.ts';
 import { heatColor, heatmapSvg } from '../../src/report/svg.ts';
 import { writeReport } from '../../src/report/write.ts';
 import { fmtNorm } from '../../src/report/format.ts';
-import { fixedInput } from './fixtures.ts';
-
-/** Minimal well-formedness check: every non-void tag is closed in order, attributes quoted. */
-export function checkBalanced(html: string): void {
-  const VOID = new Set(['meta', 'br', 'hr', 'img', 'link', 'input']);
-  const stack: string[] = [];
-  const body = html.replace(/<!DOCTYPE[^>]*>/i, '').replace(/<style>[\s\S]*?<\/style>/, '');
-  for (const m of body.matchAll(/<(\/?)([a-zA-Z][\w-]*)((?:\s+[\w:-]+(?:="[^"<>]*")?)*)\s*(\/?)>/g)) {
-    const [, close, name, , self] = m;
-    if (self || VOID.has(name.toLowerCase())) continue;
-    if (close) {
-      const top = stack.pop();
-      if (top !== name) throw new Error(`</${name}> closes <${top}>`);
-    } else stack.push(name);
-  }
-  if (stack.length) throw new Error(`unclosed: ${stack.join(' ')}`);
-  const stray = body.replace(/<(\/?)([a-zA-Z][\w-]*)((?:\s+[\w:-]+(?:="[^"<>]*")?)*)\s*(\/?)>/g, '');
-  if (/[<>]/.test(stray)) throw new Error(`unescaped < or > near: ${stray.slice(Math.max(0, stray.search(/[<>]/) - 40), stray.search(/[<>]/) + 40)}`);
-}
+import { checkBalanced, fixedInput } from './fixtures.ts';
 
 describe('buildReport', () => {
   const r = buildReport(fixedInput());

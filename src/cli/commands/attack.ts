@@ -290,6 +290,8 @@ export function register(program: Command): void {
       // Ensembles: which stage fooled how many images, as AutoAttack prints it.
       for (const r of results) {
         if (r.stages) console.log(`${info.name} at ${r.threat.epsLabel}: ${Object.entries(r.stages).map(([k, v]) => `${k} fooled ${v}`).join(', ')}; ${Math.round(r.accuracy * data.labels.length)} still correct`);
+        // Query-based searches: what the images they fooled cost, as black-box papers report it.
+        if ('queries' in r && r.queries && r.threat.eps > 0) console.log(`${info.name} at ${r.threat.epsLabel}: ${describeQueries(r.queries.fooledAt, r.queries.budget)}`);
       }
       if (o.examples !== undefined) {
         const k = Math.min(examplesN, data.labels.length);
@@ -311,7 +313,11 @@ export function register(program: Command): void {
           attack: info.name, norm: info.norm, options, defence: o.defence ?? null, bpda: o.bpda ?? null, jpegMode: o.jpegMode ?? null,
           surrogate: o.surrogate ?? null, surrogateJpegMode: o.surrogateJpegMode ?? null,
           backend: describeBackend(backend), seconds,
-          results: results.map((r) => ({ threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct), ...('stages' in r && r.stages ? { stages: r.stages } : {}) })),
+          results: results.map((r) => ({
+            threat: r.threat, accuracy: r.accuracy, correct: Array.from(r.correct), ...('stages' in r && r.stages ? { stages: r.stages } : {}),
+            // Per image: the query that first fooled it (0: wrong clean, -1: none), as the sweep's records keep it.
+            ...('queries' in r && r.queries ? { queries: { budget: r.queries.budget, fooledAt: Array.from(r.queries.fooledAt) } } : {}),
+          })),
           // Least-norm sizes per image (0: misclassified clean; null: none found), with --minimal.
           ...(minimalNorms ? { minimalNorms: Array.from(minimalNorms, (v) => (Number.isFinite(v) ? v : null)) } : {}),
         });
@@ -321,6 +327,17 @@ export function register(program: Command): void {
       loaded.dispose();
       for (const m of surrogates) m.dispose();
     });
+}
+
+/** One line on a query-based search's trace: images it fooled, their mean / median / quartile queries, and how many fell after half the budget. */
+export function describeQueries(fooledAt: ArrayLike<number>, budget: number): string {
+  const spent = Array.from(fooledAt).filter((t) => t >= 1);
+  const wrong = Array.from(fooledAt).filter((t) => t === 0).length;
+  if (spent.length === 0) return `no image fooled within ${budget} queries; ${wrong} misclassified clean`;
+  const [q1, med, q3] = quantileSeq(spent, [0.25, 0.5, 0.75]) as number[];
+  const late = spent.filter((t) => t > budget / 2).length;
+  const avg = spent.reduce((a, b) => a + b, 0) / spent.length;
+  return `${spent.length} images fooled within ${budget} queries: mean ${avg.toFixed(1)}, median ${med}, quartiles ${q1} - ${q3}; ${late} after half the budget${late > 0 ? ' (still finding images: more queries would likely fool more)' : ''}; ${wrong} misclassified clean`;
 }
 
 /** One line on least-norm perturbation sizes (0-1 scale, L-inf also in x/255): quartiles over the images fooled, and the counts left out. */
