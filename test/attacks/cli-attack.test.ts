@@ -247,11 +247,11 @@ describe('jpegdl-robust attack', () => {
 
   it('runs SimBA on the hard-quantised model with --basis, --freq-dim, --step-size and --queries, recorded in L2; its flags refused for other attacks before loading', async () => {
     const out = join(dir, 'simba.json');
-    const r = await run(['attack', '--model', join(dir, 'model'), '--jpeg-mode', 'hard', '--attack', 'simba', '--eps', '0,1', '-n', '12', '--batch-size', '6', '--queries', '40', '--step-size', '0.5', '--freq-dim', '2', '--out', out]);
+    const r = await run(['attack', '--model', join(dir, 'model'), '--jpeg-mode', 'hard', '--attack', 'simba', '--eps', '0,1', '-n', '12', '--batch-size', '6', '--queries', '40', '--step-size', '0.5', '--freq-dim', '2', '--stride', '3', '--out', out]);
     expect(r.err).toBe('');
     expect(r.out).toMatch(/simba \(l2\) on 12 /);
     const f = JSON.parse(readFileSync(out, 'utf8'));
-    expect(f.options).toEqual({ seed: 0, stepSize: 0.5, queries: 40, freqDim: 2 });
+    expect(f.options).toEqual({ seed: 0, stepSize: 0.5, queries: 40, freqDim: 2, stride: 3 });
     expect(f.results.map((x: { threat: { norm: string; epsLabel: string } }) => `${x.threat.norm} ${x.threat.epsLabel}`)).toEqual(['l2 0', 'l2 1']);
     expect(f.results[1].accuracy).toBeLessThanOrEqual(f.results[0].accuracy);
     // The query trace: printed for eps > 0 and kept per image in the JSON, agreeing with the correctness.
@@ -262,6 +262,8 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', m, '--attack', 'square', '--basis', 'pixel', '--eps', '0,1'])).err).toMatch(/--basis: square has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'pgd-l2', '--freq-dim', '2', '--eps', '0,1'])).err).toMatch(/--freq-dim: pgd-l2 has no such option/);
     expect((await run(['attack', '--model', m, '--attack', 'simba', '--freq-dim', 'low', '--eps', '0,1'])).err).toMatch(/--freq-dim: "low" is not a number/);
+    expect((await run(['attack', '--model', m, '--attack', 'square', '--stride', '2', '--eps', '0,1'])).err).toMatch(/--stride: square has no such option/);
+    expect((await run(['attack', '--model', join(dir, 'model'), '--attack', 'simba', '--basis', 'pixel', '--stride', '2', '--eps', '0,1', '-n', '4'])).err).toMatch(/simba: freqDim and stride belong to basis "dct", not "pixel"/);
   });
 
   it('runs C&W L2 budgeted and --minimal (deterministic: no seed), its flags checked before loading', async () => {

@@ -60,6 +60,7 @@ interface AttackCliOptions {
   kernelSigma?: string;
   basis?: string;
   freqDim?: string;
+  stride?: string;
   epsSchedule?: boolean;
   surrogate?: string;
   surrogateJpegMode?: string;
@@ -124,6 +125,7 @@ export function register(program: Command): void {
     .option('--kernel-sigma <s>', 'the *-fgsm family: the kernel spans ± this many standard deviations (default 3)')
     .option('--basis <b>', 'simba: dct (default: whole-image DCT directions, low frequencies first) or pixel')
     .option('--freq-dim <n>', 'simba: side of the lowest-frequency DCT block searched first (default min(h, w) / 8 rounded)')
+    .option('--stride <n>', 'simba: width of each ring of higher DCT frequencies searched after the first block, in random order within a ring (default 1)')
     .option('--eps-schedule', 'apgd-l1: AutoAttack\'s L1 schedule (30% of the steps at 3·eps, 30% at 2·eps, 40% at eps)')
     .option('--no-random-start', 'start PGD/APGD at the clean image')
     .option('--loss <name>', 'ce | margin | dlr')
@@ -200,13 +202,14 @@ export function register(program: Command): void {
       setIf('kernelSigma', num(o.kernelSigma, '--kernel-sigma'));
       setIf('basis', o.basis);
       setIf('freqDim', num(o.freqDim, '--freq-dim'));
+      setIf('stride', num(o.stride, '--stride'));
       if (o.epsSchedule) options.epsSchedule = true;
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
         queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
         quantile: '--quantile', alphaInit: '--alpha-init', samples: '--samples', delta: '--delta', lr: '--lr', epsSchedule: '--eps-schedule',
-        decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma', basis: '--basis', freqDim: '--freq-dim',
+        decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma', basis: '--basis', freqDim: '--freq-dim', stride: '--stride',
       };
       // Deterministic attacks (FGSM, C&W) take no seed.
       if (!('seed' in info.defaults)) delete options.seed;
