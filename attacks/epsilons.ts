@@ -21,7 +21,7 @@ export interface EpsilonResult {
   accuracy: number;
   /** Ensembles (AutoAttack): images each stage fooled first. */
   stages?: Record<string, number>;
-  /** Query-based searches (Square, SimBA, Sparse-RS): the query that first fooled each image. */
+  /** Query-based searches (Square, SimBA, Sparse-RS, SPSA): the query that first fooled each image. */
   queries?: QueryTrace;
 }
 

@@ -33,7 +33,7 @@ export interface AttackOptions {
   [key: string]: unknown;
 }
 
-/** What an attack may tell its caller beyond the images: an ensemble (AutoAttack) what each stage fooled, a query-based search (Square, SimBA, Sparse-RS) when each image was fooled. */
+/** What an attack may tell its caller beyond the images: an ensemble (AutoAttack) what each stage fooled, a query-based search (Square, SimBA, Sparse-RS, SPSA) when each image was fooled. */
 export type AttackReport = (r: { fooledBy?: Record<string, number>; queries?: QueryTrace }) => void;
 
 /** An attack as the registry stores it; attacks with nothing to add ignore `report`. */

@@ -23,7 +23,7 @@ import { asLogitsFn, type Classifier } from '../src/types.ts';
 import { evaluateObjective, type ObjectiveSpec } from './gradient.ts';
 import type { LossName } from './loss.ts';
 import { project, subSeed } from './project.ts';
-import { startSearch } from './search.ts';
+import { startSearch, type QueryReport } from './search.ts';
 import { checkInteger, checkPositive, validateAttack } from './validate.ts';
 
 /** Options of the SPSA attack (L-inf). */
@@ -127,7 +127,7 @@ export function spsaGradient(
 }
 
 /** SPSA adversarial images [batch,h,w,c] in [0,1] with ||x_adv - x||_inf <= eps, from model outputs only (defaults: 100 steps, 128 pairs, δ 0.01, Adam lr 0.01). Caller disposes. */
-export function spsa(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SpsaOptions): tf.Tensor4D {
+export function spsa(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: SpsaOptions, report?: QueryReport): tf.Tensor4D {
   // Own options first: every option error comes before the model is ever called.
   const steps = options?.steps ?? 100;
   checkInteger(steps, 'spsa: steps', 1);
@@ -149,9 +149,20 @@ export function spsa(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D
   const [n, h, w, c] = images.shape;
   const budget = { norm: 'linf' as const, eps };
   const search = startSearch(fn, images, labels, spec, budget);
+  // The search counts one query per check of an iterate; a step between two checks also costs the
+  // 2·samples evaluations of its gradient estimate, so check j is model evaluation number toQueries(j).
+  const perStep = 2 * samples + 1;
+  const toQueries = (j: number) => (j < 1 ? j : randomStart ? 1 + (j - 1) * perStep : j * perStep);
+  const traced = () => {
+    const tr = search.trace(toQueries(randomStart ? steps + 1 : steps));
+    report?.({ queries: { budget: tr.budget, fooledAt: Int32Array.from(tr.fooledAt, toQueries) } });
+  };
 
   let active = search.unfooled(Array.from({ length: n }, (_, i) => i));
-  if (eps === 0 || active.length === 0) return search.result();
+  if (eps === 0 || active.length === 0) {
+    traced();
+    return search.result();
+  }
   const gatherActive = (t: tf.Tensor, idx: number[]) => tf.tidy(() => tf.gather(t, tf.tensor1d(idx, 'int32')));
 
   // State of the active images: iterate, Adam moments, clean images, labels (and targets).
@@ -202,5 +213,6 @@ export function spsa(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D
     offerAll(adv);
   }
   tf.dispose([adv, m, v2, x0, y, ...(targets ? [targets] : [])]);
+  traced();
   return search.result();
 }

@@ -10,7 +10,7 @@ export interface BatchResult {
   norms: Float32Array;
   /** For ensembles (AutoAttack): images each stage fooled first, as the attack reported them. */
   stages?: Record<string, number>;
-  /** For query-based searches (Square, SimBA, Sparse-RS): the query that first fooled each image of the batch. */
+  /** For query-based searches (Square, SimBA, Sparse-RS, SPSA): the query that first fooled each image of the batch. */
   queries?: QueryTrace;
   /** A shared minimal-norm search (evalBatchShared): the result at each of its budgets, in order. */
   perEps?: BatchResult[];

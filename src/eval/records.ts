@@ -65,7 +65,7 @@ export interface CellRecord {
   /** Ensembles only (AutoAttack): images each stage fooled first, in running order, summed over batches. */
   stages?: Record<string, number>;
   /**
-   * Query-based searches only (Square, SimBA, Sparse-RS): `fooledAt[i]` is the query (from 1) whose
+   * Query-based searches only (Square, SimBA, Sparse-RS, SPSA): `fooledAt[i]` is the query (from 1) whose
    * candidate first fooled image i, 0 when it was misclassified clean, -1 when no query did; `budget` is
    * the most queries the search could spend on one image. Accuracy after any smaller budget follows.
    */

@@ -1,5 +1,5 @@
 /**
- * Accuracy against queries for the query-based searches (Square, SimBA, Sparse-RS), read off the
+ * Accuracy against queries for the query-based searches (Square, SimBA, Sparse-RS, SPSA), read off the
  * records' per-image traces: how many queries each fooled image cost, what accuracy any smaller budget
  * would have left, and whether the search was still fooling images when its budget ran out (the
  * curves black-box attack papers plot, and the sign that more queries would lower the number).
@@ -145,7 +145,7 @@ export function queryChecks(t: QueryTable): string[] {
 }
 
 /** What the query section says above its table. */
-export const QUERY_INTRO = 'Per query-based search (Square, SimBA, Sparse-RS): its budget per image, the images it fooled among those right before it, mean and median queries those took (a query scores one candidate; the clean check is not counted), the accuracy it would have left had it stopped after a tenth or half of its budget, and how many images it fooled only after half of it: a search still fooling images at the end of its budget has not converged.';
+export const QUERY_INTRO = 'Per query-based search (Square, SimBA, Sparse-RS, SPSA): its budget per image, the images it fooled among those right before it, mean and median queries those took (a query scores one candidate; the clean check is not counted), the accuracy it would have left had it stopped after a tenth or half of its budget, and how many images it fooled only after half of it: a search still fooling images at the end of its budget has not converged.';
 
 /** One accuracy-against-queries plot per (attack, eps, budget): a line per series, mean over seeds at 1-2-5 query steps. */
 export function queryPlots(t: QueryTable): { title: string; xLabels: string[]; lines: { seriesKey: string; label: string; values: number[] }[] }[] {

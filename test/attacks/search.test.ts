@@ -1,4 +1,4 @@
-// The query traces of the score-based searches (Square L-inf and L2, Sparse-RS, SimBA): which query
+// The query traces of the score-based searches (Square L-inf and L2, Sparse-RS, SimBA, SPSA): which query
 // first fooled each image, checked against the model's own verdicts and against the number of candidate
 // rows the search actually sent to the model; closed forms on models whose search path is known.
 import * as tf from '@tensorflow/tfjs';
@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { attackOverEpsilons, evaluateAttackOnDataset, mergeTraces, type QueryTrace } from '../../attacks/index.ts';
 import { simba } from '../../attacks/simba.ts';
 import { sparseRs } from '../../attacks/sparse_rs.ts';
+import { spsa } from '../../attacks/spsa.ts';
 import { square, squareL2 } from '../../attacks/square.ts';
 import { assertNoTensorLeak } from '../../src/testing/memory.ts';
 import { randomImagesData, randomLabels, randomMlp, roundingCounter } from './helpers.ts';
@@ -19,6 +20,9 @@ const SEARCHES: { name: string; run: Run; budget: (queries: number, d: number) =
   { name: 'square-l2', run: (m, x, y, q, seed, rep) => squareL2(m, x, y, { eps: 1.5, queries: q, seed }, rep), budget: (q) => q },
   { name: 'sparse-rs', run: (m, x, y, q, seed, rep) => sparseRs(m, x, y, { eps: 2, queries: q, seed }, rep), budget: (q) => q },
   { name: 'simba', run: (m, x, y, q, seed, rep) => simba(m, x, y, { eps: 0.3, queries: q, seed, stepSize: 0.1 }, rep), budget: (q, d) => Math.min(q, 2 * d) },
+  // SPSA: 1 + q % 4 steps of 2 pairs; each step costs 2·2 gradient queries and one check, the random start one query.
+  { name: 'spsa', run: (m, x, y, q, seed, rep) => spsa(m, x, y, { eps: 0.1, steps: 1 + (q % 4), samples: 2, lr: 0.05, seed }, rep), budget: (q) => 1 + (1 + (q % 4)) * 5 },
+  { name: 'spsa without random start', run: (m, x, y, q, seed, rep) => spsa(m, x, y, { eps: 0.1, steps: 1 + (q % 4), samples: 2, lr: 0.05, seed, randomStart: false }, rep), budget: (q) => (1 + (q % 4)) * 5 },
 ];
 
 /** Wrap a model so it counts the rows it scores per call. */
@@ -56,7 +60,7 @@ describe('query traces of the score-based searches', () => {
             }
           }
           // Calls: the output check and the clean check score all n rows; the search's rows follow. An image
-          // stops at the query that fooled it; Square and Sparse-RS spend their whole budget on the others.
+          // stops at the query that fooled it; Square, Sparse-RS and SPSA spend their whole budget on the others.
           const searchRows = m.calls.slice(2).reduce((a, b) => a + b, 0);
           const spent = Array.from(trace!.fooledAt, (t, i) => (t >= 0 ? t : clean[i] ? budget : 0));
           if (s.name === 'simba') expect(searchRows).toBeLessThanOrEqual(spent.reduce((a, b) => a + b, 0));
