@@ -1,6 +1,7 @@
 /** One batch of a sweep cell, as the sweep thread and its worker threads both run it. */
 import * as tf from '@tensorflow/tfjs';
 import { normPerExample, projectOrClean } from '../../attacks/project.ts';
+import type { AttackReport } from '../../attacks/index.ts';
 import type { QueryTrace } from '../../attacks/search.ts';
 import type { Norm } from '../types.ts';
 
@@ -16,8 +17,8 @@ export interface BatchResult {
   perEps?: BatchResult[];
 }
 
-/** How an attack reports what the correctness bits do not show: an ensemble which stage fooled how many images (AutoAttack's report has this shape), a query-based search its per-image query trace. */
-export type StageReport = (report: { fooledBy?: Record<string, number>; queries?: QueryTrace }) => void;
+/** How an attack reports what the correctness bits do not show (the registry's AttackReport: stage counts, query traces). */
+export type StageReport = AttackReport;
 
 /**
  * Per-example correctness (after `attack`, when given) and perturbation norms of one batch of

@@ -79,8 +79,8 @@ export function queryPlotsSvg(report: Report): string[] {
   return queryPlots(report.queries).map((p) => linePlotSvg({
     title: p.title, xLabels: p.xLabels, xTitle: 'queries per image (1-2-5 steps)', yTitle: 'accuracy (%)', xName: 'queries',
     series: p.lines.map((l) => {
-      const s = report.series.find((x) => x.key === l.seriesKey);
-      return { label: l.label, values: l.values, dashed: s?.variant === 'baseline', color: PALETTE[Math.max(0, s ? report.series.indexOf(s) : 0) % PALETTE.length] };
+      const i = Math.max(0, report.series.findIndex((x) => x.key === l.seriesKey));
+      return { label: l.label, values: l.values, dashed: report.series[i]?.variant === 'baseline', color: PALETTE[i % PALETTE.length] };
     }),
   }));
 }

@@ -75,6 +75,16 @@ export function accuracyAfter(times: Float64Array, q: number): number {
   return right / times.length;
 }
 
+/** Statistics of the queries the fooled images took (`spent`, each >= 1): mean, median, and how many fell after half the budget (the not-converged sign). */
+export function queryStats(spent: number[], budget: number): { fooled: number; meanQueries: number | null; medianQueries: number | null; lateFooled: number } {
+  return {
+    fooled: spent.length,
+    meanQueries: spent.length ? Number(mean(spent)) : null,
+    medianQueries: spent.length ? Number(median(spent)) : null,
+    lateFooled: spent.filter((t) => t > budget / 2).length,
+  };
+}
+
 /** The query table of the records that carry traces, or undefined. */
 export function queryTable(records: CellRecord[]): QueryTable | undefined {
   const traced = records.filter((r) => r.queries && r.threat.eps > 0);
@@ -87,10 +97,7 @@ export function queryTable(records: CellRecord[]): QueryTable | undefined {
     return {
       series: seriesLabel(r), seriesKey: seriesKey(r), modelSeed: r.modelSeed, attack: labels.get(attackKey(r)) ?? r.attack,
       epsLabel: r.threat.epsLabel, eps: r.threat.eps, norm: r.threat.norm, n: r.n, cleanCorrect: r.cleanCorrect, correct: r.correct, budget,
-      fooled: spent.length,
-      meanQueries: spent.length ? Number(mean(spent)) : null,
-      medianQueries: spent.length ? Number(median(spent)) : null,
-      lateFooled: spent.filter((t) => t > budget / 2).length,
+      ...queryStats(spent, budget),
       accuracyAtTenth: accuracyAfter(times, Math.max(1, Math.floor(budget / 10))),
       accuracyAtHalf: accuracyAfter(times, Math.max(1, Math.floor(budget / 2))),
       curve: queryCheckpoints(budget).map((q) => ({ queries: q, accuracy: accuracyAfter(times, q) })),
@@ -124,7 +131,9 @@ export function queryGroups(t: QueryTable): QueryRow[][] {
   const groups = new Map<string, QueryRow[]>();
   for (const r of t.rows) {
     const k = JSON.stringify([r.seriesKey, r.attack, r.norm, r.epsLabel, r.budget]);
-    groups.set(k, [...(groups.get(k) ?? []), r]);
+    const group = groups.get(k);
+    if (group) group.push(r);
+    else groups.set(k, [r]);
   }
   return [...groups.values()];
 }

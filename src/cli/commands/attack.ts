@@ -18,6 +18,7 @@ import { writeJsonAtomic } from '../../io/atomic.ts';
 import { assertLogitOutputs, declaredLogits } from '../../io/import-model.ts';
 import { loadModel, loadModelMetadata } from '../../io/model-io.ts';
 import { writeAdversarialExamples } from '../../report/examples.ts';
+import { queryStats } from '../../report/queries.ts';
 import { asLogitsFn, type Classifier } from '../../types.ts';
 
 interface AttackCliOptions {
@@ -337,10 +338,9 @@ export function describeQueries(fooledAt: ArrayLike<number>, budget: number): st
   const spent = Array.from(fooledAt).filter((t) => t >= 1);
   const wrong = Array.from(fooledAt).filter((t) => t === 0).length;
   if (spent.length === 0) return `no image fooled within ${budget} queries; ${wrong} misclassified clean`;
-  const [q1, med, q3] = quantileSeq(spent, [0.25, 0.5, 0.75]) as number[];
-  const late = spent.filter((t) => t > budget / 2).length;
-  const avg = spent.reduce((a, b) => a + b, 0) / spent.length;
-  return `${spent.length} images fooled within ${budget} queries: mean ${avg.toFixed(1)}, median ${med}, quartiles ${q1} - ${q3}; ${late} after half the budget${late > 0 ? ' (still finding images: more queries would likely fool more)' : ''}; ${wrong} misclassified clean`;
+  const [q1, q3] = quantileSeq(spent, [0.25, 0.75]) as number[];
+  const { meanQueries, medianQueries, lateFooled: late } = queryStats(spent, budget);
+  return `${spent.length} images fooled within ${budget} queries: mean ${meanQueries!.toFixed(1)}, median ${medianQueries}, quartiles ${q1} - ${q3}; ${late} after half the budget${late > 0 ? ' (still finding images: more queries would likely fool more)' : ''}; ${wrong} misclassified clean`;
 }
 
 /** One line on least-norm perturbation sizes (0-1 scale, L-inf also in x/255): quartiles over the images fooled, and the counts left out. */
