@@ -11,8 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
-import { marginPerExample } from './loss.ts';
-import { project } from './project.ts';
+import { budgeted, ConstantSearch, gain, hinge, succeeded } from './cw_core.ts';
 import { checkInteger, checkNonNegative, checkPositive, validateAttack } from './validate.ts';
 
 /** Options of the C&W L2 attack. */
@@ -64,16 +63,6 @@ function checkCwOptions(o: CwOptions, name: string): Spec {
   return { steps: o.steps ?? 1000, searchSteps: o.searchSteps ?? 9, c0: o.initialConst ?? 0.01, lr: o.lr ?? 0.01, kappa: o.confidence ?? 0, abortEarly: o.abortEarly ?? true };
 }
 
-/** How far each example is on the attacker's side: margin past the label (untargeted) or of the target over the rest; > 0 is a success at κ = 0. */
-function gain(logits: tf.Tensor2D, labels: tf.Tensor1D, targets: tf.Tensor1D | undefined): tf.Tensor1D {
-  return tf.tidy(() => (targets ? tf.neg(marginPerExample(logits, targets)) : marginPerExample(logits, labels)) as tf.Tensor1D);
-}
-
-/** Success at confidence κ: gain > 0 when κ = 0 (misclassified, or the target wins), else gain ≥ κ. */
-function succeeded(g: number, kappa: number): boolean {
-  return kappa > 0 ? g >= kappa : g > 0;
-}
-
 /** Check every option (own ones first, before the model is ever called), then images, labels and model. */
 function prepare(name: string, model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, options: CwOptions): Spec {
   const o = options ?? ({} as CwOptions);
@@ -93,9 +82,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
   const clean = tf.tidy(() => gain(fn(images), labels, targets).dataSync());
   for (let i = 0; i < n; i++) if (succeeded(clean[i], spec.kappa)) bestNorm[i] = 0;
 
-  const consts = new Float64Array(n).fill(spec.c0);
-  const lower = new Float64Array(n);
-  const upper = new Float64Array(n).fill(Infinity);
+  const constants = new ConstantSearch(n, spec.c0);
   const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(images, 2), 1), TANH_SHRINK)) as tf.Tensor4D);
   try {
     for (let s = 0; s < spec.searchSteps; s++) {
@@ -107,7 +94,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         const x0 = tf.gather(images, at) as tf.Tensor4D;
         const y = tf.gather(labels, at) as tf.Tensor1D;
         const t = targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined;
-        const cs = tf.tensor1d(todo.map((i) => consts[i]));
+        const cs = tf.tensor1d(todo.map((i) => constants.consts[i]));
         // The image of an iterate, its L2 distance and its gain: what the best-so-far bookkeeping reads.
         const imageOf = (wv: tf.Tensor) => tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
         const squaredDistance = (xa: tf.Tensor4D) => tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]) as tf.Tensor1D;
@@ -133,8 +120,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
           const sq = squaredDistance(xa);
           const g = gain(fn(xa), y, t);
           seen = { xa: tf.keep(xa), sq: tf.keep(sq), g: tf.keep(g) };
-          const hinge = tf.neg(tf.minimum(g, spec.kappa));
-          return tf.sum(tf.add(sq, tf.mul(cs, hinge))) as tf.Scalar;
+          return tf.sum(tf.add(sq, tf.mul(cs, hinge(g, spec.kappa)))) as tf.Scalar;
         };
         const valueAndGrad = tf.valueAndGrad(objective);
         // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
@@ -173,16 +159,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         });
         tf.dispose([wv, m, v]);
       });
-      // Binary search on c, per image: smaller after a success, larger after a failure.
-      for (const i of todo) {
-        if (succeededAt[i]) {
-          upper[i] = Math.min(upper[i], consts[i]);
-          consts[i] = (lower[i] + upper[i]) / 2;
-        } else {
-          lower[i] = Math.max(lower[i], consts[i]);
-          consts[i] = Number.isFinite(upper[i]) ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
-        }
-      }
+      for (const i of todo) constants.update(i, succeededAt[i] === 1);
     }
   } finally {
     w0.dispose();
@@ -204,13 +181,9 @@ export function cw(model: Classifier, images: tf.Tensor4D, labels: tf.Tensor1D, 
   const spec = prepare('cw-l2', model, images, labels, options);
   if (options.eps === 0) return tf.clone(images);
   const found = search(spec, model, images, labels, options);
-  const fn = asLogitsFn(model);
-  const budget = { norm: 'l2' as const, eps: options.eps };
-  return tf.tidy(() => {
-    const inBall = project(found.adversarial, images, budget);
+  try {
+    return budgeted(asLogitsFn(model), found.adversarial, images, labels, { norm: 'l2', eps: options.eps }, options.targeted ? options.targets : undefined);
+  } finally {
     found.adversarial.dispose();
-    // Success is judged on the point as returned (the projection may undo it): else the clean image.
-    const ok = tf.reshape(tf.greater(gain(fn(inBall), labels, options.targeted ? options.targets : undefined), 0), [-1, 1, 1, 1]);
-    return tf.where(tf.broadcastTo(ok, images.shape), inBall, images) as tf.Tensor4D;
-  });
+  }
 }

@@ -71,10 +71,11 @@ export function attackOverEpsilons(
   if ('eps' in options) throw new Error('options: do not pass eps; give the budgets in epsilons');
   checkNormOption(info, options);
   const results: EpsilonResult[] = [];
-  // A search that ignores eps (DeepFool, HopSkipJump) runs once; each eps takes what the budgeted
-  // attack would return from its points. A transfer run keeps the per-eps path (the surrogate judges).
+  // A search that ignores eps (DeepFool, HopSkipJump, C&W, EAD) runs once; each eps takes what the
+  // budgeted attack would return from its points. A transfer run keeps the per-eps path (the surrogate
+  // judges), and so does a targeted one (success means reaching the target).
   const positive = epsilons.filter((e) => e.value > 0).map((e) => e.value);
-  const found = info.sharedSearch && info.minimal && !surrogate && positive.length > 0
+  const found = info.sharedSearch && info.minimal && !surrogate && !options.targeted && positive.length > 0
     ? info.minimal(model, images, labels, { ...options, eps: Math.max(...positive) }).adversarial
     : null;
   try {

@@ -7,6 +7,7 @@ import { apgdL1 } from './apgd_l1.ts';
 import { autoAttack, autoAttackL1, autoAttackL2 } from './autoattack.ts';
 import { cw, cwMinimal } from './cw.ts';
 import { deepfool, deepfoolLinf, deepfoolMinimal } from './deepfool.ts';
+import { EAD_DEFAULTS, ead, eadMinimal } from './ead.ts';
 import type { MinimalNormAttack } from './epsilons.ts';
 import { fab, fabL1, fabL2, fabMinimal } from './fab.ts';
 import { fgsm } from './fgsm.ts';
@@ -53,6 +54,7 @@ export interface AttackInfo {
   /**
    * The budgeted attack is `projectOrClean` of `minimal`'s points and the search never reads eps, so one
    * search per batch answers every eps of a sweep (bit for bit what the budgeted attack gives with the same seed).
+   * Untargeted runs only: a targeted budgeted attack judges success by the target, not by `projectOrClean`.
    */
   sharedSearch?: boolean;
 }
@@ -166,10 +168,15 @@ export const ATTACKS: Readonly<Record<string, AttackInfo>> = Object.freeze({
     paper: 'Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack',
   },
   'cw-l2': {
-    name: 'cw-l2', run: cw as AttackFn, norm: 'l2', minimal: minimalIn(cwMinimal, null),
+    name: 'cw-l2', run: cw as AttackFn, norm: 'l2', minimal: minimalIn(cwMinimal, null), sharedSearch: true,
     defaults: { steps: 1000, searchSteps: 9, initialConst: 0.01, lr: 0.01, confidence: 0, abortEarly: true, targeted: false },
     description: 'Carlini-Wagner L2: least-norm example by Adam in tanh space, binary search over the constant; budgeted: kept if within eps',
     paper: 'Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks',
+  },
+  ead: {
+    name: 'ead', run: ead as AttackFn, norm: 'l1', minimal: minimalIn(eadMinimal, null), sharedSearch: true, defaults: EAD_DEFAULTS,
+    description: 'EAD elastic-net attack: least c·hinge + ||δ||₂² + β||δ||₁ by FISTA with shrinkage in the box, binary search over c (C&W family, sparse); budgeted: projected into the L1 ball, kept if still adversarial',
+    paper: 'Chen, Sharma, Zhang, Yi, Hsieh 2018, EAD: Elastic-Net Attacks to Deep Neural Networks via Adversarial Examples',
   },
   deepfool: {
     name: 'deepfool', run: deepfool as AttackFn, norm: 'l2', defaults: DEEPFOOL_DEFAULTS, minimal: minimalIn(deepfoolMinimal, 'l2'), sharedSearch: true,
@@ -251,6 +258,7 @@ export { eotGradient, withEot } from './eot.ts';
 export { ensembleModel } from './ensemble.ts';
 export { cw, cwMinimal, type CwMinimalResult } from './cw.ts';
 export { deepfool, deepfoolLinf, deepfoolMinimal, type DeepFoolMinimalResult } from './deepfool.ts';
+export { ead, eadMinimal, shrinkToBox, EAD_DEFAULTS, EAD_OPTIONS, type EadDecisionRule, type EadMinimalResult, type EadOptions } from './ead.ts';
 export { fab, fabL1, fabL2, fabMinimal, type FabMinimalResult } from './fab.ts';
 export { hyperplaneStep } from './hyperplane.ts';
 export { fgsm } from './fgsm.ts';

@@ -390,7 +390,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     // By name, also when the caller passes the registry's own function (evaluate and run do); a custom function is run as given.
     const named = findNamedAttack(a.name);
     const search = entry?.sharedSearch ? entry.minimal : named?.sharedSearch && fn === named.run ? named.minimal : undefined;
-    if (search && a.params?.surrogate === undefined) shared.set(a, search);
+    if (search && a.params?.surrogate === undefined && !a.params?.targeted) shared.set(a, search);
     seeded.set(a, a.seeded ?? (a.params?.seed === undefined && entry?.defaults !== undefined && 'seed' in entry.defaults));
   }
 

@@ -10,9 +10,9 @@ import { WORST_CASE, type AggregateCell } from '../eval/summary.ts';
 import { epsText, fmtPct } from './format.ts';
 
 /** Attacks that follow the model's gradient (through any BPDA surrogate). */
-const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'mi-fgsm', 'ni-fgsm', 'si-ni-fgsm', 'vmi-fgsm', 'vni-fgsm', 'di-fgsm', 'ti-fgsm', 'pgd-l2', 'pgd-l1', 'pgd-l0', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
+const GRADIENT_ATTACKS = new Set(['fgsm', 'pgd', 'mi-fgsm', 'ni-fgsm', 'si-ni-fgsm', 'vmi-fgsm', 'vni-fgsm', 'di-fgsm', 'ti-fgsm', 'pgd-l2', 'pgd-l1', 'pgd-l0', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'ead', 'deepfool', 'deepfool-linf', 'bpda-pgd']);
 /** Attacks beyond the paper's FGSM / PGD-through-the-soft-layer that an honest evaluation includes. */
-const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1', 'bpda-pgd']);
+const ADAPTIVE_ATTACKS = new Set(['apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'cw-l2', 'ead', 'square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1', 'bpda-pgd']);
 /** The gradient-free attacks (Square, SimBA, Sparse-RS and SPSA on scores, HopSkipJump on labels only), each compared with the gradient attacks of its own norm. */
 const GRADIENT_FREE_ATTACKS = new Set(['square', 'square-l2', 'simba', 'sparse-rs', 'spsa', 'hsja', 'hsja-linf']);
 /** How a check names a gradient-free attack: the plain registry names by the attack's name, others (parameters, -l2) by their label. */

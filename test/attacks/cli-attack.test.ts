@@ -170,7 +170,7 @@ describe('jpegdl-robust attack', () => {
     expect(m.minimalNorms).toHaveLength(12);
     expect(m.results[0].accuracy).toBe(f.results[0].accuracy);
     m.results.forEach((r: { accuracy: number }, i: number) => expect(r.accuracy).toBeGreaterThanOrEqual(f.results[i].accuracy));
-    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf take it, not pgd/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--minimal'])).err).toMatch(/--minimal: only the minimal-norm attacks fab, fab-l2, fab-l1, cw-l2, ead, deepfool, deepfool-linf, hsja, hsja-linf take it, not pgd/);
     const l2 = join(dir, 'fab-l2.json');
     expect((await run(['attack', ...common, '--attack', 'fab-l2', '--steps', '3', '--out', l2])).err).toBe('');
     expect(JSON.parse(readFileSync(l2, 'utf8')).results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l2', 'l2', 'l2']);
@@ -296,6 +296,25 @@ describe('jpegdl-robust attack', () => {
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--search-steps', 'x'])).err).toMatch(/--search-steps: "x" is not a number/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'pgd', '--confidence', '1'])).err).toMatch(/--confidence: pgd has no such option/);
     expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--restarts', '2'])).err).toMatch(/--restarts: cw-l2 has no such option/);
+  });
+
+  it('runs EAD in the L1 ball budgeted and --minimal with --beta and --decision-rule, its flags checked before loading', async () => {
+    const common = ['--model', join(dir, 'model'), '--attack', 'ead', '--eps', '0,2,8', '-n', '12', '--batch-size', '6', '--steps', '10', '--search-steps', '2', '--beta', '0.01', '--decision-rule', 'l1'];
+    const [out, mo] = [join(dir, 'ead.json'), join(dir, 'ead-min.json')];
+    expect((await run(['attack', ...common, '--out', out])).err).toBe('');
+    const rm = await run(['attack', ...common, '--minimal', '--out', mo]);
+    expect(rm.err).toBe('');
+    expect(rm.out).toMatch(/least-norm perturbation \(l1\)/);
+    const [c, m] = [out, mo].map((f) => JSON.parse(readFileSync(f, 'utf8')));
+    expect(c.options).toEqual({ steps: 10, searchSteps: 2, beta: 0.01, decisionRule: 'l1' });
+    expect(c.results.map((x: { threat: { norm: string } }) => x.threat.norm)).toEqual(['l1', 'l1', 'l1']);
+    // Deterministic: the budgeted run fools at least the images the least-norm run found within eps
+    // (and the projection of a larger example into the ball may fool more).
+    m.results.forEach((x: { correct: number[] }, i: number) => x.correct.forEach((v, j) => { if (!v) expect(Number(c.results[i].correct[j])).toBe(0); }));
+    expect(m.results[2].correct.filter((v: number) => !v).length).toBeGreaterThan(0);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'ead', '--beta', 'big'])).err).toMatch(/--beta: "big" is not a number/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'cw-l2', '--beta', '0.1', '--eps', '0,1'])).err).toMatch(/--beta: cw-l2 has no such option/);
+    expect((await run(['attack', '--model', join(dir, 'nope'), '--attack', 'ead'])).err).toMatch(/--eps: ead is an l1 attack and the default budgets are L-inf ones/);
   });
 
   it('runs HopSkipJump (labels only), budgeted and --minimal, and they agree image by image', async () => {

@@ -43,13 +43,15 @@ describe('attackOverEpsilons', () => {
     tf.dispose([x, y]);
   });
 
-  it('runs a search that ignores eps (HopSkipJump, DeepFool) once, and gives bit for bit what the budgeted attack gives at each eps', () => {
+  it('runs a search that ignores eps (HopSkipJump, DeepFool, C&W, EAD) once, and gives bit for bit what the budgeted attack gives at each eps', () => {
     const d = data(6, 3);
     const x = tf.tensor4d(d.images, [6, 2, 2, 3]);
     // Labelled as the model predicts, so every image has a boundary to find.
     const y = tf.tidy(() => tf.argMax(model(x), 1).toInt()) as tf.Tensor1D;
-    const eps = parseEpsilonList('0,0.05,0.2,1');
-    for (const [name, opts] of [['hsja', { steps: 3, initEvals: 10, seed: 4 }], ['deepfool-linf', { steps: 4 }]] as const) {
+    // EAD's L1 sizes here lie between 0.25 and 1.3: budgets of its own scale.
+    const cases = [['hsja', { steps: 3, initEvals: 10, seed: 4 }], ['deepfool-linf', { steps: 4 }], ['cw-l2', { steps: 30, searchSteps: 3, initialConst: 1 }], ['ead', { steps: 30, searchSteps: 3, initialConst: 1, beta: 0.01 }]] as const;
+    for (const [name, opts] of cases) {
+      const eps = name === 'ead' ? parseEpsilonList('0,0.3,0.7,2', '--eps', 'l1') : parseEpsilonList('0,0.05,0.2,1');
       let calls = 0;
       const counting = (v: tf.Tensor4D) => (calls++, model(v));
       const res = attackOverEpsilons(name, counting, x, y, eps, opts);
@@ -69,12 +71,37 @@ describe('attackOverEpsilons', () => {
     tf.dispose([x, y]);
   });
 
+  it('a targeted C&W or EAD keeps the per-eps path (success means the target wins), equal to the budgeted attack at each eps', () => {
+    const d = data(6, 3);
+    const x = tf.tensor4d(d.images, [6, 2, 2, 3]);
+    const y = tf.tidy(() => tf.argMax(model(x), 1).toInt()) as tf.Tensor1D;
+    const targets = tf.tidy(() => tf.mod(tf.add(y, 1), 3).toInt()) as tf.Tensor1D;
+    const eps = parseEpsilonList('0,0.2,1');
+    for (const name of ['cw-l2', 'ead']) {
+      const opts = { steps: 20, searchSteps: 2, initialConst: 1, targeted: true, targets };
+      let calls = 0;
+      const counting = (v: tf.Tensor4D) => (calls++, model(v));
+      const res = attackOverEpsilons(name, counting, x, y, eps, opts);
+      const sweepCalls = calls;
+      calls = 0;
+      eps.forEach((e, i) => {
+        const alone = e.value === 0 ? tf.clone(x) : getAttack(name).run(counting, x, y, { ...opts, eps: e.value });
+        expect(Array.from(res[i].adversarial.dataSync())).toEqual(Array.from(alone.dataSync()));
+        alone.dispose();
+      });
+      // The same searches, one per eps, plus one correctness check per eps.
+      expect(sweepCalls).toBe(calls + eps.length);
+      tf.dispose(res.map((r) => r.adversarial));
+    }
+    tf.dispose([x, y, targets]);
+  });
+
   it('leaks no tensor over repeated shared searches', async () => {
     const d = data(4, 5);
     const x = tf.tensor4d(d.images, [4, 2, 2, 3]);
     const y = tf.tidy(() => tf.argMax(model(x), 1).toInt()) as tf.Tensor1D;
     const eps = parseEpsilonList('0,0.05,0.2');
-    for (const [name, opts] of [['hsja', { steps: 2, initEvals: 5, seed: 1 }], ['deepfool', { steps: 3 }]] as const) {
+    for (const [name, opts] of [['hsja', { steps: 2, initEvals: 5, seed: 1 }], ['deepfool', { steps: 3 }], ['ead', { steps: 3, searchSteps: 2 }]] as const) {
       await assertNoTensorLeak(() => attackOverEpsilons(name, model, x, y, eps, opts).map((r) => r.adversarial), { label: `attackOverEpsilons ${name}` });
     }
     tf.dispose([x, y]);

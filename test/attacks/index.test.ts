@@ -4,12 +4,12 @@ import { ATTACK_NAMES, ATTACKS, getAttack } from '../../attacks/index.ts';
 
 describe('attack registry', () => {
   it('lists every attack with its norm, defaults and paper', () => {
-    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'pgd-l0', 'mi-fgsm', 'ni-fgsm', 'si-ni-fgsm', 'vmi-fgsm', 'vni-fgsm', 'di-fgsm', 'ti-fgsm', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'fab-l1', 'cw-l2', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'simba', 'spsa', 'sparse-rs', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1']);
+    expect(ATTACK_NAMES).toEqual(['fgsm', 'pgd', 'pgd-l2', 'pgd-l1', 'pgd-l0', 'mi-fgsm', 'ni-fgsm', 'si-ni-fgsm', 'vmi-fgsm', 'vni-fgsm', 'di-fgsm', 'ti-fgsm', 'apgd', 'apgd-l2', 'apgd-l1', 'fab', 'fab-l2', 'fab-l1', 'cw-l2', 'ead', 'deepfool', 'deepfool-linf', 'square', 'square-l2', 'simba', 'spsa', 'sparse-rs', 'hsja', 'hsja-linf', 'autoattack', 'autoattack-l2', 'autoattack-l1']);
     for (const info of Object.values(ATTACKS)) {
       expect(typeof info.run).toBe('function');
       expect(['linf', 'l2', 'l1', 'l0']).toContain(info.norm);
-      // The name says the norm of every attack that is not L-inf (or L2 for the L2-first attacks; Sparse-RS is L0 by name).
-      if (info.norm === 'l1') expect(info.name.endsWith('-l1')).toBe(true);
+      // The name says the norm of every attack that is not L-inf (or L2 for the L2-first attacks; Sparse-RS is L0 and EAD, the elastic-net attack, L1 by name).
+      if (info.norm === 'l1') expect(info.name.endsWith('-l1') || info.name === 'ead').toBe(true);
       if (info.norm === 'l0') expect(info.name.endsWith('-l0') || info.name.startsWith('sparse-')).toBe(true);
       expect(info.paper.length).toBeGreaterThan(10);
       expect(getAttack(info.name)).toBe(info);
@@ -36,7 +36,7 @@ describe('attack registry', () => {
     expect(getAttack('autoattack-l1')).toMatchObject({ norm: 'l1', defaults: { targetClasses: 5, fab: false, queries: 0 } });
   });
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, pgd-l1, pgd-l0, mi-fgsm, ni-fgsm, si-ni-fgsm, vmi-fgsm, vni-fgsm, di-fgsm, ti-fgsm, apgd, apgd-l2, apgd-l1, fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, square, square-l2, simba, spsa, sparse-rs, hsja, hsja-linf, autoattack, autoattack-l2, autoattack-l1/);
+    expect(() => getAttack('cw')).toThrow(/unknown attack "cw"; known attacks: fgsm, pgd, pgd-l2, pgd-l1, pgd-l0, mi-fgsm, ni-fgsm, si-ni-fgsm, vmi-fgsm, vni-fgsm, di-fgsm, ti-fgsm, apgd, apgd-l2, apgd-l1, fab, fab-l2, fab-l1, cw-l2, ead, deepfool, deepfool-linf, square, square-l2, simba, spsa, sparse-rs, hsja, hsja-linf, autoattack, autoattack-l2, autoattack-l1/);
     expect(() => getAttack('toString')).toThrow(/unknown attack/);
   });
 });

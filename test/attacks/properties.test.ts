@@ -8,6 +8,7 @@ import { apgdL1 } from '../../attacks/apgd_l1.ts';
 import { autoAttack, autoAttackL1, autoAttackL2 } from '../../attacks/autoattack.ts';
 import { bpda } from '../../attacks/bpda.ts';
 import { cw } from '../../attacks/cw.ts';
+import { ead } from '../../attacks/ead.ts';
 import { deepfool, deepfoolLinf } from '../../attacks/deepfool.ts';
 import { fab, fabL1 } from '../../attacks/fab.ts';
 import { diFgsm } from '../../attacks/difgsm.ts';
@@ -74,6 +75,8 @@ const CASES: Array<{ name: string; norm: Norm; run: Run }> = [
   { name: 'fab l2', norm: 'l2', run: (m, x, y, eps, seed) => fab(m, x, y, { eps, norm: 'l2', steps: 3, restarts: 2, seed }) },
   { name: 'cw-l2', norm: 'l2', run: (m, x, y, eps) => cw(m, x, y, { eps, steps: 4, searchSteps: 2, initialConst: 1 }) },
   { name: 'cw-l2 targeted confidence', norm: 'l2', run: (m, x, y, eps, _s, c) => withTargets(y, c, (t) => cw(m, x, y, { eps, steps: 3, searchSteps: 2, confidence: 0.5, targeted: true, targets: t })) },
+  { name: 'ead', norm: 'l1', run: (m, x, y, eps) => ead(m, x, y, { eps, steps: 4, searchSteps: 2, initialConst: 1 }) },
+  { name: 'ead l1 rule targeted confidence', norm: 'l1', run: (m, x, y, eps, _s, c) => withTargets(y, c, (t) => ead(m, x, y, { eps, steps: 3, searchSteps: 2, beta: 0.01, decisionRule: 'l1', confidence: 0.5, targeted: true, targets: t })) },
   { name: 'deepfool', norm: 'l2', run: (m, x, y, eps) => deepfool(m, x, y, { eps, steps: 4 }) },
   { name: 'deepfool-linf candidates', norm: 'linf', run: (m, x, y, eps) => deepfoolLinf(m, x, y, { eps, steps: 3, candidates: 2, overshoot: 0 }) },
   { name: 'square', norm: 'linf', run: (m, x, y, eps, seed) => square(m, x, y, { eps, queries: 8, seed }) },
@@ -212,9 +215,9 @@ describe('seeded determinism', () => {
       const [isSquare, isAuto, isHsja, isSpsa] = [info.name.startsWith('square') || info.name === 'sparse-rs' || info.name === 'simba', info.name.startsWith('autoattack'), info.name.startsWith('hsja'), info.name === 'spsa'];
       const y = isSquare || isAuto || isHsja || isSpsa ? (tf.argMax(model(x), 1).toInt() as tf.Tensor1D) : randomLabels(22, 3, 3);
       // HopSkipJump is minimal-norm: a budget as large as the box keeps whatever point it found.
-      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' ? { steps: 3, searchSteps: 2 } : isSpsa ? { steps: 3, samples: 4 } : { steps: 3 };
+      const iterations = isHsja ? { steps: 2, initEvals: 10, eps: info.norm === 'l2' ? 4 : 1 } : isSquare ? { queries: 3 } : isAuto ? { steps: 3, ...(info.norm === 'l1' ? {} : { queries: 3 }), eps: info.norm === 'l2' ? 1.5 : info.norm === 'l1' ? 3 : 0.5 } : info.name === 'cw-l2' || info.name === 'ead' ? { steps: 3, searchSteps: 2 } : isSpsa ? { steps: 3, samples: 4 } : { steps: 3 };
       const opts = info.name === 'fgsm' ? { eps: 0.1 } : { eps: info.norm === 'l2' ? 0.5 : info.norm === 'l1' ? 1 : info.norm === 'l0' ? 2 : 0.1, ...iterations };
-      // FGSM and C&W have no randomness (and no seed option): determinism is all there is to check.
+      // FGSM, C&W and EAD have no randomness (and no seed option): determinism is all there is to check.
       const seeded = 'seed' in info.defaults;
       const a = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });
       const b = info.run(model, x, y, { ...opts, ...(seeded ? { seed: 5 } : {}) });

@@ -40,9 +40,9 @@ describe('attack argument errors', () => {
         expect(() => run({ eps: 0.1, epsilon: 0.1 })).toThrow(/unknown option "epsilon"/);
         // AutoAttack fixes its losses and targets (APGD-CE, APGD-T with DLR, Square): no such options.
         // So does FAB (no loss: it steps to the linearised boundary; FAB-T's targets come from targetClasses).
-        if (info.name === 'cw-l2') {
-          // C&W has its own hinge loss on logits and no EOT.
-          for (const k of ['loss', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`cw-l2: unknown option "${k}"`));
+        if (info.name === 'cw-l2' || info.name === 'ead') {
+          // C&W and EAD have their own hinge loss on logits and no EOT.
+          for (const k of ['loss', 'eotSamples']) expect(() => run({ eps: 0.1, [k]: 1 })).toThrow(new RegExp(`${info.name}: unknown option "${k}"`));
           expect(() => run({ eps: 0.1, targeted: true })).toThrow(/targeted is set but targets .* is missing/);
           return;
         }
@@ -119,6 +119,17 @@ describe('attack argument errors', () => {
           expect(() => run({ eps: 0.1, lr: 0 })).toThrow('cw-l2: lr: must be a finite number > 0, got 0');
           expect(() => run({ eps: 0.1, confidence: NaN })).toThrow('cw-l2: confidence: must be a finite number >= 0, got NaN');
           expect(() => run({ eps: 0.1, abortEarly: 'no' })).toThrow('cw-l2: abortEarly must be true or false, got no');
+        });
+      } else if (info.name === 'ead') {
+        it('rejects steps or searchSteps < 1, initialConst or lr <= 0, a negative beta or confidence and an unknown decision rule', () => {
+          expect(() => run({ eps: 0.1, steps: 0 })).toThrow('ead: steps: must be an integer >= 1, got 0');
+          expect(() => run({ eps: 0.1, searchSteps: 1.5 })).toThrow('ead: searchSteps: must be an integer >= 1, got 1.5');
+          expect(() => run({ eps: 0.1, initialConst: 0 })).toThrow('ead: initialConst: must be a finite number > 0, got 0');
+          expect(() => run({ eps: 0.1, lr: -1 })).toThrow('ead: lr: must be a finite number > 0, got -1');
+          expect(() => run({ eps: 0.1, beta: -0.1 })).toThrow('ead: beta: must be a finite number >= 0, got -0.1');
+          expect(() => run({ eps: 0.1, decisionRule: 'l2' })).toThrow('ead: decisionRule must be "en" or "l1", got l2');
+          expect(() => run({ eps: 0.1, confidence: NaN })).toThrow('ead: confidence: must be a finite number >= 0, got NaN');
+          expect(() => run({ eps: 0.1, abortEarly: 1 })).toThrow('ead: abortEarly must be true or false, got 1');
         });
       } else if (info.name.startsWith('square')) {
         it('rejects queries < 1, pInit outside (0, 1], a bad norm and a negative seed', () => {

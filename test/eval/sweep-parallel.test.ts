@@ -80,8 +80,8 @@ describe('runSweep with worker processes', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(par.ran).toBe(serial.ran);
     // The workers run every batch (this process only hands out jobs and writes records).
-    // (HopSkipJump: one job per batch for both of its eps.)
-    expect(par.batchesOnWorkers).toBe(3 * (1 + 9 * 2 + 1) * 4);
+    // (HopSkipJump and C&W: one job per batch for both of their eps.)
+    expect(par.batchesOnWorkers).toBe(3 * (1 + 8 * 2 + 2) * 4);
     // AutoAttack's stage counts come back from the workers too (compared in essence above, key order included).
     expect(par.records.filter((r) => r.stages).length).toBe(3 * 2);
     // Square's per-image query traces too (three series x two eps > 0).

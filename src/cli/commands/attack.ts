@@ -43,6 +43,8 @@ interface AttackCliOptions {
   autoattackVersion?: string;
   searchSteps?: string;
   confidence?: string;
+  beta?: string;
+  decisionRule?: string;
   overshoot?: string;
   candidates?: string;
   quantile?: string;
@@ -100,21 +102,23 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train', 'test')
     .option('-n, --n <n>', 'images (class-balanced, seeded subset)', '200')
     .option('--batch-size <n>', 'images per attack batch', '50')
-    .option('--steps <n>', 'attack iterations (pgd and the mi/ni/di/ti/si-ni/vmi/vni-fgsm family default 10, apgd, fab and spsa default 100, hsja default 40)')
+    .option('--steps <n>', 'attack iterations (pgd and the mi/ni/di/ti/si-ni/vmi/vni-fgsm family default 10, apgd, fab and spsa default 100, hsja default 40; cw-l2 and ead: iterations per constant, default 1000)')
     .option('--step-size <a>', 'PGD step length on the 0-1 scale (default 2.5*eps/steps; the *-fgsm family: eps/steps; simba: L2 length of each step, default min(0.2, eps))')
     .option('--restarts <n>', 'random restarts, worst case kept per image (default 1)')
     .option('--queries <n>', 'square, square-l2, autoattack, autoattack-l2: model evaluations per image for Square (default 5000); simba: model evaluations per image (default 10000); hsja, hsja-linf: stop an image after this many label queries (default: no cap)')
     .option('--target-classes <n>', 'autoattack, autoattack-l2: APGD-T and FAB-T target classes, most likely wrong ones first (default 9); fab: FAB-T over that many classes (default 0: untargeted FAB)')
     .option('--autoattack-version <v>', 'autoattack, autoattack-l2: standard (default) | plus (adds APGD-DLR and FAB, 5 restarts) | rand (APGD-CE and APGD-DLR with EOT over 20 calls, for randomised defences)')
-    .option('--search-steps <n>', 'cw-l2: binary-search steps over the constant c (default 9)')
-    .option('--confidence <k>', 'cw-l2: margin κ in logits an adversarial example must reach (default 0)')
+    .option('--search-steps <n>', 'cw-l2, ead: binary-search steps over the constant c (default 9)')
+    .option('--confidence <k>', 'cw-l2, ead: margin κ in logits an adversarial example must reach (default 0)')
+    .option('--beta <b>', 'ead: weight of the L1 term and shrinkage threshold, 0-1 pixel scale (default 0.001)')
+    .option('--decision-rule <rule>', 'ead: en (default: keep the example of least ||δ||₂² + β||δ||₁) | l1 (least L1 norm)')
     .option('--overshoot <f>', 'deepfool, deepfool-linf: step (1 + f) times past the linearised boundary (default 0.02)')
     .option('--candidates <k>', 'deepfool, deepfool-linf: classes considered, the most likely ones (default 10)')
     .option('--quantile <q>', 'pgd-l1: move the pixels with |gradient| at or above this quantile each step (default 0.99)')
     .option('--alpha-init <a>', 'sparse-rs: initial share of the eps pixels swapped per query (default 0.3)')
     .option('--samples <n>', 'spsa: random ±1 direction pairs per step, 2 model evaluations each (default 128)')
     .option('--delta <h>', 'spsa: finite-difference radius on the 0-1 scale (default 0.01)')
-    .option('--lr <a>', 'spsa: Adam learning rate on the 0-1 scale (default 0.01)')
+    .option('--lr <a>', 'spsa: Adam learning rate on the 0-1 scale (default 0.01); ead: first FISTA step size, decayed as lr·sqrt(1 - k/steps) (default 0.01)')
     .option('--decay <mu>', 'the *-fgsm transfer family (mi, ni, si-ni, vmi, vni, di, ti): momentum decay (default 1; 0 for di/ti, where --decay 1 gives M-DI²-FGSM and TI-DIM)')
     .option('--nesterov', 'the *-fgsm family: take each gradient at the Nesterov look-ahead point (ni, si-ni and vni-fgsm always do)')
     .option('--scales <m>', 'the *-fgsm family: average the gradient over the copies x/2^i, i < m (default 5 for si-ni-fgsm, 1 for the others)')
@@ -137,7 +141,7 @@ export function register(program: Command): void {
     .option('--jpeg-mode <mode>', 'soft | hard: JpegLayer mode for the whole run (ignored with --bpda)')
     .option('--surrogate <dir[,dir...]>', 'transfer attack: craft the adversarial images on this saved model (several, comma-separated: on the mean of their logits) and judge them by --model (e.g. PGD from the baseline against JPEG-DL)')
     .option('--surrogate-jpeg-mode <mode>', 'soft | hard: JpegLayer mode of the surrogate (of every one with JPEG layers) while it crafts')
-    .option('--minimal', 'fab, fab-l2, fab-l1, cw-l2, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
+    .option('--minimal', 'fab, fab-l2, fab-l1, cw-l2, ead, deepfool, deepfool-linf, hsja, hsja-linf: one least-norm run per image answers every eps (accuracy at eps = images with no adversarial example found within it); prints the sizes found')
     .option('--out <file>', 'also write the results as JSON (atomically)')
     .option('--examples <dir>', 'also write the first --examples-n attacked images as a PNG grid (clean, then per eps the adversarial image and its amplified perturbation) with examples.json (labels, predictions, norms)')
     .option('--examples-n <k>', 'images in the --examples grid', '8')
@@ -185,6 +189,8 @@ export function register(program: Command): void {
       setIf('version', o.autoattackVersion);
       setIf('searchSteps', num(o.searchSteps, '--search-steps'));
       setIf('confidence', num(o.confidence, '--confidence'));
+      setIf('beta', num(o.beta, '--beta'));
+      setIf('decisionRule', o.decisionRule);
       setIf('overshoot', num(o.overshoot, '--overshoot'));
       setIf('candidates', num(o.candidates, '--candidates'));
       setIf('quantile', num(o.quantile, '--quantile'));
@@ -208,7 +214,7 @@ export function register(program: Command): void {
       // A flag the chosen attack does not take is an error now, before the model and data load.
       const flagOf: Record<string, string> = {
         steps: '--steps', restarts: '--restarts', randomStart: '--no-random-start', stepSize: '--step-size',
-        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', overshoot: '--overshoot', candidates: '--candidates',
+        queries: '--queries', targetClasses: '--target-classes', loss: '--loss', eotSamples: '--eot', version: '--autoattack-version', searchSteps: '--search-steps', confidence: '--confidence', beta: '--beta', decisionRule: '--decision-rule', overshoot: '--overshoot', candidates: '--candidates',
         quantile: '--quantile', alphaInit: '--alpha-init', samples: '--samples', delta: '--delta', lr: '--lr', epsSchedule: '--eps-schedule',
         decay: '--decay', nesterov: '--nesterov', scales: '--scales', varianceSamples: '--variance-samples', varianceBeta: '--variance-beta', diversityProb: '--diversity-prob', resizeRate: '--resize-rate', kernelSize: '--kernel-size', kernelSigma: '--kernel-sigma', basis: '--basis', freqDim: '--freq-dim', stride: '--stride',
       };
