@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
-import { budgeted, ConstantSearch, gain, hinge, succeeded } from './cw_core.ts';
+import { budgeted, gain, hinge, searchConstants, succeeded } from './cw_core.ts';
 import { checkInteger, checkNonNegative, checkPositive, validateAttack } from './validate.ts';
 
 /** Options of the C&W L2 attack. */
@@ -82,85 +82,73 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
   const clean = tf.tidy(() => gain(fn(images), labels, targets).dataSync());
   for (let i = 0; i < n; i++) if (succeeded(clean[i], spec.kappa)) bestNorm[i] = 0;
 
-  const constants = new ConstantSearch(n, spec.c0);
   const w0 = tf.tidy(() => tf.atanh(tf.mul(tf.sub(tf.mul(images, 2), 1), TANH_SHRINK)) as tf.Tensor4D);
   try {
-    for (let s = 0; s < spec.searchSteps; s++) {
-      const todo = Array.from({ length: n }, (_, i) => i).filter((i) => bestNorm[i] !== 0);
-      if (todo.length === 0) break;
-      const succeededAt = new Uint8Array(n);
-      tf.tidy(() => {
-        const at = tf.tensor1d(todo, 'int32');
-        const x0 = tf.gather(images, at) as tf.Tensor4D;
-        const y = tf.gather(labels, at) as tf.Tensor1D;
-        const t = targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined;
-        const cs = tf.tensor1d(todo.map((i) => constants.consts[i]));
-        // The image of an iterate, its L2 distance and its gain: what the best-so-far bookkeeping reads.
-        const imageOf = (wv: tf.Tensor) => tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
-        const squaredDistance = (xa: tf.Tensor4D) => tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]) as tf.Tensor1D;
-        // Keep the smallest adversarial example among the iterate's images (pixels 0-1).
-        const note = (xa: tf.Tensor, dist: tf.Tensor, g: tf.Tensor) => {
-          const [ds, gains] = [dist.dataSync(), g.dataSync()];
-          let rows: Float32Array | null = null;
-          todo.forEach((i, j) => {
-            if (!succeeded(gains[j], spec.kappa)) return;
-            succeededAt[i] = 1;
-            if (!(ds[j] < bestNorm[i])) return;
-            rows ??= xa.dataSync() as Float32Array;
-            bestNorm[i] = ds[j];
-            best.set(rows.subarray(j * d, (j + 1) * d), i * d);
-          });
-        };
-        // Objective summed over images: each image's gradient is its own. Its forward pass also gives
-        // the iterate's image, distance and gain, kept out of the gradient's scope so each step runs the
-        // model once (tf.keep: freed by hand below).
-        let seen: { xa: tf.Tensor; sq: tf.Tensor; g: tf.Tensor } | null = null;
-        const objective = (wv: tf.Tensor) => {
-          const xa = imageOf(wv);
-          const sq = squaredDistance(xa);
-          const g = gain(fn(xa), y, t);
-          seen = { xa: tf.keep(xa), sq: tf.keep(sq), g: tf.keep(g) };
-          return tf.sum(tf.add(sq, tf.mul(cs, hinge(g, spec.kappa)))) as tf.Scalar;
-        };
-        const valueAndGrad = tf.valueAndGrad(objective);
-        // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
-        const every = Math.max(1, Math.ceil(spec.steps / 10));
-        let atCheck = Infinity;
-        let wv = tf.gather(w0, at) as tf.Tensor4D;
-        let m: tf.Tensor = tf.zerosLike(wv);
-        let v: tf.Tensor = tf.zerosLike(wv);
-        for (let k = 1; k <= spec.steps; k++) {
-          // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
-          const next = tf.tidy(() => {
-            const { value, grad: g } = valueAndGrad(wv);
-            const m2 = tf.add(tf.mul(m, BETA1), tf.mul(g, 1 - BETA1));
-            const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
-            const stepSize = (spec.lr * Math.sqrt(1 - BETA2 ** k)) / (1 - BETA1 ** k);
-            const w2 = tf.sub(wv, tf.div(tf.mul(m2, stepSize), tf.add(tf.sqrt(v2), ADAM_EPS)));
-            return { w2, m2, v2, value };
-          });
-          // The objective just evaluated the previous iterate (the clean start at k = 1 is not a candidate).
-          const prev = seen!;
-          seen = null;
-          if (k > 1) tf.tidy(() => note(prev.xa, tf.sqrt(prev.sq), prev.g));
-          tf.dispose([prev.xa, prev.sq, prev.g, wv, m, v]);
-          [wv, m, v] = [next.w2 as tf.Tensor4D, next.m2, next.v2];
-          const objectiveNow = next.value.dataSync()[0];
-          next.value.dispose();
-          if (spec.abortEarly && k % every === 0) {
-            if (!(objectiveNow <= 0.9999 * atCheck)) break;
-            atCheck = objectiveNow;
-          }
-        }
-        // The last iterate has not been looked at yet.
-        tf.tidy(() => {
-          const xa = imageOf(wv);
-          note(xa, tf.sqrt(squaredDistance(xa)), gain(fn(xa), y, t));
+    searchConstants(images, labels, targets, spec.searchSteps, spec.c0, (i) => bestNorm[i] === 0, ({ todo, at, x0, y, t, cs, found }) => {
+      // The image of an iterate, its L2 distance and its gain: what the best-so-far bookkeeping reads.
+      const imageOf = (wv: tf.Tensor) => tf.div(tf.add(tf.tanh(wv), 1), 2) as tf.Tensor4D;
+      const squaredDistance = (xa: tf.Tensor4D) => tf.sum(tf.square(tf.sub(xa, x0)), [1, 2, 3]) as tf.Tensor1D;
+      // Keep the smallest adversarial example among the iterate's images (pixels 0-1).
+      const note = (xa: tf.Tensor, dist: tf.Tensor, g: tf.Tensor) => {
+        const [ds, gains] = [dist.dataSync(), g.dataSync()];
+        let rows: Float32Array | null = null;
+        todo.forEach((i, j) => {
+          if (!succeeded(gains[j], spec.kappa)) return;
+          found[i] = 1;
+          if (!(ds[j] < bestNorm[i])) return;
+          rows ??= xa.dataSync() as Float32Array;
+          bestNorm[i] = ds[j];
+          best.set(rows.subarray(j * d, (j + 1) * d), i * d);
         });
-        tf.dispose([wv, m, v]);
+      };
+      // Objective summed over images: each image's gradient is its own. Its forward pass also gives
+      // the iterate's image, distance and gain, kept out of the gradient's scope so each step runs the
+      // model once (tf.keep: freed by hand below).
+      let seen: { xa: tf.Tensor; sq: tf.Tensor; g: tf.Tensor } | null = null;
+      const objective = (wv: tf.Tensor) => {
+        const xa = imageOf(wv);
+        const sq = squaredDistance(xa);
+        const g = gain(fn(xa), y, t);
+        seen = { xa: tf.keep(xa), sq: tf.keep(sq), g: tf.keep(g) };
+        return tf.sum(tf.add(sq, tf.mul(cs, hinge(g, spec.kappa)))) as tf.Scalar;
+      };
+      const valueAndGrad = tf.valueAndGrad(objective);
+      // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
+      const every = Math.max(1, Math.ceil(spec.steps / 10));
+      let atCheck = Infinity;
+      let wv = tf.gather(w0, at) as tf.Tensor4D;
+      let m: tf.Tensor = tf.zerosLike(wv);
+      let v: tf.Tensor = tf.zerosLike(wv);
+      for (let k = 1; k <= spec.steps; k++) {
+        // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
+        const next = tf.tidy(() => {
+          const { value, grad: g } = valueAndGrad(wv);
+          const m2 = tf.add(tf.mul(m, BETA1), tf.mul(g, 1 - BETA1));
+          const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(g), 1 - BETA2));
+          const stepSize = (spec.lr * Math.sqrt(1 - BETA2 ** k)) / (1 - BETA1 ** k);
+          const w2 = tf.sub(wv, tf.div(tf.mul(m2, stepSize), tf.add(tf.sqrt(v2), ADAM_EPS)));
+          return { w2, m2, v2, value };
+        });
+        // The objective just evaluated the previous iterate (the clean start at k = 1 is not a candidate).
+        const prev = seen!;
+        seen = null;
+        if (k > 1) tf.tidy(() => note(prev.xa, tf.sqrt(prev.sq), prev.g));
+        tf.dispose([prev.xa, prev.sq, prev.g, wv, m, v]);
+        [wv, m, v] = [next.w2 as tf.Tensor4D, next.m2, next.v2];
+        const objectiveNow = next.value.dataSync()[0];
+        next.value.dispose();
+        if (spec.abortEarly && k % every === 0) {
+          if (!(objectiveNow <= 0.9999 * atCheck)) break;
+          atCheck = objectiveNow;
+        }
+      }
+      // The last iterate has not been looked at yet.
+      tf.tidy(() => {
+        const xa = imageOf(wv);
+        note(xa, tf.sqrt(squaredDistance(xa)), gain(fn(xa), y, t));
       });
-      for (const i of todo) constants.update(i, succeededAt[i] === 1);
-    }
+      tf.dispose([wv, m, v]);
+    });
   } finally {
     w0.dispose();
   }

@@ -27,7 +27,7 @@ export function hinge(g: tf.Tensor1D, kappa: number): tf.Tensor1D {
  * example, c moves halfway down to the largest constant known to fail; after one that found none, halfway
  * up to the smallest known to succeed, or x10 while none has.
  */
-export class ConstantSearch {
+class ConstantSearch {
   readonly consts: Float64Array;
   private readonly lower: Float64Array;
   private readonly upper: Float64Array;
@@ -47,6 +47,46 @@ export class ConstantSearch {
       this.lower[i] = Math.max(this.lower[i], this.consts[i]);
       this.consts[i] = Number.isFinite(this.upper[i]) ? (this.lower[i] + this.upper[i]) / 2 : this.consts[i] * 10;
     }
+  }
+}
+
+/** One constant's run: the batch positions still searched, their clean images, labels, targets and constants; set found[i] for each image its constant fooled. */
+export interface ConstantRun {
+  todo: number[];
+  /** `todo` as an int32 tensor, for gathering more per-image tensors. */
+  at: tf.Tensor1D;
+  x0: tf.Tensor4D;
+  y: tf.Tensor1D;
+  t: tf.Tensor1D | undefined;
+  cs: tf.Tensor1D;
+  found: Uint8Array;
+}
+
+/**
+ * Run `searchSteps` constants per image, from `initial`, on the images not `settled` (those
+ * misclassified clean): `run` (inside tf.tidy) optimises for its constants and marks what it fooled.
+ */
+export function searchConstants(
+  images: tf.Tensor4D, labels: tf.Tensor1D, targets: tf.Tensor1D | undefined,
+  searchSteps: number, initial: number, settled: (i: number) => boolean, run: (r: ConstantRun) => void,
+): void {
+  const n = images.shape[0];
+  const constants = new ConstantSearch(n, initial);
+  for (let s = 0; s < searchSteps; s++) {
+    const todo = Array.from({ length: n }, (_, i) => i).filter((i) => !settled(i));
+    if (todo.length === 0) break;
+    const found = new Uint8Array(n);
+    tf.tidy(() => {
+      const at = tf.tensor1d(todo, 'int32');
+      run({
+        todo, found, at,
+        x0: tf.gather(images, at) as tf.Tensor4D,
+        y: tf.gather(labels, at) as tf.Tensor1D,
+        t: targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined,
+        cs: tf.tensor1d(todo.map((i) => constants.consts[i])),
+      });
+    });
+    for (const i of todo) constants.update(i, found[i] === 1);
   }
 }
 

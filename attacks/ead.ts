@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asLogitsFn, type Classifier } from '../src/types.ts';
-import { budgeted, ConstantSearch, gain, hinge, succeeded } from './cw_core.ts';
+import { budgeted, gain, hinge, searchConstants, succeeded } from './cw_core.ts';
 import { checkInteger, checkNonNegative, checkPositive, validateAttack } from './validate.ts';
 
 /** Which found example EAD keeps: least elastic-net distance ('en') or least L1 norm ('l1'). */
@@ -113,66 +113,54 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
   const clean = tf.tidy(() => gain(fn(images), labels, targets).dataSync());
   for (let i = 0; i < n; i++) if (succeeded(clean[i], spec.kappa)) [bestScore[i], bestL1[i]] = [0, 0];
 
-  const constants = new ConstantSearch(n, spec.c0);
-  for (let s = 0; s < spec.searchSteps; s++) {
-    const todo = Array.from({ length: n }, (_, i) => i).filter((i) => bestL1[i] !== 0);
-    if (todo.length === 0) break;
-    const succeededAt = new Uint8Array(n);
-    tf.tidy(() => {
-      const at = tf.tensor1d(todo, 'int32');
-      const x0 = tf.gather(images, at) as tf.Tensor4D;
-      const y = tf.gather(labels, at) as tf.Tensor1D;
-      const t = targets ? (tf.gather(targets, at) as tf.Tensor1D) : undefined;
-      const cs = tf.tensor1d(todo.map((i) => constants.consts[i]));
-      // The smooth part c·hinge + ||δ||₂², summed over images (each image's gradient is its own).
-      const smooth = (v: tf.Tensor) => {
-        const sq = tf.sum(tf.square(tf.sub(v, x0)), [1, 2, 3]);
-        return tf.sum(tf.add(sq, tf.mul(cs, hinge(gain(fn(v as tf.Tensor4D), y, t), spec.kappa)))) as tf.Scalar;
-      };
-      const gradOf = tf.grad(smooth);
-      const every = Math.max(1, Math.ceil(spec.steps / 10));
-      let atCheck = Infinity;
-      let xk: tf.Tensor4D = tf.clone(x0);
-      let yk: tf.Tensor4D = tf.clone(x0);
-      for (let k = 0; k < spec.steps; k++) {
-        // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
-        const next = tf.tidy(() => {
-          const stepSize = spec.lr * Math.sqrt(1 - k / spec.steps);
-          const x1 = shrinkToBox(tf.sub(yk, tf.mul(gradOf(yk), stepSize)) as tf.Tensor4D, x0, spec.beta);
-          // FISTA's extrapolation, clipped so the model only ever sees images.
-          const y1 = tf.clipByValue(tf.add(x1, tf.mul(tf.sub(x1, xk), (k + 1) / (k + 4))), 0, 1) as tf.Tensor4D;
-          const delta = tf.sub(x1, x0);
-          const l1 = tf.sum(tf.abs(delta), [1, 2, 3]);
-          const l2sq = tf.sum(tf.square(delta), [1, 2, 3]);
-          const g = gain(fn(x1), y, t);
-          const objective = tf.sum(tf.add(tf.add(l2sq, tf.mul(l1, spec.beta)), tf.mul(cs, hinge(g, spec.kappa))));
-          return { x1, y1, l1, l2sq, g, objective };
-        });
-        tf.dispose([xk, yk]);
-        [xk, yk] = [next.x1, next.y1];
-        const [l1s, l2s, gains] = [next.l1.dataSync(), next.l2sq.dataSync(), next.g.dataSync()];
-        let rows: Float32Array | null = null;
-        todo.forEach((i, j) => {
-          if (!succeeded(gains[j], spec.kappa)) return;
-          succeededAt[i] = 1;
-          const score = spec.rule === 'en' ? l2s[j] + spec.beta * l1s[j] : l1s[j];
-          if (!(score < bestScore[i])) return;
-          rows ??= xk.dataSync() as Float32Array;
-          [bestScore[i], bestL1[i]] = [score, l1s[j]];
-          best.set(rows.subarray(j * d, (j + 1) * d), i * d);
-        });
-        const objectiveNow = next.objective.dataSync()[0];
-        tf.dispose([next.l1, next.l2sq, next.g, next.objective]);
-        // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
-        if (spec.abortEarly && (k + 1) % every === 0) {
-          if (!(objectiveNow <= 0.9999 * atCheck)) break;
-          atCheck = objectiveNow;
-        }
-      }
+  searchConstants(images, labels, targets, spec.searchSteps, spec.c0, (i) => bestL1[i] === 0, ({ todo, x0, y, t, cs, found }) => {
+    // The smooth part c·hinge + ||δ||₂², summed over images (each image's gradient is its own).
+    const smooth = (v: tf.Tensor) => {
+      const sq = tf.sum(tf.square(tf.sub(v, x0)), [1, 2, 3]);
+      return tf.sum(tf.add(sq, tf.mul(cs, hinge(gain(fn(v as tf.Tensor4D), y, t), spec.kappa)))) as tf.Scalar;
+    };
+    const gradOf = tf.grad(smooth);
+    const every = Math.max(1, Math.ceil(spec.steps / 10));
+    let atCheck = Infinity;
+    let xk: tf.Tensor4D = tf.clone(x0);
+    let yk: tf.Tensor4D = tf.clone(x0);
+    for (let k = 0; k < spec.steps; k++) {
+      // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
+      const next = tf.tidy(() => {
+        const stepSize = spec.lr * Math.sqrt(1 - k / spec.steps);
+        const x1 = shrinkToBox(tf.sub(yk, tf.mul(gradOf(yk), stepSize)) as tf.Tensor4D, x0, spec.beta);
+        // FISTA's extrapolation, clipped so the model only ever sees images.
+        const y1 = tf.clipByValue(tf.add(x1, tf.mul(tf.sub(x1, xk), (k + 1) / (k + 4))), 0, 1) as tf.Tensor4D;
+        const delta = tf.sub(x1, x0);
+        const l1 = tf.sum(tf.abs(delta), [1, 2, 3]);
+        const l2sq = tf.sum(tf.square(delta), [1, 2, 3]);
+        const g = gain(fn(x1), y, t);
+        const objective = tf.sum(tf.add(tf.add(l2sq, tf.mul(l1, spec.beta)), tf.mul(cs, hinge(g, spec.kappa))));
+        return { x1, y1, l1, l2sq, g, objective };
+      });
       tf.dispose([xk, yk]);
-    });
-    for (const i of todo) constants.update(i, succeededAt[i] === 1);
-  }
+      [xk, yk] = [next.x1, next.y1];
+      const [l1s, l2s, gains] = [next.l1.dataSync(), next.l2sq.dataSync(), next.g.dataSync()];
+      let rows: Float32Array | null = null;
+      todo.forEach((i, j) => {
+        if (!succeeded(gains[j], spec.kappa)) return;
+        found[i] = 1;
+        const score = spec.rule === 'en' ? l2s[j] + spec.beta * l1s[j] : l1s[j];
+        if (!(score < bestScore[i])) return;
+        rows ??= xk.dataSync() as Float32Array;
+        [bestScore[i], bestL1[i]] = [score, l1s[j]];
+        best.set(rows.subarray(j * d, (j + 1) * d), i * d);
+      });
+      const objectiveNow = next.objective.dataSync()[0];
+      tf.dispose([next.l1, next.l2sq, next.g, next.objective]);
+      // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
+      if (spec.abortEarly && (k + 1) % every === 0) {
+        if (!(objectiveNow <= 0.9999 * atCheck)) break;
+        atCheck = objectiveNow;
+      }
+    }
+    tf.dispose([xk, yk]);
+  });
   // The norms reported are those of the stored float32 pixels, so they agree with what a caller measures.
   return { adversarial: tf.tensor4d(best, [n, h, w, c]), norms: l1Of(best, images.dataSync() as Float32Array, bestL1, d) };
 }
