@@ -1,7 +1,7 @@
 /**
  * What C&W L2 (cw.ts) and EAD (ead.ts) share: the attacker's gain on logits, the success test at a
- * confidence κ, and the per-image binary search over the constant c that weighs the hinge against the
- * distance.
+ * confidence κ, the per-image binary search over the constant c that weighs the hinge against the
+ * distance, and the budgeted form of the examples found.
  */
 import * as tf from '@tensorflow/tfjs';
 import { marginPerExample } from './loss.ts';

@@ -125,6 +125,9 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
     let xk: tf.Tensor4D = tf.clone(x0);
     let yk: tf.Tensor4D = tf.clone(x0);
     for (let k = 0; k < spec.steps; k++) {
+      // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%;
+      // the objective is only needed (and read) on those steps.
+      const check = spec.abortEarly && (k + 1) % every === 0;
       // Each step's tensors are freed as soon as the next iterate exists (memory stays flat).
       const next = tf.tidy(() => {
         const stepSize = spec.lr * Math.sqrt(1 - k / spec.steps);
@@ -135,7 +138,7 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         const l1 = tf.sum(tf.abs(delta), [1, 2, 3]);
         const l2sq = tf.sum(tf.square(delta), [1, 2, 3]);
         const g = gain(fn(x1), y, t);
-        const objective = tf.sum(tf.add(tf.add(l2sq, tf.mul(l1, spec.beta)), tf.mul(cs, hinge(g, spec.kappa))));
+        const objective = check ? tf.sum(tf.add(tf.add(l2sq, tf.mul(l1, spec.beta)), tf.mul(cs, hinge(g, spec.kappa)))) : undefined;
         return { x1, y1, l1, l2sq, g, objective };
       });
       tf.dispose([xk, yk]);
@@ -151,10 +154,9 @@ function search(spec: Spec, model: Classifier, images: tf.Tensor4D, labels: tf.T
         [bestScore[i], bestL1[i]] = [score, l1s[j]];
         best.set(rows.subarray(j * d, (j + 1) * d), i * d);
       });
-      const objectiveNow = next.objective.dataSync()[0];
-      tf.dispose([next.l1, next.l2sq, next.g, next.objective]);
-      // Abort early (the paper's rule): every tenth of the run, stop unless the objective fell by 0.01%.
-      if (spec.abortEarly && (k + 1) % every === 0) {
+      const objectiveNow = next.objective ? next.objective.dataSync()[0] : NaN;
+      tf.dispose([next.l1, next.l2sq, next.g, ...(next.objective ? [next.objective] : [])]);
+      if (check) {
         if (!(objectiveNow <= 0.9999 * atCheck)) break;
         atCheck = objectiveNow;
       }
